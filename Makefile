@@ -1,0 +1,38 @@
+# funcgate: build, run and test the Azure Functions custom handler.
+CARGO ?= cargo
+SECRETS ?= local.secrets.json
+
+.PHONY: build run test lint fmt clean
+
+## build: release build, copied to ./handler (the file host.json names)
+build:
+	$(CARGO) build --release --locked
+	cp target/release/handler ./handler
+
+## run: `func start` when Core Tools are installed, else ./handler alone on port 7071
+run: build $(SECRETS)
+	@if command -v func >/dev/null 2>&1; then \
+		echo "funcgate: starting under the Functions host (func start)"; func start; \
+	else \
+		echo "funcgate: Core Tools not found; running ./handler alone on http://localhost:7071"; ./handler; \
+	fi
+
+$(SECRETS):
+	@echo '{"demo": "funcgate-demo-value"}' > $@
+	@echo "funcgate: created $@ with a demo secret"
+
+## test: every unit and integration test (integration tests start the real binary)
+test:
+	$(CARGO) test --locked --all-targets
+
+## lint: formatting and clippy, as CI checks them
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -f ./handler

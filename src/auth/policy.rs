@@ -1,0 +1,248 @@
+//! What each function requires of a validated token, and which 403 a failure maps to.
+//!
+//! A policy is written as a setting (`AUTH_POLICY_<FUNCTION>`) in a small grammar:
+//! `anonymous`, `authenticated`, `deny`, or alternatives joined by `|`, each one of
+//! `roles:A,B` (any of), `all-roles:A,B`, `scopes:x,y` (any of), `all-scopes:x,y`.
+//! `roles:GetSecret|scopes:GetSecret` lets an app-only token pass with a role and a
+//! delegated token with a scope.
+
+use std::fmt;
+
+use crate::auth::token::Identity;
+use crate::errors::{ApiError, Detail, ErrorKind};
+
+/// One way of satisfying a policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Requirement {
+    /// At least one of these app roles in `roles`.
+    AnyRole(Vec<String>),
+    /// Every one of these app roles in `roles`.
+    AllRoles(Vec<String>),
+    /// At least one of these delegated scopes in `scp`.
+    AnyScope(Vec<String>),
+    /// Every one of these delegated scopes in `scp`.
+    AllScopes(Vec<String>),
+}
+
+/// What a function demands of its callers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// No token needed.
+    Anonymous,
+    /// A valid token needed, and then refused: functions nobody declared a policy for.
+    Deny,
+    /// A valid token meeting any one of the requirements (none listed: any valid token).
+    Require(Vec<Requirement>),
+}
+
+impl Policy {
+    /// Parses the setting grammar described in the module docs.
+    pub fn parse(text: &str) -> Result<Policy, String> {
+        let text = text.trim();
+        match text.to_ascii_lowercase().as_str() {
+            "anonymous" => return Ok(Policy::Anonymous),
+            "authenticated" => return Ok(Policy::Require(Vec::new())),
+            "deny" => return Ok(Policy::Deny),
+            "" => return Err("empty policy".into()),
+            _ => {}
+        }
+        let mut alternatives = Vec::new();
+        for alt in text.split('|') {
+            let (kind, names) = alt
+                .split_once(':')
+                .ok_or_else(|| format!("expected KIND:NAMES, got {:?}", alt.trim()))?;
+            let names: Vec<String> = names
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if names.is_empty() {
+                return Err(format!("no names after {:?}", kind.trim()));
+            }
+            if let Some(bad) = names.iter().find(|n| n.contains(['"', '\\', ' '])) {
+                return Err(format!("invalid name {bad:?}"));
+            }
+            alternatives.push(match kind.trim().to_ascii_lowercase().as_str() {
+                "roles" => Requirement::AnyRole(names),
+                "all-roles" => Requirement::AllRoles(names),
+                "scopes" => Requirement::AnyScope(names),
+                "all-scopes" => Requirement::AllScopes(names),
+                other => {
+                    return Err(format!(
+                        "unknown kind {other:?} (use roles, all-roles, scopes or all-scopes)"
+                    ));
+                }
+            });
+        }
+        Ok(Policy::Require(alternatives))
+    }
+
+    /// True when the function can be called without a token.
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self, Policy::Anonymous)
+    }
+
+    /// Allows the identity, or says which 403 it gets.
+    pub fn check(&self, who: &Identity) -> Result<(), ApiError> {
+        let alternatives = match self {
+            Policy::Anonymous => return Ok(()),
+            Policy::Deny => {
+                return Err(ApiError::new(ErrorKind::RoleForbidden)
+                    .because("no policy is declared for this function"));
+            }
+            Policy::Require(alternatives) if alternatives.is_empty() => return Ok(()),
+            Policy::Require(alternatives) => alternatives,
+        };
+        if alternatives.iter().any(|r| r.is_met_by(who)) {
+            return Ok(());
+        }
+        let wants_scope = alternatives
+            .iter()
+            .any(|r| matches!(r, Requirement::AnyScope(_) | Requirement::AllScopes(_)));
+        let wants_role = alternatives
+            .iter()
+            .any(|r| matches!(r, Requirement::AnyRole(_) | Requirement::AllRoles(_)));
+        // A delegated token (it has `scp`) is judged on scopes when scopes would do;
+        // an app-only token can only ever carry roles.
+        let (kind, names, what) = if wants_scope && (!wants_role || who.is_delegated()) {
+            (ErrorKind::ScopeForbidden, self.names(true), "scope")
+        } else if who.roles.is_empty() {
+            (ErrorKind::RolesMissing, self.names(false), "role")
+        } else {
+            (ErrorKind::RoleForbidden, self.names(false), "role")
+        };
+        Err(ApiError::new(kind)
+            .because(format!("token lacks the required {what}: {names}"))
+            .with(Detail::Scope(names)))
+    }
+
+    /// The role (or scope) names this policy mentions, space-separated.
+    fn names(&self, scopes: bool) -> String {
+        let Policy::Require(alternatives) = self else {
+            return String::new();
+        };
+        let mut out: Vec<&str> = Vec::new();
+        for r in alternatives {
+            let list = match (r, scopes) {
+                (Requirement::AnyRole(n) | Requirement::AllRoles(n), false) => n,
+                (Requirement::AnyScope(n) | Requirement::AllScopes(n), true) => n,
+                _ => continue,
+            };
+            for name in list {
+                if !out.contains(&name.as_str()) {
+                    out.push(name);
+                }
+            }
+        }
+        out.join(" ")
+    }
+}
+
+impl Requirement {
+    fn is_met_by(&self, who: &Identity) -> bool {
+        let has_role = |n: &String| who.roles.iter().any(|r| r == n);
+        let has_scope = |n: &String| who.scopes.iter().any(|s| s == n);
+        match self {
+            Requirement::AnyRole(n) => n.iter().any(has_role),
+            Requirement::AllRoles(n) => n.iter().all(has_role),
+            Requirement::AnyScope(n) => n.iter().any(has_scope),
+            Requirement::AllScopes(n) => n.iter().all(has_scope),
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Policy::Anonymous => f.write_str("anonymous"),
+            Policy::Deny => f.write_str("deny"),
+            Policy::Require(alts) if alts.is_empty() => f.write_str("authenticated"),
+            Policy::Require(alts) => {
+                let parts: Vec<String> = alts
+                    .iter()
+                    .map(|r| {
+                        let (k, n) = match r {
+                            Requirement::AnyRole(n) => ("roles", n),
+                            Requirement::AllRoles(n) => ("all-roles", n),
+                            Requirement::AnyScope(n) => ("scopes", n),
+                            Requirement::AllScopes(n) => ("all-scopes", n),
+                        };
+                        format!("{k}:{}", n.join(","))
+                    })
+                    .collect();
+                f.write_str(&parts.join("|"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::token::TokenVersion;
+
+    fn who(roles: &[&str], scopes: &[&str]) -> Identity {
+        Identity {
+            roles: roles.iter().map(|s| s.to_string()).collect(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..Identity::empty(TokenVersion::V2)
+        }
+    }
+
+    #[test]
+    fn parses_the_grammar_and_prints_it_back() {
+        for text in [
+            "anonymous",
+            "authenticated",
+            "deny",
+            "roles:GetSecret",
+            "roles:A,B|scopes:x",
+            "all-roles:A,B|all-scopes:x,y",
+        ] {
+            assert_eq!(Policy::parse(text).unwrap().to_string(), text);
+        }
+        for bad in ["", "roles", "roles:", "groups:x", "roles:a b"] {
+            assert!(Policy::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn maps_failures_to_the_catalogue() {
+        let vault = Policy::parse("roles:GetSecret").unwrap();
+        assert!(vault.check(&who(&["GetSecret"], &[])).is_ok());
+        assert_eq!(
+            vault.check(&who(&[], &[])).unwrap_err().kind,
+            ErrorKind::RolesMissing
+        );
+        let err = vault.check(&who(&["Other"], &[])).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::RoleForbidden);
+        assert_eq!(err.detail, Detail::Scope("GetSecret".into()));
+
+        let either = Policy::parse("roles:GetSecret|scopes:Secrets.Read").unwrap();
+        assert!(either.check(&who(&[], &["Secrets.Read"])).is_ok());
+        assert!(either.check(&who(&["GetSecret"], &[])).is_ok());
+        assert_eq!(
+            either.check(&who(&[], &["User.Read"])).unwrap_err().kind,
+            ErrorKind::ScopeForbidden
+        );
+        assert_eq!(
+            either.check(&who(&[], &[])).unwrap_err().kind,
+            ErrorKind::RolesMissing
+        );
+
+        let all = Policy::parse("all-scopes:a,b").unwrap();
+        assert!(all.check(&who(&[], &["a", "b"])).is_ok());
+        assert_eq!(
+            all.check(&who(&[], &["a"])).unwrap_err().kind,
+            ErrorKind::ScopeForbidden
+        );
+        assert_eq!(
+            Policy::Deny
+                .check(&who(&["GetSecret"], &[]))
+                .unwrap_err()
+                .kind,
+            ErrorKind::RoleForbidden
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! CORS for browser callers, applied to every reply whichever host protocol carried it.
+//!
+//! Done here rather than with actix-cors because invocation-mode replies travel as
+//! `Outputs.res` JSON, where middleware never sees them.
+
+use crate::gateway::Call;
+use crate::host::layout::FunctionDef;
+use crate::reply::Reply;
+use crate::settings::CorsOrigins;
+
+/// Seconds a browser may cache a preflight answer.
+const PREFLIGHT_MAX_AGE: &str = "600";
+
+fn allowed<'a>(cfg: &CorsOrigins, origin: Option<&'a str>) -> Option<&'a str> {
+    let origin = origin?;
+    match cfg {
+        CorsOrigins::Any => Some(origin),
+        CorsOrigins::List(list) => list
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(origin))
+            .then_some(origin),
+    }
+}
+
+fn allow_origin_value(cfg: &CorsOrigins, origin: &str) -> String {
+    match cfg {
+        CorsOrigins::Any => "*".to_owned(),
+        CorsOrigins::List(_) => origin.to_owned(),
+    }
+}
+
+/// The answer to a preflight from an allowed origin; `None` when this is not one.
+pub fn preflight(cfg: &CorsOrigins, function: &FunctionDef, call: &Call) -> Option<Reply> {
+    if call.method != "OPTIONS" || call.preflight_method.is_none() {
+        return None;
+    }
+    let origin = allowed(cfg, call.origin.as_deref())?;
+    let mut reply = Reply::empty(204);
+    reply.header(
+        "Access-Control-Allow-Origin",
+        allow_origin_value(cfg, origin),
+    );
+    reply.header("Access-Control-Allow-Methods", function.allow_header());
+    reply.header(
+        "Access-Control-Allow-Headers",
+        "Authorization, Content-Type",
+    );
+    reply.header("Access-Control-Max-Age", PREFLIGHT_MAX_AGE);
+    Some(reply)
+}
+
+/// Adds the response headers a browser needs to read the reply.
+pub fn decorate(cfg: &CorsOrigins, reply: &mut Reply, origin: Option<&str>) {
+    if matches!(cfg, CorsOrigins::List(list) if list.is_empty()) {
+        return;
+    }
+    if let CorsOrigins::List(_) = cfg {
+        reply.header("Vary", "Origin");
+    }
+    if let Some(origin) = allowed(cfg, origin) {
+        reply.header(
+            "Access-Control-Allow-Origin",
+            allow_origin_value(cfg, origin),
+        );
+        reply.header(
+            "Access-Control-Expose-Headers",
+            "WWW-Authenticate, Retry-After",
+        );
+    }
+}

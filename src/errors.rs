@@ -1,0 +1,326 @@
+//! Every error funcgate answers with, and the one place that renders them.
+//!
+//! The `code` and `description` strings are a public contract (clients match on them); they
+//! come from the original Python decorator and must not change.
+
+use serde::Serialize;
+
+use crate::reply::Reply;
+
+/// Every kind of error response, each with one row in [`ErrorKind::spec`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    AuthorizationHeaderMissing,
+    HeaderNotBearer,
+    TokenNotFound,
+    HeaderFormat,
+    TokenUnparsable,
+    TokenExpired,
+    InvalidClaims,
+    KeyNotFound,
+    VaultError,
+    SecretNotFound,
+    HealthCheckFailed,
+    UnsupportedContentType,
+    RolesMissing,
+    RoleForbidden,
+    ScopeForbidden,
+    SecretNameMissing,
+    InvalidSecretName,
+    SigningKeysUnavailable,
+    NotFound,
+    MethodNotAllowed,
+}
+
+/// How an error relates to RFC 6750's `WWW-Authenticate` challenge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Challenge {
+    /// Not an authentication error: no challenge.
+    None,
+    /// No bearer credentials were presented: a bare `Bearer` challenge.
+    NoToken,
+    /// A token was presented and rejected: `error="invalid_token"`.
+    InvalidToken,
+    /// The token is valid but lacks a permission: `error="insufficient_scope"`.
+    InsufficientScope,
+}
+
+impl ErrorKind {
+    /// The table: (code, description, HTTP status, challenge).
+    const fn spec(self) -> (&'static str, &'static str, u16, Challenge) {
+        use Challenge as C;
+        use ErrorKind as K;
+        match self {
+            K::AuthorizationHeaderMissing => (
+                "AuthorizationHeaderMissing",
+                "Authorization header is missing from the request",
+                401,
+                C::NoToken,
+            ),
+            K::HeaderNotBearer => (
+                "InvalidAuthorizationHeader",
+                "Authorization header must start with Bearer",
+                401,
+                C::NoToken,
+            ),
+            K::TokenNotFound => (
+                "AuthorizationTokenNotFound",
+                "Authorization does not contain Token",
+                401,
+                C::NoToken,
+            ),
+            K::HeaderFormat => (
+                "InvalidAuthorizationHeaderFormat",
+                "Authorization header must be Bearer token",
+                401,
+                C::InvalidToken,
+            ),
+            K::TokenUnparsable => (
+                "InvalidAuthorizationHeader",
+                "Unable to parse authentication token",
+                401,
+                C::InvalidToken,
+            ),
+            K::TokenExpired => (
+                "AuthorizationTokenExpired",
+                "Authorization bearer token is expired.",
+                401,
+                C::InvalidToken,
+            ),
+            K::InvalidClaims => (
+                "InvalidAuthorizationClaims",
+                "Failed to validate authorization claims.",
+                401,
+                C::InvalidToken,
+            ),
+            K::KeyNotFound => (
+                "InvalidAuthorizationHeader",
+                "Unable to find appropriate key",
+                401,
+                C::InvalidToken,
+            ),
+            K::VaultError => (
+                "AzureKeyVaultFatalError",
+                "Error getting response from Azure Key Vault.",
+                502,
+                C::None,
+            ),
+            K::SecretNotFound => (
+                "SecretNotFound",
+                "Requested secret not found in Key Vault.",
+                404,
+                C::None,
+            ),
+            K::HealthCheckFailed => (
+                "ServiceHealthCheckDown",
+                "Function App health Check failed.",
+                503,
+                C::None,
+            ),
+            K::UnsupportedContentType => (
+                "InvalidContentType",
+                "Content-Type is not supported",
+                415,
+                C::None,
+            ),
+            K::RolesMissing => (
+                "AuthorizationRolesMissing",
+                "Access token does not contain any roles.",
+                403,
+                C::InsufficientScope,
+            ),
+            K::RoleForbidden => (
+                "AuthorizationRoleForbidden",
+                "Access token is missing the role required for this path.",
+                403,
+                C::InsufficientScope,
+            ),
+            K::ScopeForbidden => (
+                "AuthorizationScopeForbidden",
+                "Access token is missing the scope required for this path.",
+                403,
+                C::InsufficientScope,
+            ),
+            K::SecretNameMissing => (
+                "SecretNameMissing",
+                "Secret name is missing. Please use QP secret=<secret_name>",
+                400,
+                C::None,
+            ),
+            K::InvalidSecretName => (
+                "InvalidSecretName",
+                "Secret name must be 1-127 characters of letters, digits and dashes.",
+                400,
+                C::None,
+            ),
+            K::SigningKeysUnavailable => (
+                "SigningKeysUnavailable",
+                "Unable to retrieve token signing keys.",
+                503,
+                C::None,
+            ),
+            K::NotFound => ("NotFound", "No function matches this route.", 404, C::None),
+            K::MethodNotAllowed => (
+                "MethodNotAllowed",
+                "This function does not accept this HTTP method.",
+                405,
+                C::None,
+            ),
+        }
+    }
+
+    /// The public `code` string.
+    pub const fn code(self) -> &'static str {
+        self.spec().0
+    }
+
+    /// The public `description` string.
+    pub const fn description(self) -> &'static str {
+        self.spec().1
+    }
+
+    /// The HTTP status.
+    pub const fn status(self) -> u16 {
+        self.spec().2
+    }
+}
+
+/// An error on its way to the caller: its kind, a reason for `debug`, and extra headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// Which catalogue entry this is.
+    pub kind: ErrorKind,
+    /// The real reason in plain words; shown only when `AUTH_DEBUG_ERRORS=true`.
+    pub reason: Option<String>,
+    /// `Allow` for 405, `scope` for 403, `Retry-After` for 503.
+    pub detail: Detail,
+}
+
+/// Extra data some kinds carry into their headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Detail {
+    #[default]
+    None,
+    /// Methods for the `Allow` header.
+    Allow(String),
+    /// Space-separated permissions for `WWW-Authenticate: ... scope="..."`.
+    Scope(String),
+    /// Seconds for `Retry-After`.
+    RetryAfter(u64),
+}
+
+impl ApiError {
+    /// An error of this kind with no reason attached.
+    pub fn new(kind: ErrorKind) -> Self {
+        ApiError {
+            kind,
+            reason: None,
+            detail: Detail::None,
+        }
+    }
+
+    /// Attaches the plain-words reason shown in `debug`. Never pass token or secret material.
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Attaches header data.
+    pub fn with(mut self, detail: Detail) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// Renders the error as a reply; `debug` decides whether the reason is shown.
+    pub fn render(&self, debug: bool) -> Reply {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            code: &'a str,
+            description: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            debug: Option<&'a str>,
+        }
+        let (code, description, status, challenge) = self.kind.spec();
+        let body = Body {
+            code,
+            description,
+            debug: if debug { self.reason.as_deref() } else { None },
+        };
+        let mut reply = Reply::json(status, &body);
+        reply.header("Cache-Control", "no-store");
+        match challenge {
+            Challenge::None => {}
+            Challenge::NoToken => reply.header("WWW-Authenticate", "Bearer"),
+            Challenge::InvalidToken => reply.header(
+                "WWW-Authenticate",
+                format!("Bearer error=\"invalid_token\", error_description=\"{description}\""),
+            ),
+            Challenge::InsufficientScope => {
+                let value = match &self.detail {
+                    Detail::Scope(scope) => {
+                        format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"")
+                    }
+                    _ => "Bearer error=\"insufficient_scope\"".to_owned(),
+                };
+                reply.header("WWW-Authenticate", value);
+            }
+        }
+        match &self.detail {
+            Detail::Allow(methods) => reply.header("Allow", methods.clone()),
+            Detail::RetryAfter(seconds) => reply.header("Retry-After", seconds.to_string()),
+            Detail::Scope(_) | Detail::None => {}
+        }
+        reply
+    }
+}
+
+impl From<ErrorKind> for ApiError {
+    fn from(kind: ErrorKind) -> Self {
+        ApiError::new(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_code_and_description_and_debug_only_when_enabled() {
+        let err = ApiError::new(ErrorKind::InvalidClaims).because("audience mismatch");
+        let plain = err.render(false);
+        assert_eq!(plain.status, 401);
+        assert_eq!(
+            plain.body,
+            br#"{"code":"InvalidAuthorizationClaims","description":"Failed to validate authorization claims."}"#
+        );
+        let debug = err.render(true);
+        let v: serde_json::Value = serde_json::from_slice(&debug.body).unwrap();
+        assert_eq!(v["debug"], "audience mismatch");
+    }
+
+    #[test]
+    fn challenges_follow_rfc_6750() {
+        let missing = ApiError::new(ErrorKind::AuthorizationHeaderMissing).render(false);
+        assert_eq!(missing.header_value("www-authenticate"), Some("Bearer"));
+        let expired = ApiError::new(ErrorKind::TokenExpired).render(false);
+        assert_eq!(
+            expired.header_value("www-authenticate"),
+            Some(
+                "Bearer error=\"invalid_token\", error_description=\"Authorization bearer token is expired.\""
+            )
+        );
+        let forbidden = ApiError::new(ErrorKind::RoleForbidden)
+            .with(Detail::Scope("GetSecret".into()))
+            .render(false);
+        assert_eq!(
+            forbidden.header_value("www-authenticate"),
+            Some("Bearer error=\"insufficient_scope\", scope=\"GetSecret\"")
+        );
+        let unavailable = ApiError::new(ErrorKind::SigningKeysUnavailable)
+            .with(Detail::RetryAfter(5))
+            .render(false);
+        assert_eq!(unavailable.status, 503);
+        assert_eq!(unavailable.header_value("retry-after"), Some("5"));
+        assert_eq!(unavailable.header_value("www-authenticate"), None);
+    }
+}

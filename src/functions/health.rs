@@ -1,0 +1,30 @@
+//! `health`: whether the service runs and what the signing-key cache holds.
+
+use serde::Serialize;
+
+use crate::AppState;
+use crate::auth::keys::KeyStatus;
+use crate::reply::Reply;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    uptime_seconds: u64,
+    signing_keys: KeyStatus,
+}
+
+/// Always 200: an identity-provider outage must not make the platform recycle instances.
+pub fn run(state: &AppState) -> Reply {
+    let keys = state.guard.keys().status();
+    Reply::json(
+        200,
+        &Health {
+            status: if keys.loaded { "ok" } else { "degraded" },
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: state.started.elapsed().as_secs(),
+            signing_keys: keys,
+        },
+    )
+}

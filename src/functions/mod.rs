@@ -1,0 +1,36 @@
+//! The functions funcgate runs once a call has passed the guard.
+
+pub mod health;
+pub mod vault;
+
+use crate::auth::policy::{Policy, Requirement};
+
+/// The functions implemented here, by folder name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionKind {
+    /// `health`: service and signing-key cache state; open to everyone.
+    Health,
+    /// `vault`: returns a secret to callers holding the `GetSecret` app role.
+    Vault,
+}
+
+impl FunctionKind {
+    /// The implementation behind a function folder, if any.
+    pub fn for_name(name: &str) -> Option<FunctionKind> {
+        match name.to_ascii_lowercase().as_str() {
+            "health" => Some(FunctionKind::Health),
+            "vault" => Some(FunctionKind::Vault),
+            _ => None,
+        }
+    }
+
+    /// The policy used unless an `AUTH_POLICY_<NAME>` setting overrides it.
+    pub fn default_policy(self) -> Policy {
+        match self {
+            FunctionKind::Health => Policy::Anonymous,
+            FunctionKind::Vault => {
+                Policy::Require(vec![Requirement::AnyRole(vec!["GetSecret".to_owned()])])
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Invocation requests: `POST /{function}` with the host's `Data`/`Metadata` JSON.
+//!
+//! Only the request data the host copied from the HTTP request is used (method, headers,
+//! query, route parameters); `Identities` and every other claim-like field are ignored, so
+//! the guard runs on exactly what a forwarded request would carry.
+
+use actix_web::HttpResponse;
+use serde_json::{Map, Value, json};
+
+use super::layout::{FunctionDef, Layout};
+use crate::gateway::Call;
+use crate::reply::Reply;
+
+/// A field by name, exact first, then case-insensitively (the host's serialiser is lenient).
+fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+/// A JSON object, or a string holding one (older hosts send `"Query": "{}"`).
+fn object(value: Option<&Value>) -> Option<Map<String, Value>> {
+    match value? {
+        Value::Object(map) => Some(map.clone()),
+        Value::String(s) => match serde_json::from_str(s) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) => {
+            let parts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            (!parts.is_empty()).then(|| parts.join(", "))
+        }
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The call an invocation payload describes; `None` when the body is not one.
+pub fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> Option<Call> {
+    let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    let data = object(field(&root, "Data"))?;
+    let req = object(field(&data, &function.trigger_name))?;
+    let method = field(&req, "Method")?.as_str()?.to_ascii_uppercase();
+    let headers = object(field(&req, "Headers")).unwrap_or_default();
+    let header = |name: &str| field(&headers, name).and_then(text);
+    let query = object(field(&req, "Query"))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), text(v)?)))
+        .collect();
+    let params = match object(field(&req, "Params")) {
+        Some(p) => p
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), text(v)?)))
+            .collect(),
+        // Without `Params`, route the URL's path exactly as a forwarded request would be.
+        None => field(&req, "Url")
+            .and_then(Value::as_str)
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .and_then(|u| {
+                layout
+                    .route(u.path())
+                    .filter(|(f, _)| f.name == function.name)
+                    .map(|(_, p)| p)
+            })
+            .unwrap_or_default(),
+    };
+    Some(Call {
+        method,
+        params,
+        query,
+        authorization: header("Authorization"),
+        origin: header("Origin"),
+        preflight_method: header("Access-Control-Request-Method"),
+    })
+}
+
+/// Wraps a reply in the invocation response: always 200 JSON, the real status inside.
+pub fn render(function: &FunctionDef, reply: &Reply) -> HttpResponse {
+    let headers: Map<String, Value> = reply
+        .headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::String(v.clone())))
+        .collect();
+    let res = json!({
+        "statusCode": reply.status,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&reply.body),
+    });
+    let out = if function.output_name == "$return" {
+        json!({"Outputs": {}, "Logs": [], "ReturnValue": res})
+    } else {
+        let mut outputs = Map::new();
+        outputs.insert(function.output_name.clone(), res);
+        json!({"Outputs": outputs, "Logs": [], "ReturnValue": null})
+    };
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(out.to_string())
+}

@@ -1,0 +1,100 @@
+//! The Functions host side: which function a request is for, and in which protocol it came.
+//!
+//! Forwarded requests arrive as raw HTTP at the public path; invocation requests arrive as
+//! `POST /{function}` with a `Data`/`Metadata` JSON payload and are answered with `Outputs`.
+//! Both become one [`Call`] and go through [`gateway::handle`].
+
+pub mod forwarded;
+pub mod invocation;
+pub mod layout;
+
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+
+use crate::AppState;
+use crate::gateway::{self, Call};
+use crate::reply::Reply;
+
+/// Largest invocation payload read; larger bodies are not treated as invocations.
+const MAX_INVOCATION_BYTES: usize = 256 * 1024;
+
+/// The one request handler: readiness probe, invocation payloads, forwarded requests.
+pub async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let path = req.path();
+    if path == "/" {
+        // The host's readiness probe and latency ping: any quick answer will do.
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .body(r#"{"status":"ready"}"#);
+    }
+    let layout = &state.settings.layout;
+    if req.method() == Method::POST
+        && let Some(function) = invocation_target(&req, &state)
+        && let Some(body) = read_limited(payload).await
+        && let Some(call) = invocation::to_call(&body, function, layout)
+    {
+        let reply = gateway::handle(&state, function, &call).await;
+        return invocation::render(function, &reply);
+    }
+    let mut call: Call = forwarded::to_call(&req);
+    let reply = match layout.route(path) {
+        Some((function, params)) => {
+            call.params = params;
+            gateway::handle(&state, function, &call).await
+        }
+        None => gateway::not_found(&state, &call),
+    };
+    to_http(reply)
+}
+
+/// The function an invocation request would be for: `POST /{folder}` with a JSON body, where
+/// the same path is not a public route that itself accepts POST.
+fn invocation_target<'a>(
+    req: &HttpRequest,
+    state: &'a AppState,
+) -> Option<&'a layout::FunctionDef> {
+    let layout = &state.settings.layout;
+    let name = req.path().strip_prefix('/')?;
+    let function = layout.function(name)?;
+    let is_json = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    let public_post = layout
+        .route(req.path())
+        .is_some_and(|(f, _)| f.accepts("POST"));
+    (is_json && !public_post).then_some(function)
+}
+
+async fn read_limited(mut payload: web::Payload) -> Option<web::Bytes> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.ok()?;
+        if body.len() + chunk.len() > MAX_INVOCATION_BYTES {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body.freeze())
+}
+
+/// Renders a reply as the HTTP response.
+pub fn to_http(reply: Reply) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(reply.status)
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in reply.headers {
+        builder.insert_header((name, value));
+    }
+    builder.body(reply.body)
+}

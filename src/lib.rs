@@ -1,0 +1,133 @@
+//! funcgate: an Azure Functions custom handler that guards functions with Entra ID tokens.
+//!
+//! A request's path: [`host::dispatch`] (which protocol, which function) → [`gateway::handle`]
+//! (CORS, method, [`auth::Guard`], policy) → a function in [`functions`] → back out through the
+//! host adapter. State is built once in [`AppState::new`] and shared through `web::Data`.
+
+pub mod auth;
+pub mod cors;
+pub mod errors;
+pub mod functions;
+pub mod gateway;
+pub mod host;
+pub mod net;
+pub mod reply;
+pub mod secrets;
+pub mod settings;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpServer, web};
+
+use auth::Guard;
+use auth::keys::{KeySource, KeyStore, RefreshPolicy};
+use auth::token::Rules;
+use secrets::SecretStore;
+use secrets::local::LocalStore;
+use settings::{SettingError, Settings};
+
+/// Everything requests share, built once at start-up.
+pub struct AppState {
+    /// The settings.
+    pub settings: Settings,
+    /// Token validation and its key cache.
+    pub guard: Guard,
+    /// Where `vault` reads secrets.
+    pub secrets: Box<dyn SecretStore>,
+    /// Start-up time, for `health`.
+    pub started: Instant,
+    keys: Arc<KeyStore>,
+}
+
+impl AppState {
+    /// Builds the shared state; fails on settings that only show when used (the secrets file).
+    pub fn new(settings: Settings) -> Result<AppState, SettingError> {
+        let http = net::Http::new().map_err(|problem| SettingError {
+            name: "network".into(),
+            problem,
+        })?;
+        let keys = Arc::new(KeyStore::new(
+            KeySource {
+                discovery_url: settings.auth.discovery_url(),
+                tenant_id: settings.auth.tenant_id.clone(),
+                http,
+            },
+            RefreshPolicy::default(),
+        ));
+        let rules = Rules {
+            audiences: settings.auth.audiences.clone(),
+            clock_skew: settings.auth.clock_skew_seconds as i64,
+        };
+        let secrets =
+            LocalStore::load(&settings.local_secrets_file).map_err(|problem| SettingError {
+                name: "LOCAL_SECRETS_FILE".into(),
+                problem,
+            })?;
+        Ok(AppState {
+            guard: Guard::new(Arc::clone(&keys), rules),
+            secrets: Box::new(secrets),
+            started: Instant::now(),
+            keys,
+            settings,
+        })
+    }
+}
+
+/// The application: one catch-all service, since routes come from `function.json` files.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .default_service(web::to(host::dispatch))
+}
+
+/// Worker threads: one per core, at most four (the guard is CPU-light and instances are small).
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4)
+}
+
+/// Starts the key cache and serves until the server stops.
+pub async fn run(state: AppState) -> std::io::Result<()> {
+    let listen = state.settings.listen;
+    let state = web::Data::new(state);
+    let server = HttpServer::new({
+        let state = state.clone();
+        move || app(state.clone())
+    })
+    .workers(workers())
+    .bind(listen)?
+    .run();
+    tokio::spawn(Arc::clone(&state.keys).run_background());
+    log::info!(
+        "funcgate {} listening on http://{listen} (route prefix {:?}, {})",
+        env!("CARGO_PKG_VERSION"),
+        state.settings.layout.route_prefix,
+        if state.settings.standalone {
+            "standalone"
+        } else {
+            "under the Functions host"
+        }
+    );
+    for f in &state.settings.layout.functions {
+        log::info!(
+            "function {}: policy {}",
+            f.name,
+            state.settings.policy(&f.name)
+        );
+    }
+    server.await
+}

@@ -1,0 +1,35 @@
+//! The `handler` executable the Functions host starts. See `lib.rs` for a request's path.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // One line per record on stdout: the host logs stdout lines as the function's console.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .target(env_logger::Target::Stdout)
+        .format(|buf, record| {
+            writeln!(
+                buf,
+                "{} {:5} {}",
+                buf.timestamp_millis(),
+                record.level(),
+                record.args()
+            )
+        })
+        .init();
+    // Exit codes are never 0 on failure: the host does not restart a process that exits 0.
+    let state = match funcgate::settings::Settings::from_env().and_then(funcgate::AppState::new) {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match actix_web::rt::System::new().block_on(funcgate::run(state)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("funcgate: cannot serve: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Outbound HTTP for metadata: one client, short timeouts, bounded bodies, https only.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use reqwest::Url;
+use serde_json::Value;
+
+/// Largest metadata body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Budget for one metadata request, connect to last byte.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A shared outbound client.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    /// Builds the client (rustls, no redirects, no proxy discovery).
+    pub fn new() -> Result<Http, String> {
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("funcgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Http { client })
+    }
+
+    /// GETs a JSON document, refusing non-2xx answers and bodies over [`MAX_BODY_BYTES`].
+    pub async fn get_json(&self, url: &str) -> Result<Value, String> {
+        let mut resp = self
+            .client
+            .get(url)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| format!("GET {url} failed: {}", describe(&e)))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("GET {url} answered {status}"));
+        }
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(format!(
+                "GET {url}: body larger than {MAX_BODY_BYTES} bytes"
+            ));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("GET {url}: reading the body failed: {}", describe(&e)))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(format!(
+                    "GET {url}: body larger than {MAX_BODY_BYTES} bytes"
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("GET {url}: invalid JSON: {e}"))
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        e.to_string()
+    }
+}
+
+/// True for 127.0.0.0/8, ::1 and `localhost`.
+pub fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// Accepts `https` URLs, and plain `http` only for loopback hosts (test providers).
+pub fn check_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("is not a URL ({e}): {text:?}"))?;
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(url),
+        "http" if is_loopback_host(&url) => Ok(url),
+        "http" => Err(format!(
+            "must use https (http is allowed only for loopback hosts): {text:?}"
+        )),
+        _ => Err(format!("must be an https URL: {text:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback_http() {
+        assert!(check_url("https://login.microsoftonline.com").is_ok());
+        assert!(check_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_url("http://[::1]:8080").is_ok());
+        assert!(check_url("http://localhost").is_ok());
+        assert!(check_url("http://login.microsoftonline.com").is_err());
+        assert!(check_url("http://10.0.0.1").is_err());
+        assert!(check_url("ftp://x").is_err());
+        assert!(check_url("not a url").is_err());
+    }
+}
