@@ -1,0 +1,272 @@
+//! A Functions app folder and the real `handler` binary, started as the Functions host would.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{CLIENT, TENANT, client};
+
+/// The repository root (the real Functions app).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary Functions app: the repository's function folders, a `host.json` with a chosen
+/// route prefix, and a local secrets file.
+pub struct AppDir {
+    dir: tempfile::TempDir,
+    prefix: String,
+}
+
+impl AppDir {
+    /// The repository's app with `routePrefix` set to `prefix`.
+    pub fn new(prefix: &str) -> AppDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = repo_root();
+        let mut host: Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("host.json")).unwrap())
+                .unwrap();
+        host["extensions"]["http"]["routePrefix"] = json!(prefix);
+        std::fs::write(dir.path().join("host.json"), host.to_string()).unwrap();
+        for function in ["health", "vault"] {
+            std::fs::create_dir(dir.path().join(function)).unwrap();
+            std::fs::copy(
+                root.join(function).join("function.json"),
+                dir.path().join(function).join("function.json"),
+            )
+            .unwrap();
+        }
+        let app = AppDir {
+            dir,
+            prefix: prefix.to_owned(),
+        };
+        app.write(
+            "local.secrets.json",
+            &json!({"demo": "demo-value", "db-password": "s3cret-Value-42"}).to_string(),
+        );
+        app
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file relative to the app root, creating folders.
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// How to start the handler.
+pub struct HandlerConfig<'a> {
+    /// Environment beyond `PATH` (the process starts with an otherwise empty environment).
+    pub env: Vec<(String, String)>,
+    /// `Some(port)`: as the host does (FUNCTIONS_CUSTOMHANDLER_PORT); `None`: standalone.
+    pub host_port: Option<u16>,
+    pub app: &'a AppDir,
+}
+
+impl<'a> HandlerConfig<'a> {
+    /// Host mode with the usual settings pointing at `instance`.
+    pub fn hosted(app: &'a AppDir, instance: &str) -> HandlerConfig<'a> {
+        HandlerConfig {
+            env: vec![
+                ("AUTH_TENANT_ID".into(), TENANT.into()),
+                ("AUTH_CLIENT_ID".into(), CLIENT.into()),
+                ("AUTH_INSTANCE".into(), instance.into()),
+            ],
+            host_port: Some(free_port()),
+            app,
+        }
+    }
+
+    /// Adds or replaces a setting.
+    pub fn set(mut self, name: &str, value: &str) -> Self {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Removes a setting.
+    pub fn unset(mut self, name: &str) -> Self {
+        self.env.retain(|(k, _)| k != name);
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_handler"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .current_dir(self.app.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        if let Some(port) = self.host_port {
+            cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+                .env(
+                    "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
+                    "4e4b4b4b-0000-4000-8000-000000000000",
+                )
+                .env("FUNCTIONS_APP_ROOT_PATH", self.app.path());
+        }
+        cmd
+    }
+
+    /// Runs the handler expecting it to exit; returns (exit code, stdout, stderr).
+    pub fn run_to_exit(&self) -> (Option<i32>, String, String) {
+        let mut child = self.command().spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut out = String::new();
+                let mut err = String::new();
+                child
+                    .stdout
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut out)
+                    .unwrap();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                return (status.code(), out, err);
+            }
+            if Instant::now() > deadline {
+                child.kill().ok();
+                panic!("handler did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the handler and waits for the readiness probe (`GET /`) to answer.
+    pub async fn start(self, port: u16) -> Handler {
+        let mut child = self.command().spawn().unwrap();
+        let logs = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let logs = Arc::clone(&logs);
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    logs.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let http = client();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("handler exited with {status}: {}", logs.lock().unwrap());
+            }
+            // The host polls every 25 ms and counts any HTTP answer as ready.
+            if http.get(format!("{base}/")).send().await.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "handler never became ready");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Handler {
+            child,
+            base,
+            logs,
+            prefix: self.app.prefix.clone(),
+        }
+    }
+
+    /// Starts in host mode on the configured port.
+    pub async fn spawn(self) -> Handler {
+        let port = self.host_port.expect("host mode needs a port");
+        self.start(port).await
+    }
+}
+
+/// A running handler; killed (SIGKILL, like the host does) when dropped.
+pub struct Handler {
+    child: Child,
+    pub base: String,
+    logs: Arc<Mutex<String>>,
+    prefix: String,
+}
+
+impl Handler {
+    /// A URL under the handler.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A public route's URL: `path` under the app's route prefix.
+    pub fn route(&self, path: &str) -> String {
+        if self.prefix.is_empty() {
+            self.url(path)
+        } else {
+            format!("{}/{}{path}", self.base, self.prefix)
+        }
+    }
+
+    /// Everything the handler printed so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits until `health` reports loaded signing keys.
+    pub async fn wait_for_keys(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let health = super::get(&self.route("/health"), None).await;
+            if health.status == 200 && health.json()["signingKeys"]["loaded"] == json!(true) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "keys never loaded: {}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Handler {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}

@@ -1,0 +1,142 @@
+//! Test support: an OpenID provider on 127.0.0.1, a Functions app folder, and the real
+//! `handler` binary started the way the Functions host starts it.
+#![allow(dead_code)]
+
+pub mod app;
+pub mod provider;
+
+pub use app::{AppDir, Handler, HandlerConfig};
+#[allow(unused_imports)]
+pub use provider::{Provider, ProviderMode, TestKey};
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The test tenant.
+pub const TENANT: &str = "8d3b5a7e-2c4f-4e1a-9b6d-0f1e2d3c4b5a";
+/// The API's client id.
+pub const CLIENT: &str = "4f6e8a1c-3b5d-4c7e-8f9a-1b2c3d4e5f60";
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// An HTTP client that never follows redirects and never uses a proxy.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+/// A response reduced to what the contract covers.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or("").to_owned()
+    }
+
+    /// Asserts status and error code, and that the description is the catalogue's.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "status for {}", self.body);
+        assert_eq!(self.code(), code, "code in {}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{}",
+            self.body
+        );
+    }
+}
+
+/// GET with an optional `Authorization` value.
+pub async fn get(url: &str, authorization: Option<&str>) -> Answer {
+    request(
+        reqwest::Method::GET,
+        url,
+        &[("authorization", authorization)],
+    )
+    .await
+}
+
+/// Any method with optional headers.
+pub async fn request(
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, Option<&str>)],
+) -> Answer {
+    let mut req = client().request(method, url);
+    for (name, value) in headers {
+        if let Some(v) = value {
+            req = req.header(*name, *v);
+        }
+    }
+    let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    Answer {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.text().await.unwrap(),
+    }
+}
+
+/// `Bearer <token>`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// A running setup: app folder, provider with `key1` as kid `k1`, and the handler.
+pub struct Setup {
+    pub handler: Handler,
+    pub provider: Provider,
+    pub key: TestKey,
+    pub app: AppDir,
+}
+
+impl Setup {
+    /// Starts everything with route prefix `prefix`; `tweak` adjusts the handler's settings.
+    pub async fn start(prefix: &str, tweak: impl FnOnce(HandlerConfig) -> HandlerConfig) -> Setup {
+        let key = TestKey::load("key1", "k1");
+        let provider = Provider::start(vec![key.clone()]);
+        let app = AppDir::new(prefix);
+        let handler = tweak(HandlerConfig::hosted(&app, &provider.base))
+            .spawn()
+            .await;
+        handler.wait_for_keys().await;
+        Setup {
+            handler,
+            provider,
+            key,
+            app,
+        }
+    }
+
+    /// A valid v2 token carrying `roles`.
+    pub fn token(&self, roles: &[&str]) -> String {
+        self.key.sign(&self.provider.claims(roles))
+    }
+
+    /// GET a public route with an optional bearer token.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let auth = token.map(bearer);
+        get(&self.handler.route(path), auth.as_deref()).await
+    }
+}
