@@ -25,10 +25,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let (listen, port_setting) = (
+        state.settings.listen,
+        if state.settings.standalone {
+            "local.settings.json Host.LocalHttpPort"
+        } else {
+            "FUNCTIONS_CUSTOMHANDLER_PORT"
+        },
+    );
     match actix_web::rt::System::new().block_on(funcgate::run(state)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("funcgate: cannot serve: {e}");
+            eprintln!("funcgate: {port_setting}: cannot listen on {listen}: {e}");
             ExitCode::from(1)
         }
     }

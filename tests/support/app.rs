@@ -246,20 +246,16 @@ impl Handler {
         self.child.try_wait().unwrap().is_none()
     }
 
-    /// Waits until `health` reports loaded signing keys.
+    /// Waits until the handler logs that signing keys are loaded.
     pub async fn wait_for_keys(&self) {
         let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let health = super::get(&self.route("/health"), None).await;
-            if health.status == 200 && health.json()["signingKeys"]["loaded"] == json!(true) {
-                return;
-            }
+        while !self.logs().contains("signing keys loaded") {
             assert!(
                 Instant::now() < deadline,
                 "keys never loaded: {}",
                 self.logs()
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

@@ -1,0 +1,345 @@
+//! Start-up: standalone mode, bad settings, identity provider down and recovering, key
+//! rotation, policy settings.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::app::free_port;
+use support::*;
+
+#[tokio::test]
+async fn standalone_reads_local_settings_json() {
+    let key = TestKey::load("key1", "k1");
+    let provider = Provider::start(vec![key.clone()]);
+    let app = AppDir::new("");
+    let port = free_port();
+    app.write(
+        "local.settings.json",
+        &json!({
+            "IsEncrypted": false,
+            "Values": {
+                "FUNCTIONS_WORKER_RUNTIME": "custom",
+                "AUTH_TENANT_ID": TENANT,
+                "AUTH_CLIENT_ID": CLIENT,
+                "AUTH_INSTANCE": provider.base,
+                "AUTH_DEBUG_ERRORS": "true",
+            },
+            "Host": {"LocalHttpPort": port},
+        })
+        .to_string(),
+    );
+    let config = HandlerConfig {
+        env: vec![],
+        host_port: None,
+        app: &app,
+    };
+    let handler = config.start(port).await;
+    handler.wait_for_keys().await;
+    let token = key.sign(&provider.claims(&["GetSecret"]));
+    let a = get(&handler.url("/vault/demo"), Some(&bearer(&token))).await;
+    assert_eq!(a.json()["value"], "demo-value");
+    // AUTH_DEBUG_ERRORS came from local.settings.json too.
+    let mut claims = provider.claims(&["GetSecret"]);
+    claims["aud"] = json!("api://x");
+    let a = get(
+        &handler.url("/vault/demo"),
+        Some(&bearer(&key.sign(&claims))),
+    )
+    .await;
+    assert!(a.json()["debug"].is_string(), "{}", a.body);
+    assert!(handler.logs().contains("standalone"));
+}
+
+fn assert_fails_naming(config: HandlerConfig, setting: &str) {
+    let (code, _out, err) = config.run_to_exit();
+    assert!(
+        matches!(code, Some(c) if c != 0),
+        "exit code {code:?} for {setting}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got {err:?}");
+    assert!(
+        lines[0].starts_with(&format!("funcgate: {setting}: ")),
+        "{setting}: {}",
+        lines[0]
+    );
+}
+
+#[test]
+fn bad_settings_stop_start_up_with_one_line() {
+    let app = AppDir::new("");
+    let base = || HandlerConfig::hosted(&app, "http://127.0.0.1:9");
+    assert_fails_naming(base().unset("AUTH_TENANT_ID"), "AUTH_TENANT_ID");
+    assert_fails_naming(base().unset("AUTH_CLIENT_ID"), "AUTH_CLIENT_ID");
+    assert_fails_naming(
+        base().set("AUTH_CLOCK_SKEW_SECONDS", "abc"),
+        "AUTH_CLOCK_SKEW_SECONDS",
+    );
+    assert_fails_naming(
+        base().set("AUTH_INSTANCE", "http://login.example.com"),
+        "AUTH_INSTANCE",
+    );
+    assert_fails_naming(
+        base().set("AUTH_DEBUG_ERRORS", "sometimes"),
+        "AUTH_DEBUG_ERRORS",
+    );
+    assert_fails_naming(
+        base().set("AUTH_POLICY_VAULT", "groups:x"),
+        "AUTH_POLICY_VAULT",
+    );
+    assert_fails_naming(
+        base().set("CORS_ALLOWED_ORIGINS", "not an origin"),
+        "CORS_ALLOWED_ORIGINS",
+    );
+    let mut bad_port = base();
+    bad_port.host_port = None;
+    let bad_port = bad_port.set("FUNCTIONS_CUSTOMHANDLER_PORT", "seventy");
+    assert_fails_naming(bad_port, "FUNCTIONS_CUSTOMHANDLER_PORT");
+
+    let broken = AppDir::new("");
+    broken.write("local.secrets.json", "{not json");
+    assert_fails_naming(
+        HandlerConfig::hosted(&broken, "http://127.0.0.1:9"),
+        "LOCAL_SECRETS_FILE",
+    );
+    let broken = AppDir::new("");
+    broken.write("host.json", "{");
+    assert_fails_naming(
+        HandlerConfig::hosted(&broken, "http://127.0.0.1:9"),
+        "host.json",
+    );
+    let broken = AppDir::new("");
+    broken.write("local.settings.json", "[]");
+    let config = HandlerConfig {
+        env: vec![],
+        host_port: None,
+        app: &broken,
+    };
+    assert_fails_naming(config, "local.settings.json");
+}
+
+async fn wait_for_status(url: &str, token: &str, want: u16, within: Duration) -> Answer {
+    let deadline = Instant::now() + within;
+    loop {
+        let a = get(url, Some(&bearer(token))).await;
+        if a.status == want || Instant::now() > deadline {
+            return a;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn provider_unreachable_at_start_then_recovering() {
+    let key = TestKey::load("key1", "k1");
+    let port = free_port();
+    let app = AppDir::new("");
+    let handler = HandlerConfig::hosted(&app, &format!("http://127.0.0.1:{port}"))
+        .spawn()
+        .await;
+    let health = get(&handler.url("/health"), None).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["signingKeys"]["loaded"], false);
+    assert_eq!(health.json()["status"], "degraded");
+
+    // A token can only be minted once we know the issuer, which is fixed by the port.
+    let issuer_claims = json!({
+        "aud": format!("api://{CLIENT}"), "iss": format!("http://127.0.0.1:{port}/{TENANT}/v2.0"),
+        "exp": now() + 3600, "tid": TENANT, "roles": ["GetSecret"],
+    });
+    let token = key.sign(&issuer_claims);
+    let a = get(&handler.url("/vault/demo"), Some(&bearer(&token))).await;
+    a.assert_error(503, "SigningKeysUnavailable");
+    assert_eq!(
+        a.json()["description"],
+        "Unable to retrieve token signing keys."
+    );
+    assert!(a.header("retry-after").unwrap().parse::<u64>().unwrap() > 0);
+    // Header errors still come first: no token needs no keys.
+    get(&handler.url("/vault/demo"), None)
+        .await
+        .assert_error(401, "AuthorizationHeaderMissing");
+
+    let provider = Provider::start_on_port(port, vec![key.clone()]);
+    let a = wait_for_status(
+        &handler.url("/vault/demo"),
+        &token,
+        200,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(provider.jwks_hits() >= 1);
+}
+
+#[tokio::test]
+async fn provider_failing_at_start_then_recovering() {
+    let key = TestKey::load("key1", "k1");
+    let provider = Provider::start(vec![key.clone()]);
+    provider.set_mode(ProviderMode::Failing);
+    let app = AppDir::new("");
+    let handler = HandlerConfig::hosted(&app, &provider.base).spawn().await;
+    let token = key.sign(&provider.claims(&["GetSecret"]));
+    get(&handler.url("/vault/demo"), Some(&bearer(&token)))
+        .await
+        .assert_error(503, "SigningKeysUnavailable");
+    provider.set_mode(ProviderMode::Garbage);
+    get(&handler.url("/vault/demo"), Some(&bearer(&token)))
+        .await
+        .assert_error(503, "SigningKeysUnavailable");
+    provider.set_mode(ProviderMode::Up);
+    let a = wait_for_status(
+        &handler.url("/vault/demo"),
+        &token,
+        200,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
+#[tokio::test]
+async fn hanging_provider_does_not_block_readiness_or_health() {
+    let key = TestKey::load("key1", "k1");
+    let provider = Provider::start(vec![key.clone()]);
+    provider.set_mode(ProviderMode::Hanging);
+    let app = AppDir::new("");
+    let started = Instant::now();
+    let handler = HandlerConfig::hosted(&app, &provider.base).spawn().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "ready while the fetch hangs"
+    );
+    let t = Instant::now();
+    assert_eq!(get(&handler.url("/health"), None).await.status, 200);
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "health never waits for keys"
+    );
+    let token = key.sign(&provider.claims(&["GetSecret"]));
+    let t = Instant::now();
+    get(&handler.url("/vault/demo"), Some(&bearer(&token)))
+        .await
+        .assert_error(503, "SigningKeysUnavailable");
+    assert!(
+        t.elapsed() < Duration::from_secs(12),
+        "bounded by the fetch timeout"
+    );
+}
+
+#[tokio::test]
+async fn provider_down_after_start_keeps_cached_keys() {
+    let s = Setup::start("", |c| c).await;
+    s.provider.set_mode(ProviderMode::Failing);
+    let a = s.get("/vault/demo", Some(&s.token(&["GetSecret"]))).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // An unknown kid while the provider is down: a key error, not an outage.
+    let stray = s
+        .key
+        .sign_with_kid(&s.provider.claims(&["GetSecret"]), Some("rotated"));
+    s.get("/vault/demo", Some(&stray))
+        .await
+        .assert_error(401, "InvalidAuthorizationHeader");
+    assert_eq!(
+        s.get("/vault/demo", Some(&s.token(&["GetSecret"])))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn rotated_key_is_picked_up_once_then_unknown_kids_wait_for_the_cooldown() {
+    let s = Setup::start("", |c| c).await;
+    let before = s.provider.jwks_hits();
+    let k2 = TestKey::load("key2", "k2");
+    s.provider.set_keys(vec![s.key.clone(), k2.clone()]);
+    let token = k2.sign(&s.provider.claims(&["GetSecret"]));
+    let a = s.get("/vault/demo", Some(&token)).await;
+    assert_eq!(
+        a.status, 200,
+        "a key rotated just after start is used at once: {}",
+        a.body
+    );
+    assert_eq!(s.provider.jwks_hits(), before + 1);
+    for kid in ["x1", "x2", "x3"] {
+        let stray = k2.sign_with_kid(&s.provider.claims(&["GetSecret"]), Some(kid));
+        s.get("/vault/demo", Some(&stray))
+            .await
+            .assert_error(401, "InvalidAuthorizationHeader");
+    }
+    assert_eq!(
+        s.provider.jwks_hits(),
+        before + 1,
+        "no fetch within the cooldown"
+    );
+    assert_eq!(s.get("/vault/demo", Some(&token)).await.status, 200);
+}
+
+#[tokio::test]
+async fn weak_keys_in_the_jwks_are_ignored() {
+    let weak = TestKey::load("weak1024", "weak");
+    let strong = TestKey::load("key1", "k1");
+    let provider = Provider::start(vec![weak.clone(), strong.clone()]);
+    let app = AppDir::new("");
+    let handler = HandlerConfig::hosted(&app, &provider.base).spawn().await;
+    handler.wait_for_keys().await;
+    let health = get(&handler.url("/health"), None).await;
+    assert_eq!(health.json()["signingKeys"]["count"], 1);
+    // aws-lc refuses to sign with a 1024-bit key; the signature is never reached anyway.
+    let token = strong.sign_with_kid(&provider.claims(&["GetSecret"]), Some("weak"));
+    get(&handler.url("/vault/demo"), Some(&bearer(&token)))
+        .await
+        .assert_error(401, "InvalidAuthorizationHeader");
+    assert!(handler.logs().contains("too short"));
+}
+
+#[tokio::test]
+async fn policies_can_be_overridden_by_settings() {
+    let s = Setup::start("", |c| {
+        c.set("AUTH_POLICY_VAULT", "authenticated")
+            .set("AUTH_POLICY_HEALTH", "roles:Monitor")
+    })
+    .await;
+    assert_eq!(s.get("/vault/demo", Some(&s.token(&[]))).await.status, 200);
+    s.get("/health", None)
+        .await
+        .assert_error(401, "AuthorizationHeaderMissing");
+    s.get("/health", Some(&s.token(&["GetSecret"])))
+        .await
+        .assert_error(403, "AuthorizationRoleForbidden");
+    assert_eq!(
+        s.get("/health", Some(&s.token(&["Monitor"]))).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn function_folders_without_a_policy_are_denied_and_named() {
+    let key = TestKey::load("key1", "k1");
+    let provider = Provider::start(vec![key.clone()]);
+    let app = AppDir::new("");
+    app.write(
+        "reports/function.json",
+        &std::fs::read_to_string(app.path().join("health/function.json"))
+            .unwrap()
+            .replace("\"health\"", "\"reports\""),
+    );
+    let handler = HandlerConfig::hosted(&app, &provider.base).spawn().await;
+    handler.wait_for_keys().await;
+    let logs = handler.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("WARN") && l.contains("\"reports\"")),
+        "{logs}"
+    );
+    get(&handler.url("/reports"), None)
+        .await
+        .assert_error(401, "AuthorizationHeaderMissing");
+    let token = key.sign(&provider.claims(&["GetSecret"]));
+    get(&handler.url("/reports"), Some(&bearer(&token)))
+        .await
+        .assert_error(403, "AuthorizationRoleForbidden");
+}
