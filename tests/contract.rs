@@ -416,6 +416,24 @@ async fn cors_preflight_needs_no_token() {
 }
 
 #[tokio::test]
+async fn easy_auth_principal_headers_are_not_trusted() {
+    let s = Setup::start("", |c| c).await;
+    // base64 of {"auth_typ":"aad","claims":[{"typ":"roles","val":"GetSecret"}]}
+    let principal =
+        "eyJhdXRoX3R5cCI6ImFhZCIsImNsYWltcyI6W3sidHlwIjoicm9sZXMiLCJ2YWwiOiJHZXRTZWNyZXQifV19";
+    let a = request(
+        Method::GET,
+        &s.handler.route("/vault/demo"),
+        &[
+            ("x-ms-client-principal", Some(principal)),
+            ("x-ms-client-principal-idp", Some("aad")),
+        ],
+    )
+    .await;
+    a.assert_error(401, "AuthorizationHeaderMissing");
+}
+
+#[tokio::test]
 async fn debug_field_only_when_enabled() {
     let off = Setup::start("", |c| c).await;
     let mut claims = off.provider.claims(&["GetSecret"]);

@@ -343,3 +343,38 @@ async fn function_folders_without_a_policy_are_denied_and_named() {
         .await
         .assert_error(403, "AuthorizationRoleForbidden");
 }
+
+#[tokio::test]
+async fn scope_policies_give_scope_forbidden() {
+    let s = Setup::start("", |c| {
+        c.set("AUTH_POLICY_VAULT", "roles:GetSecret|scopes:Secrets.Read")
+    })
+    .await;
+    let delegated = |scp: &str| {
+        let mut c = s.provider.claims(&[]);
+        c.as_object_mut().unwrap().remove("roles");
+        c["scp"] = json!(scp);
+        s.key.sign(&c)
+    };
+    let ok = s
+        .get("/vault/demo", Some(&delegated("User.Read Secrets.Read")))
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let a = s.get("/vault/demo", Some(&delegated("User.Read"))).await;
+    a.assert_error(403, "AuthorizationScopeForbidden");
+    assert_eq!(
+        a.json()["description"],
+        "Access token is missing the scope required for this path."
+    );
+    assert_eq!(
+        a.header("www-authenticate"),
+        Some("Bearer error=\"insufficient_scope\", scope=\"Secrets.Read\"")
+    );
+    // An app-only token still passes with the role.
+    assert_eq!(
+        s.get("/vault/demo", Some(&s.token(&["GetSecret"])))
+            .await
+            .status,
+        200
+    );
+}
