@@ -15,15 +15,12 @@ pub mod reply;
 pub mod secrets;
 pub mod settings;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, web};
 
 use auth::Guard;
-use auth::keys::{KeySource, KeyStore, RefreshPolicy};
-use auth::token::Rules;
 use secrets::SecretStore;
 use secrets::local::LocalStore;
 use settings::{SettingError, Settings};
@@ -38,7 +35,6 @@ pub struct AppState {
     pub secrets: Box<dyn SecretStore>,
     /// Start-up time, for `health`.
     pub started: Instant,
-    keys: Arc<KeyStore>,
 }
 
 impl AppState {
@@ -48,28 +44,16 @@ impl AppState {
             name: "network".into(),
             problem,
         })?;
-        let keys = Arc::new(KeyStore::new(
-            KeySource {
-                discovery_url: settings.auth.discovery_url(),
-                tenant_id: settings.auth.tenant_id.clone(),
-                http,
-            },
-            RefreshPolicy::default(),
-        ));
-        let rules = Rules {
-            audiences: settings.auth.audiences.clone(),
-            clock_skew: settings.auth.clock_skew_seconds as i64,
-        };
+        let guard = Guard::new(&settings.auth, &http);
         let secrets =
             LocalStore::load(&settings.local_secrets_file).map_err(|problem| SettingError {
                 name: "LOCAL_SECRETS_FILE".into(),
                 problem,
             })?;
         Ok(AppState {
-            guard: Guard::new(Arc::clone(&keys), rules),
+            guard,
             secrets: Box::new(secrets),
             started: Instant::now(),
-            keys,
             settings,
         })
     }
@@ -111,7 +95,9 @@ pub async fn run(state: AppState) -> std::io::Result<()> {
     .workers(workers())
     .bind(listen)?
     .run();
-    tokio::spawn(Arc::clone(&state.keys).run_background());
+    for store in state.guard.key_stores() {
+        tokio::spawn(store.run_background());
+    }
     log::info!(
         "funcgate {} listening on http://{listen} (route prefix {:?}, {})",
         env!("CARGO_PKG_VERSION"),

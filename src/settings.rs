@@ -9,16 +9,20 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::auth::policy::Policy;
+use crate::auth::token::{Rules, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
 use crate::functions::FunctionKind;
 use crate::host::layout::Layout;
 use crate::net;
 
 /// Port `func start` uses, and so funcgate when run alone.
 pub const DEFAULT_LOCAL_PORT: u16 = 7071;
+/// Smallest unknown-`kid` refresh cooldown accepted.
+const MIN_KEY_REFRESH_COOLDOWN_SECONDS: u64 = 30;
 /// Largest clock skew accepted.
 const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
 /// Prefix of the per-function policy settings (`AUTH_POLICY_VAULT`).
@@ -49,27 +53,84 @@ fn fail<T>(name: &str, problem: impl Into<String>) -> Result<T, SettingError> {
 /// Token validation settings.
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
-    /// `AUTH_TENANT_ID`: tenant GUID or verified domain.
+    /// `AUTH_TENANT_ID`: tenant GUID or verified domain, or `organizations`/`common`.
     pub tenant_id: String,
     /// `AUTH_CLIENT_ID`: the API's application (client) id.
     pub client_id: String,
     /// `AUTH_INSTANCE` without a trailing slash.
     pub instance: String,
+    /// `AUTH_METADATA_URL`: a discovery document that replaces the Entra one.
+    pub metadata_url: Option<String>,
+    /// Single or multi-tenant, with `AUTH_ALLOWED_TENANTS` / `AUTH_ALLOW_ANY_TENANT`.
+    pub tenancy: Tenancy,
+    /// `AUTH_ISSUERS`.
+    pub issuers: Option<Vec<String>>,
+    /// `AUTH_TOKEN_VERSIONS`: (v1 accepted, v2 accepted).
+    pub versions: (bool, bool),
+    /// `AUTH_ALLOWED_CLIENT_APPS`.
+    pub allowed_clients: Option<Vec<String>>,
     /// `AUTH_AUDIENCES`.
     pub audiences: Vec<String>,
     /// `AUTH_CLOCK_SKEW_SECONDS`.
     pub clock_skew_seconds: u64,
+    /// `AUTH_KEY_REFRESH_COOLDOWN_SECONDS`.
+    pub key_refresh_cooldown: Duration,
     /// `AUTH_DEBUG_ERRORS`.
     pub debug_errors: bool,
 }
 
 impl AuthSettings {
-    /// The OpenID discovery document of the tenant.
-    pub fn discovery_url(&self) -> String {
-        format!(
-            "{}/{}/v2.0/.well-known/openid-configuration",
-            self.instance, self.tenant_id
-        )
+    /// The discovery documents to load keys from: one, or one per allowed tenant.
+    pub fn discovery_urls(&self) -> Vec<(Option<String>, String)> {
+        if let Some(url) = &self.metadata_url {
+            return vec![(None, url.clone())];
+        }
+        let url = |tenant: &str| {
+            format!(
+                "{}/{tenant}/v2.0/.well-known/openid-configuration",
+                self.instance
+            )
+        };
+        match &self.tenancy {
+            Tenancy::Multi {
+                allowed: Some(list),
+            } => list.iter().map(|t| (Some(t.clone()), url(t))).collect(),
+            _ => vec![(None, url(&self.tenant_id))],
+        }
+    }
+
+    /// Entra's v1 issuer template for the instance; none for other metadata.
+    pub fn v1_issuer(&self) -> Option<&'static str> {
+        if self.metadata_url.is_some() {
+            return None;
+        }
+        let host = self
+            .instance
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("");
+        Some(if host.ends_with(".cn") {
+            V1_ISSUER_CHINA
+        } else {
+            V1_ISSUER_PUBLIC
+        })
+    }
+
+    /// The claim rules these settings describe.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            audiences: self.audiences.clone(),
+            clock_skew: self.clock_skew_seconds as i64,
+            tenancy: self.tenancy.clone(),
+            issuers: self.issuers.clone(),
+            v1_issuer: self.v1_issuer().map(str::to_owned),
+            accept_v1: self.versions.0,
+            accept_v2: self.versions.1,
+            allowed_clients: self.allowed_clients.clone(),
+        }
     }
 }
 
@@ -265,8 +326,38 @@ fn parse_bool(name: &str, text: Option<&str>, default: bool) -> Result<bool, Set
     }
 }
 
+fn list(source: &Source, name: &str) -> Option<Vec<String>> {
+    let items: Vec<String> = source
+        .get(name)?
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Some(items)
+}
+
+fn non_empty_list(source: &Source, name: &str) -> Result<Option<Vec<String>>, SettingError> {
+    match list(source, name) {
+        Some(items) if items.is_empty() => fail(name, "lists nothing"),
+        other => Ok(other),
+    }
+}
+
 fn auth_settings(source: &Source) -> Result<AuthSettings, SettingError> {
-    let tenant_id = required(source, "AUTH_TENANT_ID")?.to_owned();
+    let metadata_url = match source.get("AUTH_METADATA_URL") {
+        None => None,
+        Some(text) => Some(
+            net::check_url(text)
+                .or_else(|e| fail("AUTH_METADATA_URL", e))?
+                .to_string(),
+        ),
+    };
+    let tenant_id = match (source.get("AUTH_TENANT_ID"), &metadata_url) {
+        (Some(t), _) => t.to_owned(),
+        (None, Some(_)) => String::new(),
+        (None, None) => return fail("AUTH_TENANT_ID", "is required but not set"),
+    };
     if tenant_id.len() > 253
         || !tenant_id
             .bytes()
@@ -274,17 +365,66 @@ fn auth_settings(source: &Source) -> Result<AuthSettings, SettingError> {
     {
         return fail(
             "AUTH_TENANT_ID",
-            format!("expected a tenant id (GUID) or domain, got {tenant_id:?}"),
-        );
-    }
-    if ["common", "organizations", "consumers"].contains(&tenant_id.to_ascii_lowercase().as_str()) {
-        return fail(
-            "AUTH_TENANT_ID",
             format!(
-                "{tenant_id:?} is multi-tenant, which this version does not support; use your tenant id"
+                "expected a tenant id (GUID), a domain, organizations or common, got {tenant_id:?}"
             ),
         );
     }
+    let multi = matches!(
+        tenant_id.to_ascii_lowercase().as_str(),
+        "organizations" | "common"
+    );
+    if tenant_id.eq_ignore_ascii_case("consumers") {
+        return fail(
+            "AUTH_TENANT_ID",
+            "consumers (personal accounts only) is not supported; use organizations or common",
+        );
+    }
+    let allow_any = parse_bool(
+        "AUTH_ALLOW_ANY_TENANT",
+        source.get("AUTH_ALLOW_ANY_TENANT"),
+        false,
+    )?;
+    let allowed = non_empty_list(source, "AUTH_ALLOWED_TENANTS")?;
+    let tenancy = match (multi, allowed, allow_any) {
+        (false, None, false) => Tenancy::Single,
+        (false, _, _) => {
+            return fail(
+                if allow_any {
+                    "AUTH_ALLOW_ANY_TENANT"
+                } else {
+                    "AUTH_ALLOWED_TENANTS"
+                },
+                "applies only when AUTH_TENANT_ID is organizations or common",
+            );
+        }
+        (true, Some(_), true) => {
+            return fail(
+                "AUTH_ALLOW_ANY_TENANT",
+                "cannot be combined with AUTH_ALLOWED_TENANTS",
+            );
+        }
+        (true, None, false) => {
+            return fail(
+                "AUTH_ALLOWED_TENANTS",
+                format!(
+                    "is required when AUTH_TENANT_ID is {tenant_id} (or set AUTH_ALLOW_ANY_TENANT=true)"
+                ),
+            );
+        }
+        (true, Some(list), false) => {
+            if let Some(bad) = list.iter().find(|t| !is_guid(t)) {
+                return fail(
+                    "AUTH_ALLOWED_TENANTS",
+                    format!("{bad:?} is not a tenant id (GUID)"),
+                );
+            }
+            Tenancy::Multi {
+                allowed: Some(list.iter().map(|t| t.to_ascii_lowercase()).collect()),
+            }
+        }
+        (true, None, true) => Tenancy::Multi { allowed: None },
+    };
     let client_id = required(source, "AUTH_CLIENT_ID")?.to_owned();
     if client_id.contains(|c: char| c.is_whitespace() || c == ',' || c == '"') {
         return fail(
@@ -299,18 +439,8 @@ fn auth_settings(source: &Source) -> Result<AuthSettings, SettingError> {
     if instance.query().is_some() || instance.fragment().is_some() {
         return fail("AUTH_INSTANCE", "must not have a query or fragment");
     }
-    let audiences: Vec<String> = match source.get("AUTH_AUDIENCES") {
-        None => vec![format!("api://{client_id}"), client_id.clone()],
-        Some(text) => text
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    };
-    if audiences.is_empty() {
-        return fail("AUTH_AUDIENCES", "lists no audience");
-    }
+    let audiences = non_empty_list(source, "AUTH_AUDIENCES")?
+        .unwrap_or_else(|| vec![format!("api://{client_id}"), client_id.clone()]);
     let clock_skew_seconds = match source.get("AUTH_CLOCK_SKEW_SECONDS") {
         None => 300,
         Some(text) => match text.parse::<u64>() {
@@ -325,13 +455,65 @@ fn auth_settings(source: &Source) -> Result<AuthSettings, SettingError> {
             }
         },
     };
+    let key_refresh_cooldown = match source.get("AUTH_KEY_REFRESH_COOLDOWN_SECONDS") {
+        None => Duration::from_secs(300),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (MIN_KEY_REFRESH_COOLDOWN_SECONDS..=86_400).contains(&n) => {
+                Duration::from_secs(n)
+            }
+            _ => {
+                return fail(
+                    "AUTH_KEY_REFRESH_COOLDOWN_SECONDS",
+                    format!(
+                        "expected whole seconds from {MIN_KEY_REFRESH_COOLDOWN_SECONDS} to 86400, got {text:?}"
+                    ),
+                );
+            }
+        },
+    };
+    let versions = match list(source, "AUTH_TOKEN_VERSIONS") {
+        None => (true, true),
+        Some(items) => {
+            let mut v = (false, false);
+            for item in &items {
+                match item.as_str() {
+                    "1.0" | "1" => v.0 = true,
+                    "2.0" | "2" => v.1 = true,
+                    other => {
+                        return fail(
+                            "AUTH_TOKEN_VERSIONS",
+                            format!("expected 1.0 and/or 2.0, got {other:?}"),
+                        );
+                    }
+                }
+            }
+            if v == (false, false) {
+                return fail("AUTH_TOKEN_VERSIONS", "lists nothing");
+            }
+            v
+        }
+    };
+    let issuers = non_empty_list(source, "AUTH_ISSUERS")?;
+    if let Some(bad) = issuers
+        .iter()
+        .flatten()
+        .find(|i| reqwest::Url::parse(&i.replace("{tenantid}", "t")).is_err())
+    {
+        return fail("AUTH_ISSUERS", format!("{bad:?} is not an issuer URL"));
+    }
     let debug_errors = parse_bool("AUTH_DEBUG_ERRORS", source.get("AUTH_DEBUG_ERRORS"), false)?;
     Ok(AuthSettings {
         tenant_id,
         client_id,
         instance: instance.as_str().trim_end_matches('/').to_owned(),
+        metadata_url,
+        tenancy,
+        issuers,
+        versions,
+        allowed_clients: non_empty_list(source, "AUTH_ALLOWED_CLIENT_APPS")?,
         audiences,
         clock_skew_seconds,
+        key_refresh_cooldown,
         debug_errors,
     })
 }
@@ -450,7 +632,18 @@ mod tests {
             ("AUTH_CLOCK_SKEW_SECONDS", "99999"),
             ("AUTH_DEBUG_ERRORS", "maybe"),
             ("AUTH_INSTANCE", "http://login.microsoftonline.com"),
-            ("AUTH_TENANT_ID", "organizations"),
+            ("AUTH_TENANT_ID", "consumers"),
+            (
+                "AUTH_ALLOWED_TENANTS",
+                "11111111-2222-4333-8444-555555555555",
+            ),
+            ("AUTH_KEY_REFRESH_COOLDOWN_SECONDS", "10"),
+            ("AUTH_TOKEN_VERSIONS", "3.0"),
+            (
+                "AUTH_METADATA_URL",
+                "http://idp.example/.well-known/openid-configuration",
+            ),
+            ("AUTH_ISSUERS", "not a url"),
             ("AUTH_TENANT_ID", "a/b"),
             ("CORS_ALLOWED_ORIGINS", "https://a.example/path"),
             ("FUNCTIONS_CUSTOMHANDLER_PORT", "x"),
@@ -494,5 +687,62 @@ mod tests {
                 "http://localhost:3000".into()
             ])
         );
+    }
+
+    #[test]
+    fn tenancy_and_clouds() {
+        let t1 = "11111111-2222-4333-8444-555555555555";
+        let s = load_with(&[
+            ("AUTH_TENANT_ID", "organizations"),
+            ("AUTH_ALLOWED_TENANTS", t1),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.auth.tenancy,
+            Tenancy::Multi {
+                allowed: Some(vec![t1.into()])
+            }
+        );
+        assert_eq!(
+            s.auth.discovery_urls(),
+            vec![(
+                Some(t1.to_string()),
+                format!(
+                    "https://login.microsoftonline.com/{t1}/v2.0/.well-known/openid-configuration"
+                )
+            )]
+        );
+        let s = load_with(&[
+            ("AUTH_TENANT_ID", "common"),
+            ("AUTH_ALLOW_ANY_TENANT", "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.auth.tenancy, Tenancy::Multi { allowed: None });
+        assert!(s.auth.discovery_urls()[0].1.contains("/common/v2.0/"));
+        let err = load_with(&[("AUTH_TENANT_ID", "organizations")]).unwrap_err();
+        assert_eq!(err.name, "AUTH_ALLOWED_TENANTS");
+        let err = load_with(&[
+            ("AUTH_TENANT_ID", "organizations"),
+            ("AUTH_ALLOWED_TENANTS", "contoso.com"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "AUTH_ALLOWED_TENANTS");
+
+        let china = load_with(&[("AUTH_INSTANCE", "https://login.chinacloudapi.cn/")]).unwrap();
+        assert_eq!(china.auth.v1_issuer(), Some(V1_ISSUER_CHINA));
+        assert_eq!(china.auth.instance, "https://login.chinacloudapi.cn");
+        let gov = load_with(&[("AUTH_INSTANCE", "https://login.microsoftonline.us")]).unwrap();
+        assert_eq!(gov.auth.v1_issuer(), Some(V1_ISSUER_PUBLIC));
+
+        let b2c = load_with(&[
+            ("AUTH_METADATA_URL", "https://x.b2clogin.com/x.onmicrosoft.com/B2C_1_signin/v2.0/.well-known/openid-configuration"),
+            ("AUTH_TOKEN_VERSIONS", "1.0"),
+        ])
+        .unwrap();
+        assert_eq!(b2c.auth.v1_issuer(), None);
+        assert_eq!(b2c.auth.versions, (true, false));
+        assert!(b2c.auth.discovery_urls()[0].1.contains("B2C_1_signin"));
+        let s = load_with(&[("AUTH_KEY_REFRESH_COOLDOWN_SECONDS", "30")]).unwrap();
+        assert_eq!(s.auth.key_refresh_cooldown, Duration::from_secs(30));
     }
 }

@@ -1,23 +1,32 @@
-//! Signing keys: the tenant's OpenID discovery document and JWKS, cached in memory.
+//! Signing keys: a tenant's OpenID discovery document and JWKS, cached in memory.
 //!
-//! Readers take a snapshot (`Arc<KeySet>`) under a lock that is never held across I/O. Fetches
-//! are single-flight behind an async mutex that only requests needing fresh keys wait on.
-//! Refresh policy: a background task fetches at start-up and retries until keys arrive, then
-//! refreshes hourly; an unknown `kid` triggers at most one fetch per cooldown, counted from the
-//! last such fetch (the start-up fetch does not count). A failed fetch never discards keys.
+//! The cache itself ([`KeySet`]) and the unknown-`kid` rules ([`UnknownKidGate`]) are plain
+//! data, tested without HTTP. [`KeyStore`] adds the I/O, following Microsoft's key rollover
+//! guidance and going past it:
+//! - keys are cached one by one by `kid`; a refresh adds new keys and keeps the others until
+//!   they have gone unseen for 24 h (a failed refresh keeps everything: last known good);
+//! - a background task loads keys at start-up (retrying with back-off, without delaying
+//!   readiness), then refreshes every hour with jitter;
+//! - an unknown `kid` triggers one synchronous refresh, at most once per cooldown counted from
+//!   the last such refresh; `kid`s confirmed unknown are remembered (bounded) until the next
+//!   background refresh, so a flood of random `kid`s costs nothing;
+//! - refreshes are single-flight and run in their own task; callers wait on the shared result,
+//!   never on a lock held across network I/O, and requests with known `kid`s never wait.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::token::Issuers;
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::net;
 
@@ -31,16 +40,22 @@ const LENIENT_B64URL: GeneralPurpose = GeneralPurpose::new(
 const MIN_RSA_BITS: usize = 2048;
 /// How long callers are told to wait when no keys are available.
 const RETRY_AFTER_SECONDS: u64 = 5;
+/// Most `kid`s remembered as confirmed unknown.
+const MAX_REMEMBERED_UNKNOWN: usize = 1024;
+/// Most keys kept from one JWKS (Entra publishes a handful).
+const MAX_KEYS: usize = 100;
 
-/// Timing of fetches; the defaults are the documented behaviour, tests shorten nothing.
+/// Timing of fetches.
 #[derive(Clone, Debug)]
 pub struct RefreshPolicy {
-    /// Minimum time between two unknown-`kid` fetches.
+    /// Minimum time between two unknown-`kid` refreshes (`AUTH_KEY_REFRESH_COOLDOWN_SECONDS`).
     pub unknown_kid_cooldown: Duration,
     /// Minimum time between request-triggered fetches while no keys are loaded.
     pub empty_retry: Duration,
-    /// Background refresh period once keys are loaded.
+    /// Background refresh period once keys are loaded (jitter is added).
     pub refresh_every: Duration,
+    /// A key unseen by refreshes for this long is dropped.
+    pub key_ttl: Duration,
 }
 
 impl Default for RefreshPolicy {
@@ -49,26 +64,172 @@ impl Default for RefreshPolicy {
             unknown_kid_cooldown: Duration::from_secs(300),
             empty_retry: Duration::from_secs(RETRY_AFTER_SECONDS),
             refresh_every: Duration::from_secs(3600),
+            key_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
 
-/// One fetched generation of keys and the issuers they sign for.
-#[derive(Default)]
+/// A key as the JWKS gave it.
+pub struct FetchedKey {
+    pub kid: String,
+    pub key: DecodingKey,
+    /// The JWKS entry's `issuer` (Entra: possibly with a `{tenantid}` placeholder).
+    pub issuer: Option<String>,
+}
+
+/// One verified signing key and what the cache knows of it.
+#[derive(Clone)]
+pub struct CachedKey {
+    pub key: Arc<DecodingKey>,
+    /// The key's own `issuer`, when the JWKS names one.
+    pub issuer: Option<String>,
+    last_seen: Instant,
+}
+
+/// An immutable generation of the cache: readers hold an `Arc` to it.
+#[derive(Clone, Default)]
 pub struct KeySet {
-    keys: HashMap<String, Arc<DecodingKey>>,
-    issuers: Option<Issuers>,
+    keys: HashMap<String, CachedKey>,
+    /// The discovery document's `issuer` (Entra multi-tenant: contains `{tenantid}`).
+    pub issuer: Option<String>,
     fetched_at: Option<Instant>,
+    /// Bumped whenever the set of usable keys changes.
+    pub generation: u64,
 }
 
 impl KeySet {
-    fn is_loaded(&self) -> bool {
-        self.issuers.is_some() && !self.keys.is_empty()
+    /// Keys and an issuer are present.
+    pub fn is_loaded(&self) -> bool {
+        self.issuer.is_some() && !self.keys.is_empty()
+    }
+
+    /// The key for `kid`.
+    pub fn get(&self, kid: &str) -> Option<&CachedKey> {
+        self.keys.get(kid)
+    }
+
+    /// How many keys are cached.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when no key is cached.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The next generation after a successful fetch at `now`: fetched keys are added or
+    /// refreshed, unseen keys are kept until they are older than `ttl`.
+    pub fn merged(
+        &self,
+        issuer: String,
+        fetched: Vec<FetchedKey>,
+        now: Instant,
+        ttl: Duration,
+    ) -> KeySet {
+        let mut keys: HashMap<String, CachedKey> = self
+            .keys
+            .iter()
+            .filter(|(_, k)| now.saturating_duration_since(k.last_seen) < ttl)
+            .map(|(kid, k)| (kid.clone(), k.clone()))
+            .collect();
+        for f in fetched {
+            keys.insert(
+                f.kid,
+                CachedKey {
+                    key: Arc::new(f.key),
+                    issuer: f.issuer,
+                    last_seen: now,
+                },
+            );
+        }
+        let same_kids =
+            keys.len() == self.keys.len() && keys.keys().all(|k| self.keys.contains_key(k));
+        KeySet {
+            generation: if same_kids && self.issuer.as_deref() == Some(issuer.as_str()) {
+                self.generation
+            } else {
+                self.generation + 1
+            },
+            keys,
+            issuer: Some(issuer),
+            fetched_at: Some(now),
+        }
     }
 }
 
+/// Whether an unknown `kid` may trigger a refresh: the cooldown and the confirmed-unknown memory.
+#[derive(Debug)]
+pub struct UnknownKidGate {
+    cooldown: Duration,
+    last_refresh: Option<Instant>,
+    unknown: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl UnknownKidGate {
+    /// A gate allowing one unknown-`kid` refresh per `cooldown`.
+    pub fn new(cooldown: Duration) -> UnknownKidGate {
+        UnknownKidGate {
+            cooldown,
+            last_refresh: None,
+            unknown: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// True (and the refresh is recorded) when `kid` may trigger a refresh at `now`.
+    pub fn allow(&mut self, kid: &str, now: Instant) -> bool {
+        if self.unknown.contains(kid) {
+            return false;
+        }
+        if self
+            .last_refresh
+            .is_some_and(|t| now.saturating_duration_since(t) < self.cooldown)
+        {
+            return false;
+        }
+        self.last_refresh = Some(now);
+        true
+    }
+
+    /// Remembers a `kid` that a refresh did not find.
+    pub fn confirm_unknown(&mut self, kid: &str) {
+        if kid.len() > 256 || !self.unknown.insert(kid.to_owned()) {
+            return;
+        }
+        self.order.push_back(kid.to_owned());
+        while self.order.len() > MAX_REMEMBERED_UNKNOWN {
+            if let Some(old) = self.order.pop_front() {
+                self.unknown.remove(&old);
+            }
+        }
+    }
+
+    /// Forgets the remembered `kid`s (after a background refresh).
+    pub fn forget_unknown(&mut self) {
+        self.unknown.clear();
+        self.order.clear();
+    }
+
+    /// How many `kid`s are remembered.
+    pub fn remembered(&self) -> usize {
+        self.unknown.len()
+    }
+}
+
+/// Background refresh period with ±10 % jitter, so instances started together spread out.
+pub fn jittered(period: Duration) -> Duration {
+    let tenth = period.as_millis() as u64 / 10;
+    if tenth == 0 {
+        return period;
+    }
+    let noise = RandomState::new().hash_one(Instant::now()) % (2 * tenth + 1);
+    period - Duration::from_millis(tenth) + Duration::from_millis(noise)
+}
+
 /// What `health` reports about the cache.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyStatus {
     pub loaded: bool,
@@ -76,54 +237,64 @@ pub struct KeyStatus {
     pub age_seconds: Option<u64>,
 }
 
-#[derive(Default)]
-struct RefreshState {
-    last_unknown_kid_fetch: Option<Instant>,
-    last_attempt: Option<Instant>,
-}
-
-/// Where keys come from: the discovery document URL and how to talk HTTP.
+/// Where keys come from.
 pub struct KeySource {
-    /// `{instance}/{tenant}/v2.0/.well-known/openid-configuration`.
+    /// The discovery document URL.
     pub discovery_url: String,
-    /// The configured tenant, used for the v1 issuer when discovery names no tenant id.
-    pub tenant_id: String,
     /// Shared outbound HTTP client.
     pub http: net::Http,
 }
 
-/// The signing-key cache.
+type Refresh = Shared<BoxFuture<'static, Result<(), String>>>;
+
+struct Control {
+    gate: UnknownKidGate,
+    inflight: Option<Refresh>,
+    last_attempt: Option<Instant>,
+}
+
+/// The signing-key cache of one tenant (or one metadata document).
 pub struct KeyStore {
     source: KeySource,
     policy: RefreshPolicy,
     current: RwLock<Arc<KeySet>>,
-    refresh: tokio::sync::Mutex<RefreshState>,
+    control: Mutex<Control>,
+}
+
+/// A key found for a token, with what validation needs to know about it.
+pub struct Found {
+    pub key: Arc<DecodingKey>,
+    /// The discovery document's issuer.
+    pub metadata_issuer: String,
+    /// The key's own issuer, if the JWKS gave one.
+    pub key_issuer: Option<String>,
 }
 
 impl KeyStore {
-    /// An empty cache; call [`KeyStore::run_background`] to load it.
+    /// An empty cache; [`KeyStore::run_background`] loads it.
     pub fn new(source: KeySource, policy: RefreshPolicy) -> KeyStore {
         KeyStore {
+            control: Mutex::new(Control {
+                gate: UnknownKidGate::new(policy.unknown_kid_cooldown),
+                inflight: None,
+                last_attempt: None,
+            }),
             source,
             policy,
             current: RwLock::new(Arc::new(KeySet::default())),
-            refresh: tokio::sync::Mutex::new(RefreshState::default()),
         }
     }
 
-    fn snapshot(&self) -> Arc<KeySet> {
+    /// The current generation.
+    pub fn snapshot(&self) -> Arc<KeySet> {
         match self.current.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
-    fn install(&self, set: KeySet) {
-        let set = Arc::new(set);
-        match self.current.write() {
-            Ok(mut guard) => *guard = set,
-            Err(poisoned) => *poisoned.into_inner() = set,
-        }
+    fn control(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Cache state for `health`.
@@ -131,69 +302,119 @@ impl KeyStore {
         let snap = self.snapshot();
         KeyStatus {
             loaded: snap.is_loaded(),
-            count: snap.keys.len(),
+            count: snap.len(),
             age_seconds: snap.fetched_at.map(|t| t.elapsed().as_secs()),
         }
     }
 
-    /// The key for `kid` and the issuers it signs for, fetching when the policy allows.
-    pub async fn find(&self, kid: &str) -> Result<(Arc<DecodingKey>, Issuers), ApiError> {
-        let snap = self.snapshot();
-        if let Some(found) = lookup(&snap, kid) {
-            return Ok(found);
-        }
-        let mut state = self.refresh.lock().await;
-        // Whoever held the lock before us may have fetched what we need.
+    /// The key for `kid`, refreshing when the policy allows.
+    pub async fn find(self: &Arc<Self>, kid: &str) -> Result<Found, ApiError> {
         let snap = self.snapshot();
         if let Some(found) = lookup(&snap, kid) {
             return Ok(found);
         }
         let now = Instant::now();
-        if snap.is_loaded() {
-            if state
-                .last_unknown_kid_fetch
-                .is_some_and(|t| now.duration_since(t) < self.policy.unknown_kid_cooldown)
-            {
-                return Err(ApiError::new(ErrorKind::KeyNotFound)
-                    .because("kid is not among the signing keys (refresh cooling down)"));
+        let refresh = {
+            let mut control = self.control();
+            if let Some(inflight) = &control.inflight {
+                // A refresh is under way: its result is as fresh as any we could start.
+                Some(inflight.clone())
+            } else if !snap.is_loaded() {
+                let recent = control
+                    .last_attempt
+                    .is_some_and(|t| now.saturating_duration_since(t) < self.policy.empty_retry);
+                (!recent).then(|| self.start_refresh(&mut control))
+            } else if control.gate.allow(kid, now) {
+                Some(self.start_refresh(&mut control))
+            } else {
+                None
             }
-            state.last_unknown_kid_fetch = Some(now);
-        } else if state
-            .last_attempt
-            .is_some_and(|t| now.duration_since(t) < self.policy.empty_retry)
-        {
-            return Err(unavailable("signing keys could not be fetched"));
+        };
+        if let Some(refresh) = refresh {
+            // The outcome is read from the cache; failures were logged by the refresh.
+            let _ = refresh.await;
         }
-        state.last_attempt = Some(now);
-        match self.fetch().await {
-            Ok(set) => {
-                log::info!(
-                    "signing keys refreshed for an unknown kid: {} keys",
-                    set.keys.len()
-                );
-                self.install(set);
-            }
-            Err(e) => log::warn!("signing key refresh failed: {e}"),
-        }
-        drop(state);
         let snap = self.snapshot();
         if !snap.is_loaded() {
-            return Err(unavailable("signing keys could not be fetched"));
+            return Err(ApiError::new(ErrorKind::SigningKeysUnavailable)
+                .because("signing keys could not be fetched")
+                .with(Detail::RetryAfter(RETRY_AFTER_SECONDS)));
         }
         lookup(&snap, kid).ok_or_else(|| {
-            ApiError::new(ErrorKind::KeyNotFound)
-                .because("kid is not among the signing keys, even after a refresh")
+            self.control().gate.confirm_unknown(kid);
+            ApiError::new(ErrorKind::KeyNotFound).because("kid is not among the signing keys")
         })
     }
 
-    /// Loads keys at start-up (retrying with back-off until they arrive), then refreshes them.
+    /// Starts a single-flight refresh in its own task, so a caller that goes away cannot
+    /// cancel it; callers wait on the shared outcome.
+    fn start_refresh(self: &Arc<Self>, control: &mut Control) -> Refresh {
+        control.last_attempt = Some(Instant::now());
+        let me = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let outcome = me.fetch_and_install().await;
+            me.control().inflight = None;
+            outcome
+        });
+        let shared = async move {
+            task.await
+                .unwrap_or_else(|e| Err(format!("refresh task failed: {e}")))
+        }
+        .boxed()
+        .shared();
+        control.inflight = Some(shared.clone());
+        shared
+    }
+
+    async fn refresh(self: &Arc<Self>) -> Result<(), String> {
+        let refresh = {
+            let mut control = self.control();
+            match &control.inflight {
+                Some(inflight) => inflight.clone(),
+                None => self.start_refresh(&mut control),
+            }
+        };
+        refresh.await
+    }
+
+    async fn fetch_and_install(&self) -> Result<(), String> {
+        match self.fetch().await {
+            Ok((issuer, fetched)) => {
+                let old = self.snapshot();
+                let next = old.merged(issuer, fetched, Instant::now(), self.policy.key_ttl);
+                if next.generation != old.generation {
+                    log::info!(
+                        "signing keys loaded from {}: {} keys",
+                        self.source.discovery_url,
+                        next.len()
+                    );
+                }
+                match self.current.write() {
+                    Ok(mut guard) => *guard = Arc::new(next),
+                    Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
+                }
+                Ok(())
+            }
+            Err(e) => {
+                log::warn!("signing key refresh failed, keeping what is cached: {e}");
+                Err(e)
+            }
+        }
+    }
+
+    /// Loads keys at start-up (retrying with back-off until they arrive), then refreshes them
+    /// hourly with jitter.
     pub async fn run_background(self: Arc<Self>) {
         let mut backoff = Duration::from_secs(1);
         loop {
-            let loaded = self.background_refresh().await;
-            let wait = if loaded {
+            let ok = self.refresh().await.is_ok();
+            let wait = if ok {
+                self.control().gate.forget_unknown();
                 backoff = Duration::from_secs(1);
-                self.policy.refresh_every
+                jittered(self.policy.refresh_every)
+            } else if self.snapshot().is_loaded() {
+                // Keys are cached: retry sooner than an hour, but without hammering.
+                Duration::from_secs(60).min(self.policy.refresh_every)
             } else {
                 let wait = backoff;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -203,20 +424,7 @@ impl KeyStore {
         }
     }
 
-    async fn background_refresh(&self) -> bool {
-        let mut state = self.refresh.lock().await;
-        state.last_attempt = Some(Instant::now());
-        match self.fetch().await {
-            Ok(set) => {
-                log::info!("signing keys loaded: {} keys", set.keys.len());
-                self.install(set);
-            }
-            Err(e) => log::warn!("signing key fetch failed, keeping what is cached: {e}"),
-        }
-        self.snapshot().is_loaded()
-    }
-
-    async fn fetch(&self) -> Result<KeySet, String> {
+    async fn fetch(&self) -> Result<(String, Vec<FetchedKey>), String> {
         #[derive(Deserialize)]
         struct Discovery {
             issuer: String,
@@ -230,56 +438,25 @@ impl KeyStore {
         )
         .map_err(|e| format!("discovery document is malformed: {e}"))?;
         net::check_url(&doc.jwks_uri).map_err(|e| format!("jwks_uri {e}"))?;
+        if doc.issuer.trim().is_empty() {
+            return Err("discovery document has an empty issuer".into());
+        }
         let jwks = self.source.http.get_json(&doc.jwks_uri).await?;
-        let keys = parse_jwks(&jwks)?;
-        let tenant_id = tenant_from_issuer(&doc.issuer).or_else(|| {
-            is_guid(&self.source.tenant_id).then(|| self.source.tenant_id.to_ascii_lowercase())
-        });
-        let v1_tenant = tenant_id
-            .clone()
-            .unwrap_or_else(|| self.source.tenant_id.clone());
-        Ok(KeySet {
-            keys,
-            issuers: Some(Issuers {
-                v1: format!("https://sts.windows.net/{v1_tenant}/"),
-                v2: doc.issuer,
-                tenant_id,
-            }),
-            fetched_at: Some(Instant::now()),
-        })
+        Ok((doc.issuer, parse_jwks(&jwks)?))
     }
 }
 
-fn unavailable(reason: &str) -> ApiError {
-    ApiError::new(ErrorKind::SigningKeysUnavailable)
-        .because(reason.to_owned())
-        .with(Detail::RetryAfter(RETRY_AFTER_SECONDS))
-}
-
-fn lookup(set: &KeySet, kid: &str) -> Option<(Arc<DecodingKey>, Issuers)> {
-    let key = set.keys.get(kid)?;
-    Some((Arc::clone(key), set.issuers.clone()?))
-}
-
-fn is_guid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// The tenant GUID in an Entra issuer (`https://host/{tid}/v2.0` or `https://sts.windows.net/{tid}/`).
-fn tenant_from_issuer(issuer: &str) -> Option<String> {
-    issuer
-        .split('/')
-        .find(|seg| is_guid(seg))
-        .map(str::to_ascii_lowercase)
+fn lookup(set: &KeySet, kid: &str) -> Option<Found> {
+    let cached = set.get(kid)?;
+    Some(Found {
+        key: Arc::clone(&cached.key),
+        metadata_issuer: set.issuer.clone()?,
+        key_issuer: cached.issuer.clone(),
+    })
 }
 
 /// Keeps the RSA signing keys of at least 2048 bits; logs and skips everything else.
-fn parse_jwks(jwks: &Value) -> Result<HashMap<String, Arc<DecodingKey>>, String> {
+pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, String> {
     #[derive(Deserialize)]
     struct Jwk {
         kty: String,
@@ -289,14 +466,15 @@ fn parse_jwks(jwks: &Value) -> Result<HashMap<String, Arc<DecodingKey>>, String>
         alg: Option<String>,
         n: Option<String>,
         e: Option<String>,
+        issuer: Option<String>,
     }
     let entries = jwks
         .get("keys")
         .and_then(Value::as_array)
         .ok_or("JWKS has no keys array")?;
-    let mut keys = HashMap::new();
+    let mut keys = Vec::new();
     for entry in entries {
-        let jwk: Jwk = match serde_json::from_value(entry.clone()) {
+        let jwk: Jwk = match Jwk::deserialize(entry) {
             Ok(jwk) => jwk,
             Err(e) => {
                 log::warn!("ignoring a malformed JWKS entry: {e}");
@@ -305,8 +483,8 @@ fn parse_jwks(jwks: &Value) -> Result<HashMap<String, Arc<DecodingKey>>, String>
         };
         let kid = jwk.kid.unwrap_or_default();
         let skip = |why: &str| log::warn!("ignoring JWKS key {kid:?}: {why}");
-        if kid.is_empty() {
-            skip("no kid");
+        if kid.is_empty() || kid.len() > 256 {
+            skip("no usable kid");
             continue;
         }
         if jwk.kty != "RSA" {
@@ -334,11 +512,19 @@ fn parse_jwks(jwks: &Value) -> Result<HashMap<String, Arc<DecodingKey>>, String>
             skip(&format!("{bits}-bit modulus is too short"));
             continue;
         }
-        if e.iter().all(|b| *b == 0) {
-            skip("zero exponent");
+        if e.iter().all(|b| *b == 0) || e.len() > 8 {
+            skip("unusable exponent");
             continue;
         }
-        keys.insert(kid, Arc::new(DecodingKey::from_rsa_raw_components(&n, &e)));
+        if keys.len() == MAX_KEYS {
+            skip("too many keys in one JWKS");
+            continue;
+        }
+        keys.push(FetchedKey {
+            kid,
+            key: DecodingKey::from_rsa_raw_components(&n, &e),
+            issuer: jwk.issuer.filter(|i| !i.is_empty()),
+        });
     }
     if keys.is_empty() {
         return Err("JWKS holds no usable RSA signing key".into());
@@ -357,38 +543,117 @@ fn modulus_bits(n: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::engine::general_purpose;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;
 
-    #[test]
-    fn tenant_is_read_from_entra_issuers() {
-        let t = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-        assert_eq!(
-            tenant_from_issuer(&format!("https://login.microsoftonline.com/{t}/v2.0")).as_deref(),
-            Some(t)
-        );
-        assert_eq!(tenant_from_issuer("https://example.com/issuer"), None);
-        assert!(is_guid(t));
-        assert!(!is_guid("contoso.onmicrosoft.com"));
+    fn strong() -> String {
+        URL_SAFE_NO_PAD.encode([0xC5u8; 256])
+    }
+
+    fn fetched(kids: &[&str]) -> Vec<FetchedKey> {
+        let n = [0xC5u8; 256];
+        kids.iter()
+            .map(|kid| FetchedKey {
+                kid: kid.to_string(),
+                key: DecodingKey::from_rsa_raw_components(&n, &[1, 0, 1]),
+                issuer: None,
+            })
+            .collect()
+    }
+
+    fn kids(set: &KeySet) -> Vec<String> {
+        let mut k: Vec<String> = set.keys.keys().cloned().collect();
+        k.sort();
+        k
     }
 
     #[test]
     fn jwks_keeps_only_strong_rsa_signing_keys() {
-        let strong = general_purpose::URL_SAFE_NO_PAD.encode([0xC5u8; 256]);
-        let weak = general_purpose::URL_SAFE_NO_PAD.encode([0xC5u8; 128]);
+        let weak = URL_SAFE_NO_PAD.encode([0xC5u8; 128]);
         let jwks = json!({"keys": [
-            {"kty": "RSA", "kid": "good", "use": "sig", "n": strong, "e": "AQAB"},
+            {"kty": "RSA", "kid": "good", "use": "sig", "n": strong(), "e": "AQAB",
+             "issuer": "https://login.microsoftonline.com/{tenantid}/v2.0"},
             {"kty": "RSA", "kid": "weak", "n": weak, "e": "AQAB"},
-            {"kty": "RSA", "kid": "enc", "use": "enc", "n": strong, "e": "AQAB"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": strong(), "e": "AQAB"},
+            {"kty": "RSA", "kid": "ps", "alg": "PS256", "n": strong(), "e": "AQAB"},
             {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},
-            {"kty": "RSA", "n": strong, "e": "AQAB"},
+            {"kty": "RSA", "n": strong(), "e": "AQAB"},
+            {"kty": "RSA", "kid": "bad-b64", "n": "!!", "e": "AQAB"},
             {"kty": 5},
         ]});
         let keys = parse_jwks(&jwks).unwrap();
-        assert_eq!(keys.keys().collect::<Vec<_>>(), vec!["good"]);
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].kid, "good");
+        assert_eq!(
+            keys[0].issuer.as_deref(),
+            Some("https://login.microsoftonline.com/{tenantid}/v2.0")
+        );
         assert!(parse_jwks(&json!({"keys": []})).is_err());
         assert!(parse_jwks(&json!({})).is_err());
+        assert!(parse_jwks(&json!({"keys": "x"})).is_err());
         assert_eq!(modulus_bits(&[0, 0, 1]), 1);
         assert_eq!(modulus_bits(&[0x80, 0]), 16);
+    }
+
+    #[test]
+    fn keys_are_cached_individually_and_expire_after_a_day_unseen() {
+        let ttl = Duration::from_secs(24 * 3600);
+        let t0 = Instant::now();
+        let hour = Duration::from_secs(3600);
+        let empty = KeySet::default();
+        assert!(!empty.is_loaded());
+        let g1 = empty.merged("iss".into(), fetched(&["a", "b"]), t0, ttl);
+        assert!(g1.is_loaded());
+        assert_eq!(g1.generation, 1);
+        // b is rotated out, c in: b stays (last known good) while younger than the ttl.
+        let g2 = g1.merged("iss".into(), fetched(&["a", "c"]), t0 + hour, ttl);
+        assert_eq!(kids(&g2), ["a", "b", "c"]);
+        assert_eq!(g2.generation, 2);
+        // Same keys again: same generation.
+        let g3 = g2.merged("iss".into(), fetched(&["a", "c"]), t0 + 2 * hour, ttl);
+        assert_eq!(g3.generation, 2);
+        assert_eq!(kids(&g3), ["a", "b", "c"]);
+        // 24 h after b was last seen, it is gone.
+        let g4 = g3.merged("iss".into(), fetched(&["a", "c"]), t0 + 24 * hour, ttl);
+        assert_eq!(kids(&g4), ["a", "c"]);
+        assert_eq!(g4.generation, 3);
+        assert_eq!(g4.fetched_at, Some(t0 + 24 * hour));
+    }
+
+    #[test]
+    fn unknown_kid_gate_allows_one_refresh_per_cooldown() {
+        let t0 = Instant::now();
+        let mut gate = UnknownKidGate::new(Duration::from_secs(300));
+        assert!(
+            gate.allow("x", t0),
+            "the first unknown kid refreshes at once"
+        );
+        assert!(!gate.allow("y", t0 + Duration::from_secs(10)));
+        assert!(!gate.allow("y", t0 + Duration::from_secs(299)));
+        assert!(gate.allow("y", t0 + Duration::from_secs(300)));
+        // A kid confirmed unknown never triggers a refresh again until forgotten.
+        gate.confirm_unknown("y");
+        assert!(!gate.allow("y", t0 + Duration::from_secs(10_000)));
+        assert!(gate.allow("z", t0 + Duration::from_secs(10_000)));
+        gate.forget_unknown();
+        assert!(gate.allow("y", t0 + Duration::from_secs(20_000)));
+        // Memory is bounded.
+        for i in 0..5000 {
+            gate.confirm_unknown(&format!("k{i}"));
+        }
+        assert_eq!(gate.remembered(), MAX_REMEMBERED_UNKNOWN);
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        let hour = Duration::from_secs(3600);
+        for _ in 0..100 {
+            let j = jittered(hour);
+            assert!(
+                j >= Duration::from_secs(3240) && j <= Duration::from_secs(3960),
+                "{j:?}"
+            );
+        }
+        assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
     }
 }

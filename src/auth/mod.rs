@@ -5,37 +5,118 @@ pub mod keys;
 pub mod policy;
 pub mod token;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::errors::ApiError;
-use keys::KeyStore;
-use token::{Identity, Rules};
+use crate::errors::{ApiError, ErrorKind};
+use crate::net;
+use crate::settings::AuthSettings;
+use keys::{KeySource, KeyStatus, KeyStore, RefreshPolicy};
+use token::{Identity, Rules, Signer};
+
+/// Which key store verifies a token.
+enum Stores {
+    /// One tenant, one metadata document, or Entra's shared keys for any tenant.
+    One(Arc<KeyStore>),
+    /// Multi-tenant with an allowlist: each allowed tenant's own keys, by lower-case tenant id.
+    PerTenant(HashMap<String, Arc<KeyStore>>),
+}
 
 /// Validates bearer tokens against the cached signing keys and the claim rules.
 pub struct Guard {
-    keys: Arc<KeyStore>,
+    stores: Stores,
     rules: Rules,
 }
 
 impl Guard {
-    /// A guard over `keys` applying `rules`.
-    pub fn new(keys: Arc<KeyStore>, rules: Rules) -> Guard {
-        Guard { keys, rules }
+    /// A guard with one key store per discovery document the settings name.
+    pub fn new(auth: &AuthSettings, http: &net::Http) -> Guard {
+        let policy = RefreshPolicy {
+            unknown_kid_cooldown: auth.key_refresh_cooldown,
+            ..RefreshPolicy::default()
+        };
+        let store = |url: String| {
+            Arc::new(KeyStore::new(
+                KeySource {
+                    discovery_url: url,
+                    http: http.clone(),
+                },
+                policy.clone(),
+            ))
+        };
+        let urls = auth.discovery_urls();
+        let stores = if urls.iter().all(|(tenant, _)| tenant.is_none()) {
+            let (_, url) = urls.into_iter().next().unwrap_or_default();
+            Stores::One(store(url))
+        } else {
+            Stores::PerTenant(
+                urls.into_iter()
+                    .filter_map(|(tenant, url)| Some((tenant?.to_ascii_lowercase(), store(url))))
+                    .collect(),
+            )
+        };
+        Guard {
+            stores,
+            rules: auth.rules(),
+        }
     }
 
-    /// The signing-key cache (for `health`).
-    pub fn keys(&self) -> &KeyStore {
-        &self.keys
+    /// Every key store, for the background refresh tasks.
+    pub fn key_stores(&self) -> Vec<Arc<KeyStore>> {
+        match &self.stores {
+            Stores::One(s) => vec![Arc::clone(s)],
+            Stores::PerTenant(map) => map.values().cloned().collect(),
+        }
+    }
+
+    /// Cache state across stores, for `health`: loaded only when every store is.
+    pub fn key_status(&self) -> KeyStatus {
+        let all: Vec<KeyStatus> = self.key_stores().iter().map(|s| s.status()).collect();
+        KeyStatus {
+            loaded: !all.is_empty() && all.iter().all(|s| s.loaded),
+            count: all.iter().map(|s| s.count).sum(),
+            age_seconds: all.iter().filter_map(|s| s.age_seconds).max(),
+        }
     }
 
     /// The validated identity behind an `Authorization` header value, or why there is none.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Identity, ApiError> {
         let raw = bearer::token_from_header(authorization)?;
         let parsed = token::parse(raw)?;
-        let (key, issuers) = self.keys.find(&parsed.kid).await?;
-        parsed.verify(&key)?;
-        parsed.validate(&self.rules, &issuers, unix_now())
+        let store = match &self.stores {
+            Stores::One(store) => store,
+            Stores::PerTenant(map) => {
+                let tenant = parsed.tenant_hint().map(str::to_ascii_lowercase);
+                match tenant.as_deref().and_then(|t| map.get(t)) {
+                    Some(store) => store,
+                    None => {
+                        return Err(ApiError::new(ErrorKind::InvalidClaims).because(
+                            match tenant {
+                                None => {
+                                    "tid is missing; multi-tenant tokens must name their tenant"
+                                        .to_owned()
+                                }
+                                Some(t) => format!(
+                                    "tenant {:?} is not allowed",
+                                    t.chars().take(80).collect::<String>()
+                                ),
+                            },
+                        ));
+                    }
+                }
+            }
+        };
+        let found = store.find(&parsed.kid).await?;
+        parsed.verify(&found.key)?;
+        parsed.validate(
+            &self.rules,
+            Signer {
+                metadata_issuer: &found.metadata_issuer,
+                key_issuer: found.key_issuer.as_deref(),
+            },
+            unix_now(),
+        )
     }
 }
 

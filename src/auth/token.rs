@@ -70,17 +70,17 @@ pub struct Parsed<'a> {
     signing_input: &'a str,
     signature: &'a str,
     claims: Map<String, Value>,
+    /// The header carries a `nonce`: Microsoft Graph tokens do, and no other API can verify them.
+    header_nonce: bool,
 }
 
-/// The issuers a key set vouches for, from its discovery document.
+/// Which tenants' tokens are accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Issuers {
-    /// v2 issuer, as the discovery document gives it.
-    pub v2: String,
-    /// v1 issuer, `https://sts.windows.net/{tid}/`.
-    pub v1: String,
-    /// The tenant id both issuers name, when known.
-    pub tenant_id: Option<String>,
+pub enum Tenancy {
+    /// One tenant (or one non-Entra issuer): the discovery document names it.
+    Single,
+    /// `organizations`/`common`: the token's `tid` picks the tenant; `None` allows any tenant.
+    Multi { allowed: Option<Vec<String>> },
 }
 
 /// Claim rules from settings.
@@ -90,7 +90,69 @@ pub struct Rules {
     pub audiences: Vec<String>,
     /// Allowed clock difference for `exp`, `nbf` and `iat`.
     pub clock_skew: i64,
+    /// Single or multi-tenant.
+    pub tenancy: Tenancy,
+    /// `AUTH_ISSUERS`: replaces the discovery-derived issuers (`{tenantid}` is filled in).
+    pub issuers: Option<Vec<String>>,
+    /// Entra's v1 issuer for the instance (`https://sts.windows.net/{tenantid}/`); `None` when
+    /// the metadata is not Entra's.
+    pub v1_issuer: Option<String>,
+    /// `AUTH_TOKEN_VERSIONS`: v1 tokens accepted.
+    pub accept_v1: bool,
+    /// `AUTH_TOKEN_VERSIONS`: v2 tokens accepted.
+    pub accept_v2: bool,
+    /// `AUTH_ALLOWED_CLIENT_APPS`: accepted `azp`/`appid` values.
+    pub allowed_clients: Option<Vec<String>>,
 }
+
+impl Rules {
+    /// Single-tenant rules with Entra's public-cloud v1 issuer, both token versions.
+    pub fn single(audiences: Vec<String>, clock_skew: i64) -> Rules {
+        Rules {
+            audiences,
+            clock_skew,
+            tenancy: Tenancy::Single,
+            issuers: None,
+            v1_issuer: Some(V1_ISSUER_PUBLIC.to_owned()),
+            accept_v1: true,
+            accept_v2: true,
+            allowed_clients: None,
+        }
+    }
+}
+
+/// Entra's v1 issuer outside China.
+pub const V1_ISSUER_PUBLIC: &str = "https://sts.windows.net/{tenantid}/";
+/// Entra's v1 issuer in Azure operated by 21Vianet.
+pub const V1_ISSUER_CHINA: &str = "https://sts.chinacloudapi.cn/{tenantid}/";
+const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+/// What the signing key's source says about who may use it.
+#[derive(Clone, Copy, Debug)]
+pub struct Signer<'a> {
+    /// The discovery document's issuer (Entra multi-tenant: with `{tenantid}`).
+    pub metadata_issuer: &'a str,
+    /// The JWKS entry's own `issuer`, if any.
+    pub key_issuer: Option<&'a str>,
+}
+
+/// Microsoft Graph's audiences in every cloud.
+const GRAPH_AUDIENCES: [&str; 6] = [
+    "00000003-0000-0000-c000-000000000000",
+    "https://graph.microsoft.com",
+    "https://graph.microsoft.us",
+    "https://dod-graph.microsoft.us",
+    "https://microsoftgraph.chinacloudapi.cn",
+    "https://canary.graph.microsoft.com",
+];
+
+fn is_graph_audience(aud: &str) -> bool {
+    GRAPH_AUDIENCES
+        .iter()
+        .any(|g| aud.trim_end_matches('/').eq_ignore_ascii_case(g))
+}
+
+const GRAPH_HINT: &str = "this is a Microsoft Graph token, which only Graph can verify; request a token for this API's audience instead";
 
 /// A token-supplied string made safe for a reason line: escaped and cut short.
 fn quoted(s: &str) -> String {
@@ -161,11 +223,25 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
         kid,
         signing_input,
         signature,
+        header_nonce: head.contains_key("nonce"),
         claims,
     })
 }
 
 impl Parsed<'_> {
+    /// The unverified `tid`, used only to pick which tenant's keys to verify with.
+    pub fn tenant_hint(&self) -> Option<&str> {
+        self.claims.get("tid").and_then(Value::as_str)
+    }
+
+    fn looks_like_graph(&self) -> bool {
+        self.header_nonce
+            || match self.claims.get("aud") {
+                Some(Value::String(a)) => is_graph_audience(a),
+                _ => false,
+            }
+    }
+
     /// Checks the RS256 signature against `key`.
     pub fn verify(&self, key: &DecodingKey) -> Result<(), ApiError> {
         match jsonwebtoken::crypto::verify(
@@ -175,6 +251,7 @@ impl Parsed<'_> {
             Algorithm::RS256,
         ) {
             Ok(true) => Ok(()),
+            _ if self.looks_like_graph() => Err(invalid(GRAPH_HINT)),
             _ => Err(invalid("signature does not verify")),
         }
     }
@@ -183,10 +260,10 @@ impl Parsed<'_> {
     pub fn validate(
         &self,
         rules: &Rules,
-        issuers: &Issuers,
+        signer: Signer<'_>,
         now: i64,
     ) -> Result<Identity, ApiError> {
-        validate_claims(&self.claims, rules, issuers, now)
+        validate_claims(&self.claims, rules, signer, now)
     }
 }
 
@@ -247,10 +324,25 @@ fn audiences(claims: &Map<String, Value>) -> Result<Vec<&str>, ApiError> {
     }
 }
 
+/// True for the 8-4-4-4-12 hex form of a GUID.
+pub fn is_guid(s: &str) -> bool {
+    let mut parts = s.split('-');
+    [8, 4, 4, 4, 12].iter().all(|n| {
+        parts
+            .next()
+            .is_some_and(|p| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    }) && parts.next().is_none()
+}
+
+/// The tenant GUID an Entra issuer names (`https://host/{tid}/v2.0`, `https://sts.windows.net/{tid}/`).
+pub fn tenant_in_issuer(issuer: &str) -> Option<&str> {
+    issuer.split('/').find(|seg| is_guid(seg))
+}
+
 fn validate_claims(
     claims: &Map<String, Value>,
     rules: &Rules,
-    issuers: &Issuers,
+    signer: Signer<'_>,
     now: i64,
 ) -> Result<Identity, ApiError> {
     // Types first, so a malformed claim is never mistaken for an expired or foreign token.
@@ -283,7 +375,7 @@ fn validate_claims(
     {
         return Err(invalid(format!(
             "token is not valid for another {} seconds",
-            nbf - now
+            nbf.saturating_sub(now)
         )));
     }
     if let Some(iat) = iat
@@ -291,49 +383,137 @@ fn validate_claims(
     {
         return Err(invalid("token was issued in the future"));
     }
+    if claims.contains_key("nonce")
+        || claims.contains_key("at_hash")
+        || claims.contains_key("c_hash")
+    {
+        return Err(invalid(
+            "an ID token was sent instead of an access token; request an access token for this API",
+        ));
+    }
+
+    // The tenant: the token's own in multi-tenant mode, else the one the metadata names.
+    let tenant: Option<&str> = match &rules.tenancy {
+        Tenancy::Multi { allowed } => {
+            let Some(t) = tid.filter(|t| is_guid(t)) else {
+                return Err(invalid(
+                    "tid is missing or not a tenant id; multi-tenant tokens must name their tenant",
+                ));
+            };
+            if let Some(list) = allowed
+                && !list.iter().any(|a| a.eq_ignore_ascii_case(t))
+            {
+                return Err(invalid(format!("tenant {} is not allowed", quoted(t))));
+            }
+            Some(t)
+        }
+        Tenancy::Single => {
+            let configured = tenant_in_issuer(signer.metadata_issuer);
+            if let (Some(t), Some(want)) = (tid, configured)
+                && !t.eq_ignore_ascii_case(want)
+            {
+                return Err(invalid(format!("tenant {} is not allowed", quoted(t))));
+            }
+            configured.or(tid)
+        }
+    };
+    let fill = |template: &str| -> Option<String> {
+        if template.contains(TENANT_PLACEHOLDER) {
+            Some(template.replace(TENANT_PLACEHOLDER, tenant?))
+        } else {
+            Some(template.to_owned())
+        }
+    };
+
     let Some(iss) = iss else {
         return Err(invalid("iss is missing"));
     };
-    let version = if iss == issuers.v2 {
-        TokenVersion::V2
-    } else if iss == issuers.v1 {
-        TokenVersion::V1
-    } else {
-        return Err(invalid(format!("issuer not accepted: {}", quoted(iss))));
+    let v2_issuer = fill(signer.metadata_issuer);
+    let version = match &rules.issuers {
+        Some(list) => {
+            if !list.iter().filter_map(|i| fill(i)).any(|i| i == iss) {
+                return Err(invalid(format!("issuer not accepted: {}", quoted(iss))));
+            }
+            if ver == Some("1.0") {
+                TokenVersion::V1
+            } else {
+                TokenVersion::V2
+            }
+        }
+        None => {
+            let v1_issuer = rules.v1_issuer.as_deref().and_then(fill);
+            let version = if v2_issuer.as_deref() == Some(iss) {
+                TokenVersion::V2
+            } else if v1_issuer.as_deref() == Some(iss) {
+                TokenVersion::V1
+            } else {
+                return Err(invalid(format!("issuer not accepted: {}", quoted(iss))));
+            };
+            if rules.v1_issuer.is_some() {
+                match (ver, version) {
+                    (None, _)
+                    | (Some("1.0"), TokenVersion::V1)
+                    | (Some("2.0"), TokenVersion::V2) => {}
+                    (Some(v), _) => {
+                        return Err(invalid(format!(
+                            "token version {} does not match its issuer {} (v1/v2 issuer mix)",
+                            quoted(v),
+                            quoted(iss)
+                        )));
+                    }
+                }
+            }
+            version
+        }
     };
-    match (ver, version) {
-        (None, _) | (Some("1.0"), TokenVersion::V1) | (Some("2.0"), TokenVersion::V2) => {}
-        (Some(v), _) => {
-            return Err(invalid(format!(
-                "token version {} does not match its issuer {} (v1/v2 issuer mix)",
-                quoted(v),
-                quoted(iss)
-            )));
+    if (version == TokenVersion::V1 && !rules.accept_v1)
+        || (version == TokenVersion::V2 && !rules.accept_v2)
+    {
+        let v = if version == TokenVersion::V1 {
+            "1.0"
+        } else {
+            "2.0"
+        };
+        return Err(invalid(format!(
+            "{v} tokens are not accepted (AUTH_TOKEN_VERSIONS)"
+        )));
+    }
+    if let Some(key_issuer) = signer.key_issuer {
+        let wanted = fill(key_issuer);
+        if wanted.as_deref() != Some(iss) && wanted != v2_issuer {
+            return Err(invalid("the signing key belongs to another issuer"));
         }
     }
     if !aud
         .iter()
         .any(|a| rules.audiences.iter().any(|want| want == a))
     {
+        if aud.iter().any(|a| is_graph_audience(a)) {
+            return Err(invalid(GRAPH_HINT));
+        }
         return Err(invalid(format!(
             "audience mismatch: got {}",
             quoted(&aud.join(", "))
         )));
     }
-    if let (Some(tid), Some(want)) = (tid, issuers.tenant_id.as_deref())
-        && !tid.eq_ignore_ascii_case(want)
+    let client_app = match version {
+        TokenVersion::V2 => azp.or(appid),
+        TokenVersion::V1 => appid.or(azp),
+    };
+    if let Some(list) = &rules.allowed_clients
+        && !client_app.is_some_and(|c| list.iter().any(|a| a.eq_ignore_ascii_case(c)))
     {
         return Err(invalid(format!(
-            "tenant {} does not match the issuer",
-            quoted(tid)
+            "client application {} is not allowed",
+            quoted(client_app.unwrap_or("(none)"))
         )));
     }
     Ok(Identity {
         version,
-        tenant_id: tid.map(str::to_owned),
+        tenant_id: tid.or(tenant).map(str::to_owned),
         object_id: oid.map(str::to_owned),
         subject: sub.map(str::to_owned),
-        client_app: azp.or(appid).map(str::to_owned),
+        client_app: client_app.map(str::to_owned),
         roles,
         scopes: scp
             .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect())
@@ -348,30 +528,43 @@ mod tests {
     use serde_json::json;
 
     const NOW: i64 = 1_800_000_000;
+    const TID: &str = "11111111-2222-4333-8444-555555555555";
+    const OTHER: &str = "99999999-2222-4333-8444-555555555555";
+    const META: &str = "https://login.example/11111111-2222-4333-8444-555555555555/v2.0";
+    const META_MULTI: &str = "https://login.example/{tenantid}/v2.0";
 
-    fn issuers() -> Issuers {
-        Issuers {
-            v2: "https://login.example/tid/v2.0".into(),
-            v1: "https://sts.windows.net/tid/".into(),
-            tenant_id: Some("tid".into()),
+    fn rules() -> Rules {
+        Rules::single(vec!["api://app".into(), "app".into()], 300)
+    }
+
+    fn signer(meta: &str) -> Signer<'_> {
+        Signer {
+            metadata_issuer: meta,
+            key_issuer: None,
         }
     }
 
-    fn rules() -> Rules {
-        Rules {
-            audiences: vec!["api://app".into(), "app".into()],
-            clock_skew: 300,
-        }
+    fn check_with(claims: Value, rules: &Rules, signer: Signer<'_>) -> Result<Identity, ApiError> {
+        let Value::Object(map) = claims else { panic!() };
+        validate_claims(&map, rules, signer, NOW)
     }
 
     fn check(claims: Value) -> Result<Identity, ApiError> {
-        let Value::Object(map) = claims else { panic!() };
-        validate_claims(&map, &rules(), &issuers(), NOW)
+        check_with(claims, &rules(), signer(META))
+    }
+
+    fn v2(tid: &str) -> Value {
+        json!({"iss": format!("https://login.example/{tid}/v2.0"), "aud": "api://app",
+               "exp": NOW + 60, "tid": tid, "roles": ["GetSecret"], "ver": "2.0", "azp": "client-a"})
+    }
+
+    fn v1(tid: &str) -> Value {
+        json!({"iss": format!("https://sts.windows.net/{tid}/"), "aud": "app",
+               "exp": NOW + 60, "tid": tid, "ver": "1.0", "appid": "client-b"})
     }
 
     fn base() -> Value {
-        json!({"iss": "https://login.example/tid/v2.0", "aud": "api://app", "exp": NOW + 60,
-               "tid": "tid", "roles": ["GetSecret"], "ver": "2.0"})
+        v2(TID)
     }
 
     fn with(key: &str, value: Value) -> Value {
@@ -380,17 +573,25 @@ mod tests {
         v
     }
 
+    fn reason(r: Result<Identity, ApiError>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidClaims, "{e:?}");
+        e.reason.unwrap()
+    }
+
     fn kind(r: Result<Identity, ApiError>) -> ErrorKind {
         r.unwrap_err().kind
     }
 
     #[test]
     fn accepts_v1_and_v2() {
-        assert_eq!(check(base()).unwrap().version, TokenVersion::V2);
-        let mut v1 = with("iss", json!("https://sts.windows.net/tid/"));
-        v1["ver"] = json!("1.0");
-        v1["aud"] = json!("app");
-        assert_eq!(check(v1).unwrap().version, TokenVersion::V1);
+        let id = check(base()).unwrap();
+        assert_eq!(id.version, TokenVersion::V2);
+        assert_eq!(id.client_app.as_deref(), Some("client-a"));
+        let id = check(v1(TID)).unwrap();
+        assert_eq!(id.version, TokenVersion::V1);
+        assert_eq!(id.client_app.as_deref(), Some("client-b"));
+        assert_eq!(id.tenant_id.as_deref(), Some(TID));
     }
 
     #[test]
@@ -398,6 +599,8 @@ mod tests {
         use ErrorKind::*;
         assert!(check(with("exp", json!(NOW - 299))).is_ok());
         assert_eq!(kind(check(with("exp", json!(NOW - 300)))), TokenExpired);
+        let e = check(with("exp", json!(NOW - 1000))).unwrap_err();
+        assert_eq!(e.reason.as_deref(), Some("token expired 1000 seconds ago"));
         assert_eq!(kind(check(with("exp", json!("1900000000")))), InvalidClaims);
         assert_eq!(kind(check(with("exp", json!(null)))), InvalidClaims);
         assert_eq!(kind(check(with("exp", json!(1e300)))), InvalidClaims);
@@ -413,28 +616,117 @@ mod tests {
     #[test]
     fn issuer_audience_tenant_and_types() {
         use ErrorKind::*;
-        assert_eq!(
-            kind(check(with("iss", json!("https://evil/")))),
-            InvalidClaims
-        );
-        assert_eq!(kind(check(with("ver", json!("1.0")))), InvalidClaims);
+        assert!(reason(check(with("iss", json!("https://evil/")))).contains("issuer not accepted"));
+        assert!(reason(check(with("ver", json!("1.0")))).contains("v1/v2 issuer mix"));
         assert_eq!(
             kind(check(with("aud", json!("api://other")))),
             InvalidClaims
         );
         assert!(check(with("aud", json!(["x", "app"]))).is_ok());
         assert_eq!(kind(check(with("aud", json!(["x", "y"])))), InvalidClaims);
-        assert_eq!(kind(check(with("tid", json!("other")))), InvalidClaims);
+        assert!(reason(check(with("tid", json!(OTHER)))).contains("not allowed"));
         assert_eq!(
             kind(check(with("roles", json!("GetSecret")))),
             InvalidClaims
         );
         assert_eq!(kind(check(with("scp", json!(["a"])))), InvalidClaims);
-        let err = check(with("aud", json!("api://other"))).unwrap_err();
         assert_eq!(
-            err.reason.as_deref(),
-            Some("audience mismatch: got \"api://other\"")
+            reason(check(with("aud", json!("api://other")))),
+            "audience mismatch: got \"api://other\""
         );
+    }
+
+    #[test]
+    fn graph_and_id_tokens_are_named() {
+        let graph = reason(check(with("aud", json!("https://graph.microsoft.com"))));
+        assert!(graph.contains("Microsoft Graph"), "{graph}");
+        let graph = reason(check(with(
+            "aud",
+            json!("00000003-0000-0000-c000-000000000000"),
+        )));
+        assert!(graph.contains("Microsoft Graph"), "{graph}");
+        let id = reason(check(with("nonce", json!("abc"))));
+        assert!(id.contains("ID token"), "{id}");
+    }
+
+    #[test]
+    fn multi_tenant_matrix() {
+        let allow = |list: Option<Vec<&str>>| Rules {
+            tenancy: Tenancy::Multi {
+                allowed: list.map(|l| l.into_iter().map(String::from).collect()),
+            },
+            ..rules()
+        };
+        let listed = allow(Some(vec![TID]));
+        let any = allow(None);
+        let s = signer(META_MULTI);
+        // (rules, claims, accepted)
+        let cases = [
+            (&listed, v2(TID), true),
+            (&listed, v1(TID), true),
+            (&listed, v2(OTHER), false),
+            (&any, v2(OTHER), true),
+            (&any, v1(OTHER), true),
+        ];
+        for (rules, claims, ok) in cases {
+            assert_eq!(check_with(claims.clone(), rules, s).is_ok(), ok, "{claims}");
+        }
+        // tid must be present and agree with iss.
+        let mut no_tid = v2(TID);
+        no_tid.as_object_mut().unwrap().remove("tid");
+        assert!(reason(check_with(no_tid, &any, s)).contains("tid is missing"));
+        let mut mixed = v2(TID);
+        mixed["tid"] = json!(OTHER);
+        assert!(reason(check_with(mixed, &any, s)).contains("issuer not accepted"));
+    }
+
+    #[test]
+    fn issuer_overrides_versions_and_clients() {
+        let pinned = Rules {
+            accept_v1: false,
+            ..rules()
+        };
+        assert!(check_with(base(), &pinned, signer(META)).is_ok());
+        assert!(reason(check_with(v1(TID), &pinned, signer(META))).contains("AUTH_TOKEN_VERSIONS"));
+
+        let custom = Rules {
+            issuers: Some(vec!["https://b2c.example/tfp/x/v2.0/".into()]),
+            v1_issuer: None,
+            ..rules()
+        };
+        let mut b2c = base();
+        b2c["iss"] = json!("https://b2c.example/tfp/x/v2.0/");
+        b2c["ver"] = json!("1.0");
+        b2c.as_object_mut().unwrap().remove("tid");
+        assert!(check_with(b2c, &custom, signer("https://b2c.example/meta")).is_ok());
+        assert!(check_with(base(), &custom, signer(META)).is_err());
+
+        let clients = Rules {
+            allowed_clients: Some(vec!["client-a".into()]),
+            ..rules()
+        };
+        assert!(check_with(base(), &clients, signer(META)).is_ok());
+        assert!(reason(check_with(v1(TID), &clients, signer(META))).contains("client application"));
+    }
+
+    #[test]
+    fn key_issuer_must_match_the_token() {
+        let any = Rules {
+            tenancy: Tenancy::Multi { allowed: None },
+            ..rules()
+        };
+        let templated = Signer {
+            metadata_issuer: META_MULTI,
+            key_issuer: Some(META_MULTI),
+        };
+        assert!(check_with(v2(OTHER), &any, templated).is_ok());
+        assert!(check_with(v1(OTHER), &any, templated).is_ok());
+        let pinned = Signer {
+            metadata_issuer: META_MULTI,
+            key_issuer: Some(META),
+        };
+        assert!(check_with(v2(TID), &any, pinned).is_ok());
+        assert!(reason(check_with(v2(OTHER), &any, pinned)).contains("another issuer"));
     }
 
     #[test]
@@ -469,5 +761,9 @@ mod tests {
         }
         let no_kid = format!("{}.{p}.c2ln", URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#));
         assert_eq!(parse(&no_kid).unwrap_err().kind, ErrorKind::KeyNotFound);
+        assert!(is_guid(TID));
+        assert!(!is_guid("contoso.onmicrosoft.com"));
+        assert!(!is_guid("11111111-2222-4333-8444-555555555555-1"));
+        assert_eq!(tenant_in_issuer(META), Some(TID));
     }
 }

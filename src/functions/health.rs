@@ -17,7 +17,7 @@ struct Health {
 
 /// Always 200: an identity-provider outage must not make the platform recycle instances.
 pub fn run(state: &AppState) -> Reply {
-    let keys = state.guard.keys().status();
+    let keys = state.guard.key_status();
     Reply::json(
         200,
         &Health {
