@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::AppState;
 use crate::cors;
 use crate::errors::{ApiError, Detail, ErrorKind};
-use crate::functions::{FunctionKind, health, vault};
+use crate::functions::{FunctionKind, health, vault, whoami};
 use crate::host::layout::FunctionDef;
 use crate::reply::Reply;
 
@@ -78,16 +78,20 @@ async fn run(state: &AppState, function: &FunctionDef, call: &Call) -> Result<Re
         );
     }
     let policy = state.settings.policy(&function.name);
-    if !policy.is_anonymous() {
+    let who = if policy.is_anonymous() {
+        None
+    } else {
         let who = state
             .guard
             .authenticate(call.authorization.as_deref())
             .await?;
         policy.check(&who)?;
-    }
+        Some(who)
+    };
     match FunctionKind::for_name(&function.name) {
         Some(FunctionKind::Health) => Ok(health::run(state)),
         Some(FunctionKind::Vault) => vault::run(state, call).await,
+        Some(FunctionKind::Whoami) => Ok(whoami::run(who.as_ref())),
         None => Err(ApiError::new(ErrorKind::NotFound)
             .because(format!("funcgate does not implement {}", function.name))),
     }

@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod vault;
+pub mod whoami;
 
 use crate::auth::policy::{Policy, Requirement};
 
@@ -12,6 +13,8 @@ pub enum FunctionKind {
     Health,
     /// `vault`: returns a secret to callers holding the `GetSecret` app role.
     Vault,
+    /// `whoami`: echoes the validated identity to any valid token.
+    Whoami,
 }
 
 impl FunctionKind {
@@ -20,6 +23,7 @@ impl FunctionKind {
         match name.to_ascii_lowercase().as_str() {
             "health" => Some(FunctionKind::Health),
             "vault" => Some(FunctionKind::Vault),
+            "whoami" => Some(FunctionKind::Whoami),
             _ => None,
         }
     }
@@ -31,6 +35,7 @@ impl FunctionKind {
             FunctionKind::Vault => {
                 Policy::Require(vec![Requirement::AnyRole(vec!["GetSecret".to_owned()])])
             }
+            FunctionKind::Whoami => Policy::Require(Vec::new()),
         }
     }
 }

@@ -33,7 +33,7 @@ impl AppDir {
                 .unwrap();
         host["extensions"]["http"]["routePrefix"] = json!(prefix);
         std::fs::write(dir.path().join("host.json"), host.to_string()).unwrap();
-        for function in ["health", "vault"] {
+        for function in ["health", "vault", "whoami"] {
             std::fs::create_dir(dir.path().join(function)).unwrap();
             std::fs::copy(
                 root.join(function).join("function.json"),

@@ -37,6 +37,12 @@ impl TestKey {
         }
     }
 
+    /// The same key with an `issuer` field in its JWKS entry, as Entra publishes.
+    pub fn with_issuer(mut self, issuer: &str) -> TestKey {
+        self.jwk["issuer"] = json!(issuer);
+        self
+    }
+
     /// Signs `claims` with RS256 and this key's `kid`.
     pub fn sign(&self, claims: &Value) -> String {
         self.sign_with_kid(claims, Some(&self.kid))
@@ -71,6 +77,7 @@ pub enum ProviderMode {
 
 struct State {
     keys: Vec<TestKey>,
+    tenant_keys: std::collections::HashMap<String, Vec<TestKey>>,
     mode: ProviderMode,
     discovery_hits: usize,
     jwks_hits: usize,
@@ -101,6 +108,7 @@ impl Provider {
         let base = format!("http://127.0.0.1:{port}");
         let state = Arc::new(Mutex::new(State {
             keys,
+            tenant_keys: Default::default(),
             mode: ProviderMode::Up,
             discovery_hits: 0,
             jwks_hits: 0,
@@ -148,6 +156,20 @@ impl Provider {
 
     pub fn set_keys(&self, keys: Vec<TestKey>) {
         self.state.lock().unwrap().keys = keys;
+    }
+
+    /// Serves `keys` at one tenant's JWKS instead of the default set.
+    pub fn set_tenant_keys(&self, tenant: &str, keys: Vec<TestKey>) {
+        self.state
+            .lock()
+            .unwrap()
+            .tenant_keys
+            .insert(tenant.to_owned(), keys);
+    }
+
+    /// The v2 issuer of another tenant.
+    pub fn issuer_for(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/v2.0", self.base)
     }
 
     /// How many times the JWKS was fetched.
@@ -222,8 +244,13 @@ async fn discovery(state: web::Data<Mutex<State>>, path: web::Path<String>) -> H
         return r;
     }
     let tenant = path.into_inner();
+    // Entra's multi-tenant documents carry a placeholder the validator fills in from `tid`.
+    let issuer_tenant = match tenant.as_str() {
+        "organizations" | "common" => "{tenantid}",
+        t => t,
+    };
     HttpResponse::Ok().json(json!({
-        "issuer": format!("{base}/{tenant}/v2.0"),
+        "issuer": format!("{base}/{issuer_tenant}/v2.0"),
         "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
         "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
@@ -231,13 +258,15 @@ async fn discovery(state: web::Data<Mutex<State>>, path: web::Path<String>) -> H
     }))
 }
 
-async fn jwks(state: web::Data<Mutex<State>>) -> HttpResponse {
+async fn jwks(state: web::Data<Mutex<State>>, path: web::Path<String>) -> HttpResponse {
+    let tenant = path.into_inner();
     let (mode, keys) = {
         let mut s = state.lock().unwrap();
         s.jwks_hits += 1;
+        let set = s.tenant_keys.get(&tenant).unwrap_or(&s.keys);
         (
             s.mode,
-            s.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>(),
+            set.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>(),
         )
     };
     if let Some(r) = fault(mode).await {

@@ -1,0 +1,52 @@
+//! `whoami`: the validated identity behind the caller's token, for debugging app registrations.
+
+use serde::Serialize;
+
+use crate::auth::token::{Identity, TokenVersion};
+use crate::reply::Reply;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WhoAmI<'a> {
+    authenticated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_version: Option<TokenVersion>,
+    tenant_id: Option<&'a str>,
+    object_id: Option<&'a str>,
+    subject: Option<&'a str>,
+    client_app: Option<&'a str>,
+    roles: &'a [String],
+    scopes: &'a [String],
+    expires_at: Option<i64>,
+}
+
+/// Echoes the identity; an anonymous policy (no token checked) says so.
+pub fn run(who: Option<&Identity>) -> Reply {
+    let body = match who {
+        Some(id) => WhoAmI {
+            authenticated: true,
+            token_version: Some(id.version),
+            tenant_id: id.tenant_id.as_deref(),
+            object_id: id.object_id.as_deref(),
+            subject: id.subject.as_deref(),
+            client_app: id.client_app.as_deref(),
+            roles: &id.roles,
+            scopes: &id.scopes,
+            expires_at: Some(id.expires_at),
+        },
+        None => WhoAmI {
+            authenticated: false,
+            token_version: None,
+            tenant_id: None,
+            object_id: None,
+            subject: None,
+            client_app: None,
+            roles: &[],
+            scopes: &[],
+            expires_at: None,
+        },
+    };
+    let mut reply = Reply::json(200, &body);
+    reply.header("Cache-Control", "no-store");
+    reply
+}
