@@ -21,8 +21,9 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, web};
 
 use auth::Guard;
-use secrets::SecretStore;
+use secrets::keyvault::KeyVaultStore;
 use secrets::local::LocalStore;
+use secrets::vault::Vault;
 use settings::{SettingError, Settings};
 
 /// Everything requests share, built once at start-up.
@@ -32,7 +33,7 @@ pub struct AppState {
     /// Token validation and its key cache.
     pub guard: Guard,
     /// Where `vault` reads secrets.
-    pub secrets: Box<dyn SecretStore>,
+    pub vault: Vault,
     /// Start-up time, for `health`.
     pub started: Instant,
 }
@@ -45,17 +46,55 @@ impl AppState {
             problem,
         })?;
         let guard = Guard::new(&settings.auth, &http);
-        let secrets =
-            LocalStore::load(&settings.local_secrets_file).map_err(|problem| SettingError {
-                name: "LOCAL_SECRETS_FILE".into(),
-                problem,
-            })?;
+        let vault = build_vault(&settings)?;
         Ok(AppState {
             guard,
-            secrets: Box::new(secrets),
+            vault,
             started: Instant::now(),
             settings,
         })
+    }
+}
+
+/// The secret source: Key Vault when `KEY_VAULT_URL` is set, else the local secrets file.
+fn build_vault(settings: &Settings) -> Result<Vault, SettingError> {
+    let cfg = &settings.vault;
+    match &cfg.key_vault {
+        Some(kv) => {
+            let store = KeyVaultStore::new(&kv.url, &kv.credential, kv.loopback).map_err(
+                |problem| SettingError {
+                    name: "KEY_VAULT_URL".into(),
+                    problem,
+                },
+            )?;
+            log::info!(
+                "secrets: Key Vault {} with {}, cache {} s",
+                kv.url,
+                kv.credential.describe(),
+                cfg.cache_ttl.as_secs()
+            );
+            Ok(Vault::new(
+                Box::new(store),
+                "keyvault",
+                cfg.cache_ttl,
+                cfg.allowed.clone(),
+            ))
+        }
+        None => {
+            let store = LocalStore::load(&settings.local_secrets_file).map_err(|problem| {
+                SettingError {
+                    name: "LOCAL_SECRETS_FILE".into(),
+                    problem,
+                }
+            })?;
+            // The file is read once already; caching it again would only delay edits.
+            Ok(Vault::new(
+                Box::new(store),
+                "local",
+                std::time::Duration::ZERO,
+                cfg.allowed.clone(),
+            ))
+        }
     }
 }
 

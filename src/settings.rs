@@ -16,6 +16,8 @@ use serde_json::Value;
 use crate::auth::policy::Policy;
 use crate::auth::token::{Rules, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
 use crate::functions::FunctionKind;
+use crate::secrets::keyvault::Credential;
+use crate::secrets::vault::NamePattern;
 use crate::host::layout::Layout;
 use crate::net;
 
@@ -162,6 +164,30 @@ pub struct Settings {
     pub cors: CorsOrigins,
     /// `LOCAL_SECRETS_FILE`, resolved against the app root.
     pub local_secrets_file: PathBuf,
+    /// Key Vault and the secret cache.
+    pub vault: VaultSettings,
+}
+
+/// Where `vault` reads secrets and how it caches them.
+#[derive(Clone, Debug)]
+pub struct VaultSettings {
+    /// `KEY_VAULT_URL` and its credential; `None` uses the local secrets file.
+    pub key_vault: Option<KeyVaultSettings>,
+    /// `VAULT_CACHE_SECONDS` (zero disables the cache).
+    pub cache_ttl: Duration,
+    /// `VAULT_ALLOWED_SECRETS`.
+    pub allowed: Option<Vec<NamePattern>>,
+}
+
+/// A Key Vault to read from.
+#[derive(Clone, Debug)]
+pub struct KeyVaultSettings {
+    /// The vault URL.
+    pub url: String,
+    /// The vault is on a loopback address (test vaults): challenge verification is off.
+    pub loopback: bool,
+    /// How to authenticate.
+    pub credential: Credential,
 }
 
 /// Setting values: the environment first, then `local.settings.json` when run alone.
@@ -178,6 +204,11 @@ impl Source {
             .or_else(|| self.local.get(name))
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
+    }
+
+    /// A value from the process environment only (what the Azure SDK itself reads).
+    fn process_env(&self, name: &str) -> Option<&str> {
+        self.env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
     fn names(&self) -> impl Iterator<Item = &String> {
@@ -235,6 +266,7 @@ impl Settings {
                 .get("LOCAL_SECRETS_FILE")
                 .unwrap_or("local.secrets.json"),
         );
+        let vault = vault_settings(&source)?;
         Ok(Settings {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             standalone,
@@ -244,6 +276,7 @@ impl Settings {
             auth,
             cors,
             local_secrets_file,
+            vault,
         })
     }
 
@@ -558,6 +591,91 @@ fn policies(source: &Source, layout: &Layout) -> Result<HashMap<String, Policy>,
     Ok(out)
 }
 
+fn vault_settings(source: &Source) -> Result<VaultSettings, SettingError> {
+    let cache_ttl = match source.get("VAULT_CACHE_SECONDS") {
+        None => Duration::from_secs(300),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if n <= 86_400 => Duration::from_secs(n),
+            _ => {
+                return fail(
+                    "VAULT_CACHE_SECONDS",
+                    format!("expected whole seconds from 0 to 86400, got {text:?}"),
+                );
+            }
+        },
+    };
+    let allowed = match non_empty_list(source, "VAULT_ALLOWED_SECRETS")? {
+        None => None,
+        Some(items) => Some(
+            items
+                .iter()
+                .map(|i| NamePattern::parse(i))
+                .collect::<Result<Vec<_>, _>>()
+                .or_else(|e| fail("VAULT_ALLOWED_SECRETS", e))?,
+        ),
+    };
+    let key_vault = match source.get("KEY_VAULT_URL") {
+        None => None,
+        Some(text) => {
+            const NAME: &str = "KEY_VAULT_URL";
+            let url = reqwest::Url::parse(text)
+                .or_else(|_| fail(NAME, format!("{text:?} is not a URL")))?;
+            // The Azure SDK sends tokens over TLS only, so even a loopback test vault is https.
+            if url.scheme() != "https" || url.host_str().is_none() {
+                return fail(NAME, format!("must be an https URL like https://NAME.vault.azure.net, got {text:?}"));
+            }
+            if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+                return fail(NAME, format!("must be the vault's base URL, got {text:?}"));
+            }
+            Some(KeyVaultSettings {
+                loopback: net::is_loopback_host(&url),
+                url: url.as_str().trim_end_matches('/').to_owned(),
+                credential: credential(source)?,
+            })
+        }
+    };
+    Ok(VaultSettings {
+        key_vault,
+        cache_ttl,
+        allowed,
+    })
+}
+
+/// The Key Vault credential: managed identity, else a client secret, else the Azure CLI.
+fn credential(source: &Source) -> Result<Credential, SettingError> {
+    let secret = source.get("AZURE_CLIENT_SECRET");
+    if source.process_env("IDENTITY_ENDPOINT").is_some() && source.process_env("IDENTITY_HEADER").is_some() {
+        // With a client secret configured, AZURE_CLIENT_ID names that principal, not an identity.
+        let client_id = match secret {
+            None => source.get("AZURE_CLIENT_ID").map(str::to_owned),
+            Some(_) => None,
+        };
+        return Ok(Credential::ManagedIdentity { client_id });
+    }
+    if let Some(secret) = secret {
+        let tenant_id = source
+            .get("AZURE_TENANT_ID")
+            .ok_or_else(|| SettingError {
+                name: "AZURE_TENANT_ID".into(),
+                problem: "is required with AZURE_CLIENT_SECRET".into(),
+            })?
+            .to_owned();
+        let client_id = source
+            .get("AZURE_CLIENT_ID")
+            .ok_or_else(|| SettingError {
+                name: "AZURE_CLIENT_ID".into(),
+                problem: "is required with AZURE_CLIENT_SECRET".into(),
+            })?
+            .to_owned();
+        return Ok(Credential::ClientSecret {
+            tenant_id,
+            client_id,
+            secret: secret.to_owned(),
+        });
+    }
+    Ok(Credential::AzureCli)
+}
+
 fn cors_origins(text: &str) -> Result<CorsOrigins, SettingError> {
     const NAME: &str = "CORS_ALLOWED_ORIGINS";
     let mut list = Vec::new();
@@ -744,5 +862,60 @@ mod tests {
         assert!(b2c.auth.discovery_urls()[0].1.contains("B2C_1_signin"));
         let s = load_with(&[("AUTH_KEY_REFRESH_COOLDOWN_SECONDS", "30")]).unwrap();
         assert_eq!(s.auth.key_refresh_cooldown, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn key_vault_and_credentials() {
+        let s = load_with(&[]).unwrap();
+        assert!(s.vault.key_vault.is_none());
+        assert_eq!(s.vault.cache_ttl, Duration::from_secs(300));
+        let kv = |extra: &[(&str, &str)]| {
+            let mut e = vec![("KEY_VAULT_URL", "https://my-vault.vault.azure.net/")];
+            e.extend_from_slice(extra);
+            load_with(&e).map(|s| s.vault.key_vault.unwrap())
+        };
+        let plain = kv(&[]).unwrap();
+        assert_eq!(plain.url, "https://my-vault.vault.azure.net");
+        assert!(!plain.loopback);
+        assert_eq!(plain.credential, Credential::AzureCli);
+        let mi = kv(&[
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:8081/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+            ("AZURE_CLIENT_ID", "uami"),
+        ])
+        .unwrap();
+        assert_eq!(
+            mi.credential,
+            Credential::ManagedIdentity {
+                client_id: Some("uami".into())
+            }
+        );
+        let sp = kv(&[
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_CLIENT_SECRET", "s"),
+        ])
+        .unwrap();
+        assert!(matches!(sp.credential, Credential::ClientSecret { .. }));
+        assert_eq!(
+            kv(&[("AZURE_CLIENT_SECRET", "s")]).unwrap_err().name,
+            "AZURE_TENANT_ID"
+        );
+        assert!(kv(&[("KEY_VAULT_URL", "https://127.0.0.1:8443")]).unwrap().loopback);
+        for bad in [
+            "http://my-vault.vault.azure.net",
+            "https://my-vault.vault.azure.net/secrets/x",
+            "vault",
+        ] {
+            assert_eq!(kv(&[("KEY_VAULT_URL", bad)]).unwrap_err().name, "KEY_VAULT_URL", "{bad}");
+        }
+        assert_eq!(
+            load_with(&[("VAULT_CACHE_SECONDS", "-1")]).unwrap_err().name,
+            "VAULT_CACHE_SECONDS"
+        );
+        assert_eq!(
+            load_with(&[("VAULT_ALLOWED_SECRETS", "a*b")]).unwrap_err().name,
+            "VAULT_ALLOWED_SECRETS"
+        );
     }
 }

@@ -3,6 +3,8 @@
 use serde::Serialize;
 
 use crate::AppState;
+use crate::auth::token::Identity;
+use crate::secrets::vault::CacheUse;
 use crate::errors::{ApiError, ErrorKind};
 use crate::gateway::Call;
 use crate::reply::Reply;
@@ -12,8 +14,13 @@ pub fn is_valid_secret_name(name: &str) -> bool {
     (1..=127).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// Looks the secret up in the configured store.
-pub async fn run(state: &AppState, call: &Call) -> Result<Reply, ApiError> {
+/// Key Vault secret versions are 32 hex digits; anything else cannot exist.
+fn is_valid_version(version: &str) -> bool {
+    (1..=64).contains(&version.len()) && version.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Looks the secret up and writes one audit line for the read (never the value).
+pub async fn run(state: &AppState, call: &Call, who: Option<&Identity>) -> Result<Reply, ApiError> {
     let name = call
         .params
         .get("secret_name")
@@ -25,9 +32,15 @@ pub async fn run(state: &AppState, call: &Call) -> Result<Reply, ApiError> {
     if !is_valid_secret_name(&name) {
         return Err(ApiError::new(ErrorKind::InvalidSecretName));
     }
-    let version = call.query_value("version");
-    match state.secrets.get(&name, version.as_deref()).await {
+    let version = call.query_value("version").filter(|v| !v.is_empty());
+    if version.as_deref().is_some_and(|v| !is_valid_version(v)) {
+        audit(who, &name, "not_found", CacheUse::Skipped);
+        return Err(ApiError::new(ErrorKind::SecretNotFound).because("no such secret version"));
+    }
+    let read = state.vault.read(&name, version.as_deref()).await;
+    match read.outcome {
         Ok(Some(value)) => {
+            audit(who, &name, "ok", read.cache);
             #[derive(Serialize)]
             struct Secret<'a> {
                 name: &'a str,
@@ -43,14 +56,34 @@ pub async fn run(state: &AppState, call: &Call) -> Result<Reply, ApiError> {
             reply.header("Cache-Control", "no-store");
             Ok(reply)
         }
+        Ok(None) if read.denied => {
+            audit(who, &name, "denied", read.cache);
+            Err(ApiError::new(ErrorKind::SecretNotFound)
+                .because("the secret is not in VAULT_ALLOWED_SECRETS"))
+        }
         Ok(None) => {
+            audit(who, &name, "not_found", read.cache);
             Err(ApiError::new(ErrorKind::SecretNotFound).because(format!("no secret named {name}")))
         }
         Err(e) => {
-            log::error!("secret store failed for {name}: {e}");
+            audit(who, &name, "error", read.cache);
+            log::error!("secret store failed reading {name}: {e}");
             Err(ApiError::new(ErrorKind::VaultError).because("the secret store failed"))
         }
     }
+}
+
+/// One line per read: caller, secret name, result, cache use.
+fn audit(who: Option<&Identity>, name: &str, result: &str, cache: CacheUse) {
+    let field = |v: Option<&String>| v.map(String::as_str).unwrap_or("-").to_owned();
+    log::info!(
+        target: "audit",
+        "audit vault read: tenant={} oid={} app={} secret={name} result={result} cache={}",
+        field(who.and_then(|w| w.tenant_id.as_ref())),
+        field(who.and_then(|w| w.object_id.as_ref())),
+        field(who.and_then(|w| w.client_app.as_ref())),
+        cache.as_str()
+    );
 }
 
 #[cfg(test)]

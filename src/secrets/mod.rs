@@ -1,6 +1,8 @@
-//! Where secret values come from: a store behind one trait.
+//! Where secret values come from: a store behind one trait, and the reads `vault` makes.
 
+pub mod keyvault;
 pub mod local;
+pub mod vault;
 
 use std::fmt;
 use std::future::Future;

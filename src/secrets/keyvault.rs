@@ -1,0 +1,130 @@
+//! Azure Key Vault through the official SDK: credential chain, challenge-based auth, retries.
+
+use std::sync::Arc;
+
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, StatusCode};
+use azure_core::time::Duration;
+use azure_identity::{
+    AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId,
+};
+use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
+use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+
+use super::{SecretError, SecretFuture, SecretStore};
+
+/// How funcgate proves its identity to Key Vault: the first that applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// App Service / Functions managed identity (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`);
+    /// a user-assigned identity when `AZURE_CLIENT_ID` names one.
+    ManagedIdentity { client_id: Option<String> },
+    /// A service principal (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`).
+    ClientSecret {
+        tenant_id: String,
+        client_id: String,
+        secret: String,
+    },
+    /// The developer's `az login`.
+    AzureCli,
+}
+
+impl Credential {
+    /// A name for logs (never the secret).
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Credential::ManagedIdentity { client_id: None } => "managed identity (system-assigned)",
+            Credential::ManagedIdentity { client_id: Some(_) } => {
+                "managed identity (user-assigned)"
+            }
+            Credential::ClientSecret { .. } => "client secret",
+            Credential::AzureCli => "Azure CLI login",
+        }
+    }
+
+    fn build(&self, options: &ClientOptions) -> azure_core::Result<Arc<dyn TokenCredential>> {
+        Ok(match self {
+            Credential::ManagedIdentity { client_id } => {
+                ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+                    user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                    client_options: options.clone(),
+                    ..Default::default()
+                }))?
+            }
+            Credential::ClientSecret {
+                tenant_id,
+                client_id,
+                secret,
+            } => ClientSecretCredential::new(
+                tenant_id,
+                client_id.clone(),
+                Secret::new(secret.clone()),
+                Some(azure_identity::ClientSecretCredentialOptions {
+                    client_options: options.clone(),
+                }),
+            )?,
+            Credential::AzureCli => AzureCliCredential::new(None)?,
+        })
+    }
+}
+
+/// Secrets read from one vault.
+pub struct KeyVaultStore {
+    client: SecretClient,
+}
+
+impl KeyVaultStore {
+    /// A client for `url`; challenge-resource verification stays on except for a loopback vault.
+    pub fn new(url: &str, credential: &Credential, loopback: bool) -> Result<KeyVaultStore, String> {
+        // Retries must fit in the 5 s budget the caller enforces; Retry-After is honoured.
+        let client_options = ClientOptions {
+            retry: RetryOptions::exponential(ExponentialRetryOptions {
+                initial_delay: Duration::milliseconds(250),
+                max_retries: 2,
+                max_total_elapsed: Duration::seconds(4),
+                max_delay: Duration::seconds(2),
+            }),
+            ..Default::default()
+        };
+        let credential = credential
+            .build(&client_options)
+            .map_err(|e| format!("cannot set up the {} credential: {e}", credential.describe()))?;
+        let client = SecretClient::new(
+            url,
+            credential,
+            Some(SecretClientOptions {
+                client_options,
+                verify_challenge_resource: Some(!loopback),
+                ..Default::default()
+            }),
+        )
+        .map_err(|e| format!("cannot create the Key Vault client: {e}"))?;
+        Ok(KeyVaultStore { client })
+    }
+}
+
+impl SecretStore for KeyVaultStore {
+    fn get<'a>(&'a self, name: &'a str, version: Option<&'a str>) -> SecretFuture<'a> {
+        Box::pin(async move {
+            let options = SecretClientGetSecretOptions {
+                secret_version: version.map(str::to_owned),
+                ..Default::default()
+            };
+            match self.client.get_secret(name, Some(options)).await {
+                Ok(response) => match response.into_model() {
+                    Ok(secret) => secret
+                        .value
+                        .map(Some)
+                        .ok_or_else(|| SecretError("Key Vault reply has no value".into())),
+                    Err(e) => Err(SecretError(format!("Key Vault reply is malformed: {}", e.kind()))),
+                },
+                Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
+                Err(e) => Err(SecretError(match e.http_status() {
+                    Some(status) => format!("Key Vault answered {}", u16::from(status)),
+                    None => format!("Key Vault call failed: {e}"),
+                })),
+            }
+        })
+    }
+}

@@ -1,0 +1,318 @@
+//! The secret reads `vault` performs: allowlist, TTL cache with stale-if-error, time budget,
+//! and Key Vault reachability for `health`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{SecretError, SecretStore};
+
+/// Budget for one read, retries included.
+pub const READ_BUDGET: Duration = Duration::from_secs(5);
+/// How long a cached value past its TTL may still be served while the store fails.
+pub const STALE_IF_ERROR: Duration = Duration::from_secs(3600);
+/// Most cached values.
+pub const MAX_CACHED: usize = 1000;
+
+/// One `VAULT_ALLOWED_SECRETS` entry: an exact name, or a prefix ending in `*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamePattern(String);
+
+impl NamePattern {
+    /// Parses an entry; names are compared case-insensitively, as Key Vault does.
+    pub fn parse(text: &str) -> Result<NamePattern, String> {
+        let body = text.strip_suffix('*').unwrap_or(text);
+        if body.contains('*') || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(format!("{text:?} is not a secret name or a prefix ending in *"));
+        }
+        Ok(NamePattern(text.to_ascii_lowercase()))
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        match self.0.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == self.0,
+        }
+    }
+}
+
+/// Where a value came from, for the audit line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheUse {
+    /// Served from the cache within its TTL.
+    Hit,
+    /// Read from the store.
+    Miss,
+    /// The store failed; a value past its TTL was served.
+    Stale,
+    /// No read happened (allowlist).
+    Skipped,
+}
+
+impl CacheUse {
+    /// The audit word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheUse::Hit => "hit",
+            CacheUse::Miss => "miss",
+            CacheUse::Stale => "stale",
+            CacheUse::Skipped => "none",
+        }
+    }
+}
+
+/// What a read produced.
+pub struct Read {
+    /// The value, `None` for no such secret, or the store's failure.
+    pub outcome: Result<Option<String>, SecretError>,
+    /// Cache involvement.
+    pub cache: CacheUse,
+    /// Refused by `VAULT_ALLOWED_SECRETS` (reported to callers as not found).
+    pub denied: bool,
+}
+
+/// Key Vault reachability for `health`: the last read's outcome, no details.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reachability {
+    /// `None` until the first read.
+    pub reachable: Option<bool>,
+    /// Seconds since that read.
+    pub checked_seconds_ago: Option<u64>,
+}
+
+struct Entry {
+    value: String,
+    fetched: Instant,
+}
+
+/// The secret source `vault` reads from.
+pub struct Vault {
+    store: Box<dyn SecretStore>,
+    backend: &'static str,
+    ttl: Duration,
+    allowed: Option<Vec<NamePattern>>,
+    cache: Mutex<HashMap<(String, String), Entry>>,
+    last: Mutex<Option<(Instant, bool)>>,
+}
+
+impl Vault {
+    /// Wraps a store; `ttl` zero disables caching.
+    pub fn new(
+        store: Box<dyn SecretStore>,
+        backend: &'static str,
+        ttl: Duration,
+        allowed: Option<Vec<NamePattern>>,
+    ) -> Vault {
+        Vault {
+            store,
+            backend,
+            ttl,
+            allowed,
+            cache: Mutex::new(HashMap::new()),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// `keyvault` or `local`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// The last read's outcome.
+    pub fn reachability(&self) -> Reachability {
+        let last = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        Reachability {
+            reachable: last.map(|(_, ok)| ok),
+            checked_seconds_ago: last.map(|(t, _)| t.elapsed().as_secs()),
+        }
+    }
+
+    /// Reads a secret under the allowlist, cache and time budget.
+    pub async fn read(&self, name: &str, version: Option<&str>) -> Read {
+        if let Some(allowed) = &self.allowed
+            && !allowed.iter().any(|p| p.matches(name))
+        {
+            return Read {
+                outcome: Ok(None),
+                cache: CacheUse::Skipped,
+                denied: true,
+            };
+        }
+        let key = (
+            name.to_ascii_lowercase(),
+            version.unwrap_or("").to_ascii_lowercase(),
+        );
+        let now = Instant::now();
+        let cached = if self.ttl.is_zero() {
+            None
+        } else {
+            self.cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .map(|e| (e.value.clone(), now.saturating_duration_since(e.fetched)))
+        };
+        if let Some((value, age)) = &cached
+            && *age < self.ttl
+        {
+            return Read {
+                outcome: Ok(Some(value.clone())),
+                cache: CacheUse::Hit,
+                denied: false,
+            };
+        }
+        let outcome = match tokio::time::timeout(READ_BUDGET, self.store.get(name, version)).await {
+            Ok(result) => result,
+            Err(_) => Err(SecretError(format!(
+                "no answer within {} s",
+                READ_BUDGET.as_secs()
+            ))),
+        };
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), outcome.is_ok()));
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok(Some(value)) => {
+                if !self.ttl.is_zero() {
+                    if cache.len() >= MAX_CACHED && !cache.contains_key(&key) {
+                        evict_oldest(&mut cache);
+                    }
+                    cache.insert(
+                        key,
+                        Entry {
+                            value: value.clone(),
+                            fetched: Instant::now(),
+                        },
+                    );
+                }
+                Read {
+                    outcome: Ok(Some(value)),
+                    cache: CacheUse::Miss,
+                    denied: false,
+                }
+            }
+            Ok(None) => {
+                cache.remove(&key);
+                Read {
+                    outcome: Ok(None),
+                    cache: CacheUse::Miss,
+                    denied: false,
+                }
+            }
+            Err(e) => match cached {
+                Some((value, age)) if age < self.ttl + STALE_IF_ERROR => {
+                    log::warn!("secret store failed ({e}); serving a cached value {} s old", age.as_secs());
+                    Read {
+                        outcome: Ok(Some(value)),
+                        cache: CacheUse::Stale,
+                        denied: false,
+                    }
+                }
+                _ => Read {
+                    outcome: Err(e),
+                    cache: CacheUse::Miss,
+                    denied: false,
+                },
+            },
+        }
+    }
+}
+
+fn evict_oldest(cache: &mut HashMap<(String, String), Entry>) {
+    if let Some(oldest) = cache
+        .iter()
+        .min_by_key(|(_, e)| e.fetched)
+        .map(|(k, _)| k.clone())
+    {
+        cache.remove(&oldest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::SecretFuture;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A store whose answers the test scripts.
+    struct Scripted {
+        calls: Arc<AtomicUsize>,
+        fail: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl SecretStore for Scripted {
+        fn get<'a>(&'a self, name: &'a str, _v: Option<&'a str>) -> SecretFuture<'a> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let fail = self.fail.load(Ordering::SeqCst);
+            Box::pin(async move {
+                if fail {
+                    Err(SecretError("down".into()))
+                } else if name == "missing" {
+                    Ok(None)
+                } else {
+                    Ok(Some(format!("value-of-{name}")))
+                }
+            })
+        }
+    }
+
+    fn vault(ttl: Duration, allowed: Option<&str>) -> (Vault, Arc<AtomicUsize>, Arc<std::sync::atomic::AtomicBool>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let store = Scripted {
+            calls: Arc::clone(&calls),
+            fail: Arc::clone(&fail),
+        };
+        let allowed = allowed.map(|a| a.split(',').map(|p| NamePattern::parse(p).unwrap()).collect());
+        (Vault::new(Box::new(store), "test", ttl, allowed), calls, fail)
+    }
+
+    #[tokio::test]
+    async fn caches_within_ttl_and_serves_stale_on_error() {
+        let (v, calls, fail) = vault(Duration::from_millis(50), None);
+        assert_eq!(v.read("a", None).await.cache, CacheUse::Miss);
+        let hit = v.read("A", None).await;
+        assert_eq!(hit.cache, CacheUse::Hit);
+        assert_eq!(hit.outcome.unwrap().as_deref(), Some("value-of-a"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        fail.store(true, Ordering::SeqCst);
+        let stale = v.read("a", None).await;
+        assert_eq!(stale.cache, CacheUse::Stale);
+        assert_eq!(stale.outcome.unwrap().as_deref(), Some("value-of-a"));
+        assert!(v.read("b", None).await.outcome.is_err());
+        assert_eq!(v.reachability().reachable, Some(false));
+    }
+
+    #[tokio::test]
+    async fn zero_ttl_disables_the_cache() {
+        let (v, calls, fail) = vault(Duration::ZERO, None);
+        v.read("a", None).await;
+        v.read("a", None).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        fail.store(true, Ordering::SeqCst);
+        assert!(v.read("a", None).await.outcome.is_err());
+    }
+
+    #[tokio::test]
+    async fn allowlist_and_bounds() {
+        let (v, calls, _) = vault(Duration::from_secs(60), Some("app-*,demo"));
+        assert!(v.read("app-db", None).await.outcome.unwrap().is_some());
+        assert!(v.read("DEMO", None).await.outcome.unwrap().is_some());
+        let denied = v.read("other", None).await;
+        assert!(denied.denied);
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "denied names never reach the store");
+        assert!(NamePattern::parse("a*b").is_err());
+        assert!(NamePattern::parse("a_b").is_err());
+
+        let (v, _, _) = vault(Duration::from_secs(60), None);
+        for i in 0..(MAX_CACHED + 10) {
+            v.read(&format!("s{i}"), None).await;
+        }
+        assert_eq!(v.cache.lock().unwrap().len(), MAX_CACHED);
+    }
+}
