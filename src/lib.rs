@@ -61,12 +61,13 @@ fn build_vault(settings: &Settings) -> Result<Vault, SettingError> {
     let cfg = &settings.vault;
     match &cfg.key_vault {
         Some(kv) => {
-            let store = KeyVaultStore::new(&kv.url, &kv.credential, kv.loopback).map_err(
-                |problem| SettingError {
-                    name: "KEY_VAULT_URL".into(),
-                    problem,
-                },
-            )?;
+            let store =
+                KeyVaultStore::new(&kv.url, &kv.credential, kv.loopback).map_err(|problem| {
+                    SettingError {
+                        name: "KEY_VAULT_URL".into(),
+                        problem,
+                    }
+                })?;
             log::info!(
                 "secrets: Key Vault {} with {}, cache {} s",
                 kv.url,
@@ -81,12 +82,11 @@ fn build_vault(settings: &Settings) -> Result<Vault, SettingError> {
             ))
         }
         None => {
-            let store = LocalStore::load(&settings.local_secrets_file).map_err(|problem| {
-                SettingError {
+            let store =
+                LocalStore::load(&settings.local_secrets_file).map_err(|problem| SettingError {
                     name: "LOCAL_SECRETS_FILE".into(),
                     problem,
-                }
-            })?;
+                })?;
             // The file is read once already; caching it again would only delay edits.
             Ok(Vault::new(
                 Box::new(store),

@@ -16,10 +16,10 @@ use serde_json::Value;
 use crate::auth::policy::Policy;
 use crate::auth::token::{Rules, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
 use crate::functions::FunctionKind;
-use crate::secrets::keyvault::Credential;
-use crate::secrets::vault::NamePattern;
 use crate::host::layout::Layout;
 use crate::net;
+use crate::secrets::keyvault::Credential;
+use crate::secrets::vault::NamePattern;
 
 /// Port `func start` uses, and so funcgate when run alone.
 pub const DEFAULT_LOCAL_PORT: u16 = 7071;
@@ -208,7 +208,10 @@ impl Source {
 
     /// A value from the process environment only (what the Azure SDK itself reads).
     fn process_env(&self, name: &str) -> Option<&str> {
-        self.env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+        self.env
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
     }
 
     fn names(&self) -> impl Iterator<Item = &String> {
@@ -622,7 +625,10 @@ fn vault_settings(source: &Source) -> Result<VaultSettings, SettingError> {
                 .or_else(|_| fail(NAME, format!("{text:?} is not a URL")))?;
             // The Azure SDK sends tokens over TLS only, so even a loopback test vault is https.
             if url.scheme() != "https" || url.host_str().is_none() {
-                return fail(NAME, format!("must be an https URL like https://NAME.vault.azure.net, got {text:?}"));
+                return fail(
+                    NAME,
+                    format!("must be an https URL like https://NAME.vault.azure.net, got {text:?}"),
+                );
             }
             if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
                 return fail(NAME, format!("must be the vault's base URL, got {text:?}"));
@@ -644,7 +650,9 @@ fn vault_settings(source: &Source) -> Result<VaultSettings, SettingError> {
 /// The Key Vault credential: managed identity, else a client secret, else the Azure CLI.
 fn credential(source: &Source) -> Result<Credential, SettingError> {
     let secret = source.get("AZURE_CLIENT_SECRET");
-    if source.process_env("IDENTITY_ENDPOINT").is_some() && source.process_env("IDENTITY_HEADER").is_some() {
+    if source.process_env("IDENTITY_ENDPOINT").is_some()
+        && source.process_env("IDENTITY_HEADER").is_some()
+    {
         // With a client secret configured, AZURE_CLIENT_ID names that principal, not an identity.
         let client_id = match secret {
             None => source.get("AZURE_CLIENT_ID").map(str::to_owned),
@@ -901,20 +909,32 @@ mod tests {
             kv(&[("AZURE_CLIENT_SECRET", "s")]).unwrap_err().name,
             "AZURE_TENANT_ID"
         );
-        assert!(kv(&[("KEY_VAULT_URL", "https://127.0.0.1:8443")]).unwrap().loopback);
+        assert!(
+            kv(&[("KEY_VAULT_URL", "https://127.0.0.1:8443")])
+                .unwrap()
+                .loopback
+        );
         for bad in [
             "http://my-vault.vault.azure.net",
             "https://my-vault.vault.azure.net/secrets/x",
             "vault",
         ] {
-            assert_eq!(kv(&[("KEY_VAULT_URL", bad)]).unwrap_err().name, "KEY_VAULT_URL", "{bad}");
+            assert_eq!(
+                kv(&[("KEY_VAULT_URL", bad)]).unwrap_err().name,
+                "KEY_VAULT_URL",
+                "{bad}"
+            );
         }
         assert_eq!(
-            load_with(&[("VAULT_CACHE_SECONDS", "-1")]).unwrap_err().name,
+            load_with(&[("VAULT_CACHE_SECONDS", "-1")])
+                .unwrap_err()
+                .name,
             "VAULT_CACHE_SECONDS"
         );
         assert_eq!(
-            load_with(&[("VAULT_ALLOWED_SECRETS", "a*b")]).unwrap_err().name,
+            load_with(&[("VAULT_ALLOWED_SECRETS", "a*b")])
+                .unwrap_err()
+                .name,
             "VAULT_ALLOWED_SECRETS"
         );
     }

@@ -4,8 +4,8 @@ use serde::Serialize;
 
 use crate::AppState;
 use crate::auth::keys::KeyStatus;
-use crate::secrets::vault::Reachability;
 use crate::reply::Reply;
+use crate::secrets::vault::Reachability;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -4,10 +4,10 @@ use serde::Serialize;
 
 use crate::AppState;
 use crate::auth::token::Identity;
-use crate::secrets::vault::CacheUse;
 use crate::errors::{ApiError, ErrorKind};
 use crate::gateway::Call;
 use crate::reply::Reply;
+use crate::secrets::vault::CacheUse;
 
 /// Key Vault's rule for secret names.
 pub fn is_valid_secret_name(name: &str) -> bool {

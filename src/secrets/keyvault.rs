@@ -49,7 +49,6 @@ impl Credential {
                 ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
                     user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
                     client_options: options.clone(),
-                    ..Default::default()
                 }))?
             }
             Credential::ClientSecret {
@@ -76,7 +75,11 @@ pub struct KeyVaultStore {
 
 impl KeyVaultStore {
     /// A client for `url`; challenge-resource verification stays on except for a loopback vault.
-    pub fn new(url: &str, credential: &Credential, loopback: bool) -> Result<KeyVaultStore, String> {
+    pub fn new(
+        url: &str,
+        credential: &Credential,
+        loopback: bool,
+    ) -> Result<KeyVaultStore, String> {
         // Retries must fit in the 5 s budget the caller enforces; Retry-After is honoured.
         let client_options = ClientOptions {
             retry: RetryOptions::exponential(ExponentialRetryOptions {
@@ -87,9 +90,12 @@ impl KeyVaultStore {
             }),
             ..Default::default()
         };
-        let credential = credential
-            .build(&client_options)
-            .map_err(|e| format!("cannot set up the {} credential: {e}", credential.describe()))?;
+        let credential = credential.build(&client_options).map_err(|e| {
+            format!(
+                "cannot set up the {} credential: {e}",
+                credential.describe()
+            )
+        })?;
         let client = SecretClient::new(
             url,
             credential,
@@ -117,7 +123,10 @@ impl SecretStore for KeyVaultStore {
                         .value
                         .map(Some)
                         .ok_or_else(|| SecretError("Key Vault reply has no value".into())),
-                    Err(e) => Err(SecretError(format!("Key Vault reply is malformed: {}", e.kind()))),
+                    Err(e) => Err(SecretError(format!(
+                        "Key Vault reply is malformed: {}",
+                        e.kind()
+                    ))),
                 },
                 Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
                 Err(e) => Err(SecretError(match e.http_status() {

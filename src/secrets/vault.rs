@@ -25,7 +25,9 @@ impl NamePattern {
     pub fn parse(text: &str) -> Result<NamePattern, String> {
         let body = text.strip_suffix('*').unwrap_or(text);
         if body.contains('*') || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(format!("{text:?} is not a secret name or a prefix ending in *"));
+            return Err(format!(
+                "{text:?} is not a secret name or a prefix ending in *"
+            ));
         }
         Ok(NamePattern(text.to_ascii_lowercase()))
     }
@@ -172,7 +174,8 @@ impl Vault {
                 READ_BUDGET.as_secs()
             ))),
         };
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), outcome.is_ok()));
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), outcome.is_ok()));
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(Some(value)) => {
@@ -204,7 +207,10 @@ impl Vault {
             }
             Err(e) => match cached {
                 Some((value, age)) if age < self.ttl + STALE_IF_ERROR => {
-                    log::warn!("secret store failed ({e}); serving a cached value {} s old", age.as_secs());
+                    log::warn!(
+                        "secret store failed ({e}); serving a cached value {} s old",
+                        age.as_secs()
+                    );
                     Read {
                         outcome: Ok(Some(value)),
                         cache: CacheUse::Stale,
@@ -260,15 +266,26 @@ mod tests {
         }
     }
 
-    fn vault(ttl: Duration, allowed: Option<&str>) -> (Vault, Arc<AtomicUsize>, Arc<std::sync::atomic::AtomicBool>) {
+    fn vault(
+        ttl: Duration,
+        allowed: Option<&str>,
+    ) -> (Vault, Arc<AtomicUsize>, Arc<std::sync::atomic::AtomicBool>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let store = Scripted {
             calls: Arc::clone(&calls),
             fail: Arc::clone(&fail),
         };
-        let allowed = allowed.map(|a| a.split(',').map(|p| NamePattern::parse(p).unwrap()).collect());
-        (Vault::new(Box::new(store), "test", ttl, allowed), calls, fail)
+        let allowed = allowed.map(|a| {
+            a.split(',')
+                .map(|p| NamePattern::parse(p).unwrap())
+                .collect()
+        });
+        (
+            Vault::new(Box::new(store), "test", ttl, allowed),
+            calls,
+            fail,
+        )
     }
 
     #[tokio::test]
@@ -305,7 +322,11 @@ mod tests {
         assert!(v.read("DEMO", None).await.outcome.unwrap().is_some());
         let denied = v.read("other", None).await;
         assert!(denied.denied);
-        assert_eq!(calls.load(Ordering::SeqCst), 2, "denied names never reach the store");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "denied names never reach the store"
+        );
         assert!(NamePattern::parse("a*b").is_err());
         assert!(NamePattern::parse("a_b").is_err());
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod azure;
 pub mod provider;
 
 pub use app::{AppDir, Handler, HandlerConfig};
