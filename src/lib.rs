@@ -4,6 +4,18 @@
 //! (CORS, method, [`auth::Guard`], policy) → a function in [`functions`] → back out through the
 //! host adapter. State is built once in [`AppState::new`] and shared through `web::Data`.
 
+// Request paths must not panic: the host stops an app after 3 crashes in 30 minutes.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod auth;
 pub mod cors;
 pub mod errors;

@@ -14,6 +14,8 @@ use crate::errors::{ApiError, ErrorKind};
 
 /// Tokens longer than this are refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Longest `kid` looked up; longer ones cannot be Entra's and never trigger a refresh.
+pub const MAX_KID_BYTES: usize = 256;
 
 /// Which Entra token format a token is, told by its issuer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -171,13 +173,46 @@ fn invalid(reason: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::InvalidClaims).because(reason)
 }
 
+/// A JSON object whose top-level names are unique: parsers disagree on which duplicate wins
+/// (`{"aud":"x","aud":"y"}`), so a token that has any is refused.
+struct UniqueObject(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueObject, A::Error> {
+                let mut map = Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    let value: Value = access.next_value()?;
+                    if map.insert(key, value).is_some() {
+                        return Err(serde::de::Error::custom("duplicate name"));
+                    }
+                }
+                Ok(UniqueObject(map))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 fn decode_json_object(segment: &str, what: &str) -> Result<Map<String, Value>, ApiError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| unparsable(&format!("{what} is not base64url")))?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(unparsable(&format!("{what} is not a JSON object"))),
+    match serde_json::from_slice::<UniqueObject>(&bytes) {
+        Ok(UniqueObject(map)) => Ok(map),
+        Err(e) if e.to_string().starts_with("duplicate name") => {
+            Err(unparsable(&format!("{what} repeats a name")))
+        }
+        Err(_) => Err(unparsable(&format!("{what} is not a JSON object"))),
     }
 }
 
@@ -212,6 +247,9 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
         return Err(unparsable("token header has critical extensions"));
     }
     let kid = match head.get("kid") {
+        Some(Value::String(kid)) if kid.len() > MAX_KID_BYTES => {
+            return Err(ApiError::new(ErrorKind::KeyNotFound).because("token kid is too long"));
+        }
         Some(Value::String(kid)) if !kid.is_empty() => kid.clone(),
         None | Some(Value::String(_)) => {
             return Err(ApiError::new(ErrorKind::KeyNotFound).because("token header has no kid"));
@@ -523,6 +561,100 @@ fn validate_claims(
 }
 
 #[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::auth::bearer::token_from_header;
+    use proptest::prelude::*;
+
+    const CODES: [&str; 5] = [
+        "AuthorizationHeaderMissing",
+        "InvalidAuthorizationHeader",
+        "AuthorizationTokenNotFound",
+        "InvalidAuthorizationHeaderFormat",
+        "InvalidAuthorizationClaims",
+    ];
+
+    fn rules() -> Rules {
+        Rules::single(vec!["api://app".into()], 300)
+    }
+
+    /// The whole pre-network path: header → token → parse → claims (no signature check).
+    fn judge(header: &str) -> &'static str {
+        let token = match token_from_header(Some(header)) {
+            Ok(t) => t,
+            Err(kind) => return kind.code(),
+        };
+        match parse(token) {
+            Err(e) => e.kind.code(),
+            Ok(p) => {
+                let signer = Signer {
+                    metadata_issuer: "https://login.example/11111111-2222-4333-8444-555555555555/v2.0",
+                    key_issuer: None,
+                };
+                match p.validate(&rules(), signer, 1_800_000_000) {
+                    Ok(_) => "accepted-without-signature",
+                    Err(e) => e.kind.code(),
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn random_headers_map_to_a_catalogue_code(header in ".{0,300}") {
+            let code = judge(&header);
+            prop_assert!(CODES.contains(&code) || code == "AuthorizationTokenExpired", "{code}");
+        }
+
+        #[test]
+        fn random_bytes_as_tokens_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let code = judge(&format!("Bearer {text}"));
+            prop_assert!(CODES.contains(&code) || code == "AuthorizationTokenExpired", "{code}");
+        }
+
+        #[test]
+        fn random_json_segments_never_panic(
+            header in "\\{.{0,80}\\}",
+            payload in "\\{.{0,200}\\}",
+            sig in "[A-Za-z0-9_-]{0,40}",
+        ) {
+            let token = format!(
+                "{}.{}.{sig}",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode(payload)
+            );
+            let code = judge(&format!("Bearer {token}"));
+            prop_assert!(CODES.contains(&code) || code == "AuthorizationTokenExpired", "{code}");
+        }
+
+        #[test]
+        fn random_claims_never_validate_into_a_panic(
+            exp in proptest::option::of(any::<f64>()),
+            nbf in proptest::option::of(any::<i64>()),
+            aud in proptest::option::of(".{0,20}"),
+            roles in proptest::option::of(proptest::collection::vec(".{0,8}", 0..3)),
+            tid in proptest::option::of(".{0,40}"),
+        ) {
+            let mut claims = Map::new();
+            if let Some(exp) = exp { claims.insert("exp".into(), serde_json::json!(exp)); }
+            if let Some(nbf) = nbf { claims.insert("nbf".into(), serde_json::json!(nbf)); }
+            if let Some(aud) = aud { claims.insert("aud".into(), serde_json::json!(aud)); }
+            if let Some(roles) = roles { claims.insert("roles".into(), serde_json::json!(roles)); }
+            if let Some(tid) = tid { claims.insert("tid".into(), serde_json::json!(tid)); }
+            claims.insert("iss".into(), serde_json::json!("https://login.example/11111111-2222-4333-8444-555555555555/v2.0"));
+            let signer = Signer {
+                metadata_issuer: "https://login.example/11111111-2222-4333-8444-555555555555/v2.0",
+                key_issuer: None,
+            };
+            let _ = validate_claims(&claims, &rules(), signer, 1_800_000_000);
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -761,6 +893,26 @@ mod tests {
         }
         let no_kid = format!("{}.{p}.c2ln", URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#));
         assert_eq!(parse(&no_kid).unwrap_err().kind, ErrorKind::KeyNotFound);
+        let long_kid = format!(
+            "{}.{p}.c2ln",
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","kid":"{}"}}"#, "k".repeat(257)))
+        );
+        assert_eq!(parse(&long_kid).unwrap_err().kind, ErrorKind::KeyNotFound);
+        let dup = format!(
+            "{h}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(br#"{"aud":"x","aud":"api://app"}"#)
+        );
+        let err = parse(&dup).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::TokenUnparsable);
+        assert_eq!(err.reason.as_deref(), Some("token payload repeats a name"));
+        let dup_header = format!(
+            "{}.{p}.c2ln",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","alg":"RS256","kid":"k"}"#)
+        );
+        assert_eq!(
+            parse(&dup_header).unwrap_err().kind,
+            ErrorKind::TokenUnparsable
+        );
         assert!(is_guid(TID));
         assert!(!is_guid("contoso.onmicrosoft.com"));
         assert!(!is_guid("11111111-2222-4333-8444-555555555555-1"));

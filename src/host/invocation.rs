@@ -53,6 +53,10 @@ pub fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> Option<C
     let data = object(field(&root, "Data"))?;
     let req = object(field(&data, &function.trigger_name))?;
     let method = field(&req, "Method")?.as_str()?.to_ascii_uppercase();
+    // A method is an HTTP token; anything else is not a request the host would forward.
+    if method.is_empty() || method.len() > 16 || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
     let headers = object(field(&req, "Headers")).unwrap_or_default();
     let header = |name: &str| field(&headers, name).and_then(text);
     let query = object(field(&req, "Query"))
