@@ -54,16 +54,16 @@ pub struct FakeAzure {
     handles: Vec<actix_web::dev::ServerHandle>,
 }
 
-fn tls_config() -> rustls::ServerConfig {
+fn tls_config(cert: &str) -> rustls::ServerConfig {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(format!("{dir}/localhost.pem"))
+        CertificateDer::pem_file_iter(format!("{dir}/{cert}.pem"))
             .unwrap()
             .map(Result::unwrap)
             .collect();
-    let key = PrivateKeyDer::from_pem_file(format!("{dir}/localhost.key")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/{cert}.key")).unwrap();
     rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -77,6 +77,11 @@ fn tls_config() -> rustls::ServerConfig {
 impl FakeAzure {
     /// Starts the servers with `secrets` in the vault.
     pub fn start(secrets: &[(&str, &str)]) -> FakeAzure {
+        FakeAzure::start_with_cert(secrets, "localhost")
+    }
+
+    /// Starts the servers, the vault presenting fixture certificate `cert`.
+    pub fn start_with_cert(secrets: &[(&str, &str)], cert: &'static str) -> FakeAzure {
         let tls = TcpListener::bind("127.0.0.1:0").unwrap();
         let plain = TcpListener::bind("127.0.0.1:0").unwrap();
         let vault_url = format!("https://127.0.0.1:{}", tls.local_addr().unwrap().port());
@@ -107,7 +112,7 @@ impl FakeAzure {
                         .route("/{tenant}/oauth2/v2.0/token", web::post().to(client_token))
                 })
                 .workers(2)
-                .listen_rustls_0_23(tls, tls_config())
+                .listen_rustls_0_23(tls, tls_config(cert))
                 .unwrap()
                 .run();
                 let identity = HttpServer::new(move || {
