@@ -127,6 +127,11 @@ pub fn app(
         .default_service(web::to(host::dispatch))
 }
 
+/// Time allowed for a request's head (method, path, headers) to arrive.
+pub const CLIENT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long an idle keep-alive connection is kept (the host reuses its connections).
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// Worker threads: one per core, at most four (the guard is CPU-light and instances are small).
 fn workers() -> usize {
     std::thread::available_parallelism()
@@ -144,6 +149,10 @@ pub async fn run(state: AppState) -> std::io::Result<()> {
         move || app(state.clone())
     })
     .workers(workers())
+    // Slow-loris safety: a request's head must arrive within 5 s.
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    .keep_alive(actix_web::http::KeepAlive::Timeout(KEEP_ALIVE))
     .bind(listen)?
     .run();
     for store in state.guard.key_stores() {
