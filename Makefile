@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SECRETS ?= local.secrets.json
 
-.PHONY: build run test lint fmt clean
+.PHONY: build run test lint fmt clean fuzz
 
 ## build: release build, copied to ./handler (the file host.json names)
 build:
@@ -29,6 +29,12 @@ test:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+## fuzz: libFuzzer on the header parser and token decoder (nightly toolchain, installs cargo-fuzz)
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	$(CARGO) +nightly fuzz run token fuzz/corpus/token -- -max_total_time=$(FUZZ_SECONDS)
 
 fmt:
 	$(CARGO) fmt --all

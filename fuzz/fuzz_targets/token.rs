@@ -1,0 +1,23 @@
+//! Random bytes through the header parser, the token decoder and the claim rules: never a
+//! panic, always a catalogue code.
+#![no_main]
+
+use funcgate::auth::bearer::token_from_header;
+use funcgate::auth::token::{Rules, Signer, parse};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let header = String::from_utf8_lossy(data);
+    let Ok(token) = token_from_header(Some(&header)) else {
+        return;
+    };
+    let Ok(parsed) = parse(token) else {
+        return;
+    };
+    let rules = Rules::single(vec!["api://app".into()], 300);
+    let signer = Signer {
+        metadata_issuer: "https://login.example/11111111-2222-4333-8444-555555555555/v2.0",
+        key_issuer: None,
+    };
+    let _ = parsed.validate(&rules, signer, 1_800_000_000);
+});
