@@ -3,6 +3,8 @@
 //! The `code` and `description` strings are a public contract (clients match on them); they
 //! come from the original Python decorator and must not change.
 
+use std::sync::LazyLock;
+
 use serde::Serialize;
 
 use crate::reply::Reply;
@@ -241,12 +243,18 @@ impl ApiError {
             debug: Option<&'a str>,
         }
         let (code, description, status, challenge) = self.kind.spec();
-        let body = Body {
-            code,
-            description,
-            debug: if debug { self.reason.as_deref() } else { None },
+        let mut reply = match self.reason.as_deref().filter(|_| debug) {
+            Some(reason) => Reply::json(
+                status,
+                &Body {
+                    code,
+                    description,
+                    debug: Some(reason),
+                },
+            ),
+            // Without a reason the body is fixed per kind: rendered once, copied after.
+            None => Reply::with_json_body(status, plain_body(self.kind).to_vec()),
         };
-        let mut reply = Reply::json(status, &body);
         reply.header("Cache-Control", "no-store");
         match challenge {
             Challenge::None => {}
@@ -274,6 +282,47 @@ impl ApiError {
     }
 }
 
+/// Every kind, for building per-kind tables.
+const ALL_KINDS: [ErrorKind; 20] = [
+    ErrorKind::AuthorizationHeaderMissing,
+    ErrorKind::HeaderNotBearer,
+    ErrorKind::TokenNotFound,
+    ErrorKind::HeaderFormat,
+    ErrorKind::TokenUnparsable,
+    ErrorKind::TokenExpired,
+    ErrorKind::InvalidClaims,
+    ErrorKind::KeyNotFound,
+    ErrorKind::VaultError,
+    ErrorKind::SecretNotFound,
+    ErrorKind::HealthCheckFailed,
+    ErrorKind::UnsupportedContentType,
+    ErrorKind::RolesMissing,
+    ErrorKind::RoleForbidden,
+    ErrorKind::ScopeForbidden,
+    ErrorKind::SecretNameMissing,
+    ErrorKind::InvalidSecretName,
+    ErrorKind::SigningKeysUnavailable,
+    ErrorKind::NotFound,
+    ErrorKind::MethodNotAllowed,
+];
+
+/// The `{"code","description"}` body of each kind, serialised once.
+fn plain_body(kind: ErrorKind) -> &'static [u8] {
+    static BODIES: LazyLock<Vec<(ErrorKind, Vec<u8>)>> = LazyLock::new(|| {
+        ALL_KINDS
+            .iter()
+            .map(|k| {
+                let body = serde_json::json!({"code": k.code(), "description": k.description()});
+                (*k, body.to_string().into_bytes())
+            })
+            .collect()
+    });
+    BODIES
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(b"{}".as_slice(), |(_, body)| body.as_slice())
+}
+
 impl From<ErrorKind> for ApiError {
     fn from(kind: ErrorKind) -> Self {
         ApiError::new(kind)
@@ -296,6 +345,17 @@ mod tests {
         let debug = err.render(true);
         let v: serde_json::Value = serde_json::from_slice(&debug.body).unwrap();
         assert_eq!(v["debug"], "audience mismatch");
+    }
+
+    #[test]
+    fn every_kind_has_a_prerendered_body() {
+        assert_eq!(ALL_KINDS.len(), ErrorKind::MethodNotAllowed as usize + 1);
+        for (i, kind) in ALL_KINDS.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "ALL_KINDS follows declaration order");
+            let v: serde_json::Value = serde_json::from_slice(plain_body(*kind)).unwrap();
+            assert_eq!(v["code"], kind.code());
+            assert_eq!(v["description"], kind.description());
+        }
     }
 
     #[test]

@@ -90,8 +90,8 @@ async fn run(state: &AppState, function: &FunctionDef, call: &Call) -> Result<Re
     };
     match FunctionKind::for_name(&function.name) {
         Some(FunctionKind::Health) => Ok(health::run(state)),
-        Some(FunctionKind::Vault) => vault::run(state, call, who.as_ref()).await,
-        Some(FunctionKind::Whoami) => Ok(whoami::run(who.as_ref())),
+        Some(FunctionKind::Vault) => vault::run(state, call, who.as_deref()).await,
+        Some(FunctionKind::Whoami) => Ok(whoami::run(who.as_deref())),
         None => Err(ApiError::new(ErrorKind::NotFound)
             .because(format!("funcgate does not implement {}", function.name))),
     }

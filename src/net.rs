@@ -1,6 +1,7 @@
 //! Outbound HTTP for metadata: one client, short timeouts, bounded bodies, https only.
 
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::Url;
@@ -11,29 +12,38 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Budget for one metadata request, connect to last byte.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A shared outbound client.
-#[derive(Clone)]
+/// A shared outbound client, built on first use: loading the TLS roots costs milliseconds
+/// that start-up (and the host's readiness probe) should not wait for.
+#[derive(Clone, Default)]
 pub struct Http {
-    client: reqwest::Client,
+    client: Arc<OnceLock<Result<reqwest::Client, String>>>,
 }
 
 impl Http {
-    /// Builds the client (rustls, no redirects, no proxy discovery).
-    pub fn new() -> Result<Http, String> {
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("funcgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Http { client })
+    /// A client that will use rustls, no redirects and no proxy discovery.
+    pub fn new() -> Http {
+        Http::default()
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        self.client
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .timeout(REQUEST_TIMEOUT)
+                    .connect_timeout(REQUEST_TIMEOUT)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("funcgate/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| format!("cannot build the HTTP client: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// GETs a JSON document, refusing non-2xx answers and bodies over [`MAX_BODY_BYTES`].
     pub async fn get_json(&self, url: &str) -> Result<Value, String> {
         let mut resp = self
-            .client
+            .client()?
             .get(url)
             .header("Accept", "application/json")
             .send()

@@ -25,6 +25,15 @@ impl Reply {
         }
     }
 
+    /// A reply whose JSON body is already serialised.
+    pub fn with_json_body(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type", "application/json".to_owned())],
+            body,
+        }
+    }
+
     /// A reply with no body.
     pub fn empty(status: u16) -> Reply {
         Reply {

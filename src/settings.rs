@@ -77,6 +77,8 @@ pub struct AuthSettings {
     pub clock_skew_seconds: u64,
     /// `AUTH_KEY_REFRESH_COOLDOWN_SECONDS`.
     pub key_refresh_cooldown: Duration,
+    /// `AUTH_TOKEN_CACHE_SIZE`: verified tokens remembered (0 disables).
+    pub token_cache_size: usize,
     /// `AUTH_DEBUG_ERRORS`.
     pub debug_errors: bool,
 }
@@ -156,7 +158,7 @@ pub struct Settings {
     pub app_root: PathBuf,
     /// `host.json` and the function folders.
     pub layout: Layout,
-    /// Each function's policy, by lower-case function name.
+    /// Each function's policy, by folder name.
     pub policies: HashMap<String, Policy>,
     /// Token validation.
     pub auth: AuthSettings,
@@ -283,11 +285,9 @@ impl Settings {
         })
     }
 
-    /// The policy of a function; folders nobody declared a policy for are denied.
+    /// The policy of a function folder; folders nobody declared a policy for are denied.
     pub fn policy(&self, function: &str) -> &Policy {
-        self.policies
-            .get(&function.to_ascii_lowercase())
-            .unwrap_or(&Policy::Deny)
+        self.policies.get(function).unwrap_or(&Policy::Deny)
     }
 }
 
@@ -538,7 +538,20 @@ fn auth_settings(source: &Source) -> Result<AuthSettings, SettingError> {
         return fail("AUTH_ISSUERS", format!("{bad:?} is not an issuer URL"));
     }
     let debug_errors = parse_bool("AUTH_DEBUG_ERRORS", source.get("AUTH_DEBUG_ERRORS"), false)?;
+    let token_cache_size = match source.get("AUTH_TOKEN_CACHE_SIZE") {
+        None => 10_000,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if n <= 1_000_000 => n,
+            _ => {
+                return fail(
+                    "AUTH_TOKEN_CACHE_SIZE",
+                    format!("expected a number of tokens from 0 to 1000000, got {text:?}"),
+                );
+            }
+        },
+    };
     Ok(AuthSettings {
+        token_cache_size,
         tenant_id,
         client_id,
         instance: instance.as_str().trim_end_matches('/').to_owned(),
@@ -579,7 +592,7 @@ fn policies(source: &Source, layout: &Layout) -> Result<HashMap<String, Policy>,
                 }
             },
         };
-        out.insert(f.name.to_ascii_lowercase(), policy);
+        out.insert(f.name.clone(), policy);
     }
     for name in source.names() {
         if name.starts_with(POLICY_PREFIX)
@@ -770,6 +783,7 @@ mod tests {
                 "http://idp.example/.well-known/openid-configuration",
             ),
             ("AUTH_ISSUERS", "not a url"),
+            ("AUTH_TOKEN_CACHE_SIZE", "lots"),
             ("AUTH_TENANT_ID", "a/b"),
             ("CORS_ALLOWED_ORIGINS", "https://a.example/path"),
             ("FUNCTIONS_CUSTOMHANDLER_PORT", "x"),

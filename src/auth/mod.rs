@@ -4,6 +4,7 @@ pub mod bearer;
 pub mod keys;
 pub mod policy;
 pub mod token;
+pub mod token_cache;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use crate::errors::{ApiError, ErrorKind};
 use crate::net;
 use crate::settings::AuthSettings;
 use keys::{KeySource, KeyStatus, KeyStore, RefreshPolicy};
-use token::{Identity, Rules, Signer};
+use token::{Identity, MAX_TOKEN_BYTES, Rules, Signer};
+use token_cache::TokenCache;
 
 /// Which key store verifies a token.
 enum Stores {
@@ -27,6 +29,7 @@ enum Stores {
 pub struct Guard {
     stores: Stores,
     rules: Rules,
+    verified: TokenCache,
 }
 
 impl Guard {
@@ -59,6 +62,7 @@ impl Guard {
         Guard {
             stores,
             rules: auth.rules(),
+            verified: TokenCache::new(auth.token_cache_size, auth.clock_skew_seconds as i64),
         }
     }
 
@@ -80,9 +84,41 @@ impl Guard {
         }
     }
 
+    /// Changes whenever any store's key set changes.
+    fn key_generation(&self) -> u64 {
+        match &self.stores {
+            Stores::One(s) => s.snapshot().generation,
+            Stores::PerTenant(map) => map
+                .values()
+                .fold(0u64, |acc, s| acc.wrapping_add(s.snapshot().generation)),
+        }
+    }
+
+    /// How many verified tokens are remembered.
+    pub fn cached_tokens(&self) -> usize {
+        self.verified.len()
+    }
+
     /// The validated identity behind an `Authorization` header value, or why there is none.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Identity, ApiError> {
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Arc<Identity>, ApiError> {
         let raw = bearer::token_from_header(authorization)?;
+        let now = unix_now();
+        let generation = self.key_generation();
+        if raw.len() <= MAX_TOKEN_BYTES
+            && let Some(identity) = self.verified.get(raw, now, generation)
+        {
+            return Ok(identity);
+        }
+        let identity = Arc::new(self.validate(raw, now).await?);
+        self.verified
+            .insert(raw, Arc::clone(&identity), identity.not_before, generation);
+        Ok(identity)
+    }
+
+    async fn validate(&self, raw: &str, now: i64) -> Result<Identity, ApiError> {
         let parsed = token::parse(raw)?;
         let store = match &self.stores {
             Stores::One(store) => store,
@@ -115,7 +151,7 @@ impl Guard {
                 metadata_issuer: &found.metadata_issuer,
                 key_issuer: found.key_issuer.as_deref(),
             },
-            unix_now(),
+            now,
         )
     }
 }

@@ -41,6 +41,9 @@ pub struct Identity {
     pub roles: Vec<String>,
     pub scopes: Vec<String>,
     pub expires_at: i64,
+    /// `nbf`, re-checked when a cached validation is reused.
+    #[serde(skip)]
+    pub not_before: Option<i64>,
 }
 
 impl Identity {
@@ -55,6 +58,7 @@ impl Identity {
             roles: Vec::new(),
             scopes: Vec::new(),
             expires_at: 0,
+            not_before: None,
         }
     }
 
@@ -557,6 +561,7 @@ fn validate_claims(
             .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect())
             .unwrap_or_default(),
         expires_at: exp,
+        not_before: nbf,
     })
 }
 

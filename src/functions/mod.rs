@@ -20,12 +20,14 @@ pub enum FunctionKind {
 impl FunctionKind {
     /// The implementation behind a function folder, if any.
     pub fn for_name(name: &str) -> Option<FunctionKind> {
-        match name.to_ascii_lowercase().as_str() {
-            "health" => Some(FunctionKind::Health),
-            "vault" => Some(FunctionKind::Vault),
-            "whoami" => Some(FunctionKind::Whoami),
-            _ => None,
-        }
+        [
+            ("health", FunctionKind::Health),
+            ("vault", FunctionKind::Vault),
+            ("whoami", FunctionKind::Whoami),
+        ]
+        .into_iter()
+        .find(|(n, _)| name.eq_ignore_ascii_case(n))
+        .map(|(_, kind)| kind)
     }
 
     /// The policy used unless an `AUTH_POLICY_<NAME>` setting overrides it.

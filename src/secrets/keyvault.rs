@@ -1,6 +1,6 @@
 //! Azure Key Vault through the official SDK: credential chain, challenge-based auth, retries.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, StatusCode};
@@ -68,46 +68,70 @@ impl Credential {
     }
 }
 
-/// Secrets read from one vault.
+/// Secrets read from one vault; the SDK client is built on first use, keeping its TLS set-up
+/// out of start-up.
 pub struct KeyVaultStore {
-    client: SecretClient,
+    url: String,
+    credential: Credential,
+    loopback: bool,
+    client: OnceLock<Result<SecretClient, String>>,
 }
 
 impl KeyVaultStore {
-    /// A client for `url`; challenge-resource verification stays on except for a loopback vault.
-    pub fn new(
-        url: &str,
-        credential: &Credential,
-        loopback: bool,
-    ) -> Result<KeyVaultStore, String> {
-        // Retries must fit in the 5 s budget the caller enforces; Retry-After is honoured.
-        let client_options = ClientOptions {
-            retry: RetryOptions::exponential(ExponentialRetryOptions {
-                initial_delay: Duration::milliseconds(250),
-                max_retries: 2,
-                max_total_elapsed: Duration::seconds(4),
-                max_delay: Duration::seconds(2),
-            }),
-            ..Default::default()
-        };
-        let credential = credential.build(&client_options).map_err(|e| {
-            format!(
-                "cannot set up the {} credential: {e}",
-                credential.describe()
-            )
-        })?;
-        let client = SecretClient::new(
-            url,
-            credential,
-            Some(SecretClientOptions {
-                client_options,
-                verify_challenge_resource: Some(!loopback),
-                ..Default::default()
-            }),
-        )
-        .map_err(|e| format!("cannot create the Key Vault client: {e}"))?;
-        Ok(KeyVaultStore { client })
+    /// A store for `url`; challenge-resource verification stays on except for a loopback vault.
+    pub fn new(url: &str, credential: &Credential, loopback: bool) -> KeyVaultStore {
+        KeyVaultStore {
+            url: url.to_owned(),
+            credential: credential.clone(),
+            loopback,
+            client: OnceLock::new(),
+        }
     }
+
+    fn client(&self) -> Result<&SecretClient, SecretError> {
+        self.client
+            .get_or_init(|| build_client(&self.url, &self.credential, self.loopback))
+            .as_ref()
+            .map_err(|e| SecretError(e.clone()))
+    }
+}
+
+fn build_client(
+    url: &str,
+    credential: &Credential,
+    loopback: bool,
+) -> Result<SecretClient, String> {
+    // Retries must fit in the 5 s budget the caller enforces; Retry-After is honoured.
+    let client_options = ClientOptions {
+        retry: RetryOptions::exponential(ExponentialRetryOptions {
+            initial_delay: Duration::milliseconds(250),
+            max_retries: 2,
+            max_total_elapsed: Duration::seconds(4),
+            max_delay: Duration::seconds(2),
+        }),
+        ..Default::default()
+    };
+    let token_credential = credential.build(&client_options).map_err(|e| {
+        format!(
+            "cannot set up the {} credential: {e}",
+            credential.describe()
+        )
+    })?;
+    let client = SecretClient::new(
+        url,
+        token_credential,
+        Some(SecretClientOptions {
+            client_options,
+            verify_challenge_resource: Some(!loopback),
+            ..Default::default()
+        }),
+    )
+    .map_err(|e| format!("cannot create the Key Vault client: {e}"))?;
+    log::info!(
+        "Key Vault client ready for {url} ({})",
+        credential.describe()
+    );
+    Ok(client)
 }
 
 impl SecretStore for KeyVaultStore {
@@ -117,7 +141,7 @@ impl SecretStore for KeyVaultStore {
                 secret_version: version.map(str::to_owned),
                 ..Default::default()
             };
-            match self.client.get_secret(name, Some(options)).await {
+            match self.client()?.get_secret(name, Some(options)).await {
                 Ok(response) => match response.into_model() {
                     Ok(secret) => secret
                         .value
