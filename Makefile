@@ -2,12 +2,16 @@
 CARGO ?= cargo
 SECRETS ?= local.secrets.json
 
-.PHONY: build run test lint fmt clean fuzz
+.PHONY: build dist run test lint fmt clean fuzz bench
 
 ## build: release build, copied to ./handler (the file host.json names)
 build:
 	$(CARGO) build --release --locked
 	cp target/release/handler ./handler
+
+## dist: the shipped binary (fat LTO, one codegen unit, stripped) at target/dist/handler
+dist:
+	$(CARGO) build --profile dist --locked
 
 ## run: `func start` when Core Tools are installed, else ./handler alone on port 7071
 run: build $(SECRETS)
@@ -29,6 +33,12 @@ test:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+## bench: criterion micro-benchmarks, then the load benchmark on the shipped binary (installs wrk)
+bench: dist
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(CARGO) bench --locked --bench guard
+	FUNCGATE_HANDLER_BIN=$(CURDIR)/target/dist/handler $(CARGO) bench --locked --bench load
 
 ## fuzz: libFuzzer on the header parser and token decoder (nightly toolchain, installs cargo-fuzz)
 FUZZ_SECONDS ?= 60

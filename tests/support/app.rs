@@ -64,6 +64,14 @@ impl AppDir {
     }
 }
 
+/// The binary under test: `FUNCGATE_HANDLER_BIN` (benchmarks point it at the shipped build),
+/// else the one Cargo built for this test.
+pub fn handler_binary() -> PathBuf {
+    std::env::var_os("FUNCGATE_HANDLER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_handler")))
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -110,7 +118,7 @@ impl<'a> HandlerConfig<'a> {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_handler"));
+        let mut cmd = Command::new(handler_binary());
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .current_dir(self.app.path())
@@ -239,6 +247,11 @@ impl Handler {
     /// Everything the handler printed so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether the process is still running.

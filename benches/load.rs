@@ -1,0 +1,374 @@
+//! Load benchmark: the real binary, an in-process OpenID provider, and `wrk`.
+//!
+//! Reports req/s and p50/p99 for `/health`, `/vault` with one reused token and `/vault` with a
+//! unique token per request, at 16 and 64 connections; start-up time (exec to the first 200 on
+//! `/health`, median of 20); idle RSS and RSS after the unique-token runs; binary size. Then
+//! checks the targets of the performance issue. Run with `make bench`.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::app::{free_port, handler_binary};
+use support::*;
+
+const RUN_SECONDS: u64 = 5;
+const UNIQUE_SECONDS: u64 = 3;
+
+struct Run {
+    name: String,
+    conns: u32,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non2xx: u64,
+    note: String,
+}
+
+const RESULT_LUA: &str = r#"
+done = function(summary, latency, requests)
+  local cycled = false
+  for _, t in ipairs(threads or {}) do
+    if t:get("cycled") then cycled = true end
+  end
+  io.write(string.format("RESULT %d %.6f %.3f %.3f %d %s\n", summary.requests,
+    summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status, tostring(cycled)))
+end
+"#;
+
+const UNIQUE_LUA: &str = r#"
+threads = {}
+local next_id = 0
+setup = function(thread)
+  thread:set("id", next_id)
+  thread:set("nthreads", 2)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+init = function(args)
+  mine = {}
+  local i = 0
+  for line in io.lines(args[1]) do
+    if i % nthreads == id then mine[#mine + 1] = "Bearer " .. line end
+    i = i + 1
+  end
+  idx = 0
+  cycled = false
+end
+request = function()
+  idx = idx + 1
+  if idx > #mine then idx = 1; cycled = true end
+  return wrk.format("GET", nil, { ["Authorization"] = mine[idx] })
+end
+"#;
+
+fn wrk(
+    url: &str,
+    conns: u32,
+    seconds: u64,
+    auth: Option<&str>,
+    script: &str,
+    args: &[&str],
+) -> (f64, f64, f64, u64, bool) {
+    let dir = std::env::temp_dir().join(format!("funcgate-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lua = dir.join("script.lua");
+    std::fs::write(&lua, format!("{script}\n{RESULT_LUA}")).unwrap();
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t2",
+        &format!("-c{conns}"),
+        &format!("-d{seconds}s"),
+        "--timeout",
+        "5s",
+        "-s",
+    ])
+    .arg(&lua);
+    if let Some(a) = auth {
+        cmd.args(["-H", &format!("Authorization: {a}")]);
+    }
+    cmd.arg(url);
+    if !args.is_empty() {
+        cmd.arg("--").args(args);
+    }
+    let out = cmd
+        .output()
+        .expect("wrk is installed (make bench installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| {
+            panic!(
+                "no result from wrk: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let requests: f64 = f[1].parse().unwrap();
+    let duration: f64 = f[2].parse().unwrap();
+    (
+        requests / duration,
+        f[3].parse().unwrap(),
+        f[4].parse().unwrap(),
+        f[5].parse().unwrap(),
+        f[6] == "true",
+    )
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn mint_unique(provider: &Provider, key: &TestKey, n: usize) -> PathBuf {
+    let started = Instant::now();
+    let claims = provider.claims(&["GetSecret"]);
+    let tokens: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|part| {
+                let claims = claims.clone();
+                scope.spawn(move || {
+                    (0..n / 2)
+                        .map(|i| {
+                            let mut c = claims.clone();
+                            c["uti"] = serde_json::json!(format!("u{part}-{i}"));
+                            key.sign(&c)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let path = std::env::temp_dir().join(format!(
+        "funcgate-bench-tokens-{}-{n}.txt",
+        std::process::id()
+    ));
+    std::fs::write(&path, tokens.join("\n")).unwrap();
+    eprintln!(
+        "minted {} unique tokens in {:.1} s",
+        tokens.len(),
+        started.elapsed().as_secs_f64()
+    );
+    path
+}
+
+/// Exec to the first `200` on `/health`, polling as fast as a client can.
+fn startup_ms(provider: &Provider) -> f64 {
+    let app = AppDir::new("");
+    let port = free_port();
+    let started = Instant::now();
+    let mut child = Command::new(handler_binary())
+        .env_clear()
+        .env("AUTH_TENANT_ID", TENANT)
+        .env("AUTH_CLIENT_ID", CLIENT)
+        .env("AUTH_INSTANCE", &provider.base)
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .current_dir(app.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let elapsed = loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut buf = [0u8; 16];
+            if s.read(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 200") {
+                break started.elapsed();
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "never started");
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    child.kill().ok();
+    child.wait().ok();
+    elapsed.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    // `cargo bench` passes --bench; anything asking for a list or a filter gets nothing.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let key = TestKey::load("key1", "k1");
+    let provider = Provider::start(vec![key.clone()]);
+    let binary = handler_binary();
+    let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+
+    let mut startups: Vec<f64> = (0..20).map(|_| startup_ms(&provider)).collect();
+    startups.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let startup = (startups[9] + startups[10]) / 2.0;
+
+    let app = AppDir::new("");
+    let handler = rt.block_on(
+        HandlerConfig::hosted(&app, &provider.base)
+            .set("RUST_LOG", "warn")
+            .spawn(),
+    );
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while get(&handler.route("/health"), None).await.json()["signingKeys"]["loaded"] != true {
+            assert!(Instant::now() < deadline, "keys never loaded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let idle_rss = rss_kib(handler.pid());
+
+    let reused = format!("Bearer {}", key.sign(&provider.claims(&["GetSecret"])));
+    let health_url = handler.route("/health");
+    let vault_url = handler.route("/vault/demo");
+    let unique_tokens = mint_unique(&provider, &key, 60_000);
+    let unique_arg = unique_tokens.to_string_lossy().into_owned();
+
+    let mut runs = Vec::new();
+    for conns in [16u32, 64] {
+        // Warm-up so the first measured run is not paying for lazy initialisation.
+        let _ = wrk(&health_url, conns, 1, None, "", &[]);
+        let (rps, p50, p99, bad, _) = wrk(&health_url, conns, RUN_SECONDS, None, "", &[]);
+        runs.push(Run {
+            name: "/health".into(),
+            conns,
+            rps,
+            p50_ms: p50,
+            p99_ms: p99,
+            non2xx: bad,
+            note: String::new(),
+        });
+        let (rps, p50, p99, bad, _) = wrk(&vault_url, conns, RUN_SECONDS, Some(&reused), "", &[]);
+        runs.push(Run {
+            name: "/vault, reused token".into(),
+            conns,
+            rps,
+            p50_ms: p50,
+            p99_ms: p99,
+            non2xx: bad,
+            note: String::new(),
+        });
+        let (rps, p50, p99, bad, cycled) = wrk(
+            &vault_url,
+            conns,
+            UNIQUE_SECONDS,
+            None,
+            UNIQUE_LUA,
+            &[&unique_arg],
+        );
+        runs.push(Run {
+            name: "/vault, unique tokens".into(),
+            conns,
+            rps,
+            p50_ms: p50,
+            p99_ms: p99,
+            non2xx: bad,
+            note: if cycled {
+                "tokens ran out and were reused".into()
+            } else {
+                String::new()
+            },
+        });
+    }
+    let after_rss = rss_kib(handler.pid());
+
+    println!();
+    println!(
+        "funcgate load benchmark ({} cores, binary {})",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        binary.display()
+    );
+    println!("scenario                 conns      req/s    p50 ms    p99 ms non-2xx  note");
+    for r in &runs {
+        println!(
+            "{:<24} {:>5} {:>10.0} {:>9.3} {:>9.3} {:>7}  {}",
+            r.name, r.conns, r.rps, r.p50_ms, r.p99_ms, r.non2xx, r.note
+        );
+    }
+    println!(
+        "start-up (exec → first 200 on /health), median of 20: {startup:.2} ms (min {:.2}, max {:.2})",
+        startups[0], startups[19]
+    );
+    println!(
+        "RSS idle: {:.1} MB; after the unique-token runs: {:.1} MB",
+        idle_rss as f64 / 1024.0,
+        after_rss as f64 / 1024.0
+    );
+    println!("binary: {:.2} MB", size as f64 / 1_048_576.0);
+    println!();
+    println!("targets:");
+    let mut all = true;
+    let mut check = |what: String, ok: bool| {
+        all &= ok;
+        println!("  [{}] {what}", if ok { "ok" } else { "MISSED" });
+    };
+    for conns in [16u32, 64] {
+        let find = |n: &str| {
+            runs.iter()
+                .find(|r| r.conns == conns && r.name == n)
+                .map(|r| r.rps)
+                .unwrap_or(0.0)
+        };
+        let health = find("/health");
+        let reused = find("/vault, reused token");
+        let unique = find("/vault, unique tokens");
+        check(
+            format!(
+                "{conns} conns: reused-token /vault at {:.0} % of /health (target ≥ 80 %)",
+                100.0 * reused / health
+            ),
+            reused >= 0.8 * health,
+        );
+        check(
+            format!(
+                "{conns} conns: unique-token /vault at {:.0} % of /health (target ≥ 40 %)",
+                100.0 * unique / health
+            ),
+            unique >= 0.4 * health,
+        );
+    }
+    check(
+        format!("start-up median {startup:.2} ms (target ≤ 10 ms)"),
+        startup <= 10.0,
+    );
+    check(
+        format!(
+            "idle RSS {:.1} MB (target ≤ 10 MB)",
+            idle_rss as f64 / 1024.0
+        ),
+        idle_rss as f64 <= 10.0 * 1024.0,
+    );
+    check(
+        format!("binary {:.2} MB (target ≤ 8 MB)", size as f64 / 1_048_576.0),
+        size as f64 <= 8.0 * 1_048_576.0,
+    );
+    check(
+        "no non-2xx answers in any run".into(),
+        runs.iter().all(|r| r.non2xx == 0),
+    );
+    println!(
+        "{}",
+        if all {
+            "all targets hold"
+        } else {
+            "some targets missed (see BENCHMARKS.md)"
+        }
+    );
+    let _ = std::fs::remove_file(unique_tokens);
+}
