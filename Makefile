@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SECRETS ?= local.secrets.json
 
-.PHONY: build dist run test lint fmt clean fuzz bench
+.PHONY: build dist run test lint fmt clean fuzz bench package demo
 
 ## build: release build, copied to ./handler (the file host.json names)
 build:
@@ -12,6 +12,18 @@ build:
 ## dist: the shipped binary (fat LTO, one codegen unit, stripped) at target/dist/handler
 dist:
 	$(CARGO) build --profile dist --locked
+
+## package: dist/funcgate.zip with host.json, the function folders and handler (TARGET=x86_64-unknown-linux-musl for a static binary)
+TARGET ?=
+DIST_BIN = target/$(if $(TARGET),$(TARGET)/,)dist/handler
+package:
+	$(CARGO) build --profile dist --locked $(if $(TARGET),--target $(TARGET),)
+	python3 scripts/package.py --binary $(DIST_BIN) --out dist/funcgate.zip
+
+## demo: offline demo against a local development issuer (401, 403, 200 with curl)
+demo: build
+	$(CARGO) build --release --locked --example dev_issuer
+	bash scripts/demo.sh
 
 ## run: `func start` when Core Tools are installed, else ./handler alone on port 7071
 run: build $(SECRETS)
@@ -51,4 +63,4 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -f ./handler
+	rm -rf ./handler dist
