@@ -18,7 +18,7 @@ use support::app::{free_port, handler_binary};
 use support::*;
 
 const RUN_SECONDS: u64 = 5;
-const UNIQUE_SECONDS: u64 = 3;
+const UNIQUE_SECONDS: u64 = 2;
 
 struct Run {
     name: String,
@@ -235,7 +235,7 @@ fn main() {
     let reused = format!("Bearer {}", key.sign(&provider.claims(&["GetSecret"])));
     let health_url = handler.route("/health");
     let vault_url = handler.route("/vault/demo");
-    let unique_tokens = mint_unique(&provider, &key, 60_000);
+    let unique_tokens = mint_unique(&provider, &key, 100_000);
     let unique_arg = unique_tokens.to_string_lossy().into_owned();
 
     let mut runs = Vec::new();

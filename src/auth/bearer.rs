@@ -4,7 +4,15 @@ use crate::errors::ErrorKind;
 
 /// Returns the token from an `Authorization` header value, or the catalogue error.
 pub fn token_from_header(header: Option<&str>) -> Result<&str, ErrorKind> {
-    // Python's `str.split()` semantics: runs of whitespace separate, ends are trimmed.
+    // The common case, `Bearer <token>` with nothing else, is answered by one byte scan.
+    if let Some(value) = header
+        && value.len() > 7
+        && value.as_bytes()[..7].eq_ignore_ascii_case(b"bearer ")
+        && !value.as_bytes()[7..].iter().any(u8::is_ascii_whitespace)
+    {
+        return Ok(&value[7..]);
+    }
+    // Otherwise Python's `str.split()` semantics: runs of whitespace separate, ends are trimmed.
     let mut parts = header.unwrap_or("").split_ascii_whitespace();
     let Some(scheme) = parts.next() else {
         return Err(ErrorKind::AuthorizationHeaderMissing);

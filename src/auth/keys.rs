@@ -18,12 +18,12 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -69,10 +69,22 @@ impl Default for RefreshPolicy {
     }
 }
 
+/// An RS256 public key, parsed once when loaded so each verification skips the key set-up.
+pub type VerifyingKey = aws_lc_rs::signature::ParsedPublicKey;
+
+/// Parses an RSA public key from its JWK modulus and exponent for RS256 (2048 to 8192 bits).
+pub fn rs256_key(n: &[u8], e: &[u8]) -> Result<VerifyingKey, String> {
+    let n = &n[n.iter().position(|b| *b != 0).unwrap_or(n.len())..];
+    let e = &e[e.iter().position(|b| *b != 0).unwrap_or(e.len())..];
+    RsaPublicKeyComponents { n, e }
+        .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+        .map_err(|err| format!("unusable RSA key: {err}"))
+}
+
 /// A key as the JWKS gave it.
 pub struct FetchedKey {
     pub kid: String,
-    pub key: DecodingKey,
+    pub key: VerifyingKey,
     /// The JWKS entry's `issuer` (Entra: possibly with a `{tenantid}` placeholder).
     pub issuer: Option<String>,
 }
@@ -80,7 +92,7 @@ pub struct FetchedKey {
 /// One verified signing key and what the cache knows of it.
 #[derive(Clone)]
 pub struct CachedKey {
-    pub key: Arc<DecodingKey>,
+    pub key: Arc<VerifyingKey>,
     /// The key's own `issuer`, when the JWKS names one.
     pub issuer: Option<String>,
     last_seen: Instant,
@@ -263,7 +275,7 @@ pub struct KeyStore {
 
 /// A key found for a token, with what validation needs to know about it.
 pub struct Found {
-    pub key: Arc<DecodingKey>,
+    pub key: Arc<VerifyingKey>,
     /// The discovery document's issuer.
     pub metadata_issuer: String,
     /// The key's own issuer, if the JWKS gave one.
@@ -520,9 +532,16 @@ pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, String> {
             skip("too many keys in one JWKS");
             continue;
         }
+        let key = match rs256_key(&n, &e) {
+            Ok(key) => key,
+            Err(why) => {
+                skip(&why);
+                continue;
+            }
+        };
         keys.push(FetchedKey {
             kid,
-            key: DecodingKey::from_rsa_raw_components(&n, &e),
+            key,
             issuer: jwk.issuer.filter(|i| !i.is_empty()),
         });
     }
@@ -555,7 +574,7 @@ mod tests {
         kids.iter()
             .map(|kid| FetchedKey {
                 kid: kid.to_string(),
-                key: DecodingKey::from_rsa_raw_components(&n, &[1, 0, 1]),
+                key: rs256_key(&n, &[1, 0, 1]).unwrap(),
                 issuer: None,
             })
             .collect()

@@ -105,16 +105,19 @@ impl Guard {
         authorization: Option<&str>,
     ) -> Result<Arc<Identity>, ApiError> {
         let raw = bearer::token_from_header(authorization)?;
+        if raw.len() > MAX_TOKEN_BYTES {
+            return Err(ApiError::new(ErrorKind::TokenUnparsable)
+                .because("token is longer than the size limit"));
+        }
         let now = unix_now();
         let generation = self.key_generation();
-        if raw.len() <= MAX_TOKEN_BYTES
-            && let Some(identity) = self.verified.get(raw, now, generation)
-        {
+        let key = token_cache::key(raw);
+        if let Some(identity) = self.verified.get(&key, now, generation) {
             return Ok(identity);
         }
         let identity = Arc::new(self.validate(raw, now).await?);
         self.verified
-            .insert(raw, Arc::clone(&identity), identity.not_before, generation);
+            .insert(key, Arc::clone(&identity), identity.not_before, generation);
         Ok(identity)
     }
 

@@ -25,7 +25,11 @@ pub struct TokenCache {
     clock_skew: i64,
 }
 
-fn key(token: &str) -> [u8; 32] {
+/// The SHA-256 of a token, computed once per request and used for both lookup and insert.
+pub type CacheKey = [u8; 32];
+
+/// The cache key of `token`.
+pub fn key(token: &str) -> CacheKey {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
     out
@@ -41,10 +45,9 @@ impl TokenCache {
     }
 
     /// The identity of a token validated before under key-set `generation`, if still in date.
-    pub fn get(&self, token: &str, now: i64, generation: u64) -> Option<Arc<Identity>> {
+    pub fn get(&self, k: &CacheKey, now: i64, generation: u64) -> Option<Arc<Identity>> {
         let cache = self.cache.as_ref()?;
-        let k = key(token);
-        let entry = cache.get(&k)?;
+        let entry = cache.get(k)?;
         if entry.generation != generation {
             // The keys changed: everything remembered was verified against the old set.
             cache.clear();
@@ -55,7 +58,7 @@ impl TokenCache {
             .not_before
             .is_some_and(|nbf| nbf.saturating_sub(self.clock_skew) > now);
         if expired || early {
-            cache.remove(&k);
+            cache.remove(k);
             return None;
         }
         Some(entry.identity)
@@ -64,14 +67,14 @@ impl TokenCache {
     /// Remembers a token that fully validated under key-set `generation`.
     pub fn insert(
         &self,
-        token: &str,
+        k: CacheKey,
         identity: Arc<Identity>,
         not_before: Option<i64>,
         generation: u64,
     ) {
         if let Some(cache) = &self.cache {
             cache.insert(
-                key(token),
+                k,
                 Entry {
                     identity,
                     not_before,
@@ -107,23 +110,23 @@ mod tests {
     #[test]
     fn hits_until_expiry_and_key_change() {
         let c = TokenCache::new(10, 300);
-        assert!(c.get("t", 1000, 1).is_none());
-        c.insert("t", id(2000), Some(900), 1);
-        assert!(c.get("t", 1000, 1).is_some());
-        assert!(c.get("other", 1000, 1).is_none());
+        assert!(c.get(&key("t"), 1000, 1).is_none());
+        c.insert(key("t"), id(2000), Some(900), 1);
+        assert!(c.get(&key("t"), 1000, 1).is_some());
+        assert!(c.get(&key("other"), 1000, 1).is_none());
         // exp is re-checked with the skew.
-        assert!(c.get("t", 2299, 1).is_some());
-        assert!(c.get("t", 2300, 1).is_none());
+        assert!(c.get(&key("t"), 2299, 1).is_some());
+        assert!(c.get(&key("t"), 2300, 1).is_none());
         assert!(c.is_empty(), "expired entries are dropped");
         // nbf too.
-        c.insert("n", id(5000), Some(1500), 1);
-        assert!(c.get("n", 1100, 1).is_none());
-        c.insert("n", id(5000), Some(1500), 1);
-        assert!(c.get("n", 1300, 1).is_some());
+        c.insert(key("n"), id(5000), Some(1500), 1);
+        assert!(c.get(&key("n"), 1100, 1).is_none());
+        c.insert(key("n"), id(5000), Some(1500), 1);
+        assert!(c.get(&key("n"), 1300, 1).is_some());
         // A new key generation forgets everything.
-        c.insert("a", id(5000), None, 1);
-        assert!(c.get("a", 1300, 2).is_none());
-        assert!(c.get("n", 1300, 2).is_none());
+        c.insert(key("a"), id(5000), None, 1);
+        assert!(c.get(&key("a"), 1300, 2).is_none());
+        assert!(c.get(&key("n"), 1300, 2).is_none());
         assert!(c.is_empty());
     }
 
@@ -131,11 +134,11 @@ mod tests {
     fn bounded_and_disableable() {
         let c = TokenCache::new(100, 0);
         for i in 0..1000 {
-            c.insert(&format!("t{i}"), id(9999), None, 1);
+            c.insert(key(&format!("t{i}")), id(9999), None, 1);
         }
         assert!(c.len() <= 100, "{}", c.len());
         let off = TokenCache::new(0, 0);
-        off.insert("t", id(9999), None, 1);
-        assert!(off.get("t", 1, 1).is_none());
+        off.insert(key("t"), id(9999), None, 1);
+        assert!(off.get(&key("t"), 1, 1).is_none());
     }
 }

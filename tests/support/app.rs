@@ -171,6 +171,13 @@ impl<'a> HandlerConfig<'a> {
 
     /// Starts the handler and waits for the readiness probe (`GET /`) to answer.
     pub async fn start(self, port: u16) -> Handler {
+        match self.try_start(port).await {
+            Ok(handler) => handler,
+            Err(why) => panic!("{why}"),
+        }
+    }
+
+    async fn try_start(&self, port: u16) -> Result<Handler, String> {
         let mut child = self.command().spawn().unwrap();
         let logs = Arc::new(Mutex::new(String::new()));
         for stream in [
@@ -197,7 +204,10 @@ impl<'a> HandlerConfig<'a> {
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 std::thread::sleep(Duration::from_millis(100));
-                panic!("handler exited with {status}: {}", logs.lock().unwrap());
+                return Err(format!(
+                    "handler exited with {status}: {}",
+                    logs.lock().unwrap()
+                ));
             }
             // The host polls every 25 ms and counts any HTTP answer as ready.
             if http.get(format!("{base}/")).send().await.is_ok() {
@@ -206,18 +216,26 @@ impl<'a> HandlerConfig<'a> {
             assert!(Instant::now() < deadline, "handler never became ready");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        Handler {
+        Ok(Handler {
             child,
             base,
             logs,
             prefix: self.app.prefix.clone(),
-        }
+        })
     }
 
     /// Starts in host mode on the configured port.
-    pub async fn spawn(self) -> Handler {
-        let port = self.host_port.expect("host mode needs a port");
-        self.start(port).await
+    pub async fn spawn(mut self) -> Handler {
+        // Tests run in parallel: a port free a moment ago may be taken; try another.
+        for _ in 0..4 {
+            let port = self.host_port.expect("host mode needs a port");
+            match self.try_start(port).await {
+                Ok(handler) => return handler,
+                Err(why) if why.contains("cannot listen") => self.host_port = Some(free_port()),
+                Err(why) => panic!("{why}"),
+            }
+        }
+        panic!("no free port for the handler");
     }
 }
 
