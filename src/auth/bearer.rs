@@ -4,11 +4,14 @@ use crate::errors::ErrorKind;
 
 /// Returns the token from an `Authorization` header value, or the catalogue error.
 pub fn token_from_header(header: Option<&str>) -> Result<&str, ErrorKind> {
-    // The common case, `Bearer <token>` with nothing else, is answered by one byte scan.
+    // The common case, `Bearer <token>` with nothing else, is answered by one branch-free scan:
+    // every ASCII whitespace byte is at most 0x20, so a token without such bytes is whole.
     if let Some(value) = header
         && value.len() > 7
         && value.as_bytes()[..7].eq_ignore_ascii_case(b"bearer ")
-        && !value.as_bytes()[7..].iter().any(u8::is_ascii_whitespace)
+        && !value.as_bytes()[7..]
+            .iter()
+            .fold(false, |low, b| low | (*b <= b' '))
     {
         return Ok(&value[7..]);
     }
