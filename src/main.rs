@@ -1,4 +1,9 @@
-//! The `handler` executable the Functions host starts. See `lib.rs` for a request's path.
+//! The `handler` executable the Functions host starts.
+//!
+//! Start-up: settings (`settings.rs`) → shared state (`AppState::new` in `lib.rs`) → server
+//! (`funcgate::run`). A request's path: `host::dispatch` (readiness probe, forwarded request or
+//! invocation payload; which function) → `gateway::handle` (CORS, method, `auth::Guard`,
+//! policy) → `functions::{health, vault, whoami}` → the reply, rendered by the host adapter.
 
 use std::io::Write;
 use std::process::ExitCode;
