@@ -301,9 +301,7 @@ async fn azure_cli_credential_for_developers() {
 #[test]
 fn key_vault_url_must_be_https() {
     let app = AppDir::new("");
-    let (code, _, err) = HandlerConfig::hosted(&app, "http://127.0.0.1:9")
+    HandlerConfig::hosted(&app, "http://127.0.0.1:9")
         .set("KEY_VAULT_URL", "http://my-vault.vault.azure.net")
-        .run_to_exit();
-    assert_eq!(code, Some(2));
-    assert!(err.starts_with("funcgate: KEY_VAULT_URL: "), "{err}");
+        .assert_fails_naming("KEY_VAULT_URL");
 }

@@ -52,64 +52,42 @@ async fn standalone_reads_local_settings_json() {
     assert!(handler.logs().contains("standalone"));
 }
 
-fn assert_fails_naming(config: HandlerConfig, setting: &str) {
-    let (code, _out, err) = config.run_to_exit();
-    assert!(
-        matches!(code, Some(c) if c != 0),
-        "exit code {code:?} for {setting}"
-    );
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "one line on stderr, got {err:?}");
-    assert!(
-        lines[0].starts_with(&format!("funcgate: {setting}: ")),
-        "{setting}: {}",
-        lines[0]
-    );
-}
-
 #[test]
 fn bad_settings_stop_start_up_with_one_line() {
     let app = AppDir::new("");
     let base = || HandlerConfig::hosted(&app, "http://127.0.0.1:9");
-    assert_fails_naming(base().unset("AUTH_TENANT_ID"), "AUTH_TENANT_ID");
-    assert_fails_naming(base().unset("AUTH_CLIENT_ID"), "AUTH_CLIENT_ID");
-    assert_fails_naming(
-        base().set("AUTH_CLOCK_SKEW_SECONDS", "abc"),
-        "AUTH_CLOCK_SKEW_SECONDS",
-    );
-    assert_fails_naming(
-        base().set("AUTH_INSTANCE", "http://login.example.com"),
-        "AUTH_INSTANCE",
-    );
-    assert_fails_naming(
-        base().set("AUTH_DEBUG_ERRORS", "sometimes"),
-        "AUTH_DEBUG_ERRORS",
-    );
-    assert_fails_naming(
-        base().set("AUTH_POLICY_VAULT", "groups:x"),
-        "AUTH_POLICY_VAULT",
-    );
-    assert_fails_naming(
-        base().set("CORS_ALLOWED_ORIGINS", "not an origin"),
-        "CORS_ALLOWED_ORIGINS",
-    );
+    base()
+        .unset("AUTH_TENANT_ID")
+        .assert_fails_naming("AUTH_TENANT_ID");
+    base()
+        .unset("AUTH_CLIENT_ID")
+        .assert_fails_naming("AUTH_CLIENT_ID");
+    base()
+        .set("AUTH_CLOCK_SKEW_SECONDS", "abc")
+        .assert_fails_naming("AUTH_CLOCK_SKEW_SECONDS");
+    base()
+        .set("AUTH_INSTANCE", "http://login.example.com")
+        .assert_fails_naming("AUTH_INSTANCE");
+    base()
+        .set("AUTH_DEBUG_ERRORS", "sometimes")
+        .assert_fails_naming("AUTH_DEBUG_ERRORS");
+    base()
+        .set("AUTH_POLICY_VAULT", "groups:x")
+        .assert_fails_naming("AUTH_POLICY_VAULT");
+    base()
+        .set("CORS_ALLOWED_ORIGINS", "not an origin")
+        .assert_fails_naming("CORS_ALLOWED_ORIGINS");
     let mut bad_port = base();
     bad_port.host_port = None;
     let bad_port = bad_port.set("FUNCTIONS_CUSTOMHANDLER_PORT", "seventy");
-    assert_fails_naming(bad_port, "FUNCTIONS_CUSTOMHANDLER_PORT");
+    bad_port.assert_fails_naming("FUNCTIONS_CUSTOMHANDLER_PORT");
 
     let broken = AppDir::new("");
     broken.write("local.secrets.json", "{not json");
-    assert_fails_naming(
-        HandlerConfig::hosted(&broken, "http://127.0.0.1:9"),
-        "LOCAL_SECRETS_FILE",
-    );
+    HandlerConfig::hosted(&broken, "http://127.0.0.1:9").assert_fails_naming("LOCAL_SECRETS_FILE");
     let broken = AppDir::new("");
     broken.write("host.json", "{");
-    assert_fails_naming(
-        HandlerConfig::hosted(&broken, "http://127.0.0.1:9"),
-        "host.json",
-    );
+    HandlerConfig::hosted(&broken, "http://127.0.0.1:9").assert_fails_naming("host.json");
     let broken = AppDir::new("");
     broken.write("local.settings.json", "[]");
     let config = HandlerConfig {
@@ -117,7 +95,7 @@ fn bad_settings_stop_start_up_with_one_line() {
         host_port: None,
         app: &broken,
     };
-    assert_fails_naming(config, "local.settings.json");
+    config.assert_fails_naming("local.settings.json");
 }
 
 async fn wait_for_status(url: &str, token: &str, want: u16, within: Duration) -> Answer {

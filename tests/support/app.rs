@@ -169,6 +169,20 @@ impl<'a> HandlerConfig<'a> {
         }
     }
 
+    /// Runs the handler expecting a settings failure: exit code 2 and exactly one line on
+    /// stderr, naming `setting`.
+    pub fn assert_fails_naming(&self, setting: &str) {
+        let (code, _out, err) = self.run_to_exit();
+        assert_eq!(code, Some(2), "exit code for {setting}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "one line on stderr, got {err:?}");
+        assert!(
+            lines[0].starts_with(&format!("funcgate: {setting}: ")),
+            "{setting}: {}",
+            lines[0]
+        );
+    }
+
     /// Starts the handler and waits for the readiness probe (`GET /`) to answer.
     pub async fn start(self, port: u16) -> Handler {
         match self.try_start(port).await {
