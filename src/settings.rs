@@ -237,7 +237,7 @@ impl Settings {
             .get("FUNCTIONS_APP_ROOT_PATH")
             .filter(|p| !p.trim().is_empty())
             .map(PathBuf::from)
-            .unwrap_or_else(|| cwd.to_path_buf());
+            .unwrap_or_else(|| app_root_near(cwd));
         let host_port = ["FUNCTIONS_CUSTOMHANDLER_PORT", "FUNCTIONS_HTTPWORKER_PORT"]
             .into_iter()
             .find_map(|name| Some((name, env.get(name)?.trim().to_owned())));
@@ -289,6 +289,19 @@ impl Settings {
     pub fn policy(&self, function: &str) -> &Policy {
         self.policies.get(function).unwrap_or(&Policy::Deny)
     }
+}
+
+/// The working directory when it holds `host.json`, else the executable's own directory when
+/// that does (the handler ships beside `host.json`), else the working directory.
+fn app_root_near(cwd: &Path) -> PathBuf {
+    if cwd.join("host.json").is_file() {
+        return cwd.to_path_buf();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .filter(|dir| dir.join("host.json").is_file())
+        .unwrap_or_else(|| cwd.to_path_buf())
 }
 
 fn read_local_settings(

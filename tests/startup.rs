@@ -356,3 +356,44 @@ async fn scope_policies_give_scope_forbidden() {
         200
     );
 }
+
+#[test]
+fn finds_host_json_beside_the_executable() {
+    // Started from elsewhere, without FUNCTIONS_APP_ROOT_PATH: the app root is where the
+    // handler sits, as in a deployed package.
+    let app = AppDir::new("");
+    let exe = app.path().join("handler");
+    std::fs::copy(support::app::handler_binary(), &exe).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = std::process::Command::new(&exe)
+        .env_clear()
+        .env("AUTH_TENANT_ID", TENANT)
+        .env("AUTH_CLIENT_ID", CLIENT)
+        .env("AUTH_INSTANCE", "http://127.0.0.1:9")
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .current_dir(elsewhere.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            break out;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("exited with {status}");
+        }
+        assert!(Instant::now() < deadline, "never answered");
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    child.kill().ok();
+    child.wait().ok();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
