@@ -37,9 +37,11 @@ $(SECRETS):
 	@echo '{"demo": "funcgate-demo-value"}' > $@
 	@echo "funcgate: created $@ with a demo secret"
 
-## test: every unit and integration test (integration tests start the real binary)
+## test: every unit and integration test (integration tests start the real binary); benchmarks
+## and examples are only built
 test:
-	$(CARGO) test --locked --all-targets
+	$(CARGO) build --locked --benches --examples
+	$(CARGO) test --locked --lib --bins --tests
 
 ## lint: formatting and clippy, as CI checks them
 lint:
