@@ -448,3 +448,49 @@ async fn debug_field_only_when_enabled() {
     let a = on.get("/vault/demo", Some(&on.key.sign(&claims))).await;
     assert_eq!(a.json()["debug"], "audience mismatch: got \"api://wrong\"");
 }
+
+#[tokio::test]
+async fn any_origin_and_custom_audiences() {
+    let s = Setup::start("", |c| {
+        c.set("CORS_ALLOWED_ORIGINS", "*").set(
+            "AUTH_AUDIENCES",
+            "https://api.contoso.example, other-audience",
+        )
+    })
+    .await;
+    let pre = request(
+        Method::OPTIONS,
+        &s.handler.route("/vault/demo"),
+        &[
+            ("origin", Some("https://anywhere.example")),
+            ("access-control-request-method", Some("GET")),
+        ],
+    )
+    .await;
+    assert_eq!(pre.status, 204);
+    assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
+    let with_aud = |aud: &str| {
+        let mut c = s.provider.claims(&["GetSecret"]);
+        c["aud"] = json!(aud);
+        s.key.sign(&c)
+    };
+    assert_eq!(
+        s.get(
+            "/vault/demo",
+            Some(&with_aud("https://api.contoso.example"))
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        s.get("/vault/demo", Some(&with_aud("other-audience")))
+            .await
+            .status,
+        200
+    );
+    // The defaults are replaced, not extended.
+    s.get("/vault/demo", Some(&with_aud(&format!("api://{CLIENT}"))))
+        .await
+        .assert_error(401, "InvalidAuthorizationClaims");
+}

@@ -316,3 +316,35 @@ async fn non_invocation_posts_are_plain_requests() {
         .unwrap();
     assert_eq!(resp.status(), 404);
 }
+
+#[tokio::test]
+async fn invocation_payloads_with_the_api_prefix() {
+    let s = Setup::start("api", |c| c).await;
+    let token = bearer(&s.token(&["GetSecret"]));
+    // Invocation requests use the folder name, whatever the route prefix.
+    let body = payload(
+        "/api/vault/demo",
+        &[],
+        json!({"secret_name": "demo"}),
+        &[("Authorization", &token)],
+        "GET",
+    );
+    let (status, res) = invoke(&s, "vault", &body).await;
+    assert_eq!(status, 200, "{res}");
+    // Without Params, the URL is routed as the forwarded request would be.
+    let mut body = payload(
+        "/api/vault/demo",
+        &[],
+        json!(null),
+        &[("Authorization", &token)],
+        "GET",
+    );
+    body["Data"]["req"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Params");
+    let (status, res) = invoke(&s, "vault", &body).await;
+    assert_eq!(status, 200, "{res}");
+    let inner: Value = serde_json::from_str(res["body"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["value"], "demo-value");
+}
