@@ -15,6 +15,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -270,6 +271,8 @@ pub struct KeyStore {
     source: KeySource,
     policy: RefreshPolicy,
     current: RwLock<Arc<KeySet>>,
+    /// The current set's generation, readable without touching the set.
+    generation: AtomicU64,
     control: Mutex<Control>,
 }
 
@@ -294,6 +297,7 @@ impl KeyStore {
             source,
             policy,
             current: RwLock::new(Arc::new(KeySet::default())),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -307,6 +311,11 @@ impl KeyStore {
 
     fn control(&self) -> std::sync::MutexGuard<'_, Control> {
         self.control.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The generation of the current key set: changes whenever the usable keys change.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Cache state for `health`.
@@ -401,10 +410,12 @@ impl KeyStore {
                         next.len()
                     );
                 }
+                let generation = next.generation;
                 match self.current.write() {
                     Ok(mut guard) => *guard = Arc::new(next),
                     Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
                 }
+                self.generation.store(generation, Ordering::Release);
                 Ok(())
             }
             Err(e) => {

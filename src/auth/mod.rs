@@ -87,10 +87,10 @@ impl Guard {
     /// Changes whenever any store's key set changes.
     fn key_generation(&self) -> u64 {
         match &self.stores {
-            Stores::One(s) => s.snapshot().generation,
+            Stores::One(s) => s.generation(),
             Stores::PerTenant(map) => map
                 .values()
-                .fold(0u64, |acc, s| acc.wrapping_add(s.snapshot().generation)),
+                .fold(0u64, |acc, s| acc.wrapping_add(s.generation())),
         }
     }
 

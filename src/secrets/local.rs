@@ -59,7 +59,19 @@ impl LocalStore {
 
 impl SecretStore for LocalStore {
     fn get<'a>(&'a self, name: &'a str, _version: Option<&'a str>) -> SecretFuture<'a> {
-        let found = self.values.get(&name.to_ascii_lowercase()).cloned();
+        // Names reaching here are at most 127 ASCII characters: lower-case them on the stack.
+        let mut buf = [0u8; 127];
+        let found = match buf.get_mut(..name.len()) {
+            Some(lower) if name.is_ascii() => {
+                lower.copy_from_slice(name.as_bytes());
+                lower.make_ascii_lowercase();
+                std::str::from_utf8(lower)
+                    .ok()
+                    .and_then(|key| self.values.get(key))
+                    .cloned()
+            }
+            _ => self.values.get(&name.to_ascii_lowercase()).cloned(),
+        };
         Box::pin(async move { Ok(found) })
     }
 }

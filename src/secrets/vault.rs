@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -98,7 +99,12 @@ pub struct Vault {
     ttl: Duration,
     allowed: Option<Vec<NamePattern>>,
     cache: Mutex<HashMap<(String, String), Entry>>,
-    last: Mutex<Option<(Instant, bool)>>,
+    /// Milliseconds since `created` of the last read, shifted left once, plus 1 when it
+    /// succeeded; 0 before any read. One atomic keeps concurrent reads from contending.
+    last: AtomicU64,
+    created: Instant,
+    /// A network store: reads get the time budget.
+    remote: bool,
 }
 
 impl Vault {
@@ -115,7 +121,9 @@ impl Vault {
             ttl,
             allowed,
             cache: Mutex::new(HashMap::new()),
-            last: Mutex::new(None),
+            last: AtomicU64::new(0),
+            created: Instant::now(),
+            remote: backend != "local",
         }
     }
 
@@ -126,11 +134,25 @@ impl Vault {
 
     /// The last read's outcome.
     pub fn reachability(&self) -> Reachability {
-        let last = *self.last.lock().unwrap_or_else(|p| p.into_inner());
-        Reachability {
-            reachable: last.map(|(_, ok)| ok),
-            checked_seconds_ago: last.map(|(t, _)| t.elapsed().as_secs()),
+        let last = self.last.load(Ordering::Relaxed);
+        if last == 0 {
+            return Reachability {
+                reachable: None,
+                checked_seconds_ago: None,
+            };
         }
+        let at = self.created + Duration::from_millis((last >> 1) - 1);
+        Reachability {
+            reachable: Some(last & 1 == 1),
+            checked_seconds_ago: Some(at.elapsed().as_secs()),
+        }
+    }
+
+    fn record(&self, ok: bool) {
+        // +1 keeps a read in the very first millisecond distinct from "never".
+        let millis = self.created.elapsed().as_millis() as u64 + 1;
+        self.last
+            .store((millis << 1) | u64::from(ok), Ordering::Relaxed);
     }
 
     /// Reads a secret under the allowlist, cache and time budget.
@@ -167,30 +189,38 @@ impl Vault {
                 denied: false,
             };
         }
-        let outcome = match tokio::time::timeout(READ_BUDGET, self.store.get(name, version)).await {
-            Ok(result) => result,
-            Err(_) => Err(SecretError(format!(
-                "no answer within {} s",
-                READ_BUDGET.as_secs()
-            ))),
+        let outcome = if self.remote {
+            match tokio::time::timeout(READ_BUDGET, self.store.get(name, version)).await {
+                Ok(result) => result,
+                Err(_) => Err(SecretError(format!(
+                    "no answer within {} s",
+                    READ_BUDGET.as_secs()
+                ))),
+            }
+        } else {
+            self.store.get(name, version).await
         };
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), outcome.is_ok()));
+        self.record(outcome.is_ok());
+        if self.ttl.is_zero() {
+            return Read {
+                outcome,
+                cache: CacheUse::Miss,
+                denied: false,
+            };
+        }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(Some(value)) => {
-                if !self.ttl.is_zero() {
-                    if cache.len() >= MAX_CACHED && !cache.contains_key(&key) {
-                        evict_oldest(&mut cache);
-                    }
-                    cache.insert(
-                        key,
-                        Entry {
-                            value: value.clone(),
-                            fetched: Instant::now(),
-                        },
-                    );
+                if cache.len() >= MAX_CACHED && !cache.contains_key(&key) {
+                    evict_oldest(&mut cache);
                 }
+                cache.insert(
+                    key,
+                    Entry {
+                        value: value.clone(),
+                        fetched: Instant::now(),
+                    },
+                );
                 Read {
                     outcome: Ok(Some(value)),
                     cache: CacheUse::Miss,
