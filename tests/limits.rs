@@ -58,7 +58,7 @@ async fn slow_loris_connections_are_dropped_and_others_served() {
         let t = Instant::now();
         assert_eq!(s.get("/vault/demo", Some(&token)).await.status, 200);
         assert!(
-            t.elapsed() < Duration::from_millis(500),
+            t.elapsed() < Duration::from_millis(1000),
             "{:?}",
             t.elapsed()
         );
