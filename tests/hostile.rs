@@ -746,12 +746,7 @@ async fn the_suite_at_once_leaves_the_process_alive_and_the_logs_clean() {
         cases.len() * rounds
     );
     assert_eq!(s.get("/health", None).await.status, 200);
-    assert_eq!(
-        s.get("/vault/demo", Some(&s.token(&["GetSecret"])))
-            .await
-            .status,
-        200
-    );
+    s.assert_serves_vault().await;
     assert_eq!(fetches.load(Ordering::SeqCst), 0);
 
     let logs = s.handler.logs();

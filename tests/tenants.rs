@@ -181,12 +181,7 @@ async fn token_versions_issuers_and_client_apps() {
             .set("AUTH_DEBUG_ERRORS", "true")
     })
     .await;
-    assert_eq!(
-        s.get("/vault/demo", Some(&s.token(&["GetSecret"])))
-            .await
-            .status,
-        200
-    );
+    s.assert_serves_vault().await;
     let a = s
         .get(
             "/vault/demo",

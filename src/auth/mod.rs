@@ -14,7 +14,7 @@ use crate::errors::{ApiError, ErrorKind};
 use crate::net;
 use crate::settings::AuthSettings;
 use keys::{KeySource, KeyStatus, KeyStore, RefreshPolicy};
-use token::{Identity, MAX_TOKEN_BYTES, Rules, Signer};
+use token::{Identity, Rules, Signer};
 use token_cache::TokenCache;
 
 /// Which key store verifies a token.
@@ -94,21 +94,13 @@ impl Guard {
         }
     }
 
-    /// How many verified tokens are remembered.
-    pub fn cached_tokens(&self) -> usize {
-        self.verified.len()
-    }
-
     /// The validated identity behind an `Authorization` header value, or why there is none.
     pub async fn authenticate(
         &self,
         authorization: Option<&str>,
     ) -> Result<Arc<Identity>, ApiError> {
         let raw = bearer::token_from_header(authorization)?;
-        if raw.len() > MAX_TOKEN_BYTES {
-            return Err(ApiError::new(ErrorKind::TokenUnparsable)
-                .because("token is longer than the size limit"));
-        }
+        token::check_size(raw)?;
         let now = unix_now();
         let generation = self.key_generation();
         let key = token_cache::key(raw);

@@ -220,11 +220,17 @@ fn decode_json_object(segment: &str, what: &str) -> Result<Map<String, Value>, A
     }
 }
 
-/// Splits a compact JWS and decodes header and payload; checks `alg`, `crit` and `kid`.
-pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
+/// Refuses tokens over [`MAX_TOKEN_BYTES`] before any hashing or decoding.
+pub fn check_size(token: &str) -> Result<(), ApiError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(unparsable("token is longer than the size limit"));
     }
+    Ok(())
+}
+
+/// Splits a compact JWS and decodes header and payload; checks `alg`, `crit` and `kid`.
+pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
+    check_size(token)?;
     let mut segments = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) = (
         segments.next(),

@@ -4,6 +4,8 @@
 //! query, route parameters); `Identities` and every other claim-like field are ignored, so
 //! the guard runs on exactly what a forwarded request would carry.
 
+use std::borrow::Cow;
+
 use actix_web::HttpResponse;
 use serde_json::{Map, Value, json};
 
@@ -20,12 +22,13 @@ fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     })
 }
 
-/// A JSON object, or a string holding one (older hosts send `"Query": "{}"`).
-fn object(value: Option<&Value>) -> Option<Map<String, Value>> {
+/// A JSON object, borrowed, or parsed from a string holding one (older hosts send
+/// `"Query": "{}"`).
+fn object(value: Option<&Value>) -> Option<Cow<'_, Map<String, Value>>> {
     match value? {
-        Value::Object(map) => Some(map.clone()),
+        Value::Object(map) => Some(Cow::Borrowed(map)),
         Value::String(s) => match serde_json::from_str(s) {
-            Ok(Value::Object(map)) => Some(map),
+            Ok(Value::Object(map)) => Some(Cow::Owned(map)),
             _ => None,
         },
         _ => None,

@@ -166,19 +166,22 @@ impl Vault {
                 denied: true,
             };
         }
-        let key = (
-            name.to_ascii_lowercase(),
-            version.unwrap_or("").to_ascii_lowercase(),
-        );
+        // Built only when caching is on: the local store reads without allocating a key.
+        let key = (!self.ttl.is_zero()).then(|| {
+            (
+                name.to_ascii_lowercase(),
+                version.unwrap_or("").to_ascii_lowercase(),
+            )
+        });
         let now = Instant::now();
-        let cached = if self.ttl.is_zero() {
-            None
-        } else {
-            self.cache
+        let cached = match &key {
+            None => None,
+            Some(key) => self
+                .cache
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .get(&key)
-                .map(|e| (e.value.clone(), now.saturating_duration_since(e.fetched)))
+                .get(key)
+                .map(|e| (e.value.clone(), now.saturating_duration_since(e.fetched))),
         };
         if let Some((value, age)) = &cached
             && *age < self.ttl
@@ -201,13 +204,13 @@ impl Vault {
             self.store.get(name, version).await
         };
         self.record(outcome.is_ok());
-        if self.ttl.is_zero() {
+        let Some(key) = key else {
             return Read {
                 outcome,
                 cache: CacheUse::Miss,
                 denied: false,
             };
-        }
+        };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(Some(value)) => {

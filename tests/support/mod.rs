@@ -136,6 +136,27 @@ impl Setup {
         self.key.sign(&self.provider.claims(roles))
     }
 
+    /// Asserts that a fresh token with `GetSecret` still reads the demo secret.
+    pub async fn assert_serves_vault(&self) {
+        let a = self
+            .get("/vault/demo", Some(&self.token(&["GetSecret"])))
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+
+    /// Asserts that `times` reads with one valid token, `pause` apart, each answer 200 within
+    /// one second.
+    pub async fn assert_served_promptly(&self, times: usize, pause: std::time::Duration) {
+        let token = self.token(&["GetSecret"]);
+        for _ in 0..times {
+            let t = std::time::Instant::now();
+            assert_eq!(self.get("/vault/demo", Some(&token)).await.status, 200);
+            let took = t.elapsed();
+            assert!(took < std::time::Duration::from_millis(1000), "{took:?}");
+            tokio::time::sleep(pause).await;
+        }
+    }
+
     /// GET a public route with an optional bearer token.
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
         let auth = token.map(bearer);
