@@ -92,7 +92,7 @@ impl KeyVaultStore {
         self.client
             .get_or_init(|| build_client(&self.url, &self.credential, self.loopback))
             .as_ref()
-            .map_err(|e| SecretError(e.clone()))
+            .map_err(|e| SecretError::refused(e.clone()))
     }
 }
 
@@ -146,17 +146,23 @@ impl SecretStore for KeyVaultStore {
                     Ok(secret) => secret
                         .value
                         .map(Some)
-                        .ok_or_else(|| SecretError("Key Vault reply has no value".into())),
-                    Err(e) => Err(SecretError(format!(
+                        .ok_or_else(|| SecretError::transient("Key Vault reply has no value")),
+                    Err(e) => Err(SecretError::transient(format!(
                         "Key Vault reply is malformed: {}",
                         e.kind()
                     ))),
                 },
                 Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
-                Err(e) => Err(SecretError(match e.http_status() {
-                    Some(status) => format!("Key Vault answered {}", u16::from(status)),
-                    None => format!("Key Vault call failed: {e}"),
-                })),
+                Err(e) => Err(match e.http_status().map(u16::from) {
+                    // Throttled or failing: Key Vault may well answer the same a moment later.
+                    Some(status @ (429 | 500..)) => {
+                        SecretError::transient(format!("Key Vault answered {status}"))
+                    }
+                    // 401/403 (disabled secret, withdrawn access) and every other refusal.
+                    Some(status) => SecretError::refused(format!("Key Vault answered {status}")),
+                    // No HTTP answer at all: connection failure or timeout.
+                    None => SecretError::transient(format!("Key Vault call failed: {e}")),
+                }),
             }
         })
     }

@@ -8,13 +8,47 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-/// A store's failure; the reason is logged, never shown to callers.
+/// Whether a failure may pass: it decides if a cached value may stand in for the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The store could not answer (timeout, connection failure, 429, 5xx): a value cached
+    /// moments ago is still the best answer there is.
+    Transient,
+    /// The store answered no (401, 403: a disabled secret or withdrawn access; other 4xx;
+    /// a set-up error): the cached value must not be served any more.
+    Refused,
+}
+
+/// A store's failure; the detail is logged, never shown to callers.
 #[derive(Debug)]
-pub struct SecretError(pub String);
+pub struct SecretError {
+    /// Transient or refused.
+    pub failure: Failure,
+    /// What happened, for the log (no values, no tokens).
+    pub detail: String,
+}
+
+impl SecretError {
+    /// A failure that stale-if-error may cover.
+    pub fn transient(detail: impl Into<String>) -> SecretError {
+        SecretError {
+            failure: Failure::Transient,
+            detail: detail.into(),
+        }
+    }
+
+    /// A refusal: the cached value is dropped.
+    pub fn refused(detail: impl Into<String>) -> SecretError {
+        SecretError {
+            failure: Failure::Refused,
+            detail: detail.into(),
+        }
+    }
+}
 
 impl fmt::Display for SecretError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.detail)
     }
 }
 

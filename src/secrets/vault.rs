@@ -1,5 +1,9 @@
 //! The secret reads `vault` performs: allowlist, TTL cache with stale-if-error, time budget,
 //! and Key Vault reachability for `health`.
+//!
+//! Stale-if-error covers only failures where the store could not answer (timeouts, connection
+//! failures, 429, 5xx). A refusal (401, 403 for a disabled secret or withdrawn access) or a
+//! 404 drops the cached value, so access revoked in Key Vault is revoked here too.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{SecretError, SecretStore};
+use super::{Failure, SecretError, SecretStore};
 
 /// Budget for one read, retries included.
 pub const READ_BUDGET: Duration = Duration::from_secs(5);
@@ -195,7 +199,7 @@ impl Vault {
         let outcome = if self.remote {
             match tokio::time::timeout(READ_BUDGET, self.store.get(name, version)).await {
                 Ok(result) => result,
-                Err(_) => Err(SecretError(format!(
+                Err(_) => Err(SecretError::transient(format!(
                     "no answer within {} s",
                     READ_BUDGET.as_secs()
                 ))),
@@ -234,6 +238,15 @@ impl Vault {
                 cache.remove(&key);
                 Read {
                     outcome: Ok(None),
+                    cache: CacheUse::Miss,
+                    denied: false,
+                }
+            }
+            Err(e) if e.failure == Failure::Refused => {
+                // Key Vault said no (a disabled secret, withdrawn access): stop serving it.
+                cache.remove(&key);
+                Read {
+                    outcome: Err(e),
                     cache: CacheUse::Miss,
                     denied: false,
                 }
@@ -281,15 +294,19 @@ mod tests {
     struct Scripted {
         calls: Arc<AtomicUsize>,
         fail: Arc<std::sync::atomic::AtomicBool>,
+        refuse: Arc<std::sync::atomic::AtomicBool>,
     }
 
     impl SecretStore for Scripted {
         fn get<'a>(&'a self, name: &'a str, _v: Option<&'a str>) -> SecretFuture<'a> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let fail = self.fail.load(Ordering::SeqCst);
+            let refuse = self.refuse.load(Ordering::SeqCst);
             Box::pin(async move {
-                if fail {
-                    Err(SecretError("down".into()))
+                if refuse {
+                    Err(SecretError::refused("Key Vault answered 403"))
+                } else if fail {
+                    Err(SecretError::transient("down"))
                 } else if name == "missing" {
                     Ok(None)
                 } else {
@@ -303,11 +320,23 @@ mod tests {
         ttl: Duration,
         allowed: Option<&str>,
     ) -> (Vault, Arc<AtomicUsize>, Arc<std::sync::atomic::AtomicBool>) {
+        let (v, calls, fail, _) = vault_refusing(ttl, allowed);
+        (v, calls, fail)
+    }
+
+    type Flag = Arc<std::sync::atomic::AtomicBool>;
+
+    fn vault_refusing(
+        ttl: Duration,
+        allowed: Option<&str>,
+    ) -> (Vault, Arc<AtomicUsize>, Flag, Flag) {
         let calls = Arc::new(AtomicUsize::new(0));
         let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refuse = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let store = Scripted {
             calls: Arc::clone(&calls),
             fail: Arc::clone(&fail),
+            refuse: Arc::clone(&refuse),
         };
         let allowed = allowed.map(|a| {
             a.split(',')
@@ -318,7 +347,22 @@ mod tests {
             Vault::new(Box::new(store), "test", ttl, allowed),
             calls,
             fail,
+            refuse,
         )
+    }
+
+    #[tokio::test]
+    async fn a_refusal_drops_the_cached_value_instead_of_serving_it() {
+        let (v, _, fail, refuse) = vault_refusing(Duration::from_millis(20), None);
+        assert_eq!(v.read("a", None).await.cache, CacheUse::Miss);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        refuse.store(true, Ordering::SeqCst);
+        let refused = v.read("a", None).await;
+        assert_eq!(refused.outcome.unwrap_err().failure, Failure::Refused);
+        // Even once Key Vault merely fails, the dropped value is not served again.
+        refuse.store(false, Ordering::SeqCst);
+        fail.store(true, Ordering::SeqCst);
+        assert!(v.read("a", None).await.outcome.is_err());
     }
 
     #[tokio::test]
