@@ -161,6 +161,12 @@ pub async fn run(state: AppState) -> std::io::Result<()> {
             "under the Functions host"
         }
     );
+    if !state.settings.proxy_variables.is_empty() {
+        log::info!(
+            "outbound HTTP (signing keys, Key Vault) honours {} (NO_PROXY exempts hosts)",
+            state.settings.proxy_variables.join(", ")
+        );
+    }
     for f in &state.settings.layout.functions {
         log::info!(
             "function {}: policy {}",

@@ -1,4 +1,10 @@
 //! Outbound HTTP for metadata: one client, short timeouts, bounded bodies, https only.
+//!
+//! Proxies: the standard `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` variables are
+//! honoured (reqwest reads them when the client is built), exactly as the Azure SDK honours
+//! them for Key Vault, so both outbound paths go the same way. Start-up logs which variable is
+//! in effect (never its value, which may hold credentials). There is no other discovery: no
+//! PAC files, no system settings.
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -20,7 +26,7 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client that will use rustls, no redirects and no proxy discovery.
+    /// A client that will use rustls, no redirects, and the proxy variables (module docs).
     pub fn new() -> Http {
         Http::default()
     }
@@ -87,6 +93,16 @@ fn describe(e: &reqwest::Error) -> String {
         e.to_string()
     }
 }
+
+/// The proxy variables reqwest and the Azure SDK honour, in the order they look at them.
+pub const PROXY_VARIABLES: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
 
 /// True for 127.0.0.0/8, ::1 and `localhost`.
 pub fn is_loopback_host(url: &Url) -> bool {

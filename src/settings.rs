@@ -23,8 +23,8 @@ use crate::secrets::vault::NamePattern;
 
 /// Port `func start` uses, and so funcgate when run alone.
 pub const DEFAULT_LOCAL_PORT: u16 = 7071;
-/// Smallest unknown-`kid` refresh cooldown accepted.
-const MIN_KEY_REFRESH_COOLDOWN_SECONDS: u64 = 30;
+/// Smallest unknown-`kid` refresh cooldown accepted (Microsoft.IdentityModel's own floor).
+const MIN_KEY_REFRESH_COOLDOWN_SECONDS: u64 = 1;
 /// Largest clock skew accepted.
 const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
 /// Prefix of the per-function policy settings (`AUTH_POLICY_VAULT`).
@@ -123,12 +123,20 @@ impl AuthSettings {
         })
     }
 
+    /// Single-tenant: `AUTH_TENANT_ID` when it is a tenant id (GUID), lower-case as Entra's
+    /// issuers write it; it fills `{tenantid}` in issuers that do not name their tenant.
+    pub fn configured_tenant(&self) -> Option<String> {
+        (self.tenancy == Tenancy::Single && is_guid(&self.tenant_id))
+            .then(|| self.tenant_id.to_ascii_lowercase())
+    }
+
     /// The claim rules these settings describe.
     pub fn rules(&self) -> Rules {
         Rules {
             audiences: self.audiences.clone(),
             clock_skew: self.clock_skew_seconds as i64,
             tenancy: self.tenancy.clone(),
+            tenant: self.configured_tenant(),
             issuers: self.issuers.clone(),
             v1_issuer: self.v1_issuer().map(str::to_owned),
             accept_v1: self.versions.0,
@@ -168,6 +176,8 @@ pub struct Settings {
     pub local_secrets_file: PathBuf,
     /// Key Vault and the secret cache.
     pub vault: VaultSettings,
+    /// The proxy variables set in the environment (names only), for the start-up log.
+    pub proxy_variables: Vec<&'static str>,
 }
 
 /// Where `vault` reads secrets and how it caches them.
@@ -262,6 +272,7 @@ impl Settings {
         })?;
         let auth = auth_settings(&source)?;
         let policies = policies(&source, &layout)?;
+        check_any_tenant(&auth, &policies)?;
         let cors = match source.get("CORS_ALLOWED_ORIGINS") {
             None => CorsOrigins::List(Vec::new()),
             Some(text) => cors_origins(text)?,
@@ -272,7 +283,12 @@ impl Settings {
                 .unwrap_or("local.secrets.json"),
         );
         let vault = vault_settings(&source)?;
+        let proxy_variables = net::PROXY_VARIABLES
+            .into_iter()
+            .filter(|name| source.process_env(name).is_some())
+            .collect();
         Ok(Settings {
+            proxy_variables,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             standalone,
             app_root,
@@ -550,6 +566,15 @@ fn auth_settings(source: &Source) -> Result<AuthSettings, SettingError> {
     {
         return fail("AUTH_ISSUERS", format!("{bad:?} is not an issuer URL"));
     }
+    if tenancy == Tenancy::Single
+        && !is_guid(&tenant_id)
+        && issuers.iter().flatten().any(|i| i.contains("{tenantid}"))
+    {
+        return fail(
+            "AUTH_ISSUERS",
+            "contains {tenantid}, but AUTH_TENANT_ID is not a tenant id (GUID) to fill it with; a token must not choose its own tenant",
+        );
+    }
     let debug_errors = parse_bool("AUTH_DEBUG_ERRORS", source.get("AUTH_DEBUG_ERRORS"), false)?;
     let token_cache_size = match source.get("AUTH_TOKEN_CACHE_SIZE") {
         None => 10_000,
@@ -578,6 +603,34 @@ fn auth_settings(source: &Source) -> Result<AuthSettings, SettingError> {
         key_refresh_cooldown,
         debug_errors,
     })
+}
+
+/// Roles and scopes are granted by the caller's own tenant: with any tenant allowed, any
+/// tenant's administrator could grant themselves any role. Refused unless client applications
+/// narrow who can call.
+fn check_any_tenant(
+    auth: &AuthSettings,
+    policies: &HashMap<String, Policy>,
+) -> Result<(), SettingError> {
+    if auth.tenancy != (Tenancy::Multi { allowed: None }) || auth.allowed_clients.is_some() {
+        return Ok(());
+    }
+    let mut guarded: Vec<&str> = policies
+        .iter()
+        .filter(|(_, p)| p.names_roles_or_scopes())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if guarded.is_empty() {
+        return Ok(());
+    }
+    guarded.sort_unstable();
+    fail(
+        "AUTH_ALLOW_ANY_TENANT",
+        format!(
+            "functions {} require roles or scopes, which an administrator of any tenant can grant themselves; set AUTH_ALLOWED_CLIENT_APPS, or list tenants in AUTH_ALLOWED_TENANTS instead",
+            guarded.join(", ")
+        ),
+    )
 }
 
 /// `AUTH_POLICY_<NAME>` for a function folder name (upper case, `-` as `_`).
@@ -635,6 +688,12 @@ fn vault_settings(source: &Source) -> Result<VaultSettings, SettingError> {
     };
     let allowed = match non_empty_list(source, "VAULT_ALLOWED_SECRETS")? {
         None => None,
+        Some(items) if items.iter().any(|i| i == "*") => {
+            return fail(
+                "VAULT_ALLOWED_SECRETS",
+                "a bare * allows every secret; list names or prefixes (app-*), or leave the setting unset",
+            );
+        }
         Some(items) => Some(
             items
                 .iter()
@@ -789,7 +848,10 @@ mod tests {
                 "AUTH_ALLOWED_TENANTS",
                 "11111111-2222-4333-8444-555555555555",
             ),
-            ("AUTH_KEY_REFRESH_COOLDOWN_SECONDS", "10"),
+            ("AUTH_KEY_REFRESH_COOLDOWN_SECONDS", "0"),
+            ("VAULT_ALLOWED_SECRETS", "*"),
+            ("VAULT_ALLOWED_SECRETS", "demo, *"),
+            ("AUTH_ISSUERS", "https://login.example/{tenantid}/v2.0"),
             ("AUTH_TOKEN_VERSIONS", "3.0"),
             (
                 "AUTH_METADATA_URL",

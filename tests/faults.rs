@@ -41,6 +41,7 @@ async fn identity_provider_faults_give_503_within_the_budget() {
             let claims = serde_json::json!({
                 "aud": format!("api://{CLIENT}"), "iss": format!("{}/{TENANT}/v2.0", server.base),
                 "exp": now() + 3600, "tid": TENANT, "roles": ["GetSecret"],
+        "azp": "9a8b7c6d-0000-4000-8000-000000000002",
             });
             let token = bearer(&key.sign(&claims));
             let t = Instant::now();

@@ -126,6 +126,7 @@ async fn provider_unreachable_at_start_then_recovering() {
     let issuer_claims = json!({
         "aud": format!("api://{CLIENT}"), "iss": format!("http://127.0.0.1:{port}/{TENANT}/v2.0"),
         "exp": now() + 3600, "tid": TENANT, "roles": ["GetSecret"],
+        "azp": "9a8b7c6d-0000-4000-8000-000000000002",
     });
     let token = key.sign(&issuer_claims);
     let a = get(&handler.url("/vault/demo"), Some(&bearer(&token))).await;

@@ -104,6 +104,11 @@ async fn multi_tenant_any_tenant_uses_the_shared_keys_and_templated_issuer() {
     let handler = HandlerConfig::hosted(&app, &provider.base)
         .set("AUTH_TENANT_ID", "organizations")
         .set("AUTH_ALLOW_ANY_TENANT", "true")
+        // Roles from any tenant mean nothing unless the client applications are narrowed.
+        .set(
+            "AUTH_ALLOWED_CLIENT_APPS",
+            "9a8b7c6d-0000-4000-8000-000000000002",
+        )
         .set("AUTH_DEBUG_ERRORS", "true")
         .spawn()
         .await;

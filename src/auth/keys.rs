@@ -3,13 +3,18 @@
 //! The cache itself ([`KeySet`]) and the unknown-`kid` rules ([`UnknownKidGate`]) are plain
 //! data, tested without HTTP. [`KeyStore`] adds the I/O, following Microsoft's key rollover
 //! guidance and going past it:
-//! - keys are cached one by one by `kid`; a refresh adds new keys and keeps the others until
-//!   they have gone unseen for 24 h (a failed refresh keeps everything: last known good);
+//! - a successful refresh *replaces* the key set: a key the provider withdrew (an emergency
+//!   rollover after a leak) stops verifying at once, and the verified-token cache is flushed;
+//!   a failed refresh keeps everything (last known good);
+//! - keys are found by `kid`, or by `x5t` for tokens in the older Entra format that carry no
+//!   `kid` (the same key set, matched on the JWKS entry's `x5t` or on a `kid` equal to it);
 //! - a background task loads keys at start-up (retrying with back-off, without delaying
 //!   readiness), then refreshes every hour with jitter;
 //! - an unknown `kid` triggers one synchronous refresh, at most once per cooldown counted from
-//!   the last such refresh; `kid`s confirmed unknown are remembered (bounded) until the next
-//!   background refresh, so a flood of random `kid`s costs nothing;
+//!   the last such refresh; a `kid` is remembered as unknown (bounded, until the next
+//!   background refresh) only when a refresh this request waited on completed without it, so
+//!   a flood of random `kid`s costs nothing and a `kid` refused during the cooldown is tried
+//!   again once the cooldown has passed;
 //! - refreshes are single-flight and run in their own task; callers wait on the shared result,
 //!   never on a lock held across network I/O, and requests with known `kid`s never wait.
 
@@ -55,8 +60,6 @@ pub struct RefreshPolicy {
     pub empty_retry: Duration,
     /// Background refresh period once keys are loaded (jitter is added).
     pub refresh_every: Duration,
-    /// A key unseen by refreshes for this long is dropped.
-    pub key_ttl: Duration,
 }
 
 impl Default for RefreshPolicy {
@@ -65,7 +68,6 @@ impl Default for RefreshPolicy {
             unknown_kid_cooldown: Duration::from_secs(300),
             empty_retry: Duration::from_secs(RETRY_AFTER_SECONDS),
             refresh_every: Duration::from_secs(3600),
-            key_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -82,12 +84,35 @@ pub fn rs256_key(n: &[u8], e: &[u8]) -> Result<VerifyingKey, String> {
         .map_err(|err| format!("unusable RSA key: {err}"))
 }
 
+/// How a token names its signing key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyRef {
+    /// The header's `kid`.
+    Kid(String),
+    /// The header's `x5t` (certificate thumbprint), for tokens without a `kid`.
+    Thumbprint(String),
+}
+
+impl KeyRef {
+    /// A name for the unknown-key memory; thumbprints and `kid`s never collide.
+    fn memo(&self) -> String {
+        match self {
+            KeyRef::Kid(kid) => format!("kid:{kid}"),
+            KeyRef::Thumbprint(x5t) => format!("x5t:{x5t}"),
+        }
+    }
+}
+
 /// A key as the JWKS gave it.
 pub struct FetchedKey {
     pub kid: String,
     pub key: VerifyingKey,
     /// The JWKS entry's `issuer` (Entra: possibly with a `{tenantid}` placeholder).
     pub issuer: Option<String>,
+    /// The JWKS entry's `x5t`.
+    pub x5t: Option<String>,
+    /// Modulus and exponent as published, to tell a changed key under the same `kid`.
+    pub material: (Vec<u8>, Vec<u8>),
 }
 
 /// One verified signing key and what the cache knows of it.
@@ -96,13 +121,22 @@ pub struct CachedKey {
     pub key: Arc<VerifyingKey>,
     /// The key's own `issuer`, when the JWKS names one.
     pub issuer: Option<String>,
-    last_seen: Instant,
+    x5t: Option<String>,
+    material: (Vec<u8>, Vec<u8>),
+}
+
+impl CachedKey {
+    fn same_as(&self, other: &CachedKey) -> bool {
+        self.material == other.material && self.issuer == other.issuer && self.x5t == other.x5t
+    }
 }
 
 /// An immutable generation of the cache: readers hold an `Arc` to it.
 #[derive(Clone, Default)]
 pub struct KeySet {
     keys: HashMap<String, CachedKey>,
+    /// `x5t` → `kid`, for tokens that name their key by thumbprint.
+    thumbprints: HashMap<String, String>,
     /// The discovery document's `issuer` (Entra multi-tenant: contains `{tenantid}`).
     pub issuer: Option<String>,
     fetched_at: Option<Instant>,
@@ -131,40 +165,52 @@ impl KeySet {
         self.keys.is_empty()
     }
 
-    /// The next generation after a successful fetch at `now`: fetched keys are added or
-    /// refreshed, unseen keys are kept until they are older than `ttl`.
-    pub fn merged(
-        &self,
-        issuer: String,
-        fetched: Vec<FetchedKey>,
-        now: Instant,
-        ttl: Duration,
-    ) -> KeySet {
-        let mut keys: HashMap<String, CachedKey> = self
-            .keys
-            .iter()
-            .filter(|(_, k)| now.saturating_duration_since(k.last_seen) < ttl)
-            .map(|(kid, k)| (kid.clone(), k.clone()))
-            .collect();
+    /// The key a token names: by `kid`, or by `x5t` (the entry's `x5t`, else a `kid` equal to
+    /// it, as Entra's v1 keys use the thumbprint as their `kid`).
+    pub fn find(&self, by: &KeyRef) -> Option<&CachedKey> {
+        match by {
+            KeyRef::Kid(kid) => self.keys.get(kid),
+            KeyRef::Thumbprint(x5t) => self
+                .thumbprints
+                .get(x5t)
+                .and_then(|kid| self.keys.get(kid))
+                .or_else(|| self.keys.get(x5t)),
+        }
+    }
+
+    /// The next generation after a successful fetch at `now`: exactly the fetched keys. The
+    /// generation changes when any key appears, disappears, or changes material, `x5t` or
+    /// `issuer` under the same `kid`, or when the issuer changes.
+    pub fn replaced(&self, issuer: String, fetched: Vec<FetchedKey>, now: Instant) -> KeySet {
+        let mut keys = HashMap::with_capacity(fetched.len());
+        let mut thumbprints = HashMap::new();
         for f in fetched {
+            if let Some(x5t) = &f.x5t {
+                thumbprints.insert(x5t.clone(), f.kid.clone());
+            }
             keys.insert(
                 f.kid,
                 CachedKey {
                     key: Arc::new(f.key),
                     issuer: f.issuer,
-                    last_seen: now,
+                    x5t: f.x5t,
+                    material: f.material,
                 },
             );
         }
-        let same_kids =
-            keys.len() == self.keys.len() && keys.keys().all(|k| self.keys.contains_key(k));
+        let unchanged = self.issuer.as_deref() == Some(issuer.as_str())
+            && keys.len() == self.keys.len()
+            && keys
+                .iter()
+                .all(|(kid, k)| self.keys.get(kid).is_some_and(|old| old.same_as(k)));
         KeySet {
-            generation: if same_kids && self.issuer.as_deref() == Some(issuer.as_str()) {
+            generation: if unchanged {
                 self.generation
             } else {
                 self.generation + 1
             },
             keys,
+            thumbprints,
             issuer: Some(issuer),
             fetched_at: Some(now),
         }
@@ -328,12 +374,13 @@ impl KeyStore {
         }
     }
 
-    /// The key for `kid`, refreshing when the policy allows.
-    pub async fn find(self: &Arc<Self>, kid: &str) -> Result<Found, ApiError> {
+    /// The key a token names, refreshing when the policy allows.
+    pub async fn find(self: &Arc<Self>, by: &KeyRef) -> Result<Found, ApiError> {
         let snap = self.snapshot();
-        if let Some(found) = lookup(&snap, kid) {
+        if let Some(found) = lookup(&snap, by) {
             return Ok(found);
         }
+        let memo = by.memo();
         let now = Instant::now();
         let refresh = {
             let mut control = self.control();
@@ -345,25 +392,32 @@ impl KeyStore {
                     .last_attempt
                     .is_some_and(|t| now.saturating_duration_since(t) < self.policy.empty_retry);
                 (!recent).then(|| self.start_refresh(&mut control))
-            } else if control.gate.allow(kid, now) {
+            } else if control.gate.allow(&memo, now) {
                 Some(self.start_refresh(&mut control))
             } else {
                 None
             }
         };
-        if let Some(refresh) = refresh {
-            // The outcome is read from the cache; failures were logged by the refresh.
-            let _ = refresh.await;
-        }
+        // Only a refresh this request waited on, and that succeeded, proves the key unknown;
+        // failures were logged by the refresh itself.
+        let proven = match refresh {
+            Some(refresh) => refresh.await.is_ok(),
+            None => false,
+        };
         let snap = self.snapshot();
         if !snap.is_loaded() {
             return Err(ApiError::new(ErrorKind::SigningKeysUnavailable)
                 .because("signing keys could not be fetched")
                 .with(Detail::RetryAfter(RETRY_AFTER_SECONDS)));
         }
-        lookup(&snap, kid).ok_or_else(|| {
-            self.control().gate.confirm_unknown(kid);
-            ApiError::new(ErrorKind::KeyNotFound).because("kid is not among the signing keys")
+        lookup(&snap, by).ok_or_else(|| {
+            if proven {
+                self.control().gate.confirm_unknown(&memo);
+            }
+            ApiError::new(ErrorKind::KeyNotFound).because(match by {
+                KeyRef::Kid(_) => "kid is not among the signing keys",
+                KeyRef::Thumbprint(_) => "x5t is not among the signing keys",
+            })
         })
     }
 
@@ -402,7 +456,7 @@ impl KeyStore {
         match self.fetch().await {
             Ok((issuer, fetched)) => {
                 let old = self.snapshot();
-                let next = old.merged(issuer, fetched, Instant::now(), self.policy.key_ttl);
+                let next = old.replaced(issuer, fetched, Instant::now());
                 if next.generation != old.generation {
                     log::info!(
                         "signing keys loaded from {}: {} keys",
@@ -469,8 +523,8 @@ impl KeyStore {
     }
 }
 
-fn lookup(set: &KeySet, kid: &str) -> Option<Found> {
-    let cached = set.get(kid)?;
+fn lookup(set: &KeySet, by: &KeyRef) -> Option<Found> {
+    let cached = set.find(by)?;
     Some(Found {
         key: Arc::clone(&cached.key),
         metadata_issuer: set.issuer.clone()?,
@@ -490,6 +544,7 @@ pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, String> {
         n: Option<String>,
         e: Option<String>,
         issuer: Option<String>,
+        x5t: Option<String>,
     }
     let entries = jwks
         .get("keys")
@@ -554,6 +609,8 @@ pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, String> {
             kid,
             key,
             issuer: jwk.issuer.filter(|i| !i.is_empty()),
+            x5t: jwk.x5t.filter(|t| !t.is_empty() && t.len() <= 256),
+            material: (n, e),
         });
     }
     if keys.is_empty() {
@@ -581,14 +638,18 @@ mod tests {
     }
 
     fn fetched(kids: &[&str]) -> Vec<FetchedKey> {
-        let n = [0xC5u8; 256];
-        kids.iter()
-            .map(|kid| FetchedKey {
-                kid: kid.to_string(),
-                key: rs256_key(&n, &[1, 0, 1]).unwrap(),
-                issuer: None,
-            })
-            .collect()
+        kids.iter().map(|kid| one(kid, 0xC5, None)).collect()
+    }
+
+    fn one(kid: &str, fill: u8, issuer: Option<&str>) -> FetchedKey {
+        let n = vec![fill; 256];
+        FetchedKey {
+            kid: kid.to_string(),
+            key: rs256_key(&n, &[1, 0, 1]).unwrap(),
+            issuer: issuer.map(str::to_owned),
+            x5t: None,
+            material: (n, vec![1, 0, 1]),
+        }
     }
 
     fn kids(set: &KeySet) -> Vec<String> {
@@ -626,28 +687,58 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_cached_individually_and_expire_after_a_day_unseen() {
-        let ttl = Duration::from_secs(24 * 3600);
+    fn a_refresh_replaces_the_set_and_withdrawn_keys_are_gone() {
         let t0 = Instant::now();
         let hour = Duration::from_secs(3600);
         let empty = KeySet::default();
         assert!(!empty.is_loaded());
-        let g1 = empty.merged("iss".into(), fetched(&["a", "b"]), t0, ttl);
+        let g1 = empty.replaced("iss".into(), fetched(&["a", "b"]), t0);
         assert!(g1.is_loaded());
         assert_eq!(g1.generation, 1);
-        // b is rotated out, c in: b stays (last known good) while younger than the ttl.
-        let g2 = g1.merged("iss".into(), fetched(&["a", "c"]), t0 + hour, ttl);
-        assert_eq!(kids(&g2), ["a", "b", "c"]);
+        // b is withdrawn, c published: b stops verifying at once.
+        let g2 = g1.replaced("iss".into(), fetched(&["a", "c"]), t0 + hour);
+        assert_eq!(kids(&g2), ["a", "c"]);
+        assert!(g2.get("b").is_none());
         assert_eq!(g2.generation, 2);
-        // Same keys again: same generation.
-        let g3 = g2.merged("iss".into(), fetched(&["a", "c"]), t0 + 2 * hour, ttl);
+        // Same keys again: same generation, so cached verdicts survive.
+        let g3 = g2.replaced("iss".into(), fetched(&["c", "a"]), t0 + 2 * hour);
         assert_eq!(g3.generation, 2);
-        assert_eq!(kids(&g3), ["a", "b", "c"]);
-        // 24 h after b was last seen, it is gone.
-        let g4 = g3.merged("iss".into(), fetched(&["a", "c"]), t0 + 24 * hour, ttl);
-        assert_eq!(kids(&g4), ["a", "c"]);
+        assert_eq!(g3.fetched_at, Some(t0 + 2 * hour));
+        // Another issuer for the whole set: a new generation.
+        let g4 = g3.replaced("other".into(), fetched(&["a", "c"]), t0 + 3 * hour);
         assert_eq!(g4.generation, 3);
-        assert_eq!(g4.fetched_at, Some(t0 + 24 * hour));
+    }
+
+    #[test]
+    fn new_material_or_issuer_under_the_same_kid_is_a_new_generation() {
+        let t0 = Instant::now();
+        let g1 = KeySet::default().replaced("iss".into(), vec![one("a", 0xC5, None)], t0);
+        let same = g1.replaced("iss".into(), vec![one("a", 0xC5, None)], t0);
+        assert_eq!(same.generation, g1.generation);
+        let rekeyed = g1.replaced("iss".into(), vec![one("a", 0xC7, None)], t0);
+        assert_eq!(rekeyed.generation, g1.generation + 1);
+        let rebound = g1.replaced("iss".into(), vec![one("a", 0xC5, Some("https://x/"))], t0);
+        assert_eq!(rebound.generation, g1.generation + 1);
+    }
+
+    #[test]
+    fn thumbprints_find_keys_without_a_kid() {
+        let mut with_x5t = one("kid-1", 0xC5, None);
+        with_x5t.x5t = Some("thumb-1".into());
+        let set = KeySet::default().replaced(
+            "iss".into(),
+            vec![with_x5t, one("thumb-2", 0xC7, None)],
+            Instant::now(),
+        );
+        let by = |t: &str| {
+            set.find(&KeyRef::Thumbprint(t.into()))
+                .map(|k| k.material.0[0])
+        };
+        assert_eq!(by("thumb-1"), Some(0xC5), "the entry's own x5t");
+        assert_eq!(by("thumb-2"), Some(0xC7), "a kid equal to the thumbprint");
+        assert_eq!(by("thumb-3"), None);
+        assert!(set.find(&KeyRef::Kid("thumb-1".into())).is_none());
+        assert!(set.find(&KeyRef::Kid("kid-1".into())).is_some());
     }
 
     #[test]

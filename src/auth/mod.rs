@@ -138,7 +138,7 @@ impl Guard {
                 }
             }
         };
-        let found = store.find(&parsed.kid).await?;
+        let found = store.find(&parsed.key).await?;
         parsed.verify(&found.key)?;
         parsed.validate(
             &self.rules,

@@ -78,6 +78,11 @@ impl Policy {
         Ok(Policy::Require(alternatives))
     }
 
+    /// True when some alternative asks for a role or a scope (which the caller's tenant grants).
+    pub fn names_roles_or_scopes(&self) -> bool {
+        matches!(self, Policy::Require(alternatives) if !alternatives.is_empty())
+    }
+
     /// True when the function can be called without a token.
     pub fn is_anonymous(&self) -> bool {
         matches!(self, Policy::Anonymous)

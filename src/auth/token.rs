@@ -4,7 +4,7 @@
 //! every claim has one exact JSON type (an `exp` sent as a string is refused, not coerced) and
 //! every failure maps to its catalogue code in a fixed order.
 
-use crate::auth::keys::VerifyingKey;
+use crate::auth::keys::{KeyRef, VerifyingKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
@@ -71,8 +71,8 @@ impl Identity {
 /// A token split and decoded, signature not yet checked.
 #[derive(Debug)]
 pub struct Parsed<'a> {
-    /// The header's `kid`.
-    pub kid: String,
+    /// The header's `kid`, or its `x5t` when it has no `kid`.
+    pub key: KeyRef,
     signing_input: &'a str,
     signature: Vec<u8>,
     claims: Map<String, Value>,
@@ -98,6 +98,9 @@ pub struct Rules {
     pub clock_skew: i64,
     /// Single or multi-tenant.
     pub tenancy: Tenancy,
+    /// Single-tenant: the tenant id from `AUTH_TENANT_ID` (a GUID), which fills a templated
+    /// issuer when the discovery document does not name the tenant. Never taken from a token.
+    pub tenant: Option<String>,
     /// `AUTH_ISSUERS`: replaces the discovery-derived issuers (`{tenantid}` is filled in).
     pub issuers: Option<Vec<String>>,
     /// Entra's v1 issuer for the instance (`https://sts.windows.net/{tenantid}/`); `None` when
@@ -118,6 +121,7 @@ impl Rules {
             audiences,
             clock_skew,
             tenancy: Tenancy::Single,
+            tenant: None,
             issuers: None,
             v1_issuer: Some(V1_ISSUER_PUBLIC.to_owned()),
             accept_v1: true,
@@ -256,24 +260,38 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
     if head.contains_key("crit") {
         return Err(unparsable("token header has critical extensions"));
     }
-    let kid = match head.get("kid") {
-        Some(Value::String(kid)) if kid.len() > MAX_KID_BYTES => {
-            return Err(ApiError::new(ErrorKind::KeyNotFound).because("token kid is too long"));
+    let key = match (head.get("kid"), head.get("x5t")) {
+        (Some(Value::String(kid)), _) if !kid.is_empty() => KeyRef::Kid(key_name(kid, "kid")?),
+        (Some(Value::String(_)) | None, Some(Value::String(x5t))) if !x5t.is_empty() => {
+            // The older Entra format names its key by certificate thumbprint only.
+            KeyRef::Thumbprint(key_name(x5t, "x5t")?)
         }
-        Some(Value::String(kid)) if !kid.is_empty() => kid.clone(),
-        None | Some(Value::String(_)) => {
+        (Some(Value::String(_)) | None, None | Some(Value::String(_))) => {
             return Err(ApiError::new(ErrorKind::KeyNotFound).because("token header has no kid"));
         }
-        Some(_) => return Err(unparsable("token kid is not a string")),
+        (None | Some(Value::String(_)), Some(_)) => {
+            return Err(unparsable("token x5t is not a string"));
+        }
+        (Some(_), _) => return Err(unparsable("token kid is not a string")),
     };
     let signing_input = &token[..header.len() + 1 + payload.len()];
     Ok(Parsed {
-        kid,
+        key,
         signing_input,
         signature,
         header_nonce: head.contains_key("nonce"),
         claims,
     })
+}
+
+/// A `kid` or `x5t` short enough to be a real one; longer ones never trigger a refresh.
+fn key_name(value: &str, what: &str) -> Result<String, ApiError> {
+    if value.len() > MAX_KID_BYTES {
+        return Err(
+            ApiError::new(ErrorKind::KeyNotFound).because(format!("token {what} is too long"))
+        );
+    }
+    Ok(value.to_owned())
 }
 
 impl Parsed<'_> {
@@ -451,16 +469,24 @@ fn validate_claims(
             Some(t)
         }
         Tenancy::Single => {
-            let configured = tenant_in_issuer(signer.metadata_issuer);
+            // The tenant comes from settings only: a token naming itself must not fill a
+            // templated issuer (`{tenantid}`) and so pick which tenant is trusted.
+            let configured = tenant_in_issuer(signer.metadata_issuer).or(rules.tenant.as_deref());
+            if configured.is_none() && signer.metadata_issuer.contains(TENANT_PLACEHOLDER) {
+                return Err(invalid(
+                    "the discovery issuer is templated ({tenantid}) but no tenant is configured: set AUTH_TENANT_ID to the tenant id (GUID), or use multi-tenant settings",
+                ));
+            }
             if let (Some(t), Some(want)) = (tid, configured)
                 && !t.eq_ignore_ascii_case(want)
             {
                 return Err(invalid(format!("tenant {} is not allowed", quoted(t))));
             }
-            configured.or(tid)
+            configured
         }
     };
     let fill = |template: &str| -> Option<String> {
+        // `None` when a template needs a tenant and none is known: such an issuer never matches.
         if template.contains(TENANT_PLACEHOLDER) {
             Some(template.replace(TENANT_PLACEHOLDER, tenant?))
         } else {
@@ -539,10 +565,30 @@ fn validate_claims(
             quoted(&aud.join(", "))
         )));
     }
-    let client_app = match version {
-        TokenVersion::V2 => azp.or(appid),
-        TokenVersion::V1 => appid.or(azp),
+    // Entra access tokens always name the client that asked for them (`appid` in v1, `azp`
+    // in v2); ID tokens never do, even without `nonce`. Other providers' formats are not
+    // known, so there either claim will do.
+    let client_app = if rules.v1_issuer.is_some() {
+        match version {
+            TokenVersion::V2 => azp,
+            TokenVersion::V1 => appid,
+        }
+    } else {
+        azp.or(appid)
     };
+    if client_app.is_none() {
+        return Err(invalid(match version {
+            TokenVersion::V1 if rules.v1_issuer.is_some() => {
+                "appid is missing: v1 access tokens name their client application, so this is an ID token or not an access token; request an access token for this API"
+            }
+            TokenVersion::V2 if rules.v1_issuer.is_some() => {
+                "azp is missing: v2 access tokens name their client application, so this is an ID token or not an access token; request an access token for this API"
+            }
+            _ => {
+                "azp and appid are missing: access tokens name their client application, so this is an ID token or not an access token"
+            }
+        }));
+    }
     if let Some(list) = &rules.allowed_clients
         && !client_app.is_some_and(|c| list.iter().any(|a| a.eq_ignore_ascii_case(c)))
     {
@@ -868,11 +914,88 @@ mod tests {
     }
 
     #[test]
+    fn access_tokens_must_name_their_client() {
+        // An authorization-code ID token asked for without a nonce: no nonce, no azp.
+        let mut id_token = base();
+        id_token.as_object_mut().unwrap().remove("azp");
+        assert!(reason(check(id_token.clone())).contains("azp is missing"));
+        // v2 must carry azp, v1 appid: the other one does not stand in for it.
+        id_token["appid"] = json!("client-a");
+        assert!(reason(check(id_token)).contains("azp is missing"));
+        let mut v1_id = v1(TID);
+        v1_id.as_object_mut().unwrap().remove("appid");
+        assert!(reason(check(v1_id.clone())).contains("appid is missing"));
+        // Another provider's format: either claim will do, none will not.
+        let custom = Rules {
+            issuers: Some(vec![format!("https://login.example/{TID}/v2.0")]),
+            v1_issuer: None,
+            ..rules()
+        };
+        let mut appid_only = base();
+        appid_only.as_object_mut().unwrap().remove("azp");
+        appid_only["appid"] = json!("client-c");
+        assert!(check_with(appid_only.clone(), &custom, signer(META)).is_ok());
+        appid_only.as_object_mut().unwrap().remove("appid");
+        assert!(reason(check_with(appid_only, &custom, signer(META))).contains("missing"));
+    }
+
+    #[test]
+    fn a_templated_issuer_takes_its_tenant_from_settings_only() {
+        let templated = signer(META_MULTI);
+        // No tenant configured: nothing passes, whatever tid the token claims.
+        for claims in [v2(TID), v2(OTHER), v1(OTHER)] {
+            assert!(reason(check_with(claims, &rules(), templated)).contains("templated"));
+        }
+        // AUTH_TENANT_ID fills the template; other tenants are refused.
+        let pinned = Rules {
+            tenant: Some(TID.into()),
+            ..rules()
+        };
+        assert!(check_with(v2(TID), &pinned, templated).is_ok());
+        assert!(check_with(v1(TID), &pinned, templated).is_ok());
+        assert!(reason(check_with(v2(OTHER), &pinned, templated)).contains("not allowed"));
+        let mut no_tid = v2(OTHER);
+        no_tid.as_object_mut().unwrap().remove("tid");
+        assert!(reason(check_with(no_tid, &pinned, templated)).contains("issuer not accepted"));
+        // AUTH_ISSUERS with {tenantid} is filled from settings too.
+        let listed = Rules {
+            issuers: Some(vec![META_MULTI.into()]),
+            ..pinned.clone()
+        };
+        assert!(check_with(v2(TID), &listed, signer(META)).is_ok());
+        let mut foreign = v2(OTHER);
+        foreign.as_object_mut().unwrap().remove("tid");
+        assert!(reason(check_with(foreign, &listed, signer(META))).contains("issuer not accepted"));
+    }
+
+    #[test]
+    fn thumbprint_names_the_key_when_there_is_no_kid() {
+        let p = URL_SAFE_NO_PAD.encode(br#"{"a":1}"#);
+        let token = |header: &str| format!("{}.{p}.c2ln", URL_SAFE_NO_PAD.encode(header));
+        let x5t_only = token(r#"{"alg":"RS256","x5t":"nOo3ZDrODXEK1jKWhXslHR_KXEg"}"#);
+        assert_eq!(
+            parse(&x5t_only).unwrap().key,
+            KeyRef::Thumbprint("nOo3ZDrODXEK1jKWhXslHR_KXEg".into())
+        );
+        let both = token(r#"{"alg":"RS256","kid":"k","x5t":"t"}"#);
+        assert_eq!(parse(&both).unwrap().key, KeyRef::Kid("k".into()));
+        let empty_both = token(r#"{"alg":"RS256","kid":"","x5t":""}"#);
+        assert_eq!(parse(&empty_both).unwrap_err().kind, ErrorKind::KeyNotFound);
+        let long = token(&format!(r#"{{"alg":"RS256","x5t":"{}"}}"#, "t".repeat(257)));
+        assert_eq!(parse(&long).unwrap_err().kind, ErrorKind::KeyNotFound);
+        let numeric = token(r#"{"alg":"RS256","x5t":5}"#);
+        assert_eq!(
+            parse(&numeric).unwrap_err().kind,
+            ErrorKind::TokenUnparsable
+        );
+    }
+
+    #[test]
     fn parse_rejects_malformed_structure() {
         let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k"}"#);
         let p = URL_SAFE_NO_PAD.encode(br#"{"a":1}"#);
         let ok = format!("{h}.{p}.c2ln");
-        assert_eq!(parse(&ok).unwrap().kid, "k");
+        assert_eq!(parse(&ok).unwrap().key, KeyRef::Kid("k".into()));
         for bad in [
             format!("{h}.{p}"),
             format!("{h}.{p}.c2ln.x"),
