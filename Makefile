@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SECRETS ?= local.secrets.json
 
-.PHONY: build dist run test lint fmt clean fuzz bench package demo
+.PHONY: build dist run test lint fmt clean fuzz bench package demo check-azure-cli
 
 ## build: release build, copied to ./handler (the file host.json names)
 build:
@@ -60,9 +60,14 @@ fuzz:
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 	$(CARGO) +nightly fuzz run token fuzz/corpus/token -- -max_total_time=$(FUZZ_SECONDS)
 
+## check-azure-cli: every command of scripts/azure-setup.sh --dry-run (both plans) through the
+## real Azure CLI, installed from PyPI into .ci/azure-cli, with no login
+check-azure-cli:
+	bash scripts/check-azure-cli.sh
+
 fmt:
 	$(CARGO) fmt --all
 
 clean:
 	$(CARGO) clean
-	rm -rf ./handler dist
+	rm -rf ./handler dist .ci/azure-cli
