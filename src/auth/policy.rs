@@ -5,6 +5,12 @@
 //! `roles:A,B` (any of), `all-roles:A,B`, `scopes:x,y` (any of), `all-scopes:x,y`.
 //! `roles:GetSecret|scopes:GetSecret` lets an app-only token pass with a role and a
 //! delegated token with a scope.
+//!
+//! [`MethodRules`] give each HTTP method its own policy: sections `METHODS=POLICY` joined by
+//! `;`, for example `GET,HEAD=scopes:Api.Read;POST,PUT,PATCH,DELETE=scopes:Api.Write`. `*`
+//! names every method no other section names. A rule with no `=` applies to every method. A
+//! method no section covers is denied, except `HEAD`, which follows `GET` (a `HEAD` is a `GET`
+//! without its body).
 
 use std::fmt;
 
@@ -144,6 +150,142 @@ impl Policy {
     }
 }
 
+/// One function's policies by HTTP method.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MethodRules {
+    /// (upper-case methods, policy), in the order written.
+    sections: Vec<(Vec<String>, Policy)>,
+    /// The policy for methods no section names (`*`, or a rule with no `=`).
+    other: Option<Policy>,
+}
+
+/// The policy for a method no rule covers.
+static DENY: Policy = Policy::Deny;
+
+impl MethodRules {
+    /// One policy for every method.
+    pub fn every_method(policy: Policy) -> MethodRules {
+        MethodRules {
+            sections: Vec::new(),
+            other: Some(policy),
+        }
+    }
+
+    /// Parses `METHODS=POLICY;...`, or a bare policy for every method.
+    pub fn parse(text: &str) -> Result<MethodRules, String> {
+        let text = text.trim();
+        let sectioned = text.split(';').any(|part| method_list(part).is_some());
+        if !sectioned {
+            if text.contains(';') {
+                return Err("sections must read METHODS=RULE, e.g. GET,HEAD=roles:Reader".into());
+            }
+            return Ok(MethodRules::every_method(Policy::parse(text)?));
+        }
+        let mut rules = MethodRules {
+            sections: Vec::new(),
+            other: None,
+        };
+        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (methods, policy) =
+                method_list(part).ok_or_else(|| format!("expected METHODS=RULE, got {part:?}"))?;
+            let policy = Policy::parse(policy)?;
+            for m in &methods {
+                let taken = if m == "*" {
+                    rules.other.is_some()
+                } else {
+                    rules.sections.iter().any(|(ms, _)| ms.contains(m))
+                };
+                if taken {
+                    return Err(format!("method {m} has two rules"));
+                }
+            }
+            if methods.iter().any(|m| m == "*") {
+                if methods.len() > 1 {
+                    return Err("* stands alone: *=RULE".into());
+                }
+                rules.other = Some(policy);
+            } else {
+                rules.sections.push((methods, policy));
+            }
+        }
+        Ok(rules)
+    }
+
+    /// The policy for `method`: its section, else `GET`'s for `HEAD`, else `*`, else deny.
+    pub fn for_method(&self, method: &str) -> &Policy {
+        let find = |m: &str| {
+            self.sections
+                .iter()
+                .find(|(ms, _)| ms.iter().any(|x| x.eq_ignore_ascii_case(m)))
+                .map(|(_, p)| p)
+        };
+        find(method)
+            .or_else(|| {
+                method
+                    .eq_ignore_ascii_case("HEAD")
+                    .then(|| find("GET"))
+                    .flatten()
+            })
+            .or(self.other.as_ref())
+            .unwrap_or(&DENY)
+    }
+
+    /// Every policy these rules contain.
+    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.sections.iter().map(|(_, p)| p).chain(&self.other)
+    }
+
+    /// The rule per method, for the start-up log: each of `methods` (the function's declared
+    /// methods; `None`: every method) with the policy that applies.
+    pub fn describe(&self, methods: Option<&[String]>) -> String {
+        let Some(methods) = methods else {
+            return self.to_string();
+        };
+        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+        for m in methods {
+            let policy = self.for_method(m).to_string();
+            match groups.iter_mut().find(|(p, _)| *p == policy) {
+                Some((_, ms)) => ms.push(m),
+                None => groups.push((policy, vec![m])),
+            }
+        }
+        groups
+            .iter()
+            .map(|(p, ms)| format!("{} -> {p}", ms.join(",")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// `GET,HEAD=...` → (methods, rest), when the text before `=` is a list of method tokens.
+fn method_list(part: &str) -> Option<(Vec<String>, &str)> {
+    let (head, rest) = part.split_once('=')?;
+    let methods: Vec<String> = head
+        .split(',')
+        .map(|m| m.trim().to_ascii_uppercase())
+        .collect();
+    let valid = methods.iter().all(|m| {
+        m == "*" || (!m.is_empty() && m.len() <= 16 && m.bytes().all(|b| b.is_ascii_uppercase()))
+    });
+    valid.then_some((methods, rest))
+}
+
+impl fmt::Display for MethodRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = self
+            .sections
+            .iter()
+            .map(|(ms, p)| format!("{}={p}", ms.join(",")))
+            .collect();
+        match (&self.other, parts.is_empty()) {
+            (Some(p), true) => return write!(f, "{p}"),
+            (Some(p), false) => parts.push(format!("*={p}")),
+            (None, _) => {}
+        }
+        f.write_str(&parts.join(";"))
+    }
+}
+
 impl Requirement {
     fn is_met_by(&self, who: &Identity) -> bool {
         let has_role = |n: &String| who.roles.iter().any(|r| r == n);
@@ -209,6 +351,48 @@ mod tests {
         }
         for bad in ["", "roles", "roles:", "groups:x", "roles:a b"] {
             assert!(Policy::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn method_rules_pick_a_policy_per_method() {
+        let rules =
+            MethodRules::parse("GET,HEAD=scopes:Api.Read;POST,PUT,PATCH,DELETE=scopes:Api.Write")
+                .unwrap();
+        assert_eq!(rules.for_method("get").to_string(), "scopes:Api.Read");
+        assert_eq!(rules.for_method("DELETE").to_string(), "scopes:Api.Write");
+        assert_eq!(
+            *rules.for_method("OPTIONS"),
+            Policy::Deny,
+            "no rule: denied"
+        );
+        assert_eq!(
+            rules.to_string(),
+            "GET,HEAD=scopes:Api.Read;POST,PUT,PATCH,DELETE=scopes:Api.Write"
+        );
+        // HEAD follows GET unless it has its own rule; * covers the rest.
+        let rules = MethodRules::parse("GET=roles:R; *=authenticated").unwrap();
+        assert_eq!(rules.for_method("HEAD").to_string(), "roles:R");
+        assert_eq!(rules.for_method("PUT").to_string(), "authenticated");
+        // No `=`: every method, as before.
+        let all = MethodRules::parse("roles:A|scopes:b").unwrap();
+        assert_eq!(all.for_method("PATCH").to_string(), "roles:A|scopes:b");
+        assert_eq!(all.to_string(), "roles:A|scopes:b");
+        let methods = ["GET".to_owned(), "HEAD".to_owned(), "PUT".to_owned()];
+        let vault = MethodRules::parse("GET,HEAD=roles:GetSecret;PUT=roles:SetSecret").unwrap();
+        assert_eq!(
+            vault.describe(Some(&methods)),
+            "GET,HEAD -> roles:GetSecret; PUT -> roles:SetSecret"
+        );
+        for bad in [
+            "GET=roles:a;GET=roles:b",
+            "GET=roles:a;roles:b",
+            "GET,*=roles:a",
+            "*=roles:a;*=anonymous",
+            "GET=",
+            "GET=groups:x",
+        ] {
+            assert!(MethodRules::parse(bad).is_err(), "{bad}");
         }
     }
 
