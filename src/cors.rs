@@ -3,7 +3,7 @@
 //! Done here rather than with actix-cors because invocation-mode replies travel as
 //! `Outputs.res` JSON, where middleware never sees them.
 
-use crate::gateway::Call;
+use crate::call::Call;
 use crate::host::layout::FunctionDef;
 use crate::reply::Reply;
 use crate::settings::CorsOrigins;
@@ -31,10 +31,11 @@ fn allow_origin_value(cfg: &CorsOrigins, origin: &str) -> String {
 
 /// The answer to a preflight from an allowed origin; `None` when this is not one.
 pub fn preflight(cfg: &CorsOrigins, function: &FunctionDef, call: &Call) -> Option<Reply> {
-    if call.method != "OPTIONS" || call.preflight_method.is_none() {
+    if call.method != "OPTIONS" || call.headers.get("access-control-request-method").is_none() {
         return None;
     }
-    let origin = allowed(cfg, call.origin.as_deref())?;
+    let origin = call.headers.get("origin");
+    let origin = allowed(cfg, origin.as_deref())?;
     let mut reply = Reply::empty(204);
     reply.header(
         "Access-Control-Allow-Origin",

@@ -32,6 +32,8 @@ pub enum ErrorKind {
     SigningKeysUnavailable,
     NotFound,
     MethodNotAllowed,
+    PayloadTooLarge,
+    InvalidRequestBody,
 }
 
 /// How an error relates to RFC 6750's `WWW-Authenticate` challenge.
@@ -168,6 +170,18 @@ impl ErrorKind {
                 405,
                 C::None,
             ),
+            K::PayloadTooLarge => (
+                "PayloadTooLarge",
+                "Request body is larger than this function accepts.",
+                413,
+                C::None,
+            ),
+            K::InvalidRequestBody => (
+                "InvalidRequestBody",
+                "Request body is not what this function accepts.",
+                400,
+                C::None,
+            ),
         }
     }
 
@@ -283,7 +297,7 @@ impl ApiError {
 }
 
 /// Every kind, for building per-kind tables.
-const ALL_KINDS: [ErrorKind; 20] = [
+const ALL_KINDS: [ErrorKind; 22] = [
     ErrorKind::AuthorizationHeaderMissing,
     ErrorKind::HeaderNotBearer,
     ErrorKind::TokenNotFound,
@@ -304,6 +318,8 @@ const ALL_KINDS: [ErrorKind; 20] = [
     ErrorKind::SigningKeysUnavailable,
     ErrorKind::NotFound,
     ErrorKind::MethodNotAllowed,
+    ErrorKind::PayloadTooLarge,
+    ErrorKind::InvalidRequestBody,
 ];
 
 /// The `{"code","description"}` body of each kind, serialised once.
@@ -349,7 +365,7 @@ mod tests {
 
     #[test]
     fn every_kind_has_a_prerendered_body() {
-        assert_eq!(ALL_KINDS.len(), ErrorKind::MethodNotAllowed as usize + 1);
+        assert_eq!(ALL_KINDS.len(), ErrorKind::InvalidRequestBody as usize + 1);
         for (i, kind) in ALL_KINDS.iter().enumerate() {
             assert_eq!(*kind as usize, i, "ALL_KINDS follows declaration order");
             let v: serde_json::Value = serde_json::from_slice(plain_body(*kind)).unwrap();

@@ -17,6 +17,7 @@
 )]
 
 pub mod auth;
+pub mod call;
 pub mod cors;
 pub mod errors;
 pub mod functions;
@@ -88,7 +89,7 @@ fn build_vault(settings: &Settings) -> Result<Vault, SettingError> {
             let store =
                 LocalStore::load(&settings.local_secrets_file).map_err(|problem| SettingError {
                     name: "LOCAL_SECRETS_FILE".into(),
-                    problem,
+                    problem: problem.to_string(),
                 })?;
             // The file is read once already; caching it again would only delay edits.
             Ok(Vault::new(
@@ -168,11 +169,13 @@ pub async fn run(state: AppState) -> std::io::Result<()> {
         );
     }
     for f in &state.settings.layout.functions {
-        log::info!(
-            "function {}: policy {}",
-            f.name,
-            state.settings.policy(&f.name)
-        );
+        let rules = state
+            .settings
+            .policies
+            .get(&f.name)
+            .map(|r| r.describe(f.methods.as_deref()))
+            .unwrap_or_else(|| "deny".to_owned());
+        log::info!("function {}: {rules}", f.name);
     }
     server.await
 }

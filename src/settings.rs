@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::auth::policy::Policy;
+use crate::auth::policy::{MethodRules, Policy};
 use crate::auth::token::{Rules, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
-use crate::functions::FunctionKind;
+use crate::functions;
 use crate::host::layout::Layout;
 use crate::net;
 use crate::secrets::keyvault::Credential;
@@ -29,6 +29,12 @@ const MIN_KEY_REFRESH_COOLDOWN_SECONDS: u64 = 1;
 const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
 /// Prefix of the per-function policy settings (`AUTH_POLICY_VAULT`).
 pub const POLICY_PREFIX: &str = "AUTH_POLICY_";
+/// Default `MAX_REQUEST_BODY_BYTES`: 1 MiB.
+pub const DEFAULT_MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
+/// Largest `MAX_REQUEST_BODY_BYTES` accepted: 64 MiB (bodies are held in memory).
+const MAX_MAX_REQUEST_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Default `REQUEST_BODY_TIMEOUT_SECONDS`.
+pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS: u64 = 30;
 
 /// A setting that stops start-up: its name and what is wrong.
 #[derive(Debug, PartialEq, Eq)]
@@ -166,8 +172,10 @@ pub struct Settings {
     pub app_root: PathBuf,
     /// `host.json` and the function folders.
     pub layout: Layout,
-    /// Each function's policy, by folder name.
-    pub policies: HashMap<String, Policy>,
+    /// Each function's rules per method, by folder name.
+    pub policies: HashMap<String, MethodRules>,
+    /// Request body limits.
+    pub body: BodyLimits,
     /// Token validation.
     pub auth: AuthSettings,
     /// `CORS_ALLOWED_ORIGINS`.
@@ -178,6 +186,15 @@ pub struct Settings {
     pub vault: VaultSettings,
     /// The proxy variables set in the environment (names only), for the start-up log.
     pub proxy_variables: Vec<&'static str>,
+}
+
+/// How much of a request body funcgate reads, and how long it waits for it.
+#[derive(Clone, Debug)]
+pub struct BodyLimits {
+    /// `MAX_REQUEST_BODY_BYTES` (default 1 MiB): larger bodies get `413 PayloadTooLarge`.
+    pub max_bytes: usize,
+    /// `REQUEST_BODY_TIMEOUT_SECONDS` (default 30): a body still arriving then is cut off.
+    pub timeout: Duration,
 }
 
 /// Where `vault` reads secrets and how it caches them.
@@ -283,6 +300,7 @@ impl Settings {
                 .unwrap_or("local.secrets.json"),
         );
         let vault = vault_settings(&source)?;
+        let body = body_limits(&source)?;
         let proxy_variables = net::PROXY_VARIABLES
             .into_iter()
             .filter(|name| source.process_env(name).is_some())
@@ -294,6 +312,7 @@ impl Settings {
             app_root,
             layout,
             policies,
+            body,
             auth,
             cors,
             local_secrets_file,
@@ -301,9 +320,13 @@ impl Settings {
         })
     }
 
-    /// The policy of a function folder; folders nobody declared a policy for are denied.
-    pub fn policy(&self, function: &str) -> &Policy {
-        self.policies.get(function).unwrap_or(&Policy::Deny)
+    /// The policy for `method` on a function folder; folders and methods no rule covers are
+    /// denied.
+    pub fn policy(&self, function: &str, method: &str) -> &Policy {
+        match self.policies.get(function) {
+            Some(rules) => rules.for_method(method),
+            None => &Policy::Deny,
+        }
     }
 }
 
@@ -610,14 +633,14 @@ fn auth_settings(source: &Source) -> Result<AuthSettings, SettingError> {
 /// narrow who can call.
 fn check_any_tenant(
     auth: &AuthSettings,
-    policies: &HashMap<String, Policy>,
+    policies: &HashMap<String, MethodRules>,
 ) -> Result<(), SettingError> {
     if auth.tenancy != (Tenancy::Multi { allowed: None }) || auth.allowed_clients.is_some() {
         return Ok(());
     }
     let mut guarded: Vec<&str> = policies
         .iter()
-        .filter(|(_, p)| p.names_roles_or_scopes())
+        .filter(|(_, rules)| rules.policies().any(Policy::names_roles_or_scopes))
         .map(|(name, _)| name.as_str())
         .collect();
     if guarded.is_empty() {
@@ -641,24 +664,37 @@ pub fn policy_setting_name(function: &str) -> String {
     )
 }
 
-fn policies(source: &Source, layout: &Layout) -> Result<HashMap<String, Policy>, SettingError> {
+fn policies(
+    source: &Source,
+    layout: &Layout,
+) -> Result<HashMap<String, MethodRules>, SettingError> {
     let mut out = HashMap::new();
     for f in &layout.functions {
         let setting = policy_setting_name(&f.name);
-        let policy = match source.get(&setting) {
-            Some(text) => Policy::parse(text).or_else(|e| fail(&setting, e))?,
-            None => match FunctionKind::for_name(&f.name) {
-                Some(kind) => kind.default_policy(),
+        let rules = match source.get(&setting) {
+            Some(text) => MethodRules::parse(text).or_else(|e| fail(&setting, e))?,
+            None => match functions::find(&f.name) {
+                Some(implementation) => MethodRules::parse(implementation.rules())
+                    .or_else(|e| fail(&format!("{} (built-in rules)", f.name), e))?,
                 None => {
                     log::warn!(
                         "function {:?} has no policy and funcgate does not implement it: every call is denied (set {setting})",
                         f.name
                     );
-                    Policy::Deny
+                    MethodRules::every_method(Policy::Deny)
                 }
             },
         };
-        out.insert(f.name.clone(), policy);
+        out.insert(f.name.clone(), rules);
+    }
+    for implementation in functions::FUNCTIONS {
+        if layout.function(implementation.name()).is_none() {
+            log::warn!(
+                "function {:?} is implemented but has no folder ({}/function.json): the host will never route to it",
+                implementation.name(),
+                implementation.name()
+            );
+        }
     }
     for name in source.names() {
         if name.starts_with(POLICY_PREFIX)
@@ -671,6 +707,34 @@ fn policies(source: &Source, layout: &Layout) -> Result<HashMap<String, Policy>,
         }
     }
     Ok(out)
+}
+
+fn body_limits(source: &Source) -> Result<BodyLimits, SettingError> {
+    let max_bytes = match source.get("MAX_REQUEST_BODY_BYTES") {
+        None => DEFAULT_MAX_REQUEST_BODY_BYTES,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if n <= MAX_MAX_REQUEST_BODY_BYTES => n,
+            _ => {
+                return fail(
+                    "MAX_REQUEST_BODY_BYTES",
+                    format!("expected bytes from 0 to {MAX_MAX_REQUEST_BODY_BYTES}, got {text:?}"),
+                );
+            }
+        },
+    };
+    let timeout = match source.get("REQUEST_BODY_TIMEOUT_SECONDS") {
+        None => Duration::from_secs(DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (1..=600).contains(&n) => Duration::from_secs(n),
+            _ => {
+                return fail(
+                    "REQUEST_BODY_TIMEOUT_SECONDS",
+                    format!("expected whole seconds from 1 to 600, got {text:?}"),
+                );
+            }
+        },
+    };
+    Ok(BodyLimits { max_bytes, timeout })
 }
 
 fn vault_settings(source: &Source) -> Result<VaultSettings, SettingError> {
@@ -862,6 +926,9 @@ mod tests {
             ("AUTH_TENANT_ID", "a/b"),
             ("CORS_ALLOWED_ORIGINS", "https://a.example/path"),
             ("FUNCTIONS_CUSTOMHANDLER_PORT", "x"),
+            ("MAX_REQUEST_BODY_BYTES", "lots"),
+            ("MAX_REQUEST_BODY_BYTES", "999999999999"),
+            ("REQUEST_BODY_TIMEOUT_SECONDS", "0"),
         ] {
             let err = load_with(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{value}");

@@ -339,7 +339,7 @@ async fn head_routes_and_methods() {
         .await
         .assert_error(404, "NotFound");
 
-    for method in [Method::POST, Method::DELETE, Method::PUT] {
+    for method in [Method::POST, Method::DELETE, Method::PATCH] {
         let a = request(
             method.clone(),
             &s.handler.route("/vault/demo"),
@@ -347,7 +347,7 @@ async fn head_routes_and_methods() {
         )
         .await;
         a.assert_error(405, "MethodNotAllowed");
-        assert_eq!(a.header("allow"), Some("GET, HEAD"), "{method}");
+        assert_eq!(a.header("allow"), Some("GET, HEAD, PUT"), "{method}");
     }
 }
 
@@ -375,7 +375,7 @@ async fn cors_preflight_needs_no_token() {
     );
     assert_eq!(
         pre.header("access-control-allow-methods"),
-        Some("GET, HEAD")
+        Some("GET, HEAD, PUT")
     );
     assert!(
         pre.header("access-control-allow-headers")

@@ -97,10 +97,11 @@ async fn oversized_heads_and_bodies() {
     assert!(many.starts_with("HTTP/1.1 431"), "{many}");
     let garbage = raw(&base, b"NOT-HTTP\r\n\r\n");
     assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
-    // An invocation payload over 256 KiB is not read as one.
+    // An invocation payload over 4 x MAX_REQUEST_BODY_BYTES + 256 KiB (room for a JSON-escaped
+    // 1 MiB body) is not read as one.
     let huge = format!(
         "{{\"Data\":{{\"req\":{{\"Method\":\"GET\",\"Pad\":\"{}\"}}}}}}",
-        "x".repeat(300_000)
+        "x".repeat(4 * 1024 * 1024 + 300_000)
     );
     let resp = client()
         .post(s.handler.url("/health"))

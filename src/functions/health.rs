@@ -2,14 +2,31 @@
 
 use serde::Serialize;
 
-use crate::AppState;
+use super::{Context, Function, Outcome, Request};
 use crate::auth::keys::KeyStatus;
 use crate::reply::Reply;
 use crate::secrets::vault::Reachability;
 
+/// The `health` function.
+pub struct Health;
+
+impl Function for Health {
+    fn name(&self) -> &'static str {
+        "health"
+    }
+
+    fn rules(&self) -> &'static str {
+        "anonymous"
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Context<'a>, _req: &'a Request<'a>) -> Outcome<'a> {
+        Box::pin(async move { Ok(run(ctx)) })
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Health {
+struct Report {
     status: &'static str,
     version: &'static str,
     uptime_seconds: u64,
@@ -25,19 +42,19 @@ struct Secrets {
 }
 
 /// Always 200: an identity-provider outage must not make the platform recycle instances.
-pub fn run(state: &AppState) -> Reply {
-    let keys = state.guard.key_status();
-    let reachability = state.vault.reachability();
+fn run(ctx: &Context<'_>) -> Reply {
+    let keys = ctx.guard.key_status();
+    let reachability = ctx.secrets.reachability();
     let healthy = keys.loaded && reachability.reachable != Some(false);
     Reply::json(
         200,
-        &Health {
+        &Report {
             status: if healthy { "ok" } else { "degraded" },
             version: env!("CARGO_PKG_VERSION"),
-            uptime_seconds: state.started.elapsed().as_secs(),
+            uptime_seconds: ctx.started.elapsed().as_secs(),
             signing_keys: keys,
             secrets: Secrets {
-                backend: state.vault.backend(),
+                backend: ctx.secrets.backend(),
                 reachability,
             },
         },

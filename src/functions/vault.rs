@@ -1,13 +1,42 @@
 //! `vault`: one secret by name, from `/vault/NAME` or `/vault?secret=NAME`.
+//!
+//! `GET` (and `HEAD`) reads it; `PUT` with `{"value": "..."}` stores it. Replies never carry
+//! a written value, and one audit line per call names the caller, the secret and the result.
 
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::AppState;
+use super::{Context, Function, Outcome, Request, invalid_body};
 use crate::auth::token::Identity;
 use crate::errors::{ApiError, ErrorKind};
-use crate::gateway::Call;
 use crate::reply::Reply;
-use crate::secrets::vault::CacheUse;
+use crate::secrets::vault::{CacheUse, Write};
+
+/// Key Vault's largest secret value: 25 KB.
+pub const MAX_VALUE_BYTES: usize = 25 * 1024;
+
+/// The `vault` function.
+pub struct VaultFunction;
+
+impl Function for VaultFunction {
+    fn name(&self) -> &'static str {
+        "vault"
+    }
+
+    fn rules(&self) -> &'static str {
+        "GET,HEAD=roles:GetSecret;PUT=roles:SetSecret"
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Context<'a>, req: &'a Request<'a>) -> Outcome<'a> {
+        Box::pin(async move {
+            let name = secret_name(req)?;
+            match req.method() {
+                "PUT" => write(ctx, req, &name).await,
+                _ => read(ctx, req, &name).await,
+            }
+        })
+    }
+}
 
 /// Key Vault's rule for secret names.
 pub fn is_valid_secret_name(name: &str) -> bool {
@@ -19,28 +48,32 @@ fn is_valid_version(version: &str) -> bool {
     (1..=64).contains(&version.len()) && version.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Looks the secret up and writes one audit line for the read (never the value).
-pub async fn run(state: &AppState, call: &Call, who: Option<&Identity>) -> Result<Reply, ApiError> {
-    let name = call
-        .params
-        .get("secret_name")
-        .filter(|n| !n.is_empty())
-        .cloned()
-        .or_else(|| call.query_value("secret"))
+/// The name from the route (`secret_name`) or the query (`secret`).
+fn secret_name(req: &Request<'_>) -> Result<String, ApiError> {
+    let name = req
+        .param("secret_name")
+        .map(str::to_owned)
+        .or_else(|| req.query("secret"))
         .filter(|n| !n.is_empty())
         .ok_or_else(|| ApiError::new(ErrorKind::SecretNameMissing))?;
     if !is_valid_secret_name(&name) {
         return Err(ApiError::new(ErrorKind::InvalidSecretName));
     }
-    let version = call.query_value("version").filter(|v| !v.is_empty());
+    Ok(name)
+}
+
+async fn read(ctx: &Context<'_>, req: &Request<'_>, name: &str) -> Result<Reply, ApiError> {
+    let who = req.identity();
+    let version = req.query("version").filter(|v| !v.is_empty());
     if version.as_deref().is_some_and(|v| !is_valid_version(v)) {
-        audit(who, &name, "not_found", CacheUse::Skipped);
+        audit("read", who, name, "not_found", CacheUse::Skipped.as_str());
         return Err(ApiError::new(ErrorKind::SecretNotFound).because("no such secret version"));
     }
-    let read = state.vault.read(&name, version.as_deref()).await;
+    let read = ctx.secrets.read(name, version.as_deref()).await;
+    let cache = read.cache.as_str();
     match read.outcome {
         Ok(Some(value)) => {
-            audit(who, &name, "ok", read.cache);
+            audit("read", who, name, "ok", cache);
             #[derive(Serialize)]
             struct Secret<'a> {
                 name: &'a str,
@@ -49,7 +82,7 @@ pub async fn run(state: &AppState, call: &Call, who: Option<&Identity>) -> Resul
             let mut reply = Reply::json(
                 200,
                 &Secret {
-                    name: &name,
+                    name,
                     value: &value,
                 },
             );
@@ -57,32 +90,93 @@ pub async fn run(state: &AppState, call: &Call, who: Option<&Identity>) -> Resul
             Ok(reply)
         }
         Ok(None) if read.denied => {
-            audit(who, &name, "denied", read.cache);
+            audit("read", who, name, "denied", cache);
             Err(ApiError::new(ErrorKind::SecretNotFound)
                 .because("the secret is not in VAULT_ALLOWED_SECRETS"))
         }
         Ok(None) => {
-            audit(who, &name, "not_found", read.cache);
+            audit("read", who, name, "not_found", cache);
             Err(ApiError::new(ErrorKind::SecretNotFound).because(format!("no secret named {name}")))
         }
         Err(e) => {
-            audit(who, &name, "error", read.cache);
+            audit("read", who, name, "error", cache);
             log::error!("secret store failed reading {name}: {e}");
             Err(ApiError::new(ErrorKind::VaultError).because("the secret store failed"))
         }
     }
 }
 
-/// One line per read: caller, secret name, result, cache use.
-fn audit(who: Option<&Identity>, name: &str, result: &str, cache: CacheUse) {
+/// The value of a `PUT` body: `{"value": "..."}` of at most [`MAX_VALUE_BYTES`].
+fn value_of(req: &Request<'_>) -> Result<String, ApiError> {
+    // Reasons name what is wrong, never the value: they reach the log line.
+    let body: Value = req.json()?;
+    let Value::Object(mut fields) = body else {
+        return Err(invalid_body(
+            "the body must be a JSON object: {\"value\": \"...\"}",
+        ));
+    };
+    match fields.remove("value") {
+        None => Err(invalid_body("value is missing")),
+        Some(Value::String(v)) if v.len() > MAX_VALUE_BYTES => Err(invalid_body(format!(
+            "value is {} bytes, over Key Vault's limit of {MAX_VALUE_BYTES}",
+            v.len()
+        ))),
+        Some(Value::String(v)) => Ok(v),
+        Some(_) => Err(invalid_body("value must be a string")),
+    }
+}
+
+async fn write(ctx: &Context<'_>, req: &Request<'_>, name: &str) -> Result<Reply, ApiError> {
+    let who = req.identity();
+    let value = value_of(req).inspect_err(|_| audit("write", who, name, "invalid", "none"))?;
+    match ctx.secrets.write(name, &value).await {
+        Write::Stored(stored) => {
+            let created = stored.created == Some(true);
+            audit(
+                "write",
+                who,
+                name,
+                if created { "created" } else { "updated" },
+                "none",
+            );
+            #[derive(Serialize)]
+            struct Written<'a> {
+                name: &'a str,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                version: Option<&'a str>,
+            }
+            let mut reply = Reply::json(
+                if created { 201 } else { 200 },
+                &Written {
+                    name,
+                    version: stored.version.as_deref(),
+                },
+            );
+            reply.header("Cache-Control", "no-store");
+            Ok(reply)
+        }
+        Write::Denied => {
+            audit("write", who, name, "denied", "none");
+            Err(ApiError::new(ErrorKind::SecretNotFound)
+                .because("the secret is not in VAULT_ALLOWED_SECRETS"))
+        }
+        Write::Failed(e) => {
+            audit("write", who, name, "error", "none");
+            log::error!("secret store failed writing {name}: {e}");
+            Err(ApiError::new(ErrorKind::VaultError).because("the secret store failed"))
+        }
+    }
+}
+
+/// One line per call: action, caller, secret name, result, cache use; never the value.
+fn audit(action: &str, who: Option<&Identity>, name: &str, result: &str, cache: &str) {
     let field = |v: Option<&String>| v.map(String::as_str).unwrap_or("-").to_owned();
     log::info!(
         target: "audit",
-        "audit vault read: tenant={} oid={} app={} secret={name} result={result} cache={}",
+        "audit vault {action}: tenant={} oid={} app={} secret={name} result={result} cache={cache}",
         field(who.and_then(|w| w.tenant_id.as_ref())),
         field(who.and_then(|w| w.object_id.as_ref())),
         field(who.and_then(|w| w.client_app.as_ref())),
-        cache.as_str()
     );
 }
 

@@ -2,12 +2,30 @@
 
 use serde::Serialize;
 
+use super::{Context, Function, Outcome, Request};
 use crate::auth::token::{Identity, TokenVersion};
 use crate::reply::Reply;
 
+/// The `whoami` function.
+pub struct WhoAmI;
+
+impl Function for WhoAmI {
+    fn name(&self) -> &'static str {
+        "whoami"
+    }
+
+    fn rules(&self) -> &'static str {
+        "authenticated"
+    }
+
+    fn run<'a>(&'a self, _ctx: &'a Context<'a>, req: &'a Request<'a>) -> Outcome<'a> {
+        Box::pin(async move { Ok(run(req.identity())) })
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct WhoAmI<'a> {
+struct Echo<'a> {
     authenticated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_version: Option<TokenVersion>,
@@ -21,9 +39,9 @@ struct WhoAmI<'a> {
 }
 
 /// Echoes the identity; an anonymous policy (no token checked) says so.
-pub fn run(who: Option<&Identity>) -> Reply {
+fn run(who: Option<&Identity>) -> Reply {
     let body = match who {
-        Some(id) => WhoAmI {
+        Some(id) => Echo {
             authenticated: true,
             token_version: Some(id.version),
             tenant_id: id.tenant_id.as_deref(),
@@ -34,7 +52,7 @@ pub fn run(who: Option<&Identity>) -> Reply {
             scopes: &id.scopes,
             expires_at: Some(id.expires_at),
         },
-        None => WhoAmI {
+        None => Echo {
             authenticated: false,
             token_version: None,
             tenant_id: None,

@@ -1,27 +1,43 @@
 //! Forwarded requests: the raw HTTP request at its public path.
 
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, web};
+use futures_util::StreamExt;
 
-use crate::gateway::Call;
+use crate::call::{Body, BodyError, Call, Headers};
 
 /// The call a forwarded request describes (route parameters are filled in by routing).
-pub fn to_call(req: &HttpRequest) -> Call {
-    let headers = req.headers();
-    let text = |name: &str| -> Option<String> {
-        let values: Vec<String> = headers
-            .get_all(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect();
-        (!values.is_empty()).then(|| values.join(", "))
-    };
+pub fn to_call(req: &HttpRequest, body: Body) -> Call {
+    let headers = Headers::from_pairs(req.headers().iter().map(|(name, value)| {
+        (
+            name.as_str().to_owned(),
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        )
+    }));
     Call {
         method: req.method().as_str().to_ascii_uppercase(),
         params: Default::default(),
         query: form_urlencoded::parse(req.query_string().as_bytes())
             .into_owned()
             .collect(),
-        authorization: text("authorization"),
-        origin: text("origin"),
-        preflight_method: text("access-control-request-method"),
+        headers,
+        body,
+    }
+}
+
+/// The request's body, left on the connection until the gateway decides to read it.
+pub fn body(req: &HttpRequest, payload: web::Payload) -> Body {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared == Some(0) {
+        return Body::Empty;
+    }
+    Body::Stream {
+        chunks: payload
+            .map(|c| c.map_err(|_| BodyError::Broken))
+            .boxed_local(),
+        declared,
     }
 }

@@ -1,8 +1,9 @@
 //! Invocation requests: `POST /{function}` with the host's `Data`/`Metadata` JSON.
 //!
 //! Only the request data the host copied from the HTTP request is used (method, headers,
-//! query, route parameters); `Identities` and every other claim-like field are ignored, so
-//! the guard runs on exactly what a forwarded request would carry.
+//! query, route parameters, body); `Identities` and every other claim-like field are ignored,
+//! so the guard runs on exactly what a forwarded request would carry. The host sends `Body` as
+//! a string, or as the parsed JSON value for JSON content; both become the same bytes.
 
 use std::borrow::Cow;
 
@@ -10,7 +11,9 @@ use actix_web::HttpResponse;
 use serde_json::{Map, Value, json};
 
 use super::layout::{FunctionDef, Layout};
-use crate::gateway::Call;
+use actix_web::web::Bytes;
+
+use crate::call::{Body, Call, Headers};
 use crate::reply::Reply;
 
 /// A field by name, exact first, then case-insensitively (the host's serialiser is lenient).
@@ -60,8 +63,19 @@ pub fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> Option<C
     if method.is_empty() || method.len() > 16 || !method.bytes().all(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    let headers = object(field(&req, "Headers")).unwrap_or_default();
-    let header = |name: &str| field(&headers, name).and_then(text);
+    let headers = Headers::from_pairs(
+        object(field(&req, "Headers"))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), text(v)?))),
+    );
+    let body = match field(&req, "Body") {
+        None | Some(Value::Null) => Body::Empty,
+        Some(Value::String(s)) if s.is_empty() => Body::Empty,
+        Some(Value::String(s)) => Body::Bytes(Bytes::copy_from_slice(s.as_bytes())),
+        // JSON content arrives parsed; the function gets it back as JSON text.
+        Some(value) => Body::Bytes(Bytes::from(serde_json::to_vec(value).ok()?)),
+    };
     let query = object(field(&req, "Query"))
         .unwrap_or_default()
         .iter()
@@ -88,9 +102,8 @@ pub fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> Option<C
         method,
         params,
         query,
-        authorization: header("Authorization"),
-        origin: header("Origin"),
-        preflight_method: header("Access-Control-Request-Method"),
+        headers,
+        body,
     })
 }
 

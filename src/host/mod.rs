@@ -13,11 +13,21 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
 use crate::AppState;
-use crate::gateway::{self, Call};
+use crate::call::{Body, Call};
+use crate::gateway;
 use crate::reply::Reply;
 
-/// Largest invocation payload read; larger bodies are not treated as invocations.
-const MAX_INVOCATION_BYTES: usize = 256 * 1024;
+/// Room in an invocation payload for everything but the body (headers, query, metadata).
+const INVOCATION_OVERHEAD_BYTES: usize = 256 * 1024;
+
+/// Largest invocation payload read; larger ones are not treated as invocations. The body
+/// inside is JSON-escaped, which can take several bytes per byte, so the payload may be a few
+/// times the body limit; the gateway then applies `MAX_REQUEST_BODY_BYTES` to the body itself.
+fn max_invocation_bytes(max_body: usize) -> usize {
+    max_body
+        .saturating_mul(4)
+        .saturating_add(INVOCATION_OVERHEAD_BYTES)
+}
 
 /// The one request handler: readiness probe, invocation payloads, forwarded requests.
 pub async fn dispatch(
@@ -35,21 +45,35 @@ pub async fn dispatch(
     let layout = &state.settings.layout;
     if req.method() == Method::POST
         && let Some(function) = invocation_target(&req, &state)
-        && let Some(body) = read_limited(payload).await
-        && let Some(call) = invocation::to_call(&body, function, layout)
     {
-        let reply = gateway::handle(&state, function, &call).await;
-        return invocation::render(function, &reply);
+        let limits = &state.settings.body;
+        let limit = max_invocation_bytes(limits.max_bytes);
+        let read = tokio::time::timeout(limits.timeout, read_limited(payload, limit)).await;
+        if let Ok(Some(body)) = read
+            && let Some(call) = invocation::to_call(&body, function, layout)
+        {
+            let reply = gateway::handle(&state, function, call).await;
+            return invocation::render(function, &reply);
+        }
+        // Not an invocation after all, and its body is spent: answer as the route would,
+        // with no body.
+        let call = forwarded::to_call(&req, Body::Empty);
+        return to_http(route(&state, path, call).await);
     }
-    let mut call: Call = forwarded::to_call(&req);
-    let reply = match layout.route(path) {
+    let body = forwarded::body(&req, payload);
+    let call = forwarded::to_call(&req, body);
+    to_http(route(&state, path, call).await)
+}
+
+/// Routes a forwarded call to its function, or answers `NotFound`.
+async fn route(state: &AppState, path: &str, mut call: Call) -> Reply {
+    match state.settings.layout.route(path) {
         Some((function, params)) => {
             call.params = params;
-            gateway::handle(&state, function, &call).await
+            gateway::handle(state, function, call).await
         }
-        None => gateway::not_found(&state, &call),
-    };
-    to_http(reply)
+        None => gateway::not_found(state, &call),
+    }
 }
 
 /// The function an invocation request would be for: `POST /{folder}` with a JSON body, where
@@ -76,11 +100,11 @@ fn invocation_target<'a>(
     (is_json && !public_post).then_some(function)
 }
 
-async fn read_limited(mut payload: web::Payload) -> Option<web::Bytes> {
+async fn read_limited(mut payload: web::Payload, limit: usize) -> Option<web::Bytes> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.ok()?;
-        if body.len() + chunk.len() > MAX_INVOCATION_BYTES {
+        if body.len() + chunk.len() > limit {
             return None;
         }
         body.extend_from_slice(&chunk);

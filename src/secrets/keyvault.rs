@@ -9,10 +9,10 @@ use azure_identity::{
     AzureCliCredential, ClientSecretCredential, ManagedIdentityCredential,
     ManagedIdentityCredentialOptions, UserAssignedId,
 };
-use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
+use azure_security_keyvault_secrets::models::{SecretClientGetSecretOptions, SetSecretParameters};
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 
-use super::{SecretError, SecretFuture, SecretStore};
+use super::{SecretError, SecretFuture, SecretStore, SetFuture, Stored};
 
 /// How funcgate proves its identity to Key Vault: the first that applies.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,17 +153,50 @@ impl SecretStore for KeyVaultStore {
                     ))),
                 },
                 Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
-                Err(e) => Err(match e.http_status().map(u16::from) {
-                    // Throttled or failing: Key Vault may well answer the same a moment later.
-                    Some(status @ (429 | 500..)) => {
-                        SecretError::transient(format!("Key Vault answered {status}"))
-                    }
-                    // 401/403 (disabled secret, withdrawn access) and every other refusal.
-                    Some(status) => SecretError::refused(format!("Key Vault answered {status}")),
-                    // No HTTP answer at all: connection failure or timeout.
-                    None => SecretError::transient(format!("Key Vault call failed: {e}")),
-                }),
+                Err(e) => Err(failure(&e)),
             }
         })
+    }
+
+    fn set<'a>(&'a self, name: &'a str, value: &'a str) -> SetFuture<'a> {
+        Box::pin(async move {
+            let parameters = SetSecretParameters {
+                value: Some(value.to_owned()),
+                ..Default::default()
+            };
+            let body = parameters.try_into().map_err(|e: azure_core::Error| {
+                SecretError::refused(format!("cannot encode the request: {}", e.kind()))
+            })?;
+            let response = self
+                .client()?
+                .set_secret(name, body, None)
+                .await
+                .map_err(|e| failure(&e))?;
+            // Key Vault answers 200 with the new version's id: .../secrets/{name}/{version}.
+            let version = response
+                .into_model()
+                .ok()
+                .and_then(|secret| secret.id)
+                .and_then(|id| id.rsplit('/').next().map(str::to_owned))
+                .filter(|v| !v.is_empty());
+            Ok(Stored {
+                created: None,
+                version,
+            })
+        })
+    }
+}
+
+/// How a failed Key Vault call counts for stale-if-error.
+fn failure(e: &azure_core::Error) -> SecretError {
+    match e.http_status().map(u16::from) {
+        // Throttled or failing: Key Vault may well answer the same a moment later.
+        Some(status @ (429 | 500..)) => {
+            SecretError::transient(format!("Key Vault answered {status}"))
+        }
+        // 401/403 (disabled secret, withdrawn access) and every other refusal.
+        Some(status) => SecretError::refused(format!("Key Vault answered {status}")),
+        // No HTTP answer at all: connection failure or timeout.
+        None => SecretError::transient(format!("Key Vault call failed: {e}")),
     }
 }

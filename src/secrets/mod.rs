@@ -56,8 +56,24 @@ impl fmt::Display for SecretError {
 pub type SecretFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Option<String>, SecretError>> + Send + 'a>>;
 
+/// What a write stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// Whether the name is new (`None` where the store cannot tell: Key Vault adds a version
+    /// either way).
+    pub created: Option<bool>,
+    /// The new version, where the store keeps versions.
+    pub version: Option<String>,
+}
+
+/// The answer of a write.
+pub type SetFuture<'a> = Pin<Box<dyn Future<Output = Result<Stored, SecretError>> + Send + 'a>>;
+
 /// A source of secret values.
 pub trait SecretStore: Send + Sync {
     /// The value of `name` (at `version`, where the store keeps versions).
     fn get<'a>(&'a self, name: &'a str, version: Option<&'a str>) -> SecretFuture<'a>;
+
+    /// Stores `value` as the current value of `name`.
+    fn set<'a>(&'a self, name: &'a str, value: &'a str) -> SetFuture<'a>;
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Failure, SecretError, SecretStore};
+use super::{Failure, SecretError, SecretStore, Stored};
 
 /// Budget for one read, retries included.
 pub const READ_BUDGET: Duration = Duration::from_secs(5);
@@ -273,6 +273,59 @@ impl Vault {
     }
 }
 
+/// What a write produced.
+pub enum Write {
+    /// Stored.
+    Stored(Stored),
+    /// Refused by `VAULT_ALLOWED_SECRETS` before reaching the store.
+    Denied,
+    /// The store failed.
+    Failed(SecretError),
+}
+
+impl Vault {
+    /// Writes a secret under the allowlist and the time budget; the cached value for the name
+    /// is replaced, so the next read returns what was written.
+    pub async fn write(&self, name: &str, value: &str) -> Write {
+        if let Some(allowed) = &self.allowed
+            && !allowed.iter().any(|p| p.matches(name))
+        {
+            return Write::Denied;
+        }
+        let outcome = if self.remote {
+            match tokio::time::timeout(READ_BUDGET, self.store.set(name, value)).await {
+                Ok(result) => result,
+                Err(_) => Err(SecretError::transient(format!(
+                    "no answer within {} s",
+                    READ_BUDGET.as_secs()
+                ))),
+            }
+        } else {
+            self.store.set(name, value).await
+        };
+        self.record(outcome.is_ok());
+        let stored = match outcome {
+            Ok(stored) => stored,
+            Err(e) => return Write::Failed(e),
+        };
+        if !self.ttl.is_zero() {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            let key = (name.to_ascii_lowercase(), String::new());
+            if cache.len() >= MAX_CACHED && !cache.contains_key(&key) {
+                evict_oldest(&mut cache);
+            }
+            cache.insert(
+                key,
+                Entry {
+                    value: value.to_owned(),
+                    fetched: Instant::now(),
+                },
+            );
+        }
+        Write::Stored(stored)
+    }
+}
+
 fn evict_oldest(cache: &mut HashMap<(String, String), Entry>) {
     if let Some(oldest) = cache
         .iter()
@@ -298,6 +351,15 @@ mod tests {
     }
 
     impl SecretStore for Scripted {
+        fn set<'a>(&'a self, _name: &'a str, _value: &'a str) -> crate::secrets::SetFuture<'a> {
+            Box::pin(async move {
+                Ok(Stored {
+                    created: None,
+                    version: None,
+                })
+            })
+        }
+
         fn get<'a>(&'a self, name: &'a str, _v: Option<&'a str>) -> SecretFuture<'a> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let fail = self.fail.load(Ordering::SeqCst);

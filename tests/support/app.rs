@@ -33,7 +33,15 @@ impl AppDir {
                 .unwrap();
         host["extensions"]["http"]["routePrefix"] = json!(prefix);
         std::fs::write(dir.path().join("host.json"), host.to_string()).unwrap();
-        for function in ["health", "vault", "whoami"] {
+        // Every function folder at the repository root, as the host would find them.
+        let mut functions: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().join("function.json").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        functions.sort();
+        for function in &functions {
             std::fs::create_dir(dir.path().join(function)).unwrap();
             std::fs::copy(
                 root.join(function).join("function.json"),

@@ -33,6 +33,7 @@ pub enum VaultMode {
 struct Counters {
     challenges: usize,
     reads: usize,
+    writes: usize,
     identity_calls: usize,
     token_calls: usize,
 }
@@ -109,6 +110,7 @@ impl FakeAzure {
                         .app_data(data.clone())
                         .route("/secrets/{name}/", web::get().to(read))
                         .route("/secrets/{name}/{version}", web::get().to(read))
+                        .route("/secrets/{name}", web::put().to(write))
                         .route("/{tenant}/oauth2/v2.0/token", web::post().to(client_token))
                 })
                 .workers(2)
@@ -152,6 +154,21 @@ impl FakeAzure {
     /// Authorized reads that reached the vault.
     pub fn reads(&self) -> usize {
         self.state.lock().unwrap().counters.reads
+    }
+
+    /// Authorized writes that reached the vault.
+    pub fn writes(&self) -> usize {
+        self.state.lock().unwrap().counters.writes
+    }
+
+    /// The vault's current value of `name`.
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .secrets
+            .get(&name.to_ascii_lowercase())
+            .cloned()
     }
 
     /// Unauthorized requests answered with a challenge.
@@ -240,20 +257,73 @@ fn kv_error(status: u16, code: &str) -> HttpResponse {
     }))
 }
 
-async fn read(state: web::Data<Mutex<VaultState>>, req: HttpRequest) -> HttpResponse {
+/// The challenge Key Vault answers unauthenticated calls with; `None` when authorized.
+fn challenge(state: &web::Data<Mutex<VaultState>>, req: &HttpRequest) -> Option<HttpResponse> {
     let authorized = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         == Some(&format!("Bearer {VAULT_TOKEN}"));
-    if !authorized {
-        state.lock().unwrap().counters.challenges += 1;
-        return HttpResponse::Unauthorized()
-            .insert_header((
-                "WWW-Authenticate",
-                "Bearer authorization=\"https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47\", resource=\"https://vault.azure.net\"",
-            ))
-            .json(json!({"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer or PoP token."}}));
+    if authorized {
+        return None;
+    }
+    state.lock().unwrap().counters.challenges += 1;
+    Some(HttpResponse::Unauthorized()
+        .insert_header((
+            "WWW-Authenticate",
+            "Bearer authorization=\"https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47\", resource=\"https://vault.azure.net\"",
+        ))
+        .json(json!({"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer or PoP token."}})))
+}
+
+/// Set Secret: `PUT /secrets/{name}` with `{"value": ...}`; answers the new version's bundle.
+async fn write(
+    state: web::Data<Mutex<VaultState>>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    // The challenge comes first: the SDK's first, unauthenticated request carries no body.
+    if let Some(challenge) = challenge(&state, &req) {
+        return challenge;
+    }
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return kv_error(400, "BadParameter");
+    };
+    let name = req
+        .match_info()
+        .get("name")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let Some(value) = body.get("value").and_then(|v| v.as_str()) else {
+        return kv_error(400, "BadParameter");
+    };
+    let (mode, base, version) = {
+        let mut s = state.lock().unwrap();
+        s.counters.writes += 1;
+        if let VaultMode::Status(_) = s.mode {
+        } else {
+            s.secrets.insert(name.clone(), value.to_owned());
+        }
+        (
+            s.mode,
+            s.base.clone(),
+            format!("{:032x}", s.counters.writes),
+        )
+    };
+    if let VaultMode::Status(status) = mode {
+        return kv_error(status, "Forbidden");
+    }
+    HttpResponse::Ok().json(json!({
+        "value": value,
+        "id": format!("{base}/secrets/{name}/{version}"),
+        "attributes": {"enabled": true, "created": 1700000000, "updated": 1700000000,
+                       "recoveryLevel": "Recoverable+Purgeable"},
+    }))
+}
+
+async fn read(state: web::Data<Mutex<VaultState>>, req: HttpRequest) -> HttpResponse {
+    if let Some(challenge) = challenge(&state, &req) {
+        return challenge;
     }
     let name = req
         .match_info()

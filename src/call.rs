@@ -1,0 +1,209 @@
+//! A call to a function as both host protocols describe it, with nothing of either protocol:
+//! method, route parameters, query, headers, and a body that is read only when asked.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::web::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream::LocalBoxStream;
+
+/// Request headers, matched case-insensitively.
+#[derive(Clone, Debug, Default)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    /// Headers from (name, value) pairs in arrival order; names are stored lower-case.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Headers {
+        Headers(
+            pairs
+                .into_iter()
+                .map(|(mut name, value)| {
+                    name.make_ascii_lowercase();
+                    (name, value)
+                })
+                .collect(),
+        )
+    }
+
+    /// The value of `name`; several values are joined with `, ` as HTTP allows.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let mut values = self
+            .0
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        let first = values.next()?;
+        Some(values.fold(first.to_owned(), |mut all, v| {
+            all.push_str(", ");
+            all.push_str(v);
+            all
+        }))
+    }
+
+    /// Every (lower-case name, value) pair.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+/// Why a body could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// Larger than the limit (known from `Content-Length`, or found while reading).
+    TooLarge,
+    /// Did not finish within the time allowed.
+    Stalled,
+    /// The connection failed while it was being read.
+    Broken,
+}
+
+/// A request body, not yet read.
+pub enum Body {
+    /// No body.
+    Empty,
+    /// Already in memory (invocation payloads carry the body inside them).
+    Bytes(Bytes),
+    /// Still on the connection; `declared` is its `Content-Length`, if any.
+    Stream {
+        chunks: LocalBoxStream<'static, Result<Bytes, BodyError>>,
+        declared: Option<u64>,
+    },
+}
+
+impl Body {
+    /// Reads the whole body, refusing one over `limit` bytes without buffering the rest, and
+    /// one that does not arrive within `timeout`.
+    pub async fn read(self, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
+        match self {
+            Body::Empty => Ok(Bytes::new()),
+            Body::Bytes(bytes) if bytes.len() > limit => Err(BodyError::TooLarge),
+            Body::Bytes(bytes) => Ok(bytes),
+            Body::Stream { declared, .. } if declared.is_some_and(|n| n > limit as u64) => {
+                Err(BodyError::TooLarge)
+            }
+            Body::Stream {
+                mut chunks,
+                declared,
+            } => {
+                let capacity = declared.map_or(0, |n| n as usize).min(limit);
+                let read = async move {
+                    let mut body = BytesMut::with_capacity(capacity);
+                    while let Some(chunk) = chunks.next().await {
+                        let chunk = chunk?;
+                        if body.len() + chunk.len() > limit {
+                            return Err(BodyError::TooLarge);
+                        }
+                        body.extend_from_slice(&chunk);
+                    }
+                    Ok(body.freeze())
+                };
+                tokio::time::timeout(timeout, read)
+                    .await
+                    .unwrap_or(Err(BodyError::Stalled))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Empty"),
+            Body::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Body::Stream { declared, .. } => write!(f, "Stream(declared {declared:?})"),
+        }
+    }
+}
+
+/// A call to a function.
+#[derive(Debug)]
+pub struct Call {
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// Route parameters (`secret_name`).
+    pub params: HashMap<String, String>,
+    /// Query pairs in order.
+    pub query: Vec<(String, String)>,
+    /// Every request header.
+    pub headers: Headers,
+    /// The body, read by the gateway only once the guard has passed.
+    pub body: Body,
+}
+
+impl Call {
+    /// A call with no headers, query, parameters or body.
+    pub fn new(method: &str) -> Call {
+        Call {
+            method: method.to_ascii_uppercase(),
+            params: HashMap::new(),
+            query: Vec::new(),
+            headers: Headers::default(),
+            body: Body::Empty,
+        }
+    }
+
+    /// A query value; repeated keys are comma-joined, as the Functions host forwards them.
+    pub fn query_value(&self, key: &str) -> Option<String> {
+        query_value(&self.query, key)
+    }
+}
+
+/// A query value from pairs; repeated keys are comma-joined.
+pub fn query_value(query: &[(String, String)], key: &str) -> Option<String> {
+    let values: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream;
+
+    fn streamed(chunks: Vec<&'static [u8]>, declared: Option<u64>) -> Body {
+        Body::Stream {
+            chunks: stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c))))
+                .boxed_local(),
+            declared,
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_are_bounded_in_size_and_time() {
+        let second = Duration::from_secs(1);
+        assert_eq!(Body::Empty.read(0, second).await.unwrap().len(), 0);
+        let at_limit = streamed(vec![b"ab", b"cd"], None).read(4, second).await;
+        assert_eq!(at_limit.unwrap(), Bytes::from_static(b"abcd"));
+        let over = streamed(vec![b"ab", b"cde"], None).read(4, second).await;
+        assert_eq!(over.unwrap_err(), BodyError::TooLarge);
+        // A declared length over the limit is refused before anything is read.
+        let declared = streamed(vec![], Some(5)).read(4, second).await;
+        assert_eq!(declared.unwrap_err(), BodyError::TooLarge);
+        let inline = Body::Bytes(Bytes::from_static(b"abcde"))
+            .read(4, second)
+            .await;
+        assert_eq!(inline.unwrap_err(), BodyError::TooLarge);
+        let never = Body::Stream {
+            chunks: stream::pending().boxed_local(),
+            declared: None,
+        };
+        let stalled = never.read(4, Duration::from_millis(20)).await;
+        assert_eq!(stalled.unwrap_err(), BodyError::Stalled);
+    }
+
+    #[test]
+    fn headers_match_any_case_and_join_repeats() {
+        let h = Headers::from_pairs([
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("X-Tag".to_owned(), "a".to_owned()),
+            ("x-tag".to_owned(), "b".to_owned()),
+        ]);
+        assert_eq!(h.get("content-type").as_deref(), Some("application/json"));
+        assert_eq!(h.get("X-TAG").as_deref(), Some("a, b"));
+        assert_eq!(h.get("missing"), None);
+    }
+}
