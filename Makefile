@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SECRETS ?= local.secrets.json
 
-.PHONY: build dist run test lint fmt clean fuzz bench package demo check-azure-cli
+.PHONY: build dist run test lint fmt clean fuzz bench package demo check-azure-cli new-function
 
 ## build: release build, copied to ./handler (the file host.json names)
 build:
@@ -59,6 +59,10 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 	$(CARGO) +nightly fuzz run token fuzz/corpus/token -- -max_total_time=$(FUZZ_SECONDS)
+
+## new-function: scaffold NAME/function.json and src/functions/NAME.rs (make new-function NAME=items)
+new-function:
+	bash scripts/new-function.sh $(NAME)
 
 ## check-azure-cli: every command of scripts/azure-setup.sh --dry-run (both plans) through the
 ## real Azure CLI, installed from PyPI into .ci/azure-cli, with no login
