@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Sets up funcgate in Azure with the Azure CLI, step by step:
-#   1. the API app registration, its app roles and its api://{client id} URI, v2 access tokens;
+#   1. the API app registration, its app roles (GetSecret to read, SetSecret to write through
+#      vault) and its api://{client id} URI, v2 access tokens;
 #   2. a resource group, a storage account and a Linux Function App (custom handler runtime) on
 #      the Flex Consumption plan (default) or the Linux Consumption plan;
-#   3. the Function App's system-assigned managed identity, granted "Key Vault Secrets User"
-#      on the vault;
+#   3. the Function App's system-assigned managed identity, granted KEY_VAULT_ROLE on the vault
+#      ("Key Vault Secrets User": reads only; "Key Vault Secrets Officer" lets PUT /vault write);
 #   4. funcgate's app settings (what the plan accepts, nothing it refuses);
 #   5. a deployment identity for GitHub Actions with an OpenID Connect federated credential.
 # Idempotent: every step looks before it creates, so re-running it updates in place. A lookup
@@ -31,6 +32,10 @@ KEY_VAULT_RESOURCE_GROUP="${KEY_VAULT_RESOURCE_GROUP:-${RESOURCE_GROUP}}"
 API_APP_NAME="${API_APP_NAME:-${PREFIX}-api}"
 APP_ROLE_VALUE="${APP_ROLE_VALUE:-GetSecret}"
 APP_ROLE_ID="${APP_ROLE_ID:-6b3c0e52-5f0a-4e58-9a8e-3f2a1d7c9b10}"
+WRITE_ROLE_VALUE="${WRITE_ROLE_VALUE:-SetSecret}"
+WRITE_ROLE_ID="${WRITE_ROLE_ID:-0d5f3b7a-9c21-4e6b-8a4d-2e1f6c8b7a35}"
+# The managed identity's role on the vault: reads only unless writes through vault are wanted.
+KEY_VAULT_ROLE="${KEY_VAULT_ROLE:-Key Vault Secrets User}"
 DEPLOY_APP_NAME="${DEPLOY_APP_NAME:-${PREFIX}-github-deploy}"
 GITHUB_REPOSITORY="${GITHUB_REPOSITORY:-your-org/funcgate}"
 GITHUB_ENVIRONMENT="${GITHUB_ENVIRONMENT:-production}"
@@ -114,9 +119,13 @@ step() {
   fi
 }
 
-APP_ROLES="[{\"allowedMemberTypes\": [\"Application\", \"User\"], \"description\": \"Read secrets through funcgate's vault function\", \"displayName\": \"${APP_ROLE_VALUE}\", \"id\": \"${APP_ROLE_ID}\", \"isEnabled\": true, \"value\": \"${APP_ROLE_VALUE}\"}]"
+app_role() {
+  printf '{"allowedMemberTypes": ["Application", "User"], "description": "%s", "displayName": "%s", "id": "%s", "isEnabled": true, "value": "%s"}' \
+    "$1" "$2" "$3" "$2"
+}
+APP_ROLES="[$(app_role "Read secrets through funcgate's vault function" "${APP_ROLE_VALUE}" "${APP_ROLE_ID}"), $(app_role "Write secrets through funcgate's vault function" "${WRITE_ROLE_VALUE}" "${WRITE_ROLE_ID}")]"
 
-step "1. API app registration ${API_APP_NAME} with app role ${APP_ROLE_VALUE}"
+step "1. API app registration ${API_APP_NAME} with app roles ${APP_ROLE_VALUE} and ${WRITE_ROLE_VALUE}"
 # Lookups are plain assignments: under `set -e` a failure inside [[ ... ]] or inside another
 # command's arguments would be ignored and read as "not found".
 FOUND="$(query '' az ad app list --filter "displayName eq '${API_APP_NAME}'" --query '[].appId' -o tsv)"
@@ -161,13 +170,13 @@ if [[ -z "${FOUND}" ]]; then
 fi
 FUNCTION_APP_ID="$(query '<function-app-resource-id>' az functionapp show -g "${RESOURCE_GROUP}" -n "${FUNCTION_APP}" --query id -o tsv)"
 
-step "3. Managed identity, granted Key Vault Secrets User on ${KEY_VAULT}"
+step "3. Managed identity, granted ${KEY_VAULT_ROLE} on ${KEY_VAULT}"
 PRINCIPAL_ID="$(query '<managed-identity-object-id>' az functionapp identity assign -g "${RESOURCE_GROUP}" -n "${FUNCTION_APP}" --query principalId -o tsv)"
 VAULT_ID="$(query '<key-vault-resource-id>' az keyvault show -g "${KEY_VAULT_RESOURCE_GROUP}" -n "${KEY_VAULT}" --query id -o tsv)"
-FOUND="$(query '' az role assignment list --assignee "${PRINCIPAL_ID}" --scope "${VAULT_ID}" --role "Key Vault Secrets User" --query '[].id' -o tsv)"
+FOUND="$(query '' az role assignment list --assignee "${PRINCIPAL_ID}" --scope "${VAULT_ID}" --role "${KEY_VAULT_ROLE}" --query '[].id' -o tsv)"
 if [[ -z "${FOUND}" ]]; then
   run az role assignment create --assignee-object-id "${PRINCIPAL_ID}" --assignee-principal-type ServicePrincipal \
-    --role "Key Vault Secrets User" --scope "${VAULT_ID}" --output none
+    --role "${KEY_VAULT_ROLE}" --scope "${VAULT_ID}" --output none
 fi
 
 step "4. App settings"
@@ -217,5 +226,5 @@ Done (plan: ${PLAN}). In GitHub (${GITHUB_REPOSITORY}), environment "${GITHUB_EN
   secrets   AZURE_CLIENT_ID=${DEPLOY_APP_ID}  AZURE_TENANT_ID=${TENANT_ID}  AZURE_SUBSCRIPTION_ID=${SUBSCRIPTION_ID}
   secret    AZURE_FUNCTIONAPP_NAME=${FUNCTION_APP}
 The deploy workflow finds the plan by itself. Callers need the app role: grant
-"${APP_ROLE_VALUE}" of ${API_APP_NAME} (api://${API_APP_ID}) to each calling app or user.
+"${APP_ROLE_VALUE}" (and "${WRITE_ROLE_VALUE}" to write) of ${API_APP_NAME} (api://${API_APP_ID}) to each calling app or user.
 DONE
