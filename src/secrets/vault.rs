@@ -161,9 +161,7 @@ impl Vault {
 
     /// Reads a secret under the allowlist, cache and time budget.
     pub async fn read(&self, name: &str, version: Option<&str>) -> Read {
-        if let Some(allowed) = &self.allowed
-            && !allowed.iter().any(|p| p.matches(name))
-        {
+        if !self.allows(name) {
             return Read {
                 outcome: Ok(None),
                 cache: CacheUse::Skipped,
@@ -196,17 +194,7 @@ impl Vault {
                 denied: false,
             };
         }
-        let outcome = if self.remote {
-            match tokio::time::timeout(READ_BUDGET, self.store.get(name, version)).await {
-                Ok(result) => result,
-                Err(_) => Err(SecretError::transient(format!(
-                    "no answer within {} s",
-                    READ_BUDGET.as_secs()
-                ))),
-            }
-        } else {
-            self.store.get(name, version).await
-        };
+        let outcome = self.within_budget(self.store.get(name, version)).await;
         self.record(outcome.is_ok());
         let Some(key) = key else {
             return Read {
@@ -218,16 +206,7 @@ impl Vault {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(Some(value)) => {
-                if cache.len() >= MAX_CACHED && !cache.contains_key(&key) {
-                    evict_oldest(&mut cache);
-                }
-                cache.insert(
-                    key,
-                    Entry {
-                        value: value.clone(),
-                        fetched: Instant::now(),
-                    },
-                );
+                remember(&mut cache, key, value.clone());
                 Read {
                     outcome: Ok(Some(value)),
                     cache: CacheUse::Miss,
@@ -287,22 +266,10 @@ impl Vault {
     /// Writes a secret under the allowlist and the time budget; the cached value for the name
     /// is replaced, so the next read returns what was written.
     pub async fn write(&self, name: &str, value: &str) -> Write {
-        if let Some(allowed) = &self.allowed
-            && !allowed.iter().any(|p| p.matches(name))
-        {
+        if !self.allows(name) {
             return Write::Denied;
         }
-        let outcome = if self.remote {
-            match tokio::time::timeout(READ_BUDGET, self.store.set(name, value)).await {
-                Ok(result) => result,
-                Err(_) => Err(SecretError::transient(format!(
-                    "no answer within {} s",
-                    READ_BUDGET.as_secs()
-                ))),
-            }
-        } else {
-            self.store.set(name, value).await
-        };
+        let outcome = self.within_budget(self.store.set(name, value)).await;
         self.record(outcome.is_ok());
         let stored = match outcome {
             Ok(stored) => stored,
@@ -310,20 +277,53 @@ impl Vault {
         };
         if !self.ttl.is_zero() {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            let key = (name.to_ascii_lowercase(), String::new());
-            if cache.len() >= MAX_CACHED && !cache.contains_key(&key) {
-                evict_oldest(&mut cache);
-            }
-            cache.insert(
-                key,
-                Entry {
-                    value: value.to_owned(),
-                    fetched: Instant::now(),
-                },
+            remember(
+                &mut cache,
+                (name.to_ascii_lowercase(), String::new()),
+                value.to_owned(),
             );
         }
         Write::Stored(stored)
     }
+
+    /// Whether `VAULT_ALLOWED_SECRETS` lets `name` through (no setting: every name).
+    fn allows(&self, name: &str) -> bool {
+        self.allowed
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|p| p.matches(name)))
+    }
+
+    /// A store call, cut off after [`READ_BUDGET`] when the store is remote.
+    async fn within_budget<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, SecretError>>,
+    ) -> Result<T, SecretError> {
+        if !self.remote {
+            return call.await;
+        }
+        tokio::time::timeout(READ_BUDGET, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SecretError::transient(format!(
+                    "no answer within {} s",
+                    READ_BUDGET.as_secs()
+                )))
+            })
+    }
+}
+
+/// Caches `value` under `key`, evicting the oldest entry when full.
+fn remember(cache: &mut HashMap<(String, String), Entry>, key: (String, String), value: String) {
+    if cache.len() >= MAX_CACHED && !cache.contains_key(&key) {
+        evict_oldest(cache);
+    }
+    cache.insert(
+        key,
+        Entry {
+            value,
+            fetched: Instant::now(),
+        },
+    );
 }
 
 fn evict_oldest(cache: &mut HashMap<(String, String), Entry>) {
