@@ -148,6 +148,7 @@ impl AuthSettings {
             accept_v1: self.versions.0,
             accept_v2: self.versions.1,
             allowed_clients: self.allowed_clients.clone(),
+            validation: Default::default(),
         }
     }
 }

@@ -24,12 +24,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -44,6 +45,8 @@ const LENIENT_B64URL: GeneralPurpose = GeneralPurpose::new(
 
 /// Smallest RSA modulus accepted from a JWKS.
 const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus RS256 verification takes.
+const MAX_RSA_BITS: usize = 8192;
 /// How long callers are told to wait when no keys are available.
 const RETRY_AFTER_SECONDS: u64 = 5;
 /// Most `kid`s remembered as confirmed unknown.
@@ -72,16 +75,24 @@ impl Default for RefreshPolicy {
     }
 }
 
-/// An RS256 public key, parsed once when loaded so each verification skips the key set-up.
-pub type VerifyingKey = aws_lc_rs::signature::ParsedPublicKey;
+/// An RS256 public key, built once when the key set is loaded.
+pub type VerifyingKey = DecodingKey;
 
-/// Parses an RSA public key from its JWK modulus and exponent for RS256 (2048 to 8192 bits).
+/// An RS256 key from its JWK modulus and exponent (big-endian bytes): 2048 to 8192 bits.
 pub fn rs256_key(n: &[u8], e: &[u8]) -> Result<VerifyingKey, String> {
     let n = &n[n.iter().position(|b| *b != 0).unwrap_or(n.len())..];
     let e = &e[e.iter().position(|b| *b != 0).unwrap_or(e.len())..];
-    RsaPublicKeyComponents { n, e }
-        .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
-        .map_err(|err| format!("unusable RSA key: {err}"))
+    let bits = modulus_bits(n);
+    if bits < MIN_RSA_BITS {
+        return Err(format!("{bits}-bit modulus is too short"));
+    }
+    if bits > MAX_RSA_BITS {
+        return Err(format!("{bits}-bit modulus is too long for RS256"));
+    }
+    if e.is_empty() || e.len() > 8 {
+        return Err("unusable exponent".into());
+    }
+    Ok(DecodingKey::from_rsa_raw_components(n, e))
 }
 
 /// How a token names its signing key.
@@ -532,19 +543,15 @@ fn lookup(set: &KeySet, by: &KeyRef) -> Option<Found> {
     })
 }
 
-/// Keeps the RSA signing keys of at least 2048 bits; logs and skips everything else.
+/// Keeps the RSA signing keys of 2048 to 8192 bits; logs and skips everything else.
+///
+/// Each entry is read with jsonwebtoken's `Jwk` type, one at a time rather than as a
+/// `JwkSet`, so one malformed entry is skipped instead of failing the whole set. Entra's
+/// non-standard `issuer` field is read alongside.
 pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, String> {
     #[derive(Deserialize)]
-    struct Jwk {
-        kty: String,
-        kid: Option<String>,
-        #[serde(rename = "use")]
-        usage: Option<String>,
-        alg: Option<String>,
-        n: Option<String>,
-        e: Option<String>,
+    struct EntraFields {
         issuer: Option<String>,
-        x5t: Option<String>,
     }
     let entries = jwks
         .get("keys")
@@ -552,48 +559,39 @@ pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, String> {
         .ok_or("JWKS has no keys array")?;
     let mut keys = Vec::new();
     for entry in entries {
-        let jwk: Jwk = match Jwk::deserialize(entry) {
+        let jwk = match Jwk::deserialize(entry) {
             Ok(jwk) => jwk,
             Err(e) => {
                 log::warn!("ignoring a malformed JWKS entry: {e}");
                 continue;
             }
         };
-        let kid = jwk.kid.unwrap_or_default();
+        let kid = jwk.common.key_id.clone().unwrap_or_default();
         let skip = |why: &str| log::warn!("ignoring JWKS key {kid:?}: {why}");
         if kid.is_empty() || kid.len() > 256 {
             skip("no usable kid");
             continue;
         }
-        if jwk.kty != "RSA" {
+        let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
             skip("not an RSA key");
             continue;
-        }
-        if jwk.usage.as_deref().is_some_and(|u| u != "sig") {
+        };
+        if !matches!(
+            jwk.common.public_key_use,
+            None | Some(PublicKeyUse::Signature)
+        ) {
             skip("not a signing key");
             continue;
         }
-        if jwk.alg.as_deref().is_some_and(|a| a != "RS256") {
+        if !matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::RS256)) {
             skip("not an RS256 key");
             continue;
         }
-        let (Some(n), Some(e)) = (jwk.n, jwk.e) else {
-            skip("no modulus or exponent");
-            continue;
-        };
-        let (Ok(n), Ok(e)) = (LENIENT_B64URL.decode(&n), LENIENT_B64URL.decode(&e)) else {
+        // Some providers pad base64url in JWKS: accept both forms here (never in tokens).
+        let (Ok(n), Ok(e)) = (LENIENT_B64URL.decode(&rsa.n), LENIENT_B64URL.decode(&rsa.e)) else {
             skip("modulus or exponent is not base64url");
             continue;
         };
-        let bits = modulus_bits(&n);
-        if bits < MIN_RSA_BITS {
-            skip(&format!("{bits}-bit modulus is too short"));
-            continue;
-        }
-        if e.iter().all(|b| *b == 0) || e.len() > 8 {
-            skip("unusable exponent");
-            continue;
-        }
         if keys.len() == MAX_KEYS {
             skip("too many keys in one JWKS");
             continue;
@@ -605,11 +603,18 @@ pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, String> {
                 continue;
             }
         };
+        let issuer = EntraFields::deserialize(entry)
+            .ok()
+            .and_then(|f| f.issuer)
+            .filter(|i| !i.is_empty());
         keys.push(FetchedKey {
             kid,
             key,
-            issuer: jwk.issuer.filter(|i| !i.is_empty()),
-            x5t: jwk.x5t.filter(|t| !t.is_empty() && t.len() <= 256),
+            issuer,
+            x5t: jwk
+                .common
+                .x509_sha1_fingerprint
+                .filter(|t| !t.is_empty() && t.len() <= 256),
             material: (n, e),
         });
     }

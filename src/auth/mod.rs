@@ -139,8 +139,8 @@ impl Guard {
             }
         };
         let found = store.find(&parsed.key).await?;
-        parsed.verify(&found.key)?;
         parsed.validate(
+            &found.key,
             &self.rules,
             Signer {
                 metadata_issuer: &found.metadata_issuer,

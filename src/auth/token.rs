@@ -1,12 +1,26 @@
-//! Raw token → validated [`Identity`]: structure, signature (via jsonwebtoken) and claim rules.
+//! Raw token → validated [`Identity`].
 //!
-//! The structure and the claims are checked here rather than by `jsonwebtoken::decode` so that
-//! every claim has one exact JSON type (an `exp` sent as a string is refused, not coerced) and
-//! every failure maps to its catalogue code in a fixed order.
+//! What `jsonwebtoken` does here: decoding the JOSE header, the RS256 signature (no other
+//! algorithm is ever allowed), `exp` and `nbf` with the clock-skew leeway, the accepted `iss`
+//! and `aud` sets, and the required claims (`exp`, `iss`, `aud`).
+//!
+//! What stays here, because the crate is laxer or because it is Entra's and funcgate's:
+//! - structure first: exactly three non-empty base64url segments, and JSON objects with no
+//!   repeated names (parsers disagree on which duplicate wins; the crate keeps the last);
+//! - one exact JSON type per claim (`exp` as a string is refused, not coerced), checked before
+//!   the crate sees the claims, so a malformed claim is never taken for an expired one;
+//! - which issuers a token may carry: v1/v2, `{tenantid}` filled from settings or an allowed
+//!   `tid`, `AUTH_ISSUERS`; then `tid` consistency, v1/v2 mixes, a key bound to its issuer,
+//!   `iat`, ID-token and Graph-token refusal, the client application, and the `debug` reasons;
+//! - RFC 7519 NumericDates the crate cannot represent (negative values, before 1970) get the
+//!   same leeway rule here, and so does the second at which a token expires (the crate still
+//!   accepts `now == exp`; RFC 7519 does not).
 
 use crate::auth::keys::{KeyRef, VerifyingKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind as JwtError;
+use jsonwebtoken::{Algorithm, Validation};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -73,8 +87,7 @@ impl Identity {
 pub struct Parsed<'a> {
     /// The header's `kid`, or its `x5t` when it has no `kid`.
     pub key: KeyRef,
-    signing_input: &'a str,
-    signature: Vec<u8>,
+    token: &'a str,
     claims: Map<String, Value>,
     /// The header carries a `nonce`: Microsoft Graph tokens do, and no other API can verify them.
     header_nonce: bool,
@@ -112,6 +125,20 @@ pub struct Rules {
     pub accept_v2: bool,
     /// `AUTH_ALLOWED_CLIENT_APPS`: accepted `azp`/`appid` values.
     pub allowed_clients: Option<Vec<String>>,
+    /// The last `Validation` built from these rules, with the issuer set it was built for:
+    /// in single-tenant mode every token expects the same issuers, so it is built once.
+    pub validation: LastValidation,
+}
+
+/// The last `Validation` built and the issuer set it is for. A clone starts empty, since a
+/// cloned `Rules` may be changed before use.
+#[derive(Debug, Default)]
+pub struct LastValidation(std::sync::Mutex<Option<(Vec<String>, std::sync::Arc<Validation>)>>);
+
+impl Clone for LastValidation {
+    fn clone(&self) -> Self {
+        LastValidation::default()
+    }
 }
 
 impl Rules {
@@ -127,6 +154,7 @@ impl Rules {
             accept_v1: true,
             accept_v2: true,
             allowed_clients: None,
+            validation: Default::default(),
         }
     }
 }
@@ -211,6 +239,49 @@ impl<'de> serde::Deserialize<'de> for UniqueObject {
     }
 }
 
+/// Names of a JSON object, values skipped: the header's duplicate check builds nothing.
+struct UniqueNames;
+
+impl<'de> serde::Deserialize<'de> for UniqueNames {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueNames;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueNames, A::Error> {
+                let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+                while let Some(key) = access.next_key::<std::borrow::Cow<'de, str>>()? {
+                    access.next_value::<serde::de::IgnoredAny>()?;
+                    if seen.contains(&key) {
+                        return Err(serde::de::Error::custom("duplicate name"));
+                    }
+                    seen.push(key);
+                }
+                Ok(UniqueNames)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+fn check_unique_names(segment: &str, what: &str) -> Result<(), ApiError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| unparsable(&format!("{what} is not base64url")))?;
+    match serde_json::from_slice::<UniqueNames>(&bytes) {
+        Ok(UniqueNames) => Ok(()),
+        Err(e) if e.to_string().starts_with("duplicate name") => {
+            Err(unparsable(&format!("{what} repeats a name")))
+        }
+        Err(_) => Err(unparsable(&format!("{what} is not a JSON object"))),
+    }
+}
+
 fn decode_json_object(segment: &str, what: &str) -> Result<Map<String, Value>, ApiError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
@@ -232,7 +303,7 @@ pub fn check_size(token: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Splits a compact JWS and decodes header and payload; checks `alg`, `crit` and `kid`.
+/// Splits a compact JWS and decodes header and payload; checks `alg`, `crit` and the key name.
 pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
     check_size(token)?;
     let mut segments = token.split('.');
@@ -247,51 +318,49 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
     if header.is_empty() || payload.is_empty() || signature.is_empty() {
         return Err(unparsable("token has an empty segment"));
     }
-    let head = decode_json_object(header, "token header")?;
+    // The crate keeps the last of two equal names; refuse them before it looks.
+    check_unique_names(header, "token header")?;
     let claims = decode_json_object(payload, "token payload")?;
-    let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
+    // Canonical base64url, decoded onto the stack: 1 KiB holds an 8192-bit signature.
+    let mut sig = [0u8; 1024];
+    if URL_SAFE_NO_PAD.decode_slice(signature, &mut sig).is_err() {
         return Err(unparsable("token signature is not base64url"));
-    };
-    match head.get("alg") {
-        Some(Value::String(alg)) if alg == "RS256" => {}
-        Some(Value::String(_)) => return Err(unparsable("token algorithm is not allowed")),
-        _ => return Err(unparsable("token header has no algorithm")),
     }
-    if head.contains_key("crit") {
+    // The typed JOSE header: an `alg` outside the crate's list (`none`, `None`, ...) or a
+    // `kid`, `x5t` or `crit` of the wrong type does not decode.
+    let head = jsonwebtoken::decode_header(token)
+        .map_err(|_| unparsable("token header is not a valid JOSE header"))?;
+    // Checked before any key is looked up: only RS256, never HMAC or another family.
+    if head.alg != Algorithm::RS256 {
+        return Err(unparsable("token algorithm is not allowed"));
+    }
+    if head.crit.is_some() {
         return Err(unparsable("token header has critical extensions"));
     }
-    let key = match (head.get("kid"), head.get("x5t")) {
-        (Some(Value::String(kid)), _) if !kid.is_empty() => KeyRef::Kid(key_name(kid, "kid")?),
-        (Some(Value::String(_)) | None, Some(Value::String(x5t))) if !x5t.is_empty() => {
-            // The older Entra format names its key by certificate thumbprint only.
-            KeyRef::Thumbprint(key_name(x5t, "x5t")?)
-        }
-        (Some(Value::String(_)) | None, None | Some(Value::String(_))) => {
+    let key = match (head.kid, head.x5t) {
+        (Some(kid), _) if !kid.is_empty() => KeyRef::Kid(key_name(kid, "kid")?),
+        // The older Entra format names its key by certificate thumbprint only.
+        (_, Some(x5t)) if !x5t.is_empty() => KeyRef::Thumbprint(key_name(x5t, "x5t")?),
+        _ => {
             return Err(ApiError::new(ErrorKind::KeyNotFound).because("token header has no kid"));
         }
-        (None | Some(Value::String(_)), Some(_)) => {
-            return Err(unparsable("token x5t is not a string"));
-        }
-        (Some(_), _) => return Err(unparsable("token kid is not a string")),
     };
-    let signing_input = &token[..header.len() + 1 + payload.len()];
     Ok(Parsed {
         key,
-        signing_input,
-        signature,
-        header_nonce: head.contains_key("nonce"),
+        token,
+        header_nonce: head.nonce.is_some(),
         claims,
     })
 }
 
 /// A `kid` or `x5t` short enough to be a real one; longer ones never trigger a refresh.
-fn key_name(value: &str, what: &str) -> Result<String, ApiError> {
+fn key_name(value: String, what: &str) -> Result<String, ApiError> {
     if value.len() > MAX_KID_BYTES {
         return Err(
             ApiError::new(ErrorKind::KeyNotFound).because(format!("token {what} is too long"))
         );
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
 impl Parsed<'_> {
@@ -308,23 +377,78 @@ impl Parsed<'_> {
             }
     }
 
-    /// Checks the RS256 signature against `key`.
-    pub fn verify(&self, key: &VerifyingKey) -> Result<(), ApiError> {
-        match key.verify_sig(self.signing_input.as_bytes(), &self.signature) {
-            Ok(()) => Ok(()),
-            Err(_) if self.looks_like_graph() => Err(invalid(GRAPH_HINT)),
-            Err(_) => Err(invalid("signature does not verify")),
-        }
-    }
-
-    /// Applies the claim rules; call only after [`Parsed::verify`].
+    /// Validates the token with `key`: claim types (here), then signature, `exp`, `nbf`, `iss`
+    /// and `aud` (jsonwebtoken), then Entra's rules (here). `now` is the time the rules here
+    /// use; jsonwebtoken reads the clock itself.
     pub fn validate(
         &self,
+        key: &VerifyingKey,
         rules: &Rules,
         signer: Signer<'_>,
         now: i64,
     ) -> Result<Identity, ApiError> {
-        validate_claims(&self.claims, rules, signer, now)
+        let claims = Claims::read(&self.claims)?;
+        let expected = Expected::for_token(&claims, rules, signer);
+        let validation = rules.validation_for(&expected.issuers);
+        let outcome = jsonwebtoken::decode::<serde::de::IgnoredAny>(self.token, key, &validation);
+        match outcome {
+            Ok(_) => {}
+            // RFC 7519 allows NumericDates before 1970, which the crate cannot parse. The
+            // signature was verified before the crate looked at them: apply its rule here,
+            // then let it check the rest with that claim set aside.
+            Err(e) if claims.is_before_1970(e.kind()) => {
+                claims.check_times_before_1970(rules.clock_skew, now)?;
+                let mut validation = (*validation).clone();
+                validation.validate_exp = claims.exp.is_some_and(|e| e >= 0);
+                validation.validate_nbf = claims.nbf.is_some_and(|n| n >= 0);
+                validation.required_spec_claims.remove("exp");
+                jsonwebtoken::decode::<serde::de::IgnoredAny>(self.token, key, &validation)
+                    .map_err(|e| self.explain(e.kind(), &claims, &expected, now))?;
+            }
+            Err(e) => return Err(self.explain(e.kind(), &claims, &expected, now)),
+        }
+        conclude(&claims, &expected, rules, signer, now)
+    }
+
+    /// The catalogue error and `debug` reason for what the crate refused.
+    fn explain(
+        &self,
+        kind: &JwtError,
+        claims: &Claims<'_>,
+        expected: &Expected,
+        now: i64,
+    ) -> ApiError {
+        match kind {
+            JwtError::InvalidSignature if self.looks_like_graph() => invalid(GRAPH_HINT),
+            JwtError::InvalidSignature => invalid("signature does not verify"),
+            JwtError::ExpiredSignature => ApiError::new(ErrorKind::TokenExpired).because(format!(
+                "token expired {} seconds ago",
+                now.saturating_sub(claims.exp.unwrap_or(now))
+            )),
+            JwtError::ImmatureSignature => invalid(format!(
+                "token is not valid for another {} seconds",
+                claims.nbf.unwrap_or(now).saturating_sub(now)
+            )),
+            JwtError::InvalidIssuer => {
+                invalid(expected.tenant_problem.clone().unwrap_or_else(|| {
+                    format!("issuer not accepted: {}", quoted(claims.iss.unwrap_or("")))
+                }))
+            }
+            JwtError::InvalidAudience if claims.aud.iter().any(|a| is_graph_audience(a)) => {
+                invalid(GRAPH_HINT)
+            }
+            JwtError::InvalidAudience => invalid(format!(
+                "audience mismatch: got {}",
+                quoted(&claims.aud.join(", "))
+            )),
+            JwtError::MissingRequiredClaim(name) => invalid(format!("{name} is missing")),
+            JwtError::InvalidClaimFormat(name) => invalid(format!("{name} is out of range")),
+            JwtError::InvalidAlgorithm
+            | JwtError::Base64(_)
+            | JwtError::Json(_)
+            | JwtError::InvalidToken => unparsable("token does not decode"),
+            _ => invalid("token does not validate"),
+        }
     }
 }
 
@@ -400,126 +524,227 @@ pub fn tenant_in_issuer(issuer: &str) -> Option<&str> {
     issuer.split('/').find(|seg| is_guid(seg))
 }
 
-fn validate_claims(
-    claims: &Map<String, Value>,
+/// The claims funcgate reads, each with its one JSON type.
+#[derive(Debug)]
+struct Claims<'a> {
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    iss: Option<&'a str>,
+    ver: Option<&'a str>,
+    tid: Option<&'a str>,
+    aud: Vec<&'a str>,
+    roles: Vec<String>,
+    scp: Option<&'a str>,
+    oid: Option<&'a str>,
+    sub: Option<&'a str>,
+    azp: Option<&'a str>,
+    appid: Option<&'a str>,
+    /// `nonce`, `at_hash` or `c_hash`: only ID tokens carry them.
+    id_token_claims: bool,
+}
+
+impl<'a> Claims<'a> {
+    /// Reads every claim, refusing any of the wrong type.
+    fn read(claims: &'a Map<String, Value>) -> Result<Claims<'a>, ApiError> {
+        Ok(Claims {
+            exp: time_claim(claims, "exp")?,
+            nbf: time_claim(claims, "nbf")?,
+            iat: time_claim(claims, "iat")?,
+            iss: string_claim(claims, "iss")?,
+            ver: string_claim(claims, "ver")?,
+            tid: string_claim(claims, "tid")?,
+            aud: match claims.get("aud") {
+                None => Vec::new(),
+                Some(_) => audiences(claims)?,
+            },
+            roles: string_list(claims, "roles")?,
+            scp: string_claim(claims, "scp")?,
+            oid: string_claim(claims, "oid")?,
+            sub: string_claim(claims, "sub")?,
+            azp: string_claim(claims, "azp")?,
+            appid: string_claim(claims, "appid")?,
+            id_token_claims: ["nonce", "at_hash", "c_hash"]
+                .iter()
+                .any(|c| claims.contains_key(*c)),
+        })
+    }
+
+    /// Whether the crate refused `exp` or `nbf` only for being before 1970 (negative), which
+    /// it cannot parse: it calls that claim missing (when required) or malformed.
+    fn is_before_1970(&self, kind: &JwtError) -> bool {
+        let claim = match kind {
+            JwtError::MissingRequiredClaim(c) | JwtError::InvalidClaimFormat(c) => c.as_str(),
+            _ => return false,
+        };
+        match claim {
+            "exp" => self.exp.is_some_and(|e| e < 0),
+            "nbf" => self.nbf.is_some_and(|n| n < 0),
+            _ => false,
+        }
+    }
+
+    /// The leeway rule for NumericDates before 1970, which the crate cannot parse.
+    fn check_times_before_1970(&self, skew: i64, now: i64) -> Result<(), ApiError> {
+        if let Some(exp) = self.exp.filter(|e| *e < 0)
+            && now >= exp.saturating_add(skew)
+        {
+            return Err(ApiError::new(ErrorKind::TokenExpired).because(format!(
+                "token expired {} seconds ago",
+                now.saturating_sub(exp)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What a token must carry, worked out from the rules before the crate checks it.
+#[derive(Debug)]
+struct Expected {
+    /// The tenant: from settings in single-tenant mode, the token's allowed `tid` otherwise.
+    tenant: Option<String>,
+    /// Accepted `iss` values, templates filled in.
+    issuers: Vec<String>,
+    /// The v2 issuer (the discovery document's), filled in.
+    v2_issuer: Option<String>,
+    /// The v1 issuer, filled in; `None` when the metadata is not Entra's.
+    v1_issuer: Option<String>,
+    /// Why no issuer can match, when the tenant is the reason (for `debug`).
+    tenant_problem: Option<String>,
+}
+
+impl Expected {
+    fn for_token(claims: &Claims<'_>, rules: &Rules, signer: Signer<'_>) -> Expected {
+        let mut tenant_problem = None;
+        let tenant: Option<&str> = match &rules.tenancy {
+            Tenancy::Multi { allowed } => match claims.tid.filter(|t| is_guid(t)) {
+                None => {
+                    tenant_problem = Some(
+                        "tid is missing or not a tenant id; multi-tenant tokens must name their tenant"
+                            .to_owned(),
+                    );
+                    None
+                }
+                Some(t) => match allowed {
+                    Some(list) if !list.iter().any(|a| a.eq_ignore_ascii_case(t)) => {
+                        tenant_problem = Some(format!("tenant {} is not allowed", quoted(t)));
+                        None
+                    }
+                    _ => Some(t),
+                },
+            },
+            // The tenant comes from settings only: a token naming itself must not fill a
+            // templated issuer (`{tenantid}`) and so pick which tenant is trusted.
+            Tenancy::Single => {
+                let configured =
+                    tenant_in_issuer(signer.metadata_issuer).or(rules.tenant.as_deref());
+                if configured.is_none() && signer.metadata_issuer.contains(TENANT_PLACEHOLDER) {
+                    tenant_problem = Some("the discovery issuer is templated ({tenantid}) but no tenant is configured: set AUTH_TENANT_ID to the tenant id (GUID), or use multi-tenant settings".to_owned());
+                } else if let (Some(t), Some(want)) = (claims.tid, configured)
+                    && !t.eq_ignore_ascii_case(want)
+                {
+                    tenant_problem = Some(format!("tenant {} is not allowed", quoted(t)));
+                }
+                configured
+            }
+        };
+        // `None` when a template needs a tenant and none is known: such an issuer never matches.
+        let fill = |template: &str| -> Option<String> {
+            if template.contains(TENANT_PLACEHOLDER) {
+                Some(template.replace(TENANT_PLACEHOLDER, tenant?))
+            } else {
+                Some(template.to_owned())
+            }
+        };
+        let v2_issuer = fill(signer.metadata_issuer);
+        let v1_issuer = rules.v1_issuer.as_deref().and_then(fill);
+        let issuers: Vec<String> = match &rules.issuers {
+            Some(list) => list.iter().filter_map(|i| fill(i)).collect(),
+            None => v2_issuer.iter().chain(&v1_issuer).cloned().collect(),
+        };
+        Expected {
+            tenant: tenant.map(str::to_owned),
+            issuers,
+            v2_issuer,
+            v1_issuer,
+            tenant_problem,
+        }
+    }
+}
+
+impl Rules {
+    /// The crate's settings for a token expecting `issuers`: RS256 only, `exp` and `nbf` with
+    /// the skew as leeway, the accepted audiences and issuers, `exp`/`iss`/`aud` required.
+    /// Reused while the issuer set stays the same, so a request rarely builds one.
+    fn validation_for(&self, issuers: &[String]) -> std::sync::Arc<Validation> {
+        let mut last = self.validation.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((built_for, validation)) = last.as_ref()
+            && built_for.as_slice() == issuers
+        {
+            return std::sync::Arc::clone(validation);
+        }
+        let mut v = Validation::new(Algorithm::RS256);
+        v.leeway = self.clock_skew.max(0) as u64;
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        v.set_audience(&self.audiences);
+        v.set_issuer(issuers);
+        v.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let v = std::sync::Arc::new(v);
+        *last = Some((issuers.to_vec(), std::sync::Arc::clone(&v)));
+        v
+    }
+}
+
+/// Entra's rules once the crate has accepted signature, times, issuer and audience.
+fn conclude(
+    claims: &Claims<'_>,
+    expected: &Expected,
     rules: &Rules,
     signer: Signer<'_>,
     now: i64,
 ) -> Result<Identity, ApiError> {
-    // Types first, so a malformed claim is never mistaken for an expired or foreign token.
-    let exp = time_claim(claims, "exp")?;
-    let nbf = time_claim(claims, "nbf")?;
-    let iat = time_claim(claims, "iat")?;
-    let iss = string_claim(claims, "iss")?;
-    let ver = string_claim(claims, "ver")?;
-    let tid = string_claim(claims, "tid")?;
-    let aud = audiences(claims)?;
-    let roles = string_list(claims, "roles")?;
-    let scp = string_claim(claims, "scp")?;
-    let oid = string_claim(claims, "oid")?;
-    let sub = string_claim(claims, "sub")?;
-    let azp = string_claim(claims, "azp")?;
-    let appid = string_claim(claims, "appid")?;
-
-    let skew = rules.clock_skew;
-    let Some(exp) = exp else {
-        return Err(invalid("exp is missing"));
+    if let Some(problem) = &expected.tenant_problem {
+        return Err(invalid(problem.clone()));
+    }
+    let (Some(exp), Some(iss)) = (claims.exp, claims.iss) else {
+        return Err(invalid("exp or iss is missing"));
     };
-    if now >= exp.saturating_add(skew) {
+    // RFC 7519: expired once the time reaches `exp`; the crate still accepts that second.
+    if now >= exp.saturating_add(rules.clock_skew) {
         return Err(ApiError::new(ErrorKind::TokenExpired).because(format!(
             "token expired {} seconds ago",
             now.saturating_sub(exp)
         )));
     }
-    if let Some(nbf) = nbf
-        && nbf.saturating_sub(skew) > now
-    {
-        return Err(invalid(format!(
-            "token is not valid for another {} seconds",
-            nbf.saturating_sub(now)
-        )));
-    }
-    if let Some(iat) = iat
-        && iat.saturating_sub(skew) > now
+    if let Some(iat) = claims.iat
+        && iat.saturating_sub(rules.clock_skew) > now
     {
         return Err(invalid("token was issued in the future"));
     }
-    if claims.contains_key("nonce")
-        || claims.contains_key("at_hash")
-        || claims.contains_key("c_hash")
-    {
+    if claims.id_token_claims {
         return Err(invalid(
             "an ID token was sent instead of an access token; request an access token for this API",
         ));
     }
-
-    // The tenant: the token's own in multi-tenant mode, else the one the metadata names.
-    let tenant: Option<&str> = match &rules.tenancy {
-        Tenancy::Multi { allowed } => {
-            let Some(t) = tid.filter(|t| is_guid(t)) else {
-                return Err(invalid(
-                    "tid is missing or not a tenant id; multi-tenant tokens must name their tenant",
-                ));
-            };
-            if let Some(list) = allowed
-                && !list.iter().any(|a| a.eq_ignore_ascii_case(t))
-            {
-                return Err(invalid(format!("tenant {} is not allowed", quoted(t))));
-            }
-            Some(t)
-        }
-        Tenancy::Single => {
-            // The tenant comes from settings only: a token naming itself must not fill a
-            // templated issuer (`{tenantid}`) and so pick which tenant is trusted.
-            let configured = tenant_in_issuer(signer.metadata_issuer).or(rules.tenant.as_deref());
-            if configured.is_none() && signer.metadata_issuer.contains(TENANT_PLACEHOLDER) {
-                return Err(invalid(
-                    "the discovery issuer is templated ({tenantid}) but no tenant is configured: set AUTH_TENANT_ID to the tenant id (GUID), or use multi-tenant settings",
-                ));
-            }
-            if let (Some(t), Some(want)) = (tid, configured)
-                && !t.eq_ignore_ascii_case(want)
-            {
-                return Err(invalid(format!("tenant {} is not allowed", quoted(t))));
-            }
-            configured
-        }
-    };
-    let fill = |template: &str| -> Option<String> {
-        // `None` when a template needs a tenant and none is known: such an issuer never matches.
-        if template.contains(TENANT_PLACEHOLDER) {
-            Some(template.replace(TENANT_PLACEHOLDER, tenant?))
-        } else {
-            Some(template.to_owned())
-        }
-    };
-
-    let Some(iss) = iss else {
-        return Err(invalid("iss is missing"));
-    };
-    let v2_issuer = fill(signer.metadata_issuer);
     let version = match &rules.issuers {
-        Some(list) => {
-            if !list.iter().filter_map(|i| fill(i)).any(|i| i == iss) {
-                return Err(invalid(format!("issuer not accepted: {}", quoted(iss))));
-            }
-            if ver == Some("1.0") {
+        Some(_) => {
+            if claims.ver == Some("1.0") {
                 TokenVersion::V1
             } else {
                 TokenVersion::V2
             }
         }
         None => {
-            let v1_issuer = rules.v1_issuer.as_deref().and_then(fill);
-            let version = if v2_issuer.as_deref() == Some(iss) {
+            let version = if expected.v2_issuer.as_deref() == Some(iss) {
                 TokenVersion::V2
-            } else if v1_issuer.as_deref() == Some(iss) {
+            } else if expected.v1_issuer.as_deref() == Some(iss) {
                 TokenVersion::V1
             } else {
                 return Err(invalid(format!("issuer not accepted: {}", quoted(iss))));
             };
             if rules.v1_issuer.is_some() {
-                match (ver, version) {
+                match (claims.ver, version) {
                     (None, _)
                     | (Some("1.0"), TokenVersion::V1)
                     | (Some("2.0"), TokenVersion::V2) => {}
@@ -548,33 +773,28 @@ fn validate_claims(
         )));
     }
     if let Some(key_issuer) = signer.key_issuer {
-        let wanted = fill(key_issuer);
-        if wanted.as_deref() != Some(iss) && wanted != v2_issuer {
+        let wanted = if key_issuer.contains(TENANT_PLACEHOLDER) {
+            expected
+                .tenant
+                .as_deref()
+                .map(|t| key_issuer.replace(TENANT_PLACEHOLDER, t))
+        } else {
+            Some(key_issuer.to_owned())
+        };
+        if wanted.as_deref() != Some(iss) && wanted != expected.v2_issuer {
             return Err(invalid("the signing key belongs to another issuer"));
         }
-    }
-    if !aud
-        .iter()
-        .any(|a| rules.audiences.iter().any(|want| want == a))
-    {
-        if aud.iter().any(|a| is_graph_audience(a)) {
-            return Err(invalid(GRAPH_HINT));
-        }
-        return Err(invalid(format!(
-            "audience mismatch: got {}",
-            quoted(&aud.join(", "))
-        )));
     }
     // Entra access tokens always name the client that asked for them (`appid` in v1, `azp`
     // in v2); ID tokens never do, even without `nonce`. Other providers' formats are not
     // known, so there either claim will do.
     let client_app = if rules.v1_issuer.is_some() {
         match version {
-            TokenVersion::V2 => azp,
-            TokenVersion::V1 => appid,
+            TokenVersion::V2 => claims.azp,
+            TokenVersion::V1 => claims.appid,
         }
     } else {
-        azp.or(appid)
+        claims.azp.or(claims.appid)
     };
     if client_app.is_none() {
         return Err(invalid(match version {
@@ -599,17 +819,34 @@ fn validate_claims(
     }
     Ok(Identity {
         version,
-        tenant_id: tid.or(tenant).map(str::to_owned),
-        object_id: oid.map(str::to_owned),
-        subject: sub.map(str::to_owned),
+        tenant_id: claims
+            .tid
+            .map(str::to_owned)
+            .or_else(|| expected.tenant.clone()),
+        object_id: claims.oid.map(str::to_owned),
+        subject: claims.sub.map(str::to_owned),
         client_app: client_app.map(str::to_owned),
-        roles,
-        scopes: scp
+        roles: claims.roles.clone(),
+        scopes: claims
+            .scp
             .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect())
             .unwrap_or_default(),
         expires_at: exp,
-        not_before: nbf,
+        not_before: claims.nbf,
     })
+}
+
+/// Entra's own rules for a token whose signature, times, issuer and audience were accepted:
+/// for property tests and the fuzz target, which cannot sign their inputs.
+pub fn check_entra_rules(
+    claims: &Map<String, Value>,
+    rules: &Rules,
+    signer: Signer<'_>,
+    now: i64,
+) -> Result<Identity, ApiError> {
+    let claims = Claims::read(claims)?;
+    let expected = Expected::for_token(&claims, rules, signer);
+    conclude(&claims, &expected, rules, signer, now)
 }
 
 #[cfg(test)]
@@ -630,7 +867,12 @@ mod proptests {
         Rules::single(vec!["api://app".into()], 300)
     }
 
-    /// The whole pre-network path: header → token → parse → claims (no signature check).
+    /// A 2048-bit key no input is signed with.
+    fn key() -> VerifyingKey {
+        crate::auth::keys::rs256_key(&[0xC5; 256], &[1, 0, 1]).unwrap()
+    }
+
+    /// The whole path without the network: header → token → parse → validate.
     fn judge(header: &str) -> &'static str {
         let token = match token_from_header(Some(header)) {
             Ok(t) => t,
@@ -643,7 +885,7 @@ mod proptests {
                     metadata_issuer: "https://login.example/11111111-2222-4333-8444-555555555555/v2.0",
                     key_issuer: None,
                 };
-                match p.validate(&rules(), signer, 1_800_000_000) {
+                match p.validate(&key(), &rules(), signer, 1_800_000_000) {
                     Ok(_) => "accepted-without-signature",
                     Err(e) => e.kind.code(),
                 }
@@ -701,7 +943,7 @@ mod proptests {
                 metadata_issuer: "https://login.example/11111111-2222-4333-8444-555555555555/v2.0",
                 key_issuer: None,
             };
-            let _ = validate_claims(&claims, &rules(), signer, 1_800_000_000);
+            let _ = check_entra_rules(&claims, &rules(), signer, 1_800_000_000);
         }
     }
 }
@@ -709,9 +951,37 @@ mod proptests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
     use serde_json::json;
+    use std::sync::LazyLock;
 
-    const NOW: i64 = 1_800_000_000;
+    /// Real time: jsonwebtoken checks `exp` and `nbf` against the clock.
+    static NOW: LazyLock<i64> = LazyLock::new(crate::auth::unix_now);
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    /// The fixture key pair `key1`: signing key, and the verifying key its JWK describes.
+    static KEYS: LazyLock<(EncodingKey, VerifyingKey)> = LazyLock::new(|| {
+        let jwk: Value = serde_json::from_slice(&fixture("key1.jwk.json")).unwrap();
+        let b64 = |f: &str| URL_SAFE_NO_PAD.decode(jwk[f].as_str().unwrap()).unwrap();
+        (
+            EncodingKey::from_rsa_pem(&fixture("key1.pem")).unwrap(),
+            crate::auth::keys::rs256_key(&b64("n"), &b64("e")).unwrap(),
+        )
+    });
+
+    /// Signs `claims` with the fixture key as kid `k`.
+    fn sign(claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("k".into());
+        jsonwebtoken::encode(&header, claims, &KEYS.0).unwrap()
+    }
     const TID: &str = "11111111-2222-4333-8444-555555555555";
     const OTHER: &str = "99999999-2222-4333-8444-555555555555";
     const META: &str = "https://login.example/11111111-2222-4333-8444-555555555555/v2.0";
@@ -728,9 +998,11 @@ mod tests {
         }
     }
 
+    /// Signs `claims` and validates the token: signature, times, issuer and audience by
+    /// jsonwebtoken, the rest here.
     fn check_with(claims: Value, rules: &Rules, signer: Signer<'_>) -> Result<Identity, ApiError> {
-        let Value::Object(map) = claims else { panic!() };
-        validate_claims(&map, rules, signer, NOW)
+        let token = sign(&claims);
+        parse(&token)?.validate(&KEYS.1, rules, signer, *NOW)
     }
 
     fn check(claims: Value) -> Result<Identity, ApiError> {
@@ -739,12 +1011,12 @@ mod tests {
 
     fn v2(tid: &str) -> Value {
         json!({"iss": format!("https://login.example/{tid}/v2.0"), "aud": "api://app",
-               "exp": NOW + 60, "tid": tid, "roles": ["GetSecret"], "ver": "2.0", "azp": "client-a"})
+               "exp": *NOW + 60, "tid": tid, "roles": ["GetSecret"], "ver": "2.0", "azp": "client-a"})
     }
 
     fn v1(tid: &str) -> Value {
         json!({"iss": format!("https://sts.windows.net/{tid}/"), "aud": "app",
-               "exp": NOW + 60, "tid": tid, "ver": "1.0", "appid": "client-b"})
+               "exp": *NOW + 60, "tid": tid, "ver": "1.0", "appid": "client-b"})
     }
 
     fn base() -> Value {
@@ -781,20 +1053,66 @@ mod tests {
     #[test]
     fn time_rules_with_skew() {
         use ErrorKind::*;
-        assert!(check(with("exp", json!(NOW - 299))).is_ok());
-        assert_eq!(kind(check(with("exp", json!(NOW - 300)))), TokenExpired);
-        let e = check(with("exp", json!(NOW - 1000))).unwrap_err();
+        // A few seconds of margin around the 300 s leeway: the crate reads the clock itself.
+        let now = *NOW;
+        assert!(check(with("exp", json!(now - 290))).is_ok());
+        assert_eq!(kind(check(with("exp", json!(now - 310)))), TokenExpired);
+        // The second the token expires, it is expired (the crate alone would still accept it).
+        let zero_skew = Rules {
+            clock_skew: 0,
+            ..rules()
+        };
+        let at_exp = sign(&with("exp", json!(now)));
+        let err = parse(&at_exp)
+            .unwrap()
+            .validate(&KEYS.1, &zero_skew, signer(META), now)
+            .unwrap_err();
+        assert_eq!(err.kind, TokenExpired);
+        let e = check(with("exp", json!(now - 1000))).unwrap_err();
         assert_eq!(e.reason.as_deref(), Some("token expired 1000 seconds ago"));
-        assert_eq!(kind(check(with("exp", json!("1900000000")))), InvalidClaims);
+        assert_eq!(
+            kind(check(with("exp", json!(now.to_string())))),
+            InvalidClaims
+        );
         assert_eq!(kind(check(with("exp", json!(null)))), InvalidClaims);
         assert_eq!(kind(check(with("exp", json!(1e300)))), InvalidClaims);
-        assert!(check(with("exp", json!((NOW + 60) as f64 + 0.5))).is_ok());
-        assert!(check(with("nbf", json!(NOW + 299))).is_ok());
-        assert_eq!(kind(check(with("nbf", json!(NOW + 301)))), InvalidClaims);
-        assert_eq!(kind(check(with("iat", json!(NOW + 301)))), InvalidClaims);
+        assert!(check(with("exp", json!((now + 60) as f64 + 0.5))).is_ok());
+        // Before 1970: valid NumericDates the crate cannot parse, judged here.
+        assert_eq!(kind(check(with("exp", json!(-1)))), TokenExpired);
+        assert!(check(with("nbf", json!(-5))).is_ok());
+        assert!(check(with("nbf", json!(now + 290))).is_ok());
+        assert_eq!(kind(check(with("nbf", json!(now + 310)))), InvalidClaims);
+        assert_eq!(kind(check(with("iat", json!(now + 310)))), InvalidClaims);
         let mut no_exp = base();
         no_exp.as_object_mut().unwrap().remove("exp");
         assert_eq!(kind(check(no_exp)), InvalidClaims);
+    }
+
+    #[test]
+    fn the_signature_is_checked_by_the_crate_before_the_claims() {
+        let token = sign(&base());
+        let mut tampered = token.clone();
+        tampered.truncate(token.len() - 4);
+        tampered.push_str("AAAA");
+        let err = parse(&tampered)
+            .unwrap()
+            .validate(&KEYS.1, &rules(), signer(META), *NOW)
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidClaims);
+        assert_eq!(err.reason.as_deref(), Some("signature does not verify"));
+        // Expired and forged: the signature answers first.
+        let mut expired = base();
+        expired["exp"] = json!(*NOW - 4000);
+        let forged = format!(
+            "{}.{}",
+            &sign(&expired)[..sign(&expired).rfind('.').unwrap()],
+            "AAAA"
+        );
+        let err = parse(&forged)
+            .unwrap()
+            .validate(&KEYS.1, &rules(), signer(META), *NOW)
+            .unwrap_err();
+        assert_eq!(err.reason.as_deref(), Some("signature does not verify"));
     }
 
     #[test]
