@@ -4,9 +4,16 @@
 //! `Outputs.res` JSON, where middleware never sees them.
 
 use crate::call::Call;
-use crate::host::layout::FunctionDef;
 use crate::reply::Reply;
-use crate::settings::CorsOrigins;
+
+/// Which browser origins may call (`CORS_ALLOWED_ORIGINS`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any origin (`*`).
+    Any,
+    /// Exactly these origins, lower-case `scheme://host[:port]`; empty: CORS is off.
+    List(Vec<String>),
+}
 
 /// Seconds a browser may cache a preflight answer.
 const PREFLIGHT_MAX_AGE: &str = "600";
@@ -29,8 +36,9 @@ fn allow_origin_value(cfg: &CorsOrigins, origin: &str) -> String {
     }
 }
 
-/// The answer to a preflight from an allowed origin; `None` when this is not one.
-pub fn preflight(cfg: &CorsOrigins, function: &FunctionDef, call: &Call) -> Option<Reply> {
+/// The answer to a preflight from an allowed origin, allowing `methods` (the function's
+/// `Allow` value); `None` when this is not one.
+pub fn preflight(cfg: &CorsOrigins, methods: &str, call: &Call) -> Option<Reply> {
     if call.method != "OPTIONS" || call.headers.get("access-control-request-method").is_none() {
         return None;
     }
@@ -41,7 +49,7 @@ pub fn preflight(cfg: &CorsOrigins, function: &FunctionDef, call: &Call) -> Opti
         "Access-Control-Allow-Origin",
         allow_origin_value(cfg, origin),
     );
-    reply.header("Access-Control-Allow-Methods", function.allow_header());
+    reply.header("Access-Control-Allow-Methods", methods.to_owned());
     reply.header(
         "Access-Control-Allow-Headers",
         "Authorization, Content-Type",

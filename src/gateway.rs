@@ -7,13 +7,13 @@
 
 use std::time::Instant;
 
-use crate::AppState;
 use crate::call::{Body, BodyError, Call};
 use crate::cors;
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::functions::{self, Context, Request};
-use crate::host::layout::FunctionDef;
+use crate::layout::FunctionDef;
 use crate::reply::Reply;
+use crate::state::AppState;
 
 /// Runs a call to `function` and returns the finished reply.
 pub async fn handle(state: &AppState, function: &FunctionDef, call: Call) -> Reply {
@@ -21,7 +21,11 @@ pub async fn handle(state: &AppState, function: &FunctionDef, call: Call) -> Rep
     // The call is consumed on its way to the function; keep what the reply still needs.
     let origin = call.headers.get("origin");
     let method = call.method.clone();
-    let (reply, err) = match cors::preflight(&state.settings.cors, function, &call) {
+    // Only an OPTIONS call can be a preflight; the methods string is built for those alone.
+    let preflight = (call.method == "OPTIONS")
+        .then(|| cors::preflight(&state.settings.cors, &function.allow_header(), &call))
+        .flatten();
+    let (reply, err) = match preflight {
         Some(reply) => (reply, None),
         None => match run(state, function, call).await {
             Ok(reply) => (reply, None),

@@ -13,10 +13,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::auth::config::AuthConfig;
 use crate::auth::policy::{MethodRules, Policy};
-use crate::auth::token::{Rules, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
+use crate::auth::token::{Tenancy, is_guid};
+#[cfg(test)]
+use crate::auth::token::{V1_ISSUER_CHINA, V1_ISSUER_PUBLIC};
+use crate::cors::CorsOrigins;
 use crate::functions;
-use crate::host::layout::Layout;
+use crate::layout::Layout;
 use crate::net;
 use crate::secrets::keyvault::Credential;
 use crate::secrets::vault::NamePattern;
@@ -58,110 +62,6 @@ fn fail<T>(name: &str, problem: impl Into<String>) -> Result<T, SettingError> {
     })
 }
 
-/// Token validation settings.
-#[derive(Clone, Debug)]
-pub struct AuthSettings {
-    /// `AUTH_TENANT_ID`: tenant GUID or verified domain, or `organizations`/`common`.
-    pub tenant_id: String,
-    /// `AUTH_CLIENT_ID`: the API's application (client) id.
-    pub client_id: String,
-    /// `AUTH_INSTANCE` without a trailing slash.
-    pub instance: String,
-    /// `AUTH_METADATA_URL`: a discovery document that replaces the Entra one.
-    pub metadata_url: Option<String>,
-    /// Single or multi-tenant, with `AUTH_ALLOWED_TENANTS` / `AUTH_ALLOW_ANY_TENANT`.
-    pub tenancy: Tenancy,
-    /// `AUTH_ISSUERS`.
-    pub issuers: Option<Vec<String>>,
-    /// `AUTH_TOKEN_VERSIONS`: (v1 accepted, v2 accepted).
-    pub versions: (bool, bool),
-    /// `AUTH_ALLOWED_CLIENT_APPS`.
-    pub allowed_clients: Option<Vec<String>>,
-    /// `AUTH_AUDIENCES`.
-    pub audiences: Vec<String>,
-    /// `AUTH_CLOCK_SKEW_SECONDS`.
-    pub clock_skew_seconds: u64,
-    /// `AUTH_KEY_REFRESH_COOLDOWN_SECONDS`.
-    pub key_refresh_cooldown: Duration,
-    /// `AUTH_TOKEN_CACHE_SIZE`: verified tokens remembered (0 disables).
-    pub token_cache_size: usize,
-    /// `AUTH_DEBUG_ERRORS`.
-    pub debug_errors: bool,
-}
-
-impl AuthSettings {
-    /// The discovery documents to load keys from: one, or one per allowed tenant.
-    pub fn discovery_urls(&self) -> Vec<(Option<String>, String)> {
-        if let Some(url) = &self.metadata_url {
-            return vec![(None, url.clone())];
-        }
-        let url = |tenant: &str| {
-            format!(
-                "{}/{tenant}/v2.0/.well-known/openid-configuration",
-                self.instance
-            )
-        };
-        match &self.tenancy {
-            Tenancy::Multi {
-                allowed: Some(list),
-            } => list.iter().map(|t| (Some(t.clone()), url(t))).collect(),
-            _ => vec![(None, url(&self.tenant_id))],
-        }
-    }
-
-    /// Entra's v1 issuer template for the instance; none for other metadata.
-    pub fn v1_issuer(&self) -> Option<&'static str> {
-        if self.metadata_url.is_some() {
-            return None;
-        }
-        let host = self
-            .instance
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split(['/', ':'])
-            .next()
-            .unwrap_or("");
-        Some(if host.ends_with(".cn") {
-            V1_ISSUER_CHINA
-        } else {
-            V1_ISSUER_PUBLIC
-        })
-    }
-
-    /// Single-tenant: `AUTH_TENANT_ID` when it is a tenant id (GUID), lower-case as Entra's
-    /// issuers write it; it fills `{tenantid}` in issuers that do not name their tenant.
-    pub fn configured_tenant(&self) -> Option<String> {
-        (self.tenancy == Tenancy::Single && is_guid(&self.tenant_id))
-            .then(|| self.tenant_id.to_ascii_lowercase())
-    }
-
-    /// The claim rules these settings describe.
-    pub fn rules(&self) -> Rules {
-        Rules {
-            audiences: self.audiences.clone(),
-            clock_skew: self.clock_skew_seconds as i64,
-            tenancy: self.tenancy.clone(),
-            tenant: self.configured_tenant(),
-            issuers: self.issuers.clone(),
-            v1_issuer: self.v1_issuer().map(str::to_owned),
-            accept_v1: self.versions.0,
-            accept_v2: self.versions.1,
-            allowed_clients: self.allowed_clients.clone(),
-            validation: Default::default(),
-        }
-    }
-}
-
-/// Which browser origins may call (CORS).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CorsOrigins {
-    /// Any origin (`*`).
-    Any,
-    /// Exactly these origins, lower-case `scheme://host[:port]`.
-    List(Vec<String>),
-}
-
 /// Everything funcgate needs, loaded once.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -178,7 +78,7 @@ pub struct Settings {
     /// Request body limits.
     pub body: BodyLimits,
     /// Token validation.
-    pub auth: AuthSettings,
+    pub auth: AuthConfig,
     /// `CORS_ALLOWED_ORIGINS`.
     pub cors: CorsOrigins,
     /// `LOCAL_SECRETS_FILE`, resolved against the app root.
@@ -433,7 +333,7 @@ fn non_empty_list(source: &Source, name: &str) -> Result<Option<Vec<String>>, Se
     }
 }
 
-fn auth_settings(source: &Source) -> Result<AuthSettings, SettingError> {
+fn auth_settings(source: &Source) -> Result<AuthConfig, SettingError> {
     let metadata_url = match source.get("AUTH_METADATA_URL") {
         None => None,
         Some(text) => Some(
@@ -612,7 +512,7 @@ fn auth_settings(source: &Source) -> Result<AuthSettings, SettingError> {
             }
         },
     };
-    Ok(AuthSettings {
+    Ok(AuthConfig {
         token_cache_size,
         tenant_id,
         client_id,
@@ -633,7 +533,7 @@ fn auth_settings(source: &Source) -> Result<AuthSettings, SettingError> {
 /// tenant's administrator could grant themselves any role. Refused unless client applications
 /// narrow who can call.
 fn check_any_tenant(
-    auth: &AuthSettings,
+    auth: &AuthConfig,
     policies: &HashMap<String, MethodRules>,
 ) -> Result<(), SettingError> {
     if auth.tenancy != (Tenancy::Multi { allowed: None }) || auth.allowed_clients.is_some() {

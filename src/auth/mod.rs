@@ -1,6 +1,7 @@
 //! The guard: bearer header → token → signing key → claims. Policies are checked by the caller.
 
 pub mod bearer;
+pub mod config;
 pub mod keys;
 pub mod policy;
 pub mod token;
@@ -12,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::errors::{ApiError, ErrorKind};
 use crate::net;
-use crate::settings::AuthSettings;
+use config::AuthConfig;
 use keys::{KeySource, KeyStatus, KeyStore, RefreshPolicy};
 use token::{Identity, Rules, Signer};
 use token_cache::TokenCache;
@@ -34,7 +35,7 @@ pub struct Guard {
 
 impl Guard {
     /// A guard with one key store per discovery document the settings name.
-    pub fn new(auth: &AuthSettings, http: &net::Http) -> Guard {
+    pub fn new(auth: &AuthConfig, http: &net::Http) -> Guard {
         let policy = RefreshPolicy {
             unknown_kid_cooldown: auth.key_refresh_cooldown,
             ..RefreshPolicy::default()

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use actix_web::HttpResponse;
 use serde_json::{Map, Value, json};
 
-use super::layout::{FunctionDef, Layout};
+use crate::layout::{FunctionDef, Layout};
 use actix_web::web::Bytes;
 
 use crate::call::{Body, Call, Headers};

@@ -6,16 +6,15 @@
 
 pub mod forwarded;
 pub mod invocation;
-pub mod layout;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
-use crate::AppState;
 use crate::call::{Body, Call};
 use crate::gateway;
 use crate::reply::Reply;
+use crate::state::AppState;
 
 /// Room in an invocation payload for everything but the body (headers, query, metadata).
 const INVOCATION_OVERHEAD_BYTES: usize = 256 * 1024;
@@ -81,7 +80,7 @@ async fn route(state: &AppState, path: &str, mut call: Call) -> Reply {
 fn invocation_target<'a>(
     req: &HttpRequest,
     state: &'a AppState,
-) -> Option<&'a layout::FunctionDef> {
+) -> Option<&'a crate::layout::FunctionDef> {
     let layout = &state.settings.layout;
     let name = req.path().strip_prefix('/')?;
     let function = layout.function(name)?;

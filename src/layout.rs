@@ -1,5 +1,8 @@
 //! The Functions app as the host sees it: `host.json` and one `function.json` per folder.
 //!
+//! Read once at start-up by settings; used by the host adapters (routing) and the gateway
+//! (methods), which is why it is not inside `host`.
+//!
 //! funcgate reads the same files so the route prefix and each function's route and methods have
 //! one source of truth.
 

@@ -1,0 +1,102 @@
+//! The guard's configuration: which tenants and issuers, audiences, timings. `settings` reads
+//! it from `AUTH_*`; this module says what it means (discovery URLs, Entra's v1 issuer, the
+//! claim rules).
+
+use std::time::Duration;
+
+use super::token::{Rules, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
+
+/// Token validation settings, built by `settings` from `AUTH_*`.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// `AUTH_TENANT_ID`: tenant GUID or verified domain, or `organizations`/`common`.
+    pub tenant_id: String,
+    /// `AUTH_CLIENT_ID`: the API's application (client) id.
+    pub client_id: String,
+    /// `AUTH_INSTANCE` without a trailing slash.
+    pub instance: String,
+    /// `AUTH_METADATA_URL`: a discovery document that replaces the Entra one.
+    pub metadata_url: Option<String>,
+    /// Single or multi-tenant, with `AUTH_ALLOWED_TENANTS` / `AUTH_ALLOW_ANY_TENANT`.
+    pub tenancy: Tenancy,
+    /// `AUTH_ISSUERS`.
+    pub issuers: Option<Vec<String>>,
+    /// `AUTH_TOKEN_VERSIONS`: (v1 accepted, v2 accepted).
+    pub versions: (bool, bool),
+    /// `AUTH_ALLOWED_CLIENT_APPS`.
+    pub allowed_clients: Option<Vec<String>>,
+    /// `AUTH_AUDIENCES`.
+    pub audiences: Vec<String>,
+    /// `AUTH_CLOCK_SKEW_SECONDS`.
+    pub clock_skew_seconds: u64,
+    /// `AUTH_KEY_REFRESH_COOLDOWN_SECONDS`.
+    pub key_refresh_cooldown: Duration,
+    /// `AUTH_TOKEN_CACHE_SIZE`: verified tokens remembered (0 disables).
+    pub token_cache_size: usize,
+    /// `AUTH_DEBUG_ERRORS`.
+    pub debug_errors: bool,
+}
+
+impl AuthConfig {
+    /// The discovery documents to load keys from: one, or one per allowed tenant.
+    pub fn discovery_urls(&self) -> Vec<(Option<String>, String)> {
+        if let Some(url) = &self.metadata_url {
+            return vec![(None, url.clone())];
+        }
+        let url = |tenant: &str| {
+            format!(
+                "{}/{tenant}/v2.0/.well-known/openid-configuration",
+                self.instance
+            )
+        };
+        match &self.tenancy {
+            Tenancy::Multi {
+                allowed: Some(list),
+            } => list.iter().map(|t| (Some(t.clone()), url(t))).collect(),
+            _ => vec![(None, url(&self.tenant_id))],
+        }
+    }
+
+    /// Entra's v1 issuer template for the instance; none for other metadata.
+    pub fn v1_issuer(&self) -> Option<&'static str> {
+        if self.metadata_url.is_some() {
+            return None;
+        }
+        let host = self
+            .instance
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("");
+        Some(if host.ends_with(".cn") {
+            V1_ISSUER_CHINA
+        } else {
+            V1_ISSUER_PUBLIC
+        })
+    }
+
+    /// Single-tenant: `AUTH_TENANT_ID` when it is a tenant id (GUID), lower-case as Entra's
+    /// issuers write it; it fills `{tenantid}` in issuers that do not name their tenant.
+    pub fn configured_tenant(&self) -> Option<String> {
+        (self.tenancy == Tenancy::Single && is_guid(&self.tenant_id))
+            .then(|| self.tenant_id.to_ascii_lowercase())
+    }
+
+    /// The claim rules these settings describe.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            audiences: self.audiences.clone(),
+            clock_skew: self.clock_skew_seconds as i64,
+            tenancy: self.tenancy.clone(),
+            tenant: self.configured_tenant(),
+            issuers: self.issuers.clone(),
+            v1_issuer: self.v1_issuer().map(str::to_owned),
+            accept_v1: self.versions.0,
+            accept_v2: self.versions.1,
+            allowed_clients: self.allowed_clients.clone(),
+            validation: Default::default(),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The HTTP server: one catch-all service, since routes come from `function.json` files.
+
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpServer, web};
+
+use crate::host;
+use crate::state::AppState;
+
+/// The application: one catch-all service, since routes come from `function.json` files.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .default_service(web::to(host::dispatch))
+}
+
+/// Time allowed for a request's head (method, path, headers) to arrive.
+pub const CLIENT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long an idle keep-alive connection is kept (the host reuses its connections).
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+
+/// Worker threads: one per core, at most four (the guard is CPU-light and instances are small).
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4)
+}
+
+/// Starts the key cache and serves until the server stops.
+pub async fn run(state: AppState) -> std::io::Result<()> {
+    let listen = state.settings.listen;
+    let state = web::Data::new(state);
+    let server = HttpServer::new({
+        let state = state.clone();
+        move || app(state.clone())
+    })
+    .workers(workers())
+    // Keep-alive callers must not wait on Nagle's algorithm (about 40 ms per response).
+    .tcp_nodelay(true)
+    // Slow-loris safety: a request's head must arrive within 5 s.
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    .keep_alive(actix_web::http::KeepAlive::Timeout(KEEP_ALIVE))
+    .bind(listen)?
+    .run();
+    for store in state.guard.key_stores() {
+        tokio::spawn(store.run_background());
+    }
+    log::info!(
+        "funcgate {} listening on http://{listen} (route prefix {:?}, {})",
+        env!("CARGO_PKG_VERSION"),
+        state.settings.layout.route_prefix,
+        if state.settings.standalone {
+            "standalone"
+        } else {
+            "under the Functions host"
+        }
+    );
+    if !state.settings.proxy_variables.is_empty() {
+        log::info!(
+            "outbound HTTP (signing keys, Key Vault) honours {} (NO_PROXY exempts hosts)",
+            state.settings.proxy_variables.join(", ")
+        );
+    }
+    for f in &state.settings.layout.functions {
+        let rules = state
+            .settings
+            .policies
+            .get(&f.name)
+            .map(|r| r.describe(f.methods.as_deref()))
+            .unwrap_or_else(|| "deny".to_owned());
+        log::info!("function {}: {rules}", f.name);
+    }
+    server.await
+}
