@@ -1,0 +1,66 @@
+//! `AUTH_POLICY_<FUNCTION>`: each function folder's rules per method, from the setting or the
+//! implementation's defaults.
+
+use std::collections::HashMap;
+
+use super::source::Source;
+use super::{SettingError, fail};
+use crate::auth::policy::{MethodRules, Policy};
+use crate::functions;
+use crate::layout::Layout;
+
+/// Prefix of the per-function policy settings (`AUTH_POLICY_VAULT`).
+pub const POLICY_PREFIX: &str = "AUTH_POLICY_";
+
+/// `AUTH_POLICY_<NAME>` for a function folder name (upper case, `-` as `_`).
+pub fn policy_setting_name(function: &str) -> String {
+    format!(
+        "{POLICY_PREFIX}{}",
+        function.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+pub(super) fn policies(
+    source: &Source,
+    layout: &Layout,
+) -> Result<HashMap<String, MethodRules>, SettingError> {
+    let mut out = HashMap::new();
+    for f in &layout.functions {
+        let setting = policy_setting_name(&f.name);
+        let rules = match source.get(&setting) {
+            Some(text) => MethodRules::parse(text).or_else(|e| fail(&setting, e))?,
+            None => match functions::find(&f.name) {
+                Some(implementation) => MethodRules::parse(implementation.rules())
+                    .or_else(|e| fail(&format!("{} (built-in rules)", f.name), e))?,
+                None => {
+                    log::warn!(
+                        "function {:?} has no policy and funcgate does not implement it: every call is denied (set {setting})",
+                        f.name
+                    );
+                    MethodRules::every_method(Policy::Deny)
+                }
+            },
+        };
+        out.insert(f.name.clone(), rules);
+    }
+    for implementation in functions::FUNCTIONS {
+        if layout.function(implementation.name()).is_none() {
+            log::warn!(
+                "function {:?} is implemented but has no folder ({}/function.json): the host will never route to it",
+                implementation.name(),
+                implementation.name()
+            );
+        }
+    }
+    for name in source.names() {
+        if name.starts_with(POLICY_PREFIX)
+            && !layout
+                .functions
+                .iter()
+                .any(|f| &policy_setting_name(&f.name) == name)
+        {
+            log::warn!("{name} names no function folder; it is ignored");
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,72 @@
+//! `CORS_ALLOWED_ORIGINS`, `MAX_REQUEST_BODY_BYTES`, `REQUEST_BODY_TIMEOUT_SECONDS`.
+
+use std::time::Duration;
+
+use super::source::Source;
+use super::values::{number_in, seconds_in};
+use super::{SettingError, fail};
+use crate::cors::CorsOrigins;
+
+/// Default `MAX_REQUEST_BODY_BYTES`: 1 MiB.
+pub const DEFAULT_MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
+/// Largest `MAX_REQUEST_BODY_BYTES` accepted: 64 MiB (bodies are held in memory).
+const MAX_MAX_REQUEST_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Default `REQUEST_BODY_TIMEOUT_SECONDS`.
+pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS: u64 = 30;
+/// Largest `REQUEST_BODY_TIMEOUT_SECONDS` accepted.
+const MAX_REQUEST_BODY_TIMEOUT_SECONDS: u64 = 600;
+
+/// How much of a request body funcgate reads, and how long it waits for it.
+#[derive(Clone, Debug)]
+pub struct BodyLimits {
+    /// `MAX_REQUEST_BODY_BYTES` (default 1 MiB): larger bodies get `413 PayloadTooLarge`.
+    pub max_bytes: usize,
+    /// `REQUEST_BODY_TIMEOUT_SECONDS` (default 30): a body still arriving then is cut off.
+    pub timeout: Duration,
+}
+
+pub(super) fn body_limits(source: &Source) -> Result<BodyLimits, SettingError> {
+    Ok(BodyLimits {
+        max_bytes: number_in(
+            source,
+            "MAX_REQUEST_BODY_BYTES",
+            DEFAULT_MAX_REQUEST_BODY_BYTES,
+            0..=MAX_MAX_REQUEST_BODY_BYTES,
+            "bytes",
+        )?,
+        timeout: seconds_in(
+            source,
+            "REQUEST_BODY_TIMEOUT_SECONDS",
+            DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS,
+            1..=MAX_REQUEST_BODY_TIMEOUT_SECONDS,
+        )?,
+    })
+}
+
+/// `CORS_ALLOWED_ORIGINS`: `*`, or origins like `https://app.example.com`; unset: none.
+pub(super) fn cors_origins(source: &Source) -> Result<CorsOrigins, SettingError> {
+    const NAME: &str = "CORS_ALLOWED_ORIGINS";
+    let Some(text) = source.get(NAME) else {
+        return Ok(CorsOrigins::List(Vec::new()));
+    };
+    let mut list = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if entry == "*" {
+            return Ok(CorsOrigins::Any);
+        }
+        let url = reqwest::Url::parse(entry)
+            .or_else(|_| fail(NAME, format!("{entry:?} is not an origin")))?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none()
+            || url.path() != "/"
+            || url.query().is_some()
+        {
+            return fail(
+                NAME,
+                format!("{entry:?} is not an origin like https://app.example.com"),
+            );
+        }
+        list.push(url.origin().ascii_serialization());
+    }
+    Ok(CorsOrigins::List(list))
+}

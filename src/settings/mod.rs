@@ -1,0 +1,408 @@
+//! Settings, read once at start-up into typed values.
+//!
+//! Under the Functions host every setting is an environment variable (app settings in Azure,
+//! `local.settings.json` `Values` under `func start`). Run alone (no
+//! `FUNCTIONS_CUSTOMHANDLER_PORT`), funcgate reads `local.settings.json` itself for any setting
+//! the environment lacks and listens on its `Host.LocalHttpPort` (7071), as `func start` would.
+
+//!
+//! One file per area: `source` (where values come from), `values` (one typed reader per kind
+//! of value), `auth`, `secrets`, `functions` (rules per function), `http` (CORS, bodies).
+
+mod auth;
+mod functions;
+mod http;
+mod secrets;
+mod source;
+mod values;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use crate::auth::config::AuthConfig;
+use crate::auth::policy::{MethodRules, Policy};
+use crate::cors::CorsOrigins;
+use crate::layout::Layout;
+use crate::net;
+
+pub use functions::{POLICY_PREFIX, policy_setting_name};
+pub use http::{BodyLimits, DEFAULT_MAX_REQUEST_BODY_BYTES, DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS};
+pub use secrets::{KeyVaultSettings, VaultSettings};
+use source::{Source, app_root_near, read_local_settings};
+
+/// Port `func start` uses, and so funcgate when run alone.
+pub const DEFAULT_LOCAL_PORT: u16 = 7071;
+/// Default `LOCAL_SECRETS_FILE`, relative to the app root.
+pub const DEFAULT_LOCAL_SECRETS_FILE: &str = "local.secrets.json";
+
+/// A setting that stops start-up: its name and what is wrong.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SettingError {
+    /// The setting (or file) at fault.
+    pub name: String,
+    /// What is wrong, in one line.
+    pub problem: String,
+}
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "funcgate: {}: {}", self.name, self.problem)
+    }
+}
+
+fn fail<T>(name: &str, problem: impl Into<String>) -> Result<T, SettingError> {
+    Err(SettingError {
+        name: name.to_owned(),
+        problem: problem.into(),
+    })
+}
+
+/// Everything funcgate needs, loaded once.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// True when run without the Functions host.
+    pub standalone: bool,
+    /// The Functions app root (`FUNCTIONS_APP_ROOT_PATH`, else the working directory).
+    pub app_root: PathBuf,
+    /// `host.json` and the function folders.
+    pub layout: Layout,
+    /// Each function's rules per method, by folder name.
+    pub policies: HashMap<String, MethodRules>,
+    /// Request body limits.
+    pub body: BodyLimits,
+    /// Token validation.
+    pub auth: AuthConfig,
+    /// `CORS_ALLOWED_ORIGINS`.
+    pub cors: CorsOrigins,
+    /// `LOCAL_SECRETS_FILE`, resolved against the app root.
+    pub local_secrets_file: PathBuf,
+    /// Key Vault and the secret cache.
+    pub vault: VaultSettings,
+    /// The proxy variables set in the environment (names only), for the start-up log.
+    pub proxy_variables: Vec<&'static str>,
+}
+
+impl Settings {
+    /// Loads from the process environment.
+    pub fn from_env() -> Result<Settings, SettingError> {
+        let env: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        Settings::load(env, &cwd)
+    }
+
+    /// Loads from the given environment; `cwd` is the app root unless the host names one.
+    pub fn load(env: HashMap<String, String>, cwd: &Path) -> Result<Settings, SettingError> {
+        let app_root = env
+            .get("FUNCTIONS_APP_ROOT_PATH")
+            .filter(|p| !p.trim().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| app_root_near(cwd));
+        let host_port = ["FUNCTIONS_CUSTOMHANDLER_PORT", "FUNCTIONS_HTTPWORKER_PORT"]
+            .into_iter()
+            .find_map(|name| Some((name, env.get(name)?.trim().to_owned())));
+        let mut source = Source {
+            env,
+            local: HashMap::new(),
+        };
+        let (port, standalone) = match host_port {
+            Some((name, text)) => match text.parse::<u16>() {
+                Ok(p) if p > 0 => (p, false),
+                _ => return fail(name, format!("expected a TCP port number, got {text:?}")),
+            },
+            None => {
+                let (values, port) = read_local_settings(&app_root)?;
+                source.local = values;
+                (port.unwrap_or(DEFAULT_LOCAL_PORT), true)
+            }
+        };
+        let layout = Layout::load(&app_root).map_err(|e| SettingError {
+            name: e.file,
+            problem: e.problem,
+        })?;
+        let auth = auth::read(&source)?;
+        let policies = functions::policies(&source, &layout)?;
+        auth::check_any_tenant(&auth, &policies)?;
+        let cors = http::cors_origins(&source)?;
+        let local_secrets_file = app_root.join(
+            source
+                .get("LOCAL_SECRETS_FILE")
+                .unwrap_or(DEFAULT_LOCAL_SECRETS_FILE),
+        );
+        let vault = secrets::read(&source)?;
+        let body = http::body_limits(&source)?;
+        let proxy_variables = net::PROXY_VARIABLES
+            .into_iter()
+            .filter(|name| source.process_env(name).is_some())
+            .collect();
+        Ok(Settings {
+            proxy_variables,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            standalone,
+            app_root,
+            layout,
+            policies,
+            body,
+            auth,
+            cors,
+            local_secrets_file,
+            vault,
+        })
+    }
+
+    /// The policy for `method` on a function folder; folders and methods no rule covers are
+    /// denied.
+    pub fn policy(&self, function: &str, method: &str) -> &Policy {
+        match self.policies.get(function) {
+            Some(rules) => rules.for_method(method),
+            None => &Policy::Deny,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::token::{Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC};
+    use crate::secrets::keyvault::Credential;
+    use std::time::Duration;
+
+    fn app_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("host.json"), r#"{"version":"2.0"}"#).unwrap();
+        dir
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", "4000"),
+        ("AUTH_TENANT_ID", "contoso.onmicrosoft.com"),
+        ("AUTH_CLIENT_ID", "abc"),
+    ];
+
+    fn load_with(extra: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        let dir = app_dir();
+        let mut e = env(&BASE);
+        e.extend(env(extra));
+        Settings::load(e, dir.path())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = load_with(&[]).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:4000".parse().unwrap());
+        assert!(!s.standalone);
+        assert_eq!(s.auth.audiences, vec!["api://abc", "abc"]);
+        assert_eq!(s.auth.instance, "https://login.microsoftonline.com");
+        assert_eq!(s.auth.clock_skew_seconds, 300);
+        assert!(!s.auth.debug_errors);
+        assert_eq!(s.layout.route_prefix, "api");
+        assert_eq!(s.cors, CorsOrigins::List(vec![]));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (name, value) in [
+            ("AUTH_CLOCK_SKEW_SECONDS", "abc"),
+            ("AUTH_CLOCK_SKEW_SECONDS", "99999"),
+            ("AUTH_DEBUG_ERRORS", "maybe"),
+            ("AUTH_INSTANCE", "http://login.microsoftonline.com"),
+            ("AUTH_TENANT_ID", "consumers"),
+            (
+                "AUTH_ALLOWED_TENANTS",
+                "11111111-2222-4333-8444-555555555555",
+            ),
+            ("AUTH_KEY_REFRESH_COOLDOWN_SECONDS", "0"),
+            ("VAULT_ALLOWED_SECRETS", "*"),
+            ("VAULT_ALLOWED_SECRETS", "demo, *"),
+            ("AUTH_ISSUERS", "https://login.example/{tenantid}/v2.0"),
+            ("AUTH_TOKEN_VERSIONS", "3.0"),
+            (
+                "AUTH_METADATA_URL",
+                "http://idp.example/.well-known/openid-configuration",
+            ),
+            ("AUTH_ISSUERS", "not a url"),
+            ("AUTH_TOKEN_CACHE_SIZE", "lots"),
+            ("AUTH_TENANT_ID", "a/b"),
+            ("CORS_ALLOWED_ORIGINS", "https://a.example/path"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "x"),
+            ("MAX_REQUEST_BODY_BYTES", "lots"),
+            ("MAX_REQUEST_BODY_BYTES", "999999999999"),
+            ("REQUEST_BODY_TIMEOUT_SECONDS", "0"),
+        ] {
+            let err = load_with(&[(name, value)]).unwrap_err();
+            assert_eq!(err.name, name, "{value}");
+            assert!(err.to_string().starts_with(&format!("funcgate: {name}: ")));
+        }
+        let dir = app_dir();
+        let err = Settings::load(env(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1")]), dir.path());
+        assert_eq!(err.unwrap_err().name, "AUTH_TENANT_ID");
+    }
+
+    #[test]
+    fn standalone_reads_local_settings_without_overriding_env() {
+        let dir = app_dir();
+        std::fs::write(
+            dir.path().join("local.settings.json"),
+            r#"{"IsEncrypted":false,"Values":{"AUTH_TENANT_ID":"t1","AUTH_CLIENT_ID":"c1","AUTH_DEBUG_ERRORS":true},"Host":{"LocalHttpPort":7555}}"#,
+        )
+        .unwrap();
+        let s = Settings::load(env(&[("AUTH_CLIENT_ID", "from-env")]), dir.path()).unwrap();
+        assert!(s.standalone);
+        assert_eq!(s.listen.port(), 7555);
+        assert_eq!(s.auth.tenant_id, "t1");
+        assert_eq!(s.auth.client_id, "from-env");
+        assert!(s.auth.debug_errors);
+    }
+
+    #[test]
+    fn cors_origins_are_normalised() {
+        let s = load_with(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://App.Example.com, http://localhost:3000",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.cors,
+            CorsOrigins::List(vec![
+                "https://app.example.com".into(),
+                "http://localhost:3000".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn tenancy_and_clouds() {
+        let t1 = "11111111-2222-4333-8444-555555555555";
+        let s = load_with(&[
+            ("AUTH_TENANT_ID", "organizations"),
+            ("AUTH_ALLOWED_TENANTS", t1),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.auth.tenancy,
+            Tenancy::Multi {
+                allowed: Some(vec![t1.into()])
+            }
+        );
+        assert_eq!(
+            s.auth.discovery_urls(),
+            vec![(
+                Some(t1.to_string()),
+                format!(
+                    "https://login.microsoftonline.com/{t1}/v2.0/.well-known/openid-configuration"
+                )
+            )]
+        );
+        let s = load_with(&[
+            ("AUTH_TENANT_ID", "common"),
+            ("AUTH_ALLOW_ANY_TENANT", "true"),
+        ])
+        .unwrap();
+        assert_eq!(s.auth.tenancy, Tenancy::Multi { allowed: None });
+        assert!(s.auth.discovery_urls()[0].1.contains("/common/v2.0/"));
+        let err = load_with(&[("AUTH_TENANT_ID", "organizations")]).unwrap_err();
+        assert_eq!(err.name, "AUTH_ALLOWED_TENANTS");
+        let err = load_with(&[
+            ("AUTH_TENANT_ID", "organizations"),
+            ("AUTH_ALLOWED_TENANTS", "contoso.com"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "AUTH_ALLOWED_TENANTS");
+
+        let china = load_with(&[("AUTH_INSTANCE", "https://login.chinacloudapi.cn/")]).unwrap();
+        assert_eq!(china.auth.v1_issuer(), Some(V1_ISSUER_CHINA));
+        assert_eq!(china.auth.instance, "https://login.chinacloudapi.cn");
+        let gov = load_with(&[("AUTH_INSTANCE", "https://login.microsoftonline.us")]).unwrap();
+        assert_eq!(gov.auth.v1_issuer(), Some(V1_ISSUER_PUBLIC));
+
+        let b2c = load_with(&[
+            ("AUTH_METADATA_URL", "https://x.b2clogin.com/x.onmicrosoft.com/B2C_1_signin/v2.0/.well-known/openid-configuration"),
+            ("AUTH_TOKEN_VERSIONS", "1.0"),
+        ])
+        .unwrap();
+        assert_eq!(b2c.auth.v1_issuer(), None);
+        assert_eq!(b2c.auth.versions, (true, false));
+        assert!(b2c.auth.discovery_urls()[0].1.contains("B2C_1_signin"));
+        let s = load_with(&[("AUTH_KEY_REFRESH_COOLDOWN_SECONDS", "30")]).unwrap();
+        assert_eq!(s.auth.key_refresh_cooldown, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn key_vault_and_credentials() {
+        let s = load_with(&[]).unwrap();
+        assert!(s.vault.key_vault.is_none());
+        assert_eq!(s.vault.cache_ttl, Duration::from_secs(300));
+        let kv = |extra: &[(&str, &str)]| {
+            let mut e = vec![("KEY_VAULT_URL", "https://my-vault.vault.azure.net/")];
+            e.extend_from_slice(extra);
+            load_with(&e).map(|s| s.vault.key_vault.unwrap())
+        };
+        let plain = kv(&[]).unwrap();
+        assert_eq!(plain.url, "https://my-vault.vault.azure.net");
+        assert!(!plain.loopback);
+        assert_eq!(plain.credential, Credential::AzureCli);
+        let mi = kv(&[
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:8081/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+            ("AZURE_CLIENT_ID", "uami"),
+        ])
+        .unwrap();
+        assert_eq!(
+            mi.credential,
+            Credential::ManagedIdentity {
+                client_id: Some("uami".into())
+            }
+        );
+        let sp = kv(&[
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_CLIENT_SECRET", "s"),
+        ])
+        .unwrap();
+        assert!(matches!(sp.credential, Credential::ClientSecret { .. }));
+        assert_eq!(
+            kv(&[("AZURE_CLIENT_SECRET", "s")]).unwrap_err().name,
+            "AZURE_TENANT_ID"
+        );
+        assert!(
+            kv(&[("KEY_VAULT_URL", "https://127.0.0.1:8443")])
+                .unwrap()
+                .loopback
+        );
+        for bad in [
+            "http://my-vault.vault.azure.net",
+            "https://my-vault.vault.azure.net/secrets/x",
+            "vault",
+        ] {
+            assert_eq!(
+                kv(&[("KEY_VAULT_URL", bad)]).unwrap_err().name,
+                "KEY_VAULT_URL",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            load_with(&[("VAULT_CACHE_SECONDS", "-1")])
+                .unwrap_err()
+                .name,
+            "VAULT_CACHE_SECONDS"
+        );
+        assert_eq!(
+            load_with(&[("VAULT_ALLOWED_SECRETS", "a*b")])
+                .unwrap_err()
+                .name,
+            "VAULT_ALLOWED_SECRETS"
+        );
+    }
+}
