@@ -1,0 +1,29 @@
+//! Signing keys: a tenant's OpenID discovery document and JWKS, cached in memory.
+//!
+//! [`key_set`] (the keys, by `kid` or `x5t`) and [`gate`] (the unknown-`kid` rules) are plain
+//! data, tested without HTTP; [`jwks`] reads a JWKS; [`store`] is the refresh manager that adds
+//! the I/O, following Microsoft's key rollover
+//! guidance and going past it:
+//! - a successful refresh *replaces* the key set: a key the provider withdrew (an emergency
+//!   rollover after a leak) stops verifying at once, and the verified-token cache is flushed;
+//!   a failed refresh keeps everything (last known good);
+//! - keys are found by `kid`, or by `x5t` for tokens in the older Entra format that carry no
+//!   `kid` (the same key set, matched on the JWKS entry's `x5t` or on a `kid` equal to it);
+//! - a background task loads keys at start-up (retrying with back-off, without delaying
+//!   readiness), then refreshes every hour with jitter;
+//! - an unknown `kid` triggers one synchronous refresh, at most once per cooldown counted from
+//!   the last such refresh; a `kid` is remembered as unknown (bounded, until the next
+//!   background refresh) only when a refresh this request waited on completed without it, so
+//!   a flood of random `kid`s costs nothing and a `kid` refused during the cooldown is tried
+//!   again once the cooldown has passed;
+//! - refreshes are single-flight and run in their own task; callers wait on the shared result,
+//!   never on a lock held across network I/O, and requests with known `kid`s never wait.
+
+pub mod gate;
+pub mod jwks;
+pub mod key_set;
+pub mod store;
+
+pub use jwks::{VerifyingKey, parse_jwks, rs256_key};
+pub use key_set::{CachedKey, FetchedKey, KeyRef, KeySet};
+pub use store::{Found, KeySource, KeyStatus, KeyStore, RefreshPolicy};

@@ -1,0 +1,315 @@
+//! The refresh manager: loads one discovery document's keys, refreshes them in the background
+//! and on unknown `kid`s (single-flight, never holding a lock across I/O), and answers lookups
+//! from the current key set.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use serde::Deserialize;
+
+use super::gate::UnknownKidGate;
+use super::jwks::{VerifyingKey, parse_jwks};
+use super::key_set::{FetchedKey, KeyRef, KeySet};
+use crate::errors::{ApiError, Detail, ErrorKind};
+use crate::net;
+
+/// How long callers are told to wait when no keys are available.
+const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// Timing of fetches.
+#[derive(Clone, Debug)]
+pub struct RefreshPolicy {
+    /// Minimum time between two unknown-`kid` refreshes (`AUTH_KEY_REFRESH_COOLDOWN_SECONDS`).
+    pub unknown_kid_cooldown: Duration,
+    /// Minimum time between request-triggered fetches while no keys are loaded.
+    pub empty_retry: Duration,
+    /// Background refresh period once keys are loaded (jitter is added).
+    pub refresh_every: Duration,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        RefreshPolicy {
+            unknown_kid_cooldown: Duration::from_secs(300),
+            empty_retry: Duration::from_secs(RETRY_AFTER_SECONDS),
+            refresh_every: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Background refresh period with ±10 % jitter, so instances started together spread out.
+pub fn jittered(period: Duration) -> Duration {
+    let tenth = period.as_millis() as u64 / 10;
+    if tenth == 0 {
+        return period;
+    }
+    let noise = RandomState::new().hash_one(Instant::now()) % (2 * tenth + 1);
+    period - Duration::from_millis(tenth) + Duration::from_millis(noise)
+}
+
+/// What `health` reports about the cache.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyStatus {
+    pub loaded: bool,
+    pub count: usize,
+    pub age_seconds: Option<u64>,
+}
+
+/// Where keys come from.
+pub struct KeySource {
+    /// The discovery document URL.
+    pub discovery_url: String,
+    /// Shared outbound HTTP client.
+    pub http: net::Http,
+}
+
+type Refresh = Shared<BoxFuture<'static, Result<(), String>>>;
+
+struct Control {
+    gate: UnknownKidGate,
+    inflight: Option<Refresh>,
+    last_attempt: Option<Instant>,
+}
+
+/// The signing-key cache of one tenant (or one metadata document).
+pub struct KeyStore {
+    source: KeySource,
+    policy: RefreshPolicy,
+    current: RwLock<Arc<KeySet>>,
+    /// The current set's generation, readable without touching the set.
+    generation: AtomicU64,
+    control: Mutex<Control>,
+}
+
+/// A key found for a token, with what validation needs to know about it.
+pub struct Found {
+    pub key: Arc<VerifyingKey>,
+    /// The discovery document's issuer.
+    pub metadata_issuer: String,
+    /// The key's own issuer, if the JWKS gave one.
+    pub key_issuer: Option<String>,
+}
+
+impl KeyStore {
+    /// An empty cache; [`KeyStore::run_background`] loads it.
+    pub fn new(source: KeySource, policy: RefreshPolicy) -> KeyStore {
+        KeyStore {
+            control: Mutex::new(Control {
+                gate: UnknownKidGate::new(policy.unknown_kid_cooldown),
+                inflight: None,
+                last_attempt: None,
+            }),
+            source,
+            policy,
+            current: RwLock::new(Arc::new(KeySet::default())),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The current generation.
+    pub fn snapshot(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn control(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The generation of the current key set: changes whenever the usable keys change.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Cache state for `health`.
+    pub fn status(&self) -> KeyStatus {
+        let snap = self.snapshot();
+        KeyStatus {
+            loaded: snap.is_loaded(),
+            count: snap.len(),
+            age_seconds: snap.fetched_at.map(|t| t.elapsed().as_secs()),
+        }
+    }
+
+    /// The key a token names, refreshing when the policy allows.
+    pub async fn find(self: &Arc<Self>, by: &KeyRef) -> Result<Found, ApiError> {
+        let snap = self.snapshot();
+        if let Some(found) = lookup(&snap, by) {
+            return Ok(found);
+        }
+        let memo = by.memo();
+        let now = Instant::now();
+        let refresh = {
+            let mut control = self.control();
+            if let Some(inflight) = &control.inflight {
+                // A refresh is under way: its result is as fresh as any we could start.
+                Some(inflight.clone())
+            } else if !snap.is_loaded() {
+                let recent = control
+                    .last_attempt
+                    .is_some_and(|t| now.saturating_duration_since(t) < self.policy.empty_retry);
+                (!recent).then(|| self.start_refresh(&mut control))
+            } else if control.gate.allow(&memo, now) {
+                Some(self.start_refresh(&mut control))
+            } else {
+                None
+            }
+        };
+        // Only a refresh this request waited on, and that succeeded, proves the key unknown;
+        // failures were logged by the refresh itself.
+        let proven = match refresh {
+            Some(refresh) => refresh.await.is_ok(),
+            None => false,
+        };
+        let snap = self.snapshot();
+        if !snap.is_loaded() {
+            return Err(ApiError::new(ErrorKind::SigningKeysUnavailable)
+                .because("signing keys could not be fetched")
+                .with(Detail::RetryAfter(RETRY_AFTER_SECONDS)));
+        }
+        lookup(&snap, by).ok_or_else(|| {
+            if proven {
+                self.control().gate.confirm_unknown(&memo);
+            }
+            ApiError::new(ErrorKind::KeyNotFound).because(match by {
+                KeyRef::Kid(_) => "kid is not among the signing keys",
+                KeyRef::Thumbprint(_) => "x5t is not among the signing keys",
+            })
+        })
+    }
+
+    /// Starts a single-flight refresh in its own task, so a caller that goes away cannot
+    /// cancel it; callers wait on the shared outcome.
+    fn start_refresh(self: &Arc<Self>, control: &mut Control) -> Refresh {
+        control.last_attempt = Some(Instant::now());
+        let me = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let outcome = me.fetch_and_install().await;
+            me.control().inflight = None;
+            outcome
+        });
+        let shared = async move {
+            task.await
+                .unwrap_or_else(|e| Err(format!("refresh task failed: {e}")))
+        }
+        .boxed()
+        .shared();
+        control.inflight = Some(shared.clone());
+        shared
+    }
+
+    async fn refresh(self: &Arc<Self>) -> Result<(), String> {
+        let refresh = {
+            let mut control = self.control();
+            match &control.inflight {
+                Some(inflight) => inflight.clone(),
+                None => self.start_refresh(&mut control),
+            }
+        };
+        refresh.await
+    }
+
+    async fn fetch_and_install(&self) -> Result<(), String> {
+        match self.fetch().await {
+            Ok((issuer, fetched)) => {
+                let old = self.snapshot();
+                let next = old.replaced(issuer, fetched, Instant::now());
+                if next.generation != old.generation {
+                    log::info!(
+                        "signing keys loaded from {}: {} keys",
+                        self.source.discovery_url,
+                        next.len()
+                    );
+                }
+                let generation = next.generation;
+                match self.current.write() {
+                    Ok(mut guard) => *guard = Arc::new(next),
+                    Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
+                }
+                self.generation.store(generation, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => {
+                log::warn!("signing key refresh failed, keeping what is cached: {e}");
+                Err(e)
+            }
+        }
+    }
+
+    /// Loads keys at start-up (retrying with back-off until they arrive), then refreshes them
+    /// hourly with jitter.
+    pub async fn run_background(self: Arc<Self>) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let ok = self.refresh().await.is_ok();
+            let wait = if ok {
+                self.control().gate.forget_unknown();
+                backoff = Duration::from_secs(1);
+                jittered(self.policy.refresh_every)
+            } else if self.snapshot().is_loaded() {
+                // Keys are cached: retry sooner than an hour, but without hammering.
+                Duration::from_secs(60).min(self.policy.refresh_every)
+            } else {
+                let wait = backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                wait
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn fetch(&self) -> Result<(String, Vec<FetchedKey>), String> {
+        #[derive(Deserialize)]
+        struct Discovery {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let doc: Discovery = serde_json::from_value(
+            self.source
+                .http
+                .get_json(&self.source.discovery_url)
+                .await?,
+        )
+        .map_err(|e| format!("discovery document is malformed: {e}"))?;
+        net::check_url(&doc.jwks_uri).map_err(|e| format!("jwks_uri {e}"))?;
+        if doc.issuer.trim().is_empty() {
+            return Err("discovery document has an empty issuer".into());
+        }
+        let jwks = self.source.http.get_json(&doc.jwks_uri).await?;
+        Ok((doc.issuer, parse_jwks(&jwks)?))
+    }
+}
+
+fn lookup(set: &KeySet, by: &KeyRef) -> Option<Found> {
+    let cached = set.find(by)?;
+    Some(Found {
+        key: Arc::clone(&cached.key),
+        metadata_issuer: set.issuer.clone()?,
+        key_issuer: cached.issuer.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        let hour = Duration::from_secs(3600);
+        for _ in 0..100 {
+            let j = jittered(hour);
+            assert!(
+                j >= Duration::from_secs(3240) && j <= Duration::from_secs(3960),
+                "{j:?}"
+            );
+        }
+        assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
+    }
+}

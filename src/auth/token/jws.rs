@@ -1,0 +1,275 @@
+//! The signed token: structure, duplicate names, the JOSE header and key name (here, and by
+//! jsonwebtoken's `decode_header`), then validation through jsonwebtoken's `decode` with the
+//! typed claims and Entra's rules around it.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::errors::ErrorKind as JwtError;
+use serde_json::{Map, Value};
+
+use super::claims::Claims;
+use super::entra::{Expected, GRAPH_HINT, Rules, Signer, conclude, is_graph_audience};
+use super::identity::Identity;
+use super::{invalid, quoted, unparsable};
+use crate::auth::keys::{KeyRef, VerifyingKey};
+use crate::errors::{ApiError, ErrorKind};
+
+/// Tokens longer than this are refused before any decoding.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Longest `kid` looked up; longer ones cannot be Entra's and never trigger a refresh.
+pub const MAX_KID_BYTES: usize = 256;
+
+/// A token split and decoded, signature not yet checked.
+#[derive(Debug)]
+pub struct Parsed<'a> {
+    /// The header's `kid`, or its `x5t` when it has no `kid`.
+    pub key: KeyRef,
+    token: &'a str,
+    claims: Map<String, Value>,
+    /// The header carries a `nonce`: Microsoft Graph tokens do, and no other API can verify them.
+    header_nonce: bool,
+}
+
+/// A JSON object whose top-level names are unique: parsers disagree on which duplicate wins
+/// (`{"aud":"x","aud":"y"}`), so a token that has any is refused.
+struct UniqueObject(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueObject, A::Error> {
+                let mut map = Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    let value: Value = access.next_value()?;
+                    if map.insert(key, value).is_some() {
+                        return Err(serde::de::Error::custom("duplicate name"));
+                    }
+                }
+                Ok(UniqueObject(map))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+/// Names of a JSON object, values skipped: the header's duplicate check builds nothing.
+struct UniqueNames;
+
+impl<'de> serde::Deserialize<'de> for UniqueNames {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueNames;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueNames, A::Error> {
+                let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+                while let Some(key) = access.next_key::<std::borrow::Cow<'de, str>>()? {
+                    access.next_value::<serde::de::IgnoredAny>()?;
+                    if seen.contains(&key) {
+                        return Err(serde::de::Error::custom("duplicate name"));
+                    }
+                    seen.push(key);
+                }
+                Ok(UniqueNames)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+fn check_unique_names(segment: &str, what: &str) -> Result<(), ApiError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| unparsable(&format!("{what} is not base64url")))?;
+    match serde_json::from_slice::<UniqueNames>(&bytes) {
+        Ok(UniqueNames) => Ok(()),
+        Err(e) if e.to_string().starts_with("duplicate name") => {
+            Err(unparsable(&format!("{what} repeats a name")))
+        }
+        Err(_) => Err(unparsable(&format!("{what} is not a JSON object"))),
+    }
+}
+
+fn decode_json_object(segment: &str, what: &str) -> Result<Map<String, Value>, ApiError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| unparsable(&format!("{what} is not base64url")))?;
+    match serde_json::from_slice::<UniqueObject>(&bytes) {
+        Ok(UniqueObject(map)) => Ok(map),
+        Err(e) if e.to_string().starts_with("duplicate name") => {
+            Err(unparsable(&format!("{what} repeats a name")))
+        }
+        Err(_) => Err(unparsable(&format!("{what} is not a JSON object"))),
+    }
+}
+
+/// Refuses tokens over [`MAX_TOKEN_BYTES`] before any hashing or decoding.
+pub fn check_size(token: &str) -> Result<(), ApiError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(unparsable("token is longer than the size limit"));
+    }
+    Ok(())
+}
+
+/// Splits a compact JWS and decodes header and payload; checks `alg`, `crit` and the key name.
+pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
+    check_size(token)?;
+    let mut segments = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(unparsable("token is not three dot-separated segments"));
+    };
+    if header.is_empty() || payload.is_empty() || signature.is_empty() {
+        return Err(unparsable("token has an empty segment"));
+    }
+    // The crate keeps the last of two equal names; refuse them before it looks.
+    check_unique_names(header, "token header")?;
+    let claims = decode_json_object(payload, "token payload")?;
+    // Canonical base64url, decoded onto the stack: 1 KiB holds an 8192-bit signature.
+    let mut sig = [0u8; 1024];
+    if URL_SAFE_NO_PAD.decode_slice(signature, &mut sig).is_err() {
+        return Err(unparsable("token signature is not base64url"));
+    }
+    // The typed JOSE header: an `alg` outside the crate's list (`none`, `None`, ...) or a
+    // `kid`, `x5t` or `crit` of the wrong type does not decode.
+    let head = jsonwebtoken::decode_header(token)
+        .map_err(|_| unparsable("token header is not a valid JOSE header"))?;
+    // Checked before any key is looked up: only RS256, never HMAC or another family.
+    if head.alg != Algorithm::RS256 {
+        return Err(unparsable("token algorithm is not allowed"));
+    }
+    if head.crit.is_some() {
+        return Err(unparsable("token header has critical extensions"));
+    }
+    let key = match (head.kid, head.x5t) {
+        (Some(kid), _) if !kid.is_empty() => KeyRef::Kid(key_name(kid, "kid")?),
+        // The older Entra format names its key by certificate thumbprint only.
+        (_, Some(x5t)) if !x5t.is_empty() => KeyRef::Thumbprint(key_name(x5t, "x5t")?),
+        _ => {
+            return Err(ApiError::new(ErrorKind::KeyNotFound).because("token header has no kid"));
+        }
+    };
+    Ok(Parsed {
+        key,
+        token,
+        header_nonce: head.nonce.is_some(),
+        claims,
+    })
+}
+
+/// A `kid` or `x5t` short enough to be a real one; longer ones never trigger a refresh.
+fn key_name(value: String, what: &str) -> Result<String, ApiError> {
+    if value.len() > MAX_KID_BYTES {
+        return Err(
+            ApiError::new(ErrorKind::KeyNotFound).because(format!("token {what} is too long"))
+        );
+    }
+    Ok(value)
+}
+
+impl Parsed<'_> {
+    /// The unverified `tid`, used only to pick which tenant's keys to verify with.
+    pub fn tenant_hint(&self) -> Option<&str> {
+        self.claims.get("tid").and_then(Value::as_str)
+    }
+
+    fn looks_like_graph(&self) -> bool {
+        self.header_nonce
+            || match self.claims.get("aud") {
+                Some(Value::String(a)) => is_graph_audience(a),
+                _ => false,
+            }
+    }
+
+    /// Validates the token with `key`: claim types (here), then signature, `exp`, `nbf`, `iss`
+    /// and `aud` (jsonwebtoken), then Entra's rules (here). `now` is the time the rules here
+    /// use; jsonwebtoken reads the clock itself.
+    pub fn validate(
+        &self,
+        key: &VerifyingKey,
+        rules: &Rules,
+        signer: Signer<'_>,
+        now: i64,
+    ) -> Result<Identity, ApiError> {
+        let claims = Claims::read(&self.claims)?;
+        let expected = Expected::for_token(&claims, rules, signer);
+        let validation = rules.validation_for(&expected.issuers);
+        let outcome = jsonwebtoken::decode::<serde::de::IgnoredAny>(self.token, key, &validation);
+        match outcome {
+            Ok(_) => {}
+            // RFC 7519 allows NumericDates before 1970, which the crate cannot parse. The
+            // signature was verified before the crate looked at them: apply its rule here,
+            // then let it check the rest with that claim set aside.
+            Err(e) if claims.is_before_1970(e.kind()) => {
+                claims.check_times_before_1970(rules.clock_skew, now)?;
+                let mut validation = (*validation).clone();
+                validation.validate_exp = claims.exp.is_some_and(|e| e >= 0);
+                validation.validate_nbf = claims.nbf.is_some_and(|n| n >= 0);
+                validation.required_spec_claims.remove("exp");
+                jsonwebtoken::decode::<serde::de::IgnoredAny>(self.token, key, &validation)
+                    .map_err(|e| self.explain(e.kind(), &claims, &expected, now))?;
+            }
+            Err(e) => return Err(self.explain(e.kind(), &claims, &expected, now)),
+        }
+        conclude(&claims, &expected, rules, signer, now)
+    }
+
+    /// The catalogue error and `debug` reason for what the crate refused.
+    fn explain(
+        &self,
+        kind: &JwtError,
+        claims: &Claims<'_>,
+        expected: &Expected,
+        now: i64,
+    ) -> ApiError {
+        match kind {
+            JwtError::InvalidSignature if self.looks_like_graph() => invalid(GRAPH_HINT),
+            JwtError::InvalidSignature => invalid("signature does not verify"),
+            JwtError::ExpiredSignature => ApiError::new(ErrorKind::TokenExpired).because(format!(
+                "token expired {} seconds ago",
+                now.saturating_sub(claims.exp.unwrap_or(now))
+            )),
+            JwtError::ImmatureSignature => invalid(format!(
+                "token is not valid for another {} seconds",
+                claims.nbf.unwrap_or(now).saturating_sub(now)
+            )),
+            JwtError::InvalidIssuer => {
+                invalid(expected.tenant_problem.clone().unwrap_or_else(|| {
+                    format!("issuer not accepted: {}", quoted(claims.iss.unwrap_or("")))
+                }))
+            }
+            JwtError::InvalidAudience if claims.aud.iter().any(|a| is_graph_audience(a)) => {
+                invalid(GRAPH_HINT)
+            }
+            JwtError::InvalidAudience => invalid(format!(
+                "audience mismatch: got {}",
+                quoted(&claims.aud.join(", "))
+            )),
+            JwtError::MissingRequiredClaim(name) => invalid(format!("{name} is missing")),
+            JwtError::InvalidClaimFormat(name) => invalid(format!("{name} is out of range")),
+            JwtError::InvalidAlgorithm
+            | JwtError::Base64(_)
+            | JwtError::Json(_)
+            | JwtError::InvalidToken => unparsable("token does not decode"),
+            _ => invalid("token does not validate"),
+        }
+    }
+}
