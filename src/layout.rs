@@ -57,6 +57,27 @@ pub struct Layout {
     pub functions: Vec<FunctionDef>,
 }
 
+/// Why a route template is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteError {
+    /// `{}` or `{?}` with no name.
+    EmptyParameter(String),
+    /// A parameter that is only part of a segment (`a{b}`).
+    PartialSegment(String),
+}
+
+impl std::fmt::Display for RouteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteError::EmptyParameter(t) => write!(f, "empty parameter in route {t:?}"),
+            RouteError::PartialSegment(t) => write!(
+                f,
+                "route {t:?}: only whole-segment parameters are supported"
+            ),
+        }
+    }
+}
+
 /// A parsed ASP.NET-style route template (literals, `{p}`, `{p?}`, `{*p}`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -75,7 +96,7 @@ enum Segment {
 
 impl Route {
     /// Parses a template such as `vault/{secret_name?}`.
-    pub fn parse(template: &str) -> Result<Route, String> {
+    pub fn parse(template: &str) -> Result<Route, RouteError> {
         let mut segments = Vec::new();
         for seg in template.trim_matches('/').split('/') {
             if seg.is_empty() {
@@ -89,7 +110,7 @@ impl Route {
                 let optional = inner.ends_with('?') || catch_all;
                 let name = inner.trim_end_matches('?');
                 if name.is_empty() {
-                    return Err(format!("empty parameter in route {template:?}"));
+                    return Err(RouteError::EmptyParameter(template.to_owned()));
                 }
                 segments.push(Segment::Param {
                     name: name.to_owned(),
@@ -97,9 +118,7 @@ impl Route {
                     catch_all,
                 });
             } else if seg.contains(['{', '}']) {
-                return Err(format!(
-                    "route {template:?}: only whole-segment parameters are supported"
-                ));
+                return Err(RouteError::PartialSegment(template.to_owned()));
             } else {
                 segments.push(Segment::Literal(seg.to_ascii_lowercase()));
             }
@@ -234,7 +253,8 @@ impl Layout {
                     "{file}: not exactly one httpTrigger and one http output; the host will use invocation payloads for it"
                 );
             }
-            let route = Route::parse(trigger.route.as_deref().unwrap_or(&name)).map_err(bad)?;
+            let route = Route::parse(trigger.route.as_deref().unwrap_or(&name))
+                .map_err(|e| bad(e.to_string()))?;
             let auth_level = trigger
                 .auth_level
                 .clone()

@@ -6,6 +6,7 @@
 //! in effect (never its value, which may hold credentials). There is no other discovery: no
 //! PAC files, no system settings.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -17,6 +18,64 @@ use serde_json::Value;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Budget for one metadata request, connect to last byte.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a metadata document could not be fetched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchError {
+    /// The HTTP client could not be built.
+    Client(String),
+    /// No answer: connection refused, timeout, TLS failure.
+    Transport { url: String, reason: String },
+    /// An answer other than 2xx.
+    Status { url: String, status: u16 },
+    /// A body over [`MAX_BODY_BYTES`].
+    TooLarge { url: String },
+    /// The body stopped arriving.
+    Body { url: String, reason: String },
+    /// The body is not JSON.
+    NotJson { url: String, reason: String },
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Client(why) => write!(f, "cannot build the HTTP client: {why}"),
+            FetchError::Transport { url, reason } => write!(f, "GET {url} failed: {reason}"),
+            FetchError::Status { url, status } => write!(f, "GET {url} answered {status}"),
+            FetchError::TooLarge { url } => {
+                write!(f, "GET {url}: body larger than {MAX_BODY_BYTES} bytes")
+            }
+            FetchError::Body { url, reason } => {
+                write!(f, "GET {url}: reading the body failed: {reason}")
+            }
+            FetchError::NotJson { url, reason } => write!(f, "GET {url}: invalid JSON: {reason}"),
+        }
+    }
+}
+
+/// Why a URL setting or document field is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UrlError {
+    /// It does not parse as a URL.
+    NotAUrl { text: String, reason: String },
+    /// Plain http to a host that is not loopback.
+    PlainHttp(String),
+    /// Another scheme, or no host.
+    NotHttps(String),
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlError::NotAUrl { text, reason } => write!(f, "is not a URL ({reason}): {text:?}"),
+            UrlError::PlainHttp(text) => write!(
+                f,
+                "must use https (http is allowed only for loopback hosts): {text:?}"
+            ),
+            UrlError::NotHttps(text) => write!(f, "must be an https URL: {text:?}"),
+        }
+    }
+}
 
 /// A shared outbound client, built on first use: loading the TLS roots costs milliseconds
 /// that start-up (and the host's readiness probe) should not wait for.
@@ -31,7 +90,7 @@ impl Http {
         Http::default()
     }
 
-    fn client(&self) -> Result<&reqwest::Client, String> {
+    fn client(&self) -> Result<&reqwest::Client, FetchError> {
         self.client
             .get_or_init(|| {
                 reqwest::Client::builder()
@@ -40,47 +99,54 @@ impl Http {
                     .redirect(reqwest::redirect::Policy::none())
                     .user_agent(concat!("funcgate/", env!("CARGO_PKG_VERSION")))
                     .build()
-                    .map_err(|e| format!("cannot build the HTTP client: {e}"))
+                    .map_err(|e| e.to_string())
             })
             .as_ref()
-            .map_err(Clone::clone)
+            .map_err(|why| FetchError::Client(why.clone()))
     }
 
     /// GETs a JSON document, refusing non-2xx answers and bodies over [`MAX_BODY_BYTES`].
-    pub async fn get_json(&self, url: &str) -> Result<Value, String> {
+    pub async fn get_json(&self, url: &str) -> Result<Value, FetchError> {
         let mut resp = self
             .client()?
             .get(url)
             .header("Accept", "application/json")
             .send()
             .await
-            .map_err(|e| format!("GET {url} failed: {}", describe(&e)))?;
+            .map_err(|e| FetchError::Transport {
+                url: url.to_owned(),
+                reason: describe(&e),
+            })?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(format!("GET {url} answered {status}"));
+            return Err(FetchError::Status {
+                url: url.to_owned(),
+                status: status.as_u16(),
+            });
         }
+        let too_large = || FetchError::TooLarge {
+            url: url.to_owned(),
+        };
         if resp
             .content_length()
             .is_some_and(|n| n > MAX_BODY_BYTES as u64)
         {
-            return Err(format!(
-                "GET {url}: body larger than {MAX_BODY_BYTES} bytes"
-            ));
+            return Err(too_large());
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| format!("GET {url}: reading the body failed: {}", describe(&e)))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::Body {
+            url: url.to_owned(),
+            reason: describe(&e),
+        })? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(format!(
-                    "GET {url}: body larger than {MAX_BODY_BYTES} bytes"
-                ));
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|e| format!("GET {url}: invalid JSON: {e}"))
+        serde_json::from_slice(&body).map_err(|e| FetchError::NotJson {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -115,15 +181,16 @@ pub fn is_loopback_host(url: &Url) -> bool {
 }
 
 /// Accepts `https` URLs, and plain `http` only for loopback hosts (test providers).
-pub fn check_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("is not a URL ({e}): {text:?}"))?;
+pub fn check_url(text: &str) -> Result<Url, UrlError> {
+    let url = Url::parse(text).map_err(|e| UrlError::NotAUrl {
+        text: text.to_owned(),
+        reason: e.to_string(),
+    })?;
     match url.scheme() {
         "https" if url.host().is_some() => Ok(url),
         "http" if is_loopback_host(&url) => Ok(url),
-        "http" => Err(format!(
-            "must use https (http is allowed only for loopback hosts): {text:?}"
-        )),
-        _ => Err(format!("must be an https URL: {text:?}")),
+        "http" => Err(UrlError::PlainHttp(text.to_owned())),
+        _ => Err(UrlError::NotHttps(text.to_owned())),
     }
 }
 

@@ -17,6 +17,50 @@ use std::fmt;
 use crate::auth::token::Identity;
 use crate::errors::{ApiError, Detail, ErrorKind};
 
+/// Why a rule does not parse; printed after the setting's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyError {
+    /// Nothing written.
+    Empty,
+    /// An alternative that is not `KIND:NAMES`.
+    NotKindNames(String),
+    /// A kind with no names after it.
+    NoNames(String),
+    /// A name with a quote, backslash or space.
+    InvalidName(String),
+    /// A kind other than roles, all-roles, scopes, all-scopes.
+    UnknownKind(String),
+    /// Sections that are not `METHODS=RULE`.
+    NotSections(Option<String>),
+    /// A method named in two sections.
+    TwoRules(String),
+    /// `*` listed with other methods.
+    StarNotAlone,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyError::Empty => f.write_str("empty policy"),
+            PolicyError::NotKindNames(alt) => write!(f, "expected KIND:NAMES, got {alt:?}"),
+            PolicyError::NoNames(kind) => write!(f, "no names after {kind:?}"),
+            PolicyError::InvalidName(name) => write!(f, "invalid name {name:?}"),
+            PolicyError::UnknownKind(kind) => write!(
+                f,
+                "unknown kind {kind:?} (use roles, all-roles, scopes or all-scopes)"
+            ),
+            PolicyError::NotSections(None) => {
+                f.write_str("sections must read METHODS=RULE, e.g. GET,HEAD=roles:Reader")
+            }
+            PolicyError::NotSections(Some(part)) => {
+                write!(f, "expected METHODS=RULE, got {part:?}")
+            }
+            PolicyError::TwoRules(method) => write!(f, "method {method} has two rules"),
+            PolicyError::StarNotAlone => f.write_str("* stands alone: *=RULE"),
+        }
+    }
+}
+
 /// One way of satisfying a policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Requirement {
@@ -43,20 +87,20 @@ pub enum Policy {
 
 impl Policy {
     /// Parses the setting grammar described in the module docs.
-    pub fn parse(text: &str) -> Result<Policy, String> {
+    pub fn parse(text: &str) -> Result<Policy, PolicyError> {
         let text = text.trim();
         match text.to_ascii_lowercase().as_str() {
             "anonymous" => return Ok(Policy::Anonymous),
             "authenticated" => return Ok(Policy::Require(Vec::new())),
             "deny" => return Ok(Policy::Deny),
-            "" => return Err("empty policy".into()),
+            "" => return Err(PolicyError::Empty),
             _ => {}
         }
         let mut alternatives = Vec::new();
         for alt in text.split('|') {
             let (kind, names) = alt
                 .split_once(':')
-                .ok_or_else(|| format!("expected KIND:NAMES, got {:?}", alt.trim()))?;
+                .ok_or_else(|| PolicyError::NotKindNames(alt.trim().to_owned()))?;
             let names: Vec<String> = names
                 .split(',')
                 .map(str::trim)
@@ -64,10 +108,10 @@ impl Policy {
                 .map(str::to_owned)
                 .collect();
             if names.is_empty() {
-                return Err(format!("no names after {:?}", kind.trim()));
+                return Err(PolicyError::NoNames(kind.trim().to_owned()));
             }
             if let Some(bad) = names.iter().find(|n| n.contains(['"', '\\', ' '])) {
-                return Err(format!("invalid name {bad:?}"));
+                return Err(PolicyError::InvalidName(bad.clone()));
             }
             alternatives.push(match kind.trim().to_ascii_lowercase().as_str() {
                 "roles" => Requirement::AnyRole(names),
@@ -75,9 +119,7 @@ impl Policy {
                 "scopes" => Requirement::AnyScope(names),
                 "all-scopes" => Requirement::AllScopes(names),
                 other => {
-                    return Err(format!(
-                        "unknown kind {other:?} (use roles, all-roles, scopes or all-scopes)"
-                    ));
+                    return Err(PolicyError::UnknownKind(other.to_owned()));
                 }
             });
         }
@@ -172,12 +214,12 @@ impl MethodRules {
     }
 
     /// Parses `METHODS=POLICY;...`, or a bare policy for every method.
-    pub fn parse(text: &str) -> Result<MethodRules, String> {
+    pub fn parse(text: &str) -> Result<MethodRules, PolicyError> {
         let text = text.trim();
         let sectioned = text.split(';').any(|part| method_list(part).is_some());
         if !sectioned {
             if text.contains(';') {
-                return Err("sections must read METHODS=RULE, e.g. GET,HEAD=roles:Reader".into());
+                return Err(PolicyError::NotSections(None));
             }
             return Ok(MethodRules::every_method(Policy::parse(text)?));
         }
@@ -187,7 +229,7 @@ impl MethodRules {
         };
         for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let (methods, policy) =
-                method_list(part).ok_or_else(|| format!("expected METHODS=RULE, got {part:?}"))?;
+                method_list(part).ok_or_else(|| PolicyError::NotSections(Some(part.to_owned())))?;
             let policy = Policy::parse(policy)?;
             for m in &methods {
                 let taken = if m == "*" {
@@ -196,12 +238,12 @@ impl MethodRules {
                     rules.sections.iter().any(|(ms, _)| ms.contains(m))
                 };
                 if taken {
-                    return Err(format!("method {m} has two rules"));
+                    return Err(PolicyError::TwoRules(m.clone()));
                 }
             }
             if methods.iter().any(|m| m == "*") {
                 if methods.len() > 1 {
-                    return Err("* stands alone: *=RULE".into());
+                    return Err(PolicyError::StarNotAlone);
                 }
                 rules.other = Some(policy);
             } else {

@@ -21,18 +21,30 @@ pub const STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 /// Most cached values.
 pub const MAX_CACHED: usize = 1000;
 
+/// A `VAULT_ALLOWED_SECRETS` entry that is neither a secret name nor a prefix ending in `*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotAPattern(String);
+
+impl std::fmt::Display for NotAPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} is not a secret name or a prefix ending in *",
+            self.0
+        )
+    }
+}
+
 /// One `VAULT_ALLOWED_SECRETS` entry: an exact name, or a prefix ending in `*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamePattern(String);
 
 impl NamePattern {
     /// Parses an entry; names are compared case-insensitively, as Key Vault does.
-    pub fn parse(text: &str) -> Result<NamePattern, String> {
+    pub fn parse(text: &str) -> Result<NamePattern, NotAPattern> {
         let body = text.strip_suffix('*').unwrap_or(text);
         if body.contains('*') || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(format!(
-                "{text:?} is not a secret name or a prefix ending in *"
-            ));
+            return Err(NotAPattern(text.to_owned()));
         }
         Ok(NamePattern(text.to_ascii_lowercase()))
     }

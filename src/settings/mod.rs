@@ -52,10 +52,10 @@ impl fmt::Display for SettingError {
     }
 }
 
-fn fail<T>(name: &str, problem: impl Into<String>) -> Result<T, SettingError> {
+fn fail<T>(name: &str, problem: impl fmt::Display) -> Result<T, SettingError> {
     Err(SettingError {
         name: name.to_owned(),
-        problem: problem.into(),
+        problem: problem.to_string(),
     })
 }
 

@@ -11,6 +11,45 @@ use serde_json::Value;
 
 use super::key_set::FetchedKey;
 
+/// Why a JWKS entry is not used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyProblem {
+    /// A modulus under 2048 bits.
+    TooShort(usize),
+    /// A modulus over 8192 bits, which RS256 verification does not take.
+    TooLong(usize),
+    /// An exponent that is zero or over 64 bits.
+    Exponent,
+}
+
+impl std::fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyProblem::TooShort(bits) => write!(f, "{bits}-bit modulus is too short"),
+            KeyProblem::TooLong(bits) => write!(f, "{bits}-bit modulus is too long for RS256"),
+            KeyProblem::Exponent => f.write_str("unusable exponent"),
+        }
+    }
+}
+
+/// Why a JWKS document gives no keys at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwksError {
+    /// No `keys` array.
+    NoKeysArray,
+    /// Entries, but none an RSA signing key funcgate can use.
+    NoUsableKey,
+}
+
+impl std::fmt::Display for JwksError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JwksError::NoKeysArray => "JWKS has no keys array",
+            JwksError::NoUsableKey => "JWKS holds no usable RSA signing key",
+        })
+    }
+}
+
 /// Some providers pad base64url in JWKS; accept both forms there (never in tokens).
 const LENIENT_B64URL: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::URL_SAFE,
@@ -28,18 +67,18 @@ const MAX_KEYS: usize = 100;
 pub type VerifyingKey = DecodingKey;
 
 /// An RS256 key from its JWK modulus and exponent (big-endian bytes): 2048 to 8192 bits.
-pub fn rs256_key(n: &[u8], e: &[u8]) -> Result<VerifyingKey, String> {
+pub fn rs256_key(n: &[u8], e: &[u8]) -> Result<VerifyingKey, KeyProblem> {
     let n = &n[n.iter().position(|b| *b != 0).unwrap_or(n.len())..];
     let e = &e[e.iter().position(|b| *b != 0).unwrap_or(e.len())..];
     let bits = modulus_bits(n);
     if bits < MIN_RSA_BITS {
-        return Err(format!("{bits}-bit modulus is too short"));
+        return Err(KeyProblem::TooShort(bits));
     }
     if bits > MAX_RSA_BITS {
-        return Err(format!("{bits}-bit modulus is too long for RS256"));
+        return Err(KeyProblem::TooLong(bits));
     }
     if e.is_empty() || e.len() > 8 {
-        return Err("unusable exponent".into());
+        return Err(KeyProblem::Exponent);
     }
     Ok(DecodingKey::from_rsa_raw_components(n, e))
 }
@@ -49,7 +88,7 @@ pub fn rs256_key(n: &[u8], e: &[u8]) -> Result<VerifyingKey, String> {
 /// Each entry is read with jsonwebtoken's `Jwk` type, one at a time rather than as a
 /// `JwkSet`, so one malformed entry is skipped instead of failing the whole set. Entra's
 /// non-standard `issuer` field is read alongside.
-pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, String> {
+pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, JwksError> {
     #[derive(Deserialize)]
     struct EntraFields {
         issuer: Option<String>,
@@ -57,7 +96,7 @@ pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, String> {
     let entries = jwks
         .get("keys")
         .and_then(Value::as_array)
-        .ok_or("JWKS has no keys array")?;
+        .ok_or(JwksError::NoKeysArray)?;
     let mut keys = Vec::new();
     for entry in entries {
         let jwk = match Jwk::deserialize(entry) {
@@ -100,7 +139,7 @@ pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, String> {
         let key = match rs256_key(&n, &e) {
             Ok(key) => key,
             Err(why) => {
-                skip(&why);
+                skip(&why.to_string());
                 continue;
             }
         };
@@ -120,7 +159,7 @@ pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, String> {
         });
     }
     if keys.is_empty() {
-        return Err("JWKS holds no usable RSA signing key".into());
+        return Err(JwksError::NoUsableKey);
     }
     Ok(keys)
 }

@@ -12,7 +12,7 @@ use futures_util::future::{BoxFuture, Shared};
 use serde::Deserialize;
 
 use super::gate::UnknownKidGate;
-use super::jwks::{VerifyingKey, parse_jwks};
+use super::jwks::{JwksError, VerifyingKey, parse_jwks};
 use super::key_set::{FetchedKey, KeyRef, KeySet};
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::net;
@@ -68,7 +68,37 @@ pub struct KeySource {
     pub http: net::Http,
 }
 
-type Refresh = Shared<BoxFuture<'static, Result<(), String>>>;
+/// Why a refresh kept the keys it had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyFetchError {
+    /// The discovery document or the JWKS could not be fetched.
+    Fetch(net::FetchError),
+    /// The discovery document lacks `issuer` or `jwks_uri`, or is not an object.
+    Discovery(String),
+    /// The discovery document's `issuer` is empty.
+    EmptyIssuer,
+    /// Its `jwks_uri` is not an https URL.
+    JwksUri(net::UrlError),
+    /// The JWKS gives no usable key.
+    Jwks(JwksError),
+    /// The refresh task itself failed.
+    Task(String),
+}
+
+impl std::fmt::Display for KeyFetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyFetchError::Fetch(e) => write!(f, "{e}"),
+            KeyFetchError::Discovery(why) => write!(f, "discovery document is malformed: {why}"),
+            KeyFetchError::EmptyIssuer => f.write_str("discovery document has an empty issuer"),
+            KeyFetchError::JwksUri(e) => write!(f, "jwks_uri {e}"),
+            KeyFetchError::Jwks(e) => write!(f, "{e}"),
+            KeyFetchError::Task(why) => write!(f, "refresh task failed: {why}"),
+        }
+    }
+}
+
+type Refresh = Shared<BoxFuture<'static, Result<(), KeyFetchError>>>;
 
 struct Control {
     gate: UnknownKidGate,
@@ -197,7 +227,7 @@ impl KeyStore {
         });
         let shared = async move {
             task.await
-                .unwrap_or_else(|e| Err(format!("refresh task failed: {e}")))
+                .unwrap_or_else(|e| Err(KeyFetchError::Task(e.to_string())))
         }
         .boxed()
         .shared();
@@ -205,7 +235,7 @@ impl KeyStore {
         shared
     }
 
-    async fn refresh(self: &Arc<Self>) -> Result<(), String> {
+    async fn refresh(self: &Arc<Self>) -> Result<(), KeyFetchError> {
         let refresh = {
             let mut control = self.control();
             match &control.inflight {
@@ -216,7 +246,7 @@ impl KeyStore {
         refresh.await
     }
 
-    async fn fetch_and_install(&self) -> Result<(), String> {
+    async fn fetch_and_install(&self) -> Result<(), KeyFetchError> {
         match self.fetch().await {
             Ok((issuer, fetched)) => {
                 let old = self.snapshot();
@@ -265,7 +295,7 @@ impl KeyStore {
         }
     }
 
-    async fn fetch(&self) -> Result<(String, Vec<FetchedKey>), String> {
+    async fn fetch(&self) -> Result<(String, Vec<FetchedKey>), KeyFetchError> {
         #[derive(Deserialize)]
         struct Discovery {
             issuer: String,
@@ -275,15 +305,21 @@ impl KeyStore {
             self.source
                 .http
                 .get_json(&self.source.discovery_url)
-                .await?,
+                .await
+                .map_err(KeyFetchError::Fetch)?,
         )
-        .map_err(|e| format!("discovery document is malformed: {e}"))?;
-        net::check_url(&doc.jwks_uri).map_err(|e| format!("jwks_uri {e}"))?;
+        .map_err(|e| KeyFetchError::Discovery(e.to_string()))?;
+        net::check_url(&doc.jwks_uri).map_err(KeyFetchError::JwksUri)?;
         if doc.issuer.trim().is_empty() {
-            return Err("discovery document has an empty issuer".into());
+            return Err(KeyFetchError::EmptyIssuer);
         }
-        let jwks = self.source.http.get_json(&doc.jwks_uri).await?;
-        Ok((doc.issuer, parse_jwks(&jwks)?))
+        let jwks = self
+            .source
+            .http
+            .get_json(&doc.jwks_uri)
+            .await
+            .map_err(KeyFetchError::Fetch)?;
+        Ok((doc.issuer, parse_jwks(&jwks).map_err(KeyFetchError::Jwks)?))
     }
 }
 
