@@ -88,7 +88,7 @@ async fn run(state: &AppState, function: &FunctionDef, mut call: Call) -> Result
             BodyError::Broken => functions::invalid_body("the connection failed mid-body"),
         })?;
     let ctx = Context {
-        secrets: &state.vault,
+        secrets: &state.secrets,
         guard: &state.guard,
         started: state.started,
     };

@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use crate::auth::Guard;
 use crate::net;
+use crate::secrets::cache::SecretCache;
 use crate::secrets::keyvault::KeyVaultStore;
 use crate::secrets::local::LocalStore;
-use crate::secrets::vault::Vault;
 use crate::settings::{SettingError, Settings};
 
 /// Everything requests share, built once at start-up.
@@ -15,8 +15,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Token validation and its key cache.
     pub guard: Guard,
-    /// Where `vault` reads secrets.
-    pub vault: Vault,
+    /// Secrets, behind their cache.
+    pub secrets: SecretCache,
     /// Start-up time, for `health`.
     pub started: Instant,
 }
@@ -26,10 +26,10 @@ impl AppState {
     pub fn new(settings: Settings) -> Result<AppState, SettingError> {
         let http = net::Http::new();
         let guard = Guard::new(&settings.auth, &http);
-        let vault = build_vault(&settings)?;
+        let secrets = build_secrets(&settings)?;
         Ok(AppState {
             guard,
-            vault,
+            secrets,
             started: Instant::now(),
             settings,
         })
@@ -37,8 +37,8 @@ impl AppState {
 }
 
 /// The secret source: Key Vault when `KEY_VAULT_URL` is set, else the local secrets file.
-fn build_vault(settings: &Settings) -> Result<Vault, SettingError> {
-    let cfg = &settings.vault;
+fn build_secrets(settings: &Settings) -> Result<SecretCache, SettingError> {
+    let cfg = &settings.secrets;
     match &cfg.key_vault {
         Some(kv) => {
             let store = KeyVaultStore::new(&kv.url, &kv.credential, kv.loopback);
@@ -48,7 +48,7 @@ fn build_vault(settings: &Settings) -> Result<Vault, SettingError> {
                 kv.credential.describe(),
                 cfg.cache_ttl.as_secs()
             );
-            Ok(Vault::new(
+            Ok(SecretCache::new(
                 Box::new(store),
                 "keyvault",
                 cfg.cache_ttl,
@@ -62,7 +62,7 @@ fn build_vault(settings: &Settings) -> Result<Vault, SettingError> {
                     problem: problem.to_string(),
                 })?;
             // The file is read once already; caching it again would only delay edits.
-            Ok(Vault::new(
+            Ok(SecretCache::new(
                 Box::new(store),
                 "local",
                 std::time::Duration::ZERO,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::{Context, Function, Outcome, Request};
 use crate::auth::keys::KeyStatus;
 use crate::reply::Reply;
-use crate::secrets::vault::Reachability;
+use crate::secrets::cache::Reachability;
 
 /// The `health` function.
 pub struct Health;

@@ -18,7 +18,7 @@ use crate::auth::token::Identity;
 use crate::call::Call;
 use crate::errors::{ApiError, ErrorKind};
 use crate::reply::Reply;
-use crate::secrets::vault::Vault;
+use crate::secrets::cache::SecretCache;
 
 /// Declares each function's module and lists it in [`FUNCTIONS`]: `module::Type,`.
 macro_rules! register {
@@ -62,7 +62,7 @@ pub trait Function: Sync {
 /// What a function may use besides its request: the services built once at start-up.
 pub struct Context<'a> {
     /// Secrets, behind the cache and `VAULT_ALLOWED_SECRETS`.
-    pub secrets: &'a Vault,
+    pub secrets: &'a SecretCache,
     /// The token guard (for the signing-key cache state).
     pub guard: &'a Guard,
     /// When the process started.

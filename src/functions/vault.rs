@@ -10,7 +10,7 @@ use super::{Context, Function, Outcome, Request, invalid_body};
 use crate::auth::token::Identity;
 use crate::errors::{ApiError, ErrorKind};
 use crate::reply::Reply;
-use crate::secrets::vault::{CacheUse, Write};
+use crate::secrets::cache::{CacheUse, Read, Write};
 
 /// Key Vault's largest secret value: 25 KB.
 pub const MAX_VALUE_BYTES: usize = 25 * 1024;
@@ -70,35 +70,29 @@ async fn read(ctx: &Context<'_>, req: &Request<'_>, name: &str) -> Result<Reply,
         return Err(ApiError::new(ErrorKind::SecretNotFound).because("no such secret version"));
     }
     let read = ctx.secrets.read(name, version.as_deref()).await;
-    let cache = read.cache.as_str();
-    match read.outcome {
-        Ok(Some(value)) => {
+    let cache = read.cache().as_str();
+    match read {
+        Read::Found { value, .. } => {
             audit("read", who, name, "ok", cache);
             #[derive(Serialize)]
             struct Secret<'a> {
                 name: &'a str,
                 value: &'a str,
             }
-            let mut reply = Reply::json(
-                200,
-                &Secret {
-                    name,
-                    value: &value,
-                },
-            );
+            let mut reply = Reply::json(200, &Secret { name, value: &value });
             reply.header("Cache-Control", "no-store");
             Ok(reply)
         }
-        Ok(None) if read.denied => {
+        Read::Denied => {
             audit("read", who, name, "denied", cache);
             Err(ApiError::new(ErrorKind::SecretNotFound)
                 .because("the secret is not in VAULT_ALLOWED_SECRETS"))
         }
-        Ok(None) => {
+        Read::Missing => {
             audit("read", who, name, "not_found", cache);
             Err(ApiError::new(ErrorKind::SecretNotFound).because(format!("no secret named {name}")))
         }
-        Err(e) => {
+        Read::Failed(e) => {
             audit("read", who, name, "error", cache);
             log::error!("secret store failed reading {name}: {e}");
             Err(ApiError::new(ErrorKind::VaultError).because("the secret store failed"))

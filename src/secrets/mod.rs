@@ -1,8 +1,9 @@
-//! Where secret values come from: a store behind one trait, and the reads `vault` makes.
+//! Where secret values come from: the stores behind one trait ([`local::LocalStore`],
+//! [`keyvault::KeyVaultStore`]), and the [`cache::SecretCache`] the `vault` function reads through.
 
+pub mod cache;
 pub mod keyvault;
 pub mod local;
-pub mod vault;
 
 use std::fmt;
 use std::future::Future;

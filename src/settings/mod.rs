@@ -29,7 +29,7 @@ use crate::net;
 
 pub use functions::{POLICY_PREFIX, policy_setting_name};
 pub use http::{BodyLimits, DEFAULT_MAX_REQUEST_BODY_BYTES, DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS};
-pub use secrets::{KeyVaultSettings, VaultSettings};
+pub use secrets::{KeySecretSettings, SecretSettings};
 use source::{Source, app_root_near, read_local_settings};
 
 /// Port `func start` uses, and so funcgate when run alone.
@@ -81,7 +81,7 @@ pub struct Settings {
     /// `LOCAL_SECRETS_FILE`, resolved against the app root.
     pub local_secrets_file: PathBuf,
     /// Key Vault and the secret cache.
-    pub vault: VaultSettings,
+    pub secrets: SecretSettings,
     /// The proxy variables set in the environment (names only), for the start-up log.
     pub proxy_variables: Vec<&'static str>,
 }
@@ -134,7 +134,7 @@ impl Settings {
                 .get("LOCAL_SECRETS_FILE")
                 .unwrap_or(DEFAULT_LOCAL_SECRETS_FILE),
         );
-        let vault = secrets::read(&source)?;
+        let secrets_settings = secrets::read(&source)?;
         let body = http::body_limits(&source)?;
         let proxy_variables = net::PROXY_VARIABLES
             .into_iter()
@@ -151,7 +151,7 @@ impl Settings {
             auth,
             cors,
             local_secrets_file,
-            vault,
+            secrets: secrets_settings,
         })
     }
 
@@ -342,12 +342,12 @@ mod tests {
     #[test]
     fn key_vault_and_credentials() {
         let s = load_with(&[]).unwrap();
-        assert!(s.vault.key_vault.is_none());
-        assert_eq!(s.vault.cache_ttl, Duration::from_secs(300));
+        assert!(s.secrets.key_vault.is_none());
+        assert_eq!(s.secrets.cache_ttl, Duration::from_secs(300));
         let kv = |extra: &[(&str, &str)]| {
             let mut e = vec![("KEY_VAULT_URL", "https://my-vault.vault.azure.net/")];
             e.extend_from_slice(extra);
-            load_with(&e).map(|s| s.vault.key_vault.unwrap())
+            load_with(&e).map(|s| s.secrets.key_vault.unwrap())
         };
         let plain = kv(&[]).unwrap();
         assert_eq!(plain.url, "https://my-vault.vault.azure.net");

@@ -6,19 +6,19 @@ use super::source::Source;
 use super::values::{non_empty_list, seconds_in};
 use super::{SettingError, fail};
 use crate::net;
+use crate::secrets::cache::NamePattern;
 use crate::secrets::keyvault::Credential;
-use crate::secrets::vault::NamePattern;
 
 /// Default `VAULT_CACHE_SECONDS`.
 pub const DEFAULT_VAULT_CACHE_SECONDS: u64 = 300;
 /// Largest `VAULT_CACHE_SECONDS` accepted: a day.
 const MAX_VAULT_CACHE_SECONDS: u64 = 86_400;
 
-/// Where `vault` reads secrets and how it caches them.
+/// Where secrets come from and how they are cached.
 #[derive(Clone, Debug)]
-pub struct VaultSettings {
+pub struct SecretSettings {
     /// `KEY_VAULT_URL` and its credential; `None` uses the local secrets file.
-    pub key_vault: Option<KeyVaultSettings>,
+    pub key_vault: Option<KeySecretSettings>,
     /// `VAULT_CACHE_SECONDS` (zero disables the cache).
     pub cache_ttl: Duration,
     /// `VAULT_ALLOWED_SECRETS`.
@@ -27,7 +27,7 @@ pub struct VaultSettings {
 
 /// A Key Vault to read from.
 #[derive(Clone, Debug)]
-pub struct KeyVaultSettings {
+pub struct KeySecretSettings {
     /// The vault URL.
     pub url: String,
     /// The vault is on a loopback address (test vaults): challenge verification is off.
@@ -37,7 +37,7 @@ pub struct KeyVaultSettings {
 }
 
 /// Reads the secret-store settings.
-pub(super) fn read(source: &Source) -> Result<VaultSettings, SettingError> {
+pub(super) fn read(source: &Source) -> Result<SecretSettings, SettingError> {
     let cache_ttl = seconds_in(
         source,
         "VAULT_CACHE_SECONDS",
@@ -76,14 +76,14 @@ pub(super) fn read(source: &Source) -> Result<VaultSettings, SettingError> {
             if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
                 return fail(NAME, format!("must be the vault's base URL, got {text:?}"));
             }
-            Some(KeyVaultSettings {
+            Some(KeySecretSettings {
                 loopback: net::is_loopback_host(&url),
                 url: url.as_str().trim_end_matches('/').to_owned(),
                 credential: credential(source)?,
             })
         }
     };
-    Ok(VaultSettings {
+    Ok(SecretSettings {
         key_vault,
         cache_ttl,
         allowed,

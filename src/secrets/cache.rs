@@ -1,5 +1,5 @@
-//! The secret reads `vault` performs: allowlist, TTL cache with stale-if-error, time budget,
-//! and Key Vault reachability for `health`.
+//! The secret cache the `vault` function reads and writes through: allowlist, TTL cache with
+//! stale-if-error, time budget, and the store's reachability for `health`.
 //!
 //! Stale-if-error covers only failures where the store could not answer (timeouts, connection
 //! failures, 429, 5xx). A refusal (401, 403 for a disabled secret or withdrawn access) or a
@@ -84,13 +84,28 @@ impl CacheUse {
 }
 
 /// What a read produced.
-pub struct Read {
-    /// The value, `None` for no such secret, or the store's failure.
-    pub outcome: Result<Option<String>, SecretError>,
-    /// Cache involvement.
-    pub cache: CacheUse,
-    /// Refused by `VAULT_ALLOWED_SECRETS` (reported to callers as not found).
-    pub denied: bool,
+#[derive(Debug)]
+pub enum Read {
+    /// The value, and where it came from (the cache, the store, or a stale copy while the
+    /// store could not answer).
+    Found { value: String, cache: CacheUse },
+    /// The store has no such secret.
+    Missing,
+    /// Refused by `VAULT_ALLOWED_SECRETS`; the store was not asked.
+    Denied,
+    /// The store failed and nothing cached could stand in.
+    Failed(SecretError),
+}
+
+impl Read {
+    /// Cache involvement, for the audit line.
+    pub fn cache(&self) -> CacheUse {
+        match self {
+            Read::Found { cache, .. } => *cache,
+            Read::Missing | Read::Failed(_) => CacheUse::Miss,
+            Read::Denied => CacheUse::Skipped,
+        }
+    }
 }
 
 /// Key Vault reachability for `health`: the last read's outcome, no details.
@@ -108,8 +123,8 @@ struct Entry {
     fetched: Instant,
 }
 
-/// The secret source `vault` reads from.
-pub struct Vault {
+/// The secret store behind its cache, allowlist and time budget.
+pub struct SecretCache {
     store: Box<dyn SecretStore>,
     backend: &'static str,
     ttl: Duration,
@@ -123,15 +138,15 @@ pub struct Vault {
     remote: bool,
 }
 
-impl Vault {
+impl SecretCache {
     /// Wraps a store; `ttl` zero disables caching.
     pub fn new(
         store: Box<dyn SecretStore>,
         backend: &'static str,
         ttl: Duration,
         allowed: Option<Vec<NamePattern>>,
-    ) -> Vault {
-        Vault {
+    ) -> SecretCache {
+        SecretCache {
             store,
             backend,
             ttl,
@@ -174,11 +189,7 @@ impl Vault {
     /// Reads a secret under the allowlist, cache and time budget.
     pub async fn read(&self, name: &str, version: Option<&str>) -> Read {
         if !self.allows(name) {
-            return Read {
-                outcome: Ok(None),
-                cache: CacheUse::Skipped,
-                denied: true,
-            };
+            return Read::Denied;
         }
         // Built only when caching is on: the local store reads without allocating a key.
         let key = (!self.ttl.is_zero()).then(|| {
@@ -200,47 +211,40 @@ impl Vault {
         if let Some((value, age)) = &cached
             && *age < self.ttl
         {
-            return Read {
-                outcome: Ok(Some(value.clone())),
+            return Read::Found {
+                value: value.clone(),
                 cache: CacheUse::Hit,
-                denied: false,
             };
         }
         let outcome = self.within_budget(self.store.get(name, version)).await;
         self.record(outcome.is_ok());
         let Some(key) = key else {
-            return Read {
-                outcome,
-                cache: CacheUse::Miss,
-                denied: false,
+            return match outcome {
+                Ok(Some(value)) => Read::Found {
+                    value,
+                    cache: CacheUse::Miss,
+                },
+                Ok(None) => Read::Missing,
+                Err(e) => Read::Failed(e),
             };
         };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(Some(value)) => {
                 remember(&mut cache, key, value.clone());
-                Read {
-                    outcome: Ok(Some(value)),
+                Read::Found {
+                    value,
                     cache: CacheUse::Miss,
-                    denied: false,
                 }
             }
             Ok(None) => {
                 cache.remove(&key);
-                Read {
-                    outcome: Ok(None),
-                    cache: CacheUse::Miss,
-                    denied: false,
-                }
+                Read::Missing
             }
             Err(e) if e.failure == Failure::Refused => {
                 // Key Vault said no (a disabled secret, withdrawn access): stop serving it.
                 cache.remove(&key);
-                Read {
-                    outcome: Err(e),
-                    cache: CacheUse::Miss,
-                    denied: false,
-                }
+                Read::Failed(e)
             }
             Err(e) => match cached {
                 Some((value, age)) if age < self.ttl + STALE_IF_ERROR => {
@@ -248,17 +252,12 @@ impl Vault {
                         "secret store failed ({e}); serving a cached value {} s old",
                         age.as_secs()
                     );
-                    Read {
-                        outcome: Ok(Some(value)),
+                    Read::Found {
+                        value,
                         cache: CacheUse::Stale,
-                        denied: false,
                     }
                 }
-                _ => Read {
-                    outcome: Err(e),
-                    cache: CacheUse::Miss,
-                    denied: false,
-                },
+                _ => Read::Failed(e),
             },
         }
     }
@@ -274,7 +273,7 @@ pub enum Write {
     Failed(SecretError),
 }
 
-impl Vault {
+impl SecretCache {
     /// Writes a secret under the allowlist and the time budget; the cached value for the name
     /// is replaced, so the next read returns what was written.
     pub async fn write(&self, name: &str, value: &str) -> Write {
@@ -393,7 +392,11 @@ mod tests {
     fn vault(
         ttl: Duration,
         allowed: Option<&str>,
-    ) -> (Vault, Arc<AtomicUsize>, Arc<std::sync::atomic::AtomicBool>) {
+    ) -> (
+        SecretCache,
+        Arc<AtomicUsize>,
+        Arc<std::sync::atomic::AtomicBool>,
+    ) {
         let (v, calls, fail, _) = vault_refusing(ttl, allowed);
         (v, calls, fail)
     }
@@ -403,7 +406,7 @@ mod tests {
     fn vault_refusing(
         ttl: Duration,
         allowed: Option<&str>,
-    ) -> (Vault, Arc<AtomicUsize>, Flag, Flag) {
+    ) -> (SecretCache, Arc<AtomicUsize>, Flag, Flag) {
         let calls = Arc::new(AtomicUsize::new(0));
         let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let refuse = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -418,7 +421,7 @@ mod tests {
                 .collect()
         });
         (
-            Vault::new(Box::new(store), "test", ttl, allowed),
+            SecretCache::new(Box::new(store), "test", ttl, allowed),
             calls,
             fail,
             refuse,
@@ -428,31 +431,33 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_drops_the_cached_value_instead_of_serving_it() {
         let (v, _, fail, refuse) = vault_refusing(Duration::from_millis(20), None);
-        assert_eq!(v.read("a", None).await.cache, CacheUse::Miss);
+        assert_eq!(v.read("a", None).await.cache(), CacheUse::Miss);
         tokio::time::sleep(Duration::from_millis(30)).await;
         refuse.store(true, Ordering::SeqCst);
         let refused = v.read("a", None).await;
-        assert_eq!(refused.outcome.unwrap_err().failure, Failure::Refused);
+        assert!(matches!(refused, Read::Failed(e) if e.failure == Failure::Refused));
         // Even once Key Vault merely fails, the dropped value is not served again.
         refuse.store(false, Ordering::SeqCst);
         fail.store(true, Ordering::SeqCst);
-        assert!(v.read("a", None).await.outcome.is_err());
+        assert!(matches!(v.read("a", None).await, Read::Failed(_)));
     }
 
     #[tokio::test]
     async fn caches_within_ttl_and_serves_stale_on_error() {
         let (v, calls, fail) = vault(Duration::from_millis(50), None);
-        assert_eq!(v.read("a", None).await.cache, CacheUse::Miss);
+        assert_eq!(v.read("a", None).await.cache(), CacheUse::Miss);
         let hit = v.read("A", None).await;
-        assert_eq!(hit.cache, CacheUse::Hit);
-        assert_eq!(hit.outcome.unwrap().as_deref(), Some("value-of-a"));
+        assert!(
+            matches!(hit, Read::Found { value, cache: CacheUse::Hit } if value == "value-of-a")
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         tokio::time::sleep(Duration::from_millis(60)).await;
         fail.store(true, Ordering::SeqCst);
         let stale = v.read("a", None).await;
-        assert_eq!(stale.cache, CacheUse::Stale);
-        assert_eq!(stale.outcome.unwrap().as_deref(), Some("value-of-a"));
-        assert!(v.read("b", None).await.outcome.is_err());
+        assert!(
+            matches!(stale, Read::Found { value, cache: CacheUse::Stale } if value == "value-of-a")
+        );
+        assert!(matches!(v.read("b", None).await, Read::Failed(_)));
         assert_eq!(v.reachability().reachable, Some(false));
     }
 
@@ -463,16 +468,16 @@ mod tests {
         v.read("a", None).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         fail.store(true, Ordering::SeqCst);
-        assert!(v.read("a", None).await.outcome.is_err());
+        assert!(matches!(v.read("a", None).await, Read::Failed(_)));
     }
 
     #[tokio::test]
     async fn allowlist_and_bounds() {
         let (v, calls, _) = vault(Duration::from_secs(60), Some("app-*,demo"));
-        assert!(v.read("app-db", None).await.outcome.unwrap().is_some());
-        assert!(v.read("DEMO", None).await.outcome.unwrap().is_some());
+        assert!(matches!(v.read("app-db", None).await, Read::Found { .. }));
+        assert!(matches!(v.read("DEMO", None).await, Read::Found { .. }));
         let denied = v.read("other", None).await;
-        assert!(denied.denied);
+        assert!(matches!(denied, Read::Denied));
         assert_eq!(
             calls.load(Ordering::SeqCst),
             2,
