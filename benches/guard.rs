@@ -1,14 +1,14 @@
 //! Micro-benchmarks of the guard's steps: header parsing, full validation of a fresh token,
 //! validation of a cached token, policy check, error rendering.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use funcgate::auth::bearer::token_from_header;
-use funcgate::auth::policy::Policy;
-use funcgate::auth::token::{self, Rules, Signer};
-use funcgate::auth::token_cache::{self, TokenCache};
-use funcgate::errors::{ApiError, ErrorKind};
+use funcgate::{
+    ApiError, ErrorKind, Policy, Rules, Signer, TokenCache, parse, token_cache_key,
+    token_from_header,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
@@ -44,7 +44,7 @@ fn token() -> String {
     .unwrap()
 }
 
-fn key() -> funcgate::auth::keys::VerifyingKey {
+fn key() -> funcgate::VerifyingKey {
     use base64::Engine;
     let jwk: serde_json::Value = serde_json::from_slice(&fixture("key1.jwk.json")).unwrap();
     let b64 = |f: &str| {
@@ -52,7 +52,7 @@ fn key() -> funcgate::auth::keys::VerifyingKey {
             .decode(jwk[f].as_str().unwrap())
             .unwrap()
     };
-    funcgate::auth::keys::rs256_key(&b64("n"), &b64("e")).unwrap()
+    funcgate::rs256_key(&b64("n"), &b64("e")).unwrap()
 }
 
 fn benches(c: &mut Criterion) {
@@ -67,31 +67,31 @@ fn benches(c: &mut Criterion) {
         metadata_issuer: ISSUER,
         key_issuer: None,
     };
-    let now = funcgate::auth::unix_now();
+    let now = funcgate::unix_now();
 
     c.bench_function("header parsing", |b| {
         b.iter(|| token_from_header(Some(std::hint::black_box(&header))).unwrap())
     });
     c.bench_function("full validation of a fresh token", |b| {
         b.iter(|| {
-            let parsed = token::parse(std::hint::black_box(&token)).unwrap();
+            let parsed = parse(std::hint::black_box(&token)).unwrap();
             parsed.validate(&key, &rules, signer, now).unwrap()
         })
     });
     let cache = TokenCache::new(10_000, 300);
     let identity = {
-        let parsed = token::parse(&token).unwrap();
+        let parsed = parse(&token).unwrap();
         Arc::new(parsed.validate(&key, &rules, signer, now).unwrap())
     };
     cache.insert(
-        token_cache::key(&token),
+        token_cache_key(&token),
         Arc::clone(&identity),
         identity.not_before,
         1,
     );
     c.bench_function("validation of a cached token", |b| {
         b.iter(|| {
-            let k = token_cache::key(std::hint::black_box(&token));
+            let k = token_cache_key(std::hint::black_box(&token));
             cache.get(&k, now, 1).unwrap()
         })
     });

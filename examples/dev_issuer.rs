@@ -6,6 +6,7 @@
 //!
 //! Usage: `cargo run --example dev_issuer [PORT]` (default 7099), then
 //! `curl 'http://127.0.0.1:7099/token?roles=GetSecret'`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};

@@ -10,11 +10,11 @@ use futures_util::stream::LocalBoxStream;
 
 /// Request headers, matched case-insensitively.
 #[derive(Clone, Debug, Default)]
-pub struct Headers(Vec<(String, String)>);
+pub(crate) struct Headers(Vec<(String, String)>);
 
 impl Headers {
     /// Headers from (name, value) pairs in arrival order; names are stored lower-case.
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Headers {
+    pub(crate) fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Headers {
         Headers(
             pairs
                 .into_iter()
@@ -27,7 +27,7 @@ impl Headers {
     }
 
     /// The value of `name`; several values are joined with `, ` as HTTP allows.
-    pub fn get(&self, name: &str) -> Option<String> {
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
         let mut values = self
             .0
             .iter()
@@ -40,16 +40,11 @@ impl Headers {
             all
         }))
     }
-
-    /// Every (lower-case name, value) pair.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
-    }
 }
 
 /// Why a body could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// Larger than the limit (known from `Content-Length`, or found while reading).
     TooLarge,
     /// Did not finish within the time allowed.
@@ -59,7 +54,7 @@ pub enum BodyError {
 }
 
 /// A request body, not yet read.
-pub enum Body {
+pub(crate) enum Body {
     /// No body.
     Empty,
     /// Already in memory (invocation payloads carry the body inside them).
@@ -74,7 +69,7 @@ pub enum Body {
 impl Body {
     /// Reads the whole body, refusing one over `limit` bytes without buffering the rest, and
     /// one that does not arrive within `timeout`.
-    pub async fn read(self, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
+    pub(crate) async fn read(self, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
         match self {
             Body::Empty => Ok(Bytes::new()),
             Body::Bytes(bytes) if bytes.len() > limit => Err(BodyError::TooLarge),
@@ -118,39 +113,28 @@ impl std::fmt::Debug for Body {
 
 /// A call to a function.
 #[derive(Debug)]
-pub struct Call {
+pub(crate) struct Call {
     /// Upper-case HTTP method.
-    pub method: String,
+    pub(crate) method: String,
     /// Route parameters (`secret_name`).
-    pub params: HashMap<String, String>,
+    pub(crate) params: HashMap<String, String>,
     /// Query pairs in order.
-    pub query: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
     /// Every request header.
-    pub headers: Headers,
+    pub(crate) headers: Headers,
     /// The body, read by the gateway only once the guard has passed.
-    pub body: Body,
+    pub(crate) body: Body,
 }
 
 impl Call {
-    /// A call with no headers, query, parameters or body.
-    pub fn new(method: &str) -> Call {
-        Call {
-            method: method.to_ascii_uppercase(),
-            params: HashMap::new(),
-            query: Vec::new(),
-            headers: Headers::default(),
-            body: Body::Empty,
-        }
-    }
-
     /// A query value; repeated keys are comma-joined, as the Functions host forwards them.
-    pub fn query_value(&self, key: &str) -> Option<String> {
+    pub(crate) fn query_value(&self, key: &str) -> Option<String> {
         query_value(&self.query, key)
     }
 }
 
 /// A query value from pairs; repeated keys are comma-joined.
-pub fn query_value(query: &[(String, String)], key: &str) -> Option<String> {
+pub(crate) fn query_value(query: &[(String, String)], key: &str) -> Option<String> {
     let values: Vec<&str> = query
         .iter()
         .filter(|(k, _)| k == key)

@@ -8,7 +8,7 @@ use crate::reply::Reply;
 
 /// Which browser origins may call (`CORS_ALLOWED_ORIGINS`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CorsOrigins {
+pub(crate) enum CorsOrigins {
     /// Any origin (`*`).
     Any,
     /// Exactly these origins, lower-case `scheme://host[:port]`; empty: CORS is off.
@@ -38,7 +38,7 @@ fn allow_origin_value(cfg: &CorsOrigins, origin: &str) -> String {
 
 /// The answer to a preflight from an allowed origin, allowing `methods` (the function's
 /// `Allow` value); `None` when this is not one.
-pub fn preflight(cfg: &CorsOrigins, methods: &str, call: &Call) -> Option<Reply> {
+pub(crate) fn preflight(cfg: &CorsOrigins, methods: &str, call: &Call) -> Option<Reply> {
     if call.method != "OPTIONS" || call.headers.get("access-control-request-method").is_none() {
         return None;
     }
@@ -59,7 +59,7 @@ pub fn preflight(cfg: &CorsOrigins, methods: &str, call: &Call) -> Option<Reply>
 }
 
 /// Adds the response headers a browser needs to read the reply.
-pub fn decorate(cfg: &CorsOrigins, reply: &mut Reply, origin: Option<&str>) {
+pub(crate) fn decorate(cfg: &CorsOrigins, reply: &mut Reply, origin: Option<&str>) {
     if matches!(cfg, CorsOrigins::List(list) if list.is_empty()) {
         return;
     }

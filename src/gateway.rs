@@ -16,7 +16,7 @@ use crate::reply::Reply;
 use crate::state::AppState;
 
 /// Runs a call to `function` and returns the finished reply.
-pub async fn handle(state: &AppState, function: &FunctionDef, call: Call) -> Reply {
+pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: Call) -> Reply {
     let started = Instant::now();
     // The call is consumed on its way to the function; keep what the reply still needs.
     let origin = call.headers.get("origin");
@@ -37,7 +37,7 @@ pub async fn handle(state: &AppState, function: &FunctionDef, call: Call) -> Rep
 }
 
 /// The reply for a path that names no function.
-pub fn not_found(state: &AppState, call: &Call) -> Reply {
+pub(crate) fn not_found(state: &AppState, call: &Call) -> Reply {
     let err = ApiError::new(ErrorKind::NotFound);
     let reply = err.render(state.settings.auth.debug_errors);
     log_call("-", &call.method, &reply, Some(&err), Instant::now());

@@ -15,24 +15,22 @@ use serde_json::Value;
 
 /// One function folder.
 #[derive(Clone, Debug)]
-pub struct FunctionDef {
+pub(crate) struct FunctionDef {
     /// Folder name (the host's function name).
-    pub name: String,
+    pub(crate) name: String,
     /// Upper-case methods from `function.json`; `None` accepts every method.
-    pub methods: Option<Vec<String>>,
+    pub(crate) methods: Option<Vec<String>>,
     /// The route template (defaults to the function name).
-    pub route: Route,
+    pub(crate) route: Route,
     /// Name of the `httpTrigger` binding (`Data.<name>` in invocation payloads).
-    pub trigger_name: String,
+    pub(crate) trigger_name: String,
     /// Name of the `http` output binding (`Outputs.<name>`, or `$return`).
-    pub output_name: String,
-    /// `authLevel` as written (`anonymous` is what funcgate expects).
-    pub auth_level: String,
+    pub(crate) output_name: String,
 }
 
 impl FunctionDef {
     /// Whether `method` is among the function's methods.
-    pub fn accepts(&self, method: &str) -> bool {
+    pub(crate) fn accepts(&self, method: &str) -> bool {
         match &self.methods {
             None => true,
             Some(list) => list.iter().any(|m| m.eq_ignore_ascii_case(method)),
@@ -40,7 +38,7 @@ impl FunctionDef {
     }
 
     /// The `Allow` header value.
-    pub fn allow_header(&self) -> String {
+    pub(crate) fn allow_header(&self) -> String {
         match &self.methods {
             None => "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".to_owned(),
             Some(list) => list.join(", "),
@@ -50,16 +48,16 @@ impl FunctionDef {
 
 /// The whole app: route prefix and functions.
 #[derive(Clone, Debug)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// `extensions.http.routePrefix` without slashes (`api` by default, may be empty).
-    pub route_prefix: String,
+    pub(crate) route_prefix: String,
     /// Function folders that hold an HTTP trigger, sorted by name.
-    pub functions: Vec<FunctionDef>,
+    pub(crate) functions: Vec<FunctionDef>,
 }
 
 /// Why a route template is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RouteError {
+pub(crate) enum RouteError {
     /// `{}` or `{?}` with no name.
     EmptyParameter(String),
     /// A parameter that is only part of a segment (`a{b}`).
@@ -80,7 +78,7 @@ impl std::fmt::Display for RouteError {
 
 /// A parsed ASP.NET-style route template (literals, `{p}`, `{p?}`, `{*p}`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
+pub(crate) struct Route {
     segments: Vec<Segment>,
 }
 
@@ -96,7 +94,7 @@ enum Segment {
 
 impl Route {
     /// Parses a template such as `vault/{secret_name?}`.
-    pub fn parse(template: &str) -> Result<Route, RouteError> {
+    pub(crate) fn parse(template: &str) -> Result<Route, RouteError> {
         let mut segments = Vec::new();
         for seg in template.trim_matches('/').split('/') {
             if seg.is_empty() {
@@ -189,16 +187,16 @@ struct Binding {
 
 /// Why the layout could not be read: the file and the problem.
 #[derive(Debug)]
-pub struct LayoutError {
+pub(crate) struct LayoutError {
     /// The file at fault, relative to the app root.
-    pub file: String,
+    pub(crate) file: String,
     /// What is wrong with it.
-    pub problem: String,
+    pub(crate) problem: String,
 }
 
 impl Layout {
     /// Reads `host.json` and every direct sub-folder holding a `function.json`.
-    pub fn load(root: &Path) -> Result<Layout, LayoutError> {
+    pub(crate) fn load(root: &Path) -> Result<Layout, LayoutError> {
         let host_text = fs::read_to_string(root.join("host.json")).map_err(|e| LayoutError {
             file: "host.json".into(),
             problem: format!("cannot be read in {}: {e}", root.display()),
@@ -280,7 +278,6 @@ impl Layout {
                     .map(|b| b.name.clone())
                     .filter(|n| !n.is_empty())
                     .unwrap_or_else(|| "res".to_owned()),
-                auth_level,
             });
         }
         functions.sort_by(|a, b| a.name.cmp(&b.name));
@@ -291,7 +288,7 @@ impl Layout {
     }
 
     /// The function a public path belongs to, with its route parameters.
-    pub fn route(&self, path: &str) -> Option<(&FunctionDef, HashMap<String, String>)> {
+    pub(crate) fn route(&self, path: &str) -> Option<(&FunctionDef, HashMap<String, String>)> {
         let mut parts: Vec<String> = path
             .strip_prefix('/')
             .unwrap_or(path)
@@ -328,7 +325,7 @@ impl Layout {
     }
 
     /// The function folder called `name` (invocation requests use folder names).
-    pub fn function(&self, name: &str) -> Option<&FunctionDef> {
+    pub(crate) fn function(&self, name: &str) -> Option<&FunctionDef> {
         self.functions
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(name))
@@ -346,7 +343,6 @@ mod tests {
             route: Route::parse(route).unwrap(),
             trigger_name: "req".into(),
             output_name: "res".into(),
-            auth_level: "anonymous".into(),
         };
         Layout {
             route_prefix: prefix.into(),

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         })
         .init();
     // Exit codes are never 0 on failure: the host does not restart a process that exits 0.
-    let state = match funcgate::settings::Settings::from_env().and_then(funcgate::AppState::new) {
+    let state = match funcgate::Settings::from_env().and_then(funcgate::AppState::new) {
         Ok(state) => state,
         Err(e) => {
             eprintln!("{e}");

@@ -15,13 +15,13 @@ use reqwest::Url;
 use serde_json::Value;
 
 /// Largest metadata body accepted.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Budget for one metadata request, connect to last byte.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a metadata document could not be fetched.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     /// The HTTP client could not be built.
     Client(String),
     /// No answer: connection refused, timeout, TLS failure.
@@ -55,7 +55,7 @@ impl fmt::Display for FetchError {
 
 /// Why a URL setting or document field is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UrlError {
+pub(crate) enum UrlError {
     /// It does not parse as a URL.
     NotAUrl { text: String, reason: String },
     /// Plain http to a host that is not loopback.
@@ -80,13 +80,13 @@ impl fmt::Display for UrlError {
 /// A shared outbound client, built on first use: loading the TLS roots costs milliseconds
 /// that start-up (and the host's readiness probe) should not wait for.
 #[derive(Clone, Default)]
-pub struct Http {
+pub(crate) struct Http {
     client: Arc<OnceLock<Result<reqwest::Client, String>>>,
 }
 
 impl Http {
     /// A client that will use rustls, no redirects, and the proxy variables (module docs).
-    pub fn new() -> Http {
+    pub(crate) fn new() -> Http {
         Http::default()
     }
 
@@ -106,7 +106,7 @@ impl Http {
     }
 
     /// GETs a JSON document, refusing non-2xx answers and bodies over [`MAX_BODY_BYTES`].
-    pub async fn get_json(&self, url: &str) -> Result<Value, FetchError> {
+    pub(crate) async fn get_json(&self, url: &str) -> Result<Value, FetchError> {
         let mut resp = self
             .client()?
             .get(url)
@@ -161,7 +161,7 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// The proxy variables reqwest and the Azure SDK honour, in the order they look at them.
-pub const PROXY_VARIABLES: [&str; 6] = [
+pub(crate) const PROXY_VARIABLES: [&str; 6] = [
     "HTTPS_PROXY",
     "https_proxy",
     "HTTP_PROXY",
@@ -171,7 +171,7 @@ pub const PROXY_VARIABLES: [&str; 6] = [
 ];
 
 /// True for 127.0.0.0/8, ::1 and `localhost`.
-pub fn is_loopback_host(url: &Url) -> bool {
+pub(crate) fn is_loopback_host(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -181,7 +181,7 @@ pub fn is_loopback_host(url: &Url) -> bool {
 }
 
 /// Accepts `https` URLs, and plain `http` only for loopback hosts (test providers).
-pub fn check_url(text: &str) -> Result<Url, UrlError> {
+pub(crate) fn check_url(text: &str) -> Result<Url, UrlError> {
     let url = Url::parse(text).map_err(|e| UrlError::NotAUrl {
         text: text.to_owned(),
         reason: e.to_string(),

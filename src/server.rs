@@ -7,7 +7,7 @@ use crate::host;
 use crate::state::AppState;
 
 /// The application: one catch-all service, since routes come from `function.json` files.
-pub fn app(
+pub(crate) fn app(
     state: web::Data<AppState>,
 ) -> App<
     impl ServiceFactory<
@@ -24,7 +24,7 @@ pub fn app(
 }
 
 /// Time allowed for a request's head (method, path, headers) to arrive.
-pub const CLIENT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const CLIENT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long an idle keep-alive connection is kept (the host reuses its connections).
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
 

@@ -14,11 +14,11 @@ pub struct AppState {
     /// The settings.
     pub settings: Settings,
     /// Token validation and its key cache.
-    pub guard: Guard,
+    pub(crate) guard: Guard,
     /// Secrets, behind their cache.
-    pub secrets: SecretCache,
+    pub(crate) secrets: SecretCache,
     /// Start-up time, for `health`.
-    pub started: Instant,
+    pub(crate) started: Instant,
 }
 
 impl AppState {

@@ -2,9 +2,7 @@
 //! claim rules: never a panic, always a catalogue code.
 #![no_main]
 
-use funcgate::auth::bearer::token_from_header;
-use funcgate::auth::keys::rs256_key;
-use funcgate::auth::token::{Rules, Signer, parse};
+use funcgate::{Rules, Signer, parse, rs256_key, token_from_header};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,38 +8,36 @@ use super::token::{Rules, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
 
 /// Token validation settings, built by `settings` from `AUTH_*`.
 #[derive(Clone, Debug)]
-pub struct AuthConfig {
+pub(crate) struct AuthConfig {
     /// `AUTH_TENANT_ID`: tenant GUID or verified domain, or `organizations`/`common`.
-    pub tenant_id: String,
-    /// `AUTH_CLIENT_ID`: the API's application (client) id.
-    pub client_id: String,
+    pub(crate) tenant_id: String,
     /// `AUTH_INSTANCE` without a trailing slash.
-    pub instance: String,
+    pub(crate) instance: String,
     /// `AUTH_METADATA_URL`: a discovery document that replaces the Entra one.
-    pub metadata_url: Option<String>,
+    pub(crate) metadata_url: Option<String>,
     /// Single or multi-tenant, with `AUTH_ALLOWED_TENANTS` / `AUTH_ALLOW_ANY_TENANT`.
-    pub tenancy: Tenancy,
+    pub(crate) tenancy: Tenancy,
     /// `AUTH_ISSUERS`.
-    pub issuers: Option<Vec<String>>,
+    pub(crate) issuers: Option<Vec<String>>,
     /// `AUTH_TOKEN_VERSIONS`: (v1 accepted, v2 accepted).
-    pub versions: (bool, bool),
+    pub(crate) versions: (bool, bool),
     /// `AUTH_ALLOWED_CLIENT_APPS`.
-    pub allowed_clients: Option<Vec<String>>,
+    pub(crate) allowed_clients: Option<Vec<String>>,
     /// `AUTH_AUDIENCES`.
-    pub audiences: Vec<String>,
+    pub(crate) audiences: Vec<String>,
     /// `AUTH_CLOCK_SKEW_SECONDS`.
-    pub clock_skew_seconds: u64,
+    pub(crate) clock_skew_seconds: u64,
     /// `AUTH_KEY_REFRESH_COOLDOWN_SECONDS`.
-    pub key_refresh_cooldown: Duration,
+    pub(crate) key_refresh_cooldown: Duration,
     /// `AUTH_TOKEN_CACHE_SIZE`: verified tokens remembered (0 disables).
-    pub token_cache_size: usize,
+    pub(crate) token_cache_size: usize,
     /// `AUTH_DEBUG_ERRORS`.
-    pub debug_errors: bool,
+    pub(crate) debug_errors: bool,
 }
 
 impl AuthConfig {
     /// The discovery documents to load keys from: one, or one per allowed tenant.
-    pub fn discovery_urls(&self) -> Vec<(Option<String>, String)> {
+    pub(crate) fn discovery_urls(&self) -> Vec<(Option<String>, String)> {
         if let Some(url) = &self.metadata_url {
             return vec![(None, url.clone())];
         }
@@ -58,7 +56,7 @@ impl AuthConfig {
     }
 
     /// Entra's v1 issuer template for the instance; none for other metadata.
-    pub fn v1_issuer(&self) -> Option<&'static str> {
+    pub(crate) fn v1_issuer(&self) -> Option<&'static str> {
         if self.metadata_url.is_some() {
             return None;
         }
@@ -79,13 +77,13 @@ impl AuthConfig {
 
     /// Single-tenant: `AUTH_TENANT_ID` when it is a tenant id (GUID), lower-case as Entra's
     /// issuers write it; it fills `{tenantid}` in issuers that do not name their tenant.
-    pub fn configured_tenant(&self) -> Option<String> {
+    pub(crate) fn configured_tenant(&self) -> Option<String> {
         (self.tenancy == Tenancy::Single && is_guid(&self.tenant_id))
             .then(|| self.tenant_id.to_ascii_lowercase())
     }
 
     /// The claim rules these settings describe.
-    pub fn rules(&self) -> Rules {
+    pub(crate) fn rules(&self) -> Rules {
         Rules {
             audiences: self.audiences.clone(),
             clock_skew: self.clock_skew_seconds as i64,

@@ -1,11 +1,11 @@
 //! The guard: bearer header → token → signing key → claims. Policies are checked by the caller.
 
-pub mod bearer;
-pub mod config;
-pub mod keys;
-pub mod policy;
-pub mod token;
-pub mod token_cache;
+pub(crate) mod bearer;
+pub(crate) mod config;
+pub(crate) mod keys;
+pub(crate) mod policy;
+pub(crate) mod token;
+pub(crate) mod token_cache;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ enum Stores {
 }
 
 /// Validates bearer tokens against the cached signing keys and the claim rules.
-pub struct Guard {
+pub(crate) struct Guard {
     stores: Stores,
     rules: Rules,
     verified: TokenCache,
@@ -35,7 +35,7 @@ pub struct Guard {
 
 impl Guard {
     /// A guard with one key store per discovery document the settings name.
-    pub fn new(auth: &AuthConfig, http: &net::Http) -> Guard {
+    pub(crate) fn new(auth: &AuthConfig, http: &net::Http) -> Guard {
         let policy = RefreshPolicy {
             unknown_kid_cooldown: auth.key_refresh_cooldown,
             ..RefreshPolicy::default()
@@ -68,7 +68,7 @@ impl Guard {
     }
 
     /// Every key store, for the background refresh tasks.
-    pub fn key_stores(&self) -> Vec<Arc<KeyStore>> {
+    pub(crate) fn key_stores(&self) -> Vec<Arc<KeyStore>> {
         match &self.stores {
             Stores::One(s) => vec![Arc::clone(s)],
             Stores::PerTenant(map) => map.values().cloned().collect(),
@@ -76,7 +76,7 @@ impl Guard {
     }
 
     /// Cache state across stores, for `health`: loaded only when every store is.
-    pub fn key_status(&self) -> KeyStatus {
+    pub(crate) fn key_status(&self) -> KeyStatus {
         let all: Vec<KeyStatus> = self.key_stores().iter().map(|s| s.status()).collect();
         KeyStatus {
             loaded: !all.is_empty() && all.iter().all(|s| s.loaded),
@@ -96,7 +96,7 @@ impl Guard {
     }
 
     /// The validated identity behind an `Authorization` header value, or why there is none.
-    pub async fn authenticate(
+    pub(crate) async fn authenticate(
         &self,
         authorization: Option<&str>,
     ) -> Result<Arc<Identity>, ApiError> {

@@ -127,12 +127,12 @@ impl Policy {
     }
 
     /// True when some alternative asks for a role or a scope (which the caller's tenant grants).
-    pub fn names_roles_or_scopes(&self) -> bool {
+    pub(crate) fn names_roles_or_scopes(&self) -> bool {
         matches!(self, Policy::Require(alternatives) if !alternatives.is_empty())
     }
 
     /// True when the function can be called without a token.
-    pub fn is_anonymous(&self) -> bool {
+    pub(crate) fn is_anonymous(&self) -> bool {
         matches!(self, Policy::Anonymous)
     }
 
@@ -194,7 +194,7 @@ impl Policy {
 
 /// One function's policies by HTTP method.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MethodRules {
+pub(crate) struct MethodRules {
     /// (upper-case methods, policy), in the order written.
     sections: Vec<(Vec<String>, Policy)>,
     /// The policy for methods no section names (`*`, or a rule with no `=`).
@@ -206,7 +206,7 @@ static DENY: Policy = Policy::Deny;
 
 impl MethodRules {
     /// One policy for every method.
-    pub fn every_method(policy: Policy) -> MethodRules {
+    pub(crate) fn every_method(policy: Policy) -> MethodRules {
         MethodRules {
             sections: Vec::new(),
             other: Some(policy),
@@ -214,7 +214,7 @@ impl MethodRules {
     }
 
     /// Parses `METHODS=POLICY;...`, or a bare policy for every method.
-    pub fn parse(text: &str) -> Result<MethodRules, PolicyError> {
+    pub(crate) fn parse(text: &str) -> Result<MethodRules, PolicyError> {
         let text = text.trim();
         let sectioned = text.split(';').any(|part| method_list(part).is_some());
         if !sectioned {
@@ -254,7 +254,7 @@ impl MethodRules {
     }
 
     /// The policy for `method`: its section, else `GET`'s for `HEAD`, else `*`, else deny.
-    pub fn for_method(&self, method: &str) -> &Policy {
+    pub(crate) fn for_method(&self, method: &str) -> &Policy {
         let find = |m: &str| {
             self.sections
                 .iter()
@@ -273,13 +273,13 @@ impl MethodRules {
     }
 
     /// Every policy these rules contain.
-    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+    pub(crate) fn policies(&self) -> impl Iterator<Item = &Policy> {
         self.sections.iter().map(|(_, p)| p).chain(&self.other)
     }
 
     /// The rule per method, for the start-up log: each of `methods` (the function's declared
     /// methods; `None`: every method) with the policy that applies.
-    pub fn describe(&self, methods: Option<&[String]>) -> String {
+    pub(crate) fn describe(&self, methods: Option<&[String]>) -> String {
         let Some(methods) = methods else {
             return self.to_string();
         };

@@ -26,7 +26,7 @@ pub struct TokenCache {
 }
 
 /// The SHA-256 of a token, computed once per request and used for both lookup and insert.
-pub type CacheKey = [u8; 32];
+pub(crate) type CacheKey = [u8; 32];
 
 /// The cache key of `token`.
 pub fn key(token: &str) -> CacheKey {
@@ -85,12 +85,14 @@ impl TokenCache {
     }
 
     /// How many tokens are remembered.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.cache.as_ref().map_or(0, |c| c.len())
     }
 
     /// True when nothing is remembered.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

@@ -8,7 +8,7 @@ use crate::reply::Reply;
 use crate::secrets::cache::Reachability;
 
 /// The `health` function.
-pub struct Health;
+pub(crate) struct Health;
 
 impl Function for Health {
     fn name(&self) -> &'static str {

@@ -25,7 +25,7 @@ macro_rules! register {
     ($($module:ident::$function:ident,)*) => {
         $(pub mod $module;)*
         /// Every function funcgate implements.
-        pub static FUNCTIONS: &[&dyn Function] = &[$(&$module::$function),*];
+        pub(crate) static FUNCTIONS: &[&dyn Function] = &[$(&$module::$function),*];
     };
 }
 
@@ -37,7 +37,7 @@ register! {
 }
 
 /// The implementation for a function folder, matched case-insensitively as the host does.
-pub fn find(name: &str) -> Option<&'static dyn Function> {
+pub(crate) fn find(name: &str) -> Option<&'static dyn Function> {
     FUNCTIONS
         .iter()
         .copied()
@@ -45,10 +45,10 @@ pub fn find(name: &str) -> Option<&'static dyn Function> {
 }
 
 /// A function's answer: a reply, or a catalogue error the gateway renders.
-pub type Outcome<'a> = LocalBoxFuture<'a, Result<Reply, ApiError>>;
+pub(crate) type Outcome<'a> = LocalBoxFuture<'a, Result<Reply, ApiError>>;
 
 /// One function.
-pub trait Function: Sync {
+pub(crate) trait Function: Sync {
     /// Its folder name (the host's function name).
     fn name(&self) -> &'static str;
 
@@ -60,18 +60,18 @@ pub trait Function: Sync {
 }
 
 /// What a function may use besides its request: the services built once at start-up.
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     /// Secrets, behind the cache and `VAULT_ALLOWED_SECRETS`.
-    pub secrets: &'a SecretCache,
+    pub(crate) secrets: &'a SecretCache,
     /// The token guard (for the signing-key cache state).
-    pub guard: &'a Guard,
+    pub(crate) guard: &'a Guard,
     /// When the process started.
-    pub started: Instant,
+    pub(crate) started: Instant,
 }
 
 /// A call as a function sees it: method, route parameters, query, headers (any case), the
 /// body (already read, within `MAX_REQUEST_BODY_BYTES`) and the validated identity.
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     call: &'a Call,
     body: Bytes,
     identity: Option<&'a Identity>,
@@ -79,7 +79,7 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// A view of `call` with its `body` and the caller's identity (`None` for anonymous rules).
-    pub fn new(call: &'a Call, body: Bytes, identity: Option<&'a Identity>) -> Request<'a> {
+    pub(crate) fn new(call: &'a Call, body: Bytes, identity: Option<&'a Identity>) -> Request<'a> {
         Request {
             call,
             body,
@@ -88,12 +88,12 @@ impl<'a> Request<'a> {
     }
 
     /// The upper-case HTTP method.
-    pub fn method(&self) -> &str {
+    pub(crate) fn method(&self) -> &str {
         &self.call.method
     }
 
     /// A route parameter (`{id}` in the `function.json` route), absent or empty as `None`.
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.call
             .params
             .get(name)
@@ -102,34 +102,36 @@ impl<'a> Request<'a> {
     }
 
     /// Every route parameter.
-    pub fn params(&self) -> &HashMap<String, String> {
+    #[allow(dead_code, reason = "part of the view every function gets")]
+    pub(crate) fn params(&self) -> &HashMap<String, String> {
         &self.call.params
     }
 
     /// A query value; repeated keys are comma-joined.
-    pub fn query(&self, key: &str) -> Option<String> {
+    pub(crate) fn query(&self, key: &str) -> Option<String> {
         self.call.query_value(key)
     }
 
     /// A header by case-insensitive name; repeated headers are joined with `, `.
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.call.headers.get(name)
     }
 
     /// The body bytes (empty when none was sent).
-    pub fn body(&self) -> &[u8] {
+    #[allow(dead_code, reason = "part of the view every function gets")]
+    pub(crate) fn body(&self) -> &[u8] {
         &self.body
     }
 
     /// Who called, when the rule for this method asked for a token.
-    pub fn identity(&self) -> Option<&Identity> {
+    pub(crate) fn identity(&self) -> Option<&Identity> {
         self.identity
     }
 
     /// The body as JSON of type `T`: `415 InvalidContentType` unless the content type is
     /// `application/json`, `400 InvalidRequestBody` (with the reason in `debug`) when it is
     /// empty or does not parse as `T`.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         let content_type = self.header("content-type").unwrap_or_default();
         let essence = content_type.split(';').next().unwrap_or("").trim();
         if !essence.eq_ignore_ascii_case("application/json") {
@@ -168,6 +170,6 @@ fn shape_error(e: &serde_json::Error) -> String {
 }
 
 /// `400 InvalidRequestBody` with `reason` for `debug`.
-pub fn invalid_body(reason: impl Into<String>) -> ApiError {
+pub(crate) fn invalid_body(reason: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::InvalidRequestBody).because(reason)
 }

@@ -13,10 +13,10 @@ use crate::reply::Reply;
 use crate::secrets::cache::{CacheUse, Read, Write};
 
 /// Key Vault's largest secret value: 25 KB.
-pub const MAX_VALUE_BYTES: usize = 25 * 1024;
+pub(crate) const MAX_VALUE_BYTES: usize = 25 * 1024;
 
 /// The `vault` function.
-pub struct VaultFunction;
+pub(crate) struct VaultFunction;
 
 impl Function for VaultFunction {
     fn name(&self) -> &'static str {
@@ -39,7 +39,7 @@ impl Function for VaultFunction {
 }
 
 /// Key Vault's rule for secret names.
-pub fn is_valid_secret_name(name: &str) -> bool {
+pub(crate) fn is_valid_secret_name(name: &str) -> bool {
     (1..=127).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 

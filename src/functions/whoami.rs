@@ -7,7 +7,7 @@ use crate::auth::token::{Identity, TokenVersion};
 use crate::reply::Reply;
 
 /// The `whoami` function.
-pub struct WhoAmI;
+pub(crate) struct WhoAmI;
 
 impl Function for WhoAmI {
     fn name(&self) -> &'static str {

@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use crate::call::{Body, BodyError, Call, Headers};
 
 /// The call a forwarded request describes (route parameters are filled in by routing).
-pub fn to_call(req: &HttpRequest, body: Body) -> Call {
+pub(crate) fn to_call(req: &HttpRequest, body: Body) -> Call {
     let headers = Headers::from_pairs(req.headers().iter().map(|(name, value)| {
         (
             name.as_str().to_owned(),
@@ -25,7 +25,7 @@ pub fn to_call(req: &HttpRequest, body: Body) -> Call {
 }
 
 /// The request's body, left on the connection until the gateway decides to read it.
-pub fn body(req: &HttpRequest, payload: web::Payload) -> Body {
+pub(crate) fn body(req: &HttpRequest, payload: web::Payload) -> Body {
     let declared = req
         .headers()
         .get("content-length")

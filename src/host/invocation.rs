@@ -52,7 +52,7 @@ fn text(value: &Value) -> Option<String> {
 }
 
 /// The call an invocation payload describes; `None` when the body is not one.
-pub fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> Option<Call> {
+pub(crate) fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> Option<Call> {
     let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
         return None;
     };
@@ -108,7 +108,7 @@ pub fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> Option<C
 }
 
 /// Wraps a reply in the invocation response: always 200 JSON, the real status inside.
-pub fn render(function: &FunctionDef, reply: &Reply) -> HttpResponse {
+pub(crate) fn render(function: &FunctionDef, reply: &Reply) -> HttpResponse {
     let headers: Map<String, Value> = reply
         .headers
         .iter()

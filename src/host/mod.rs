@@ -4,8 +4,8 @@
 //! `POST /{function}` with a `Data`/`Metadata` JSON payload and are answered with `Outputs`.
 //! Both become one [`Call`] and go through [`gateway::handle`].
 
-pub mod forwarded;
-pub mod invocation;
+pub(crate) mod forwarded;
+pub(crate) mod invocation;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -29,7 +29,7 @@ fn max_invocation_bytes(max_body: usize) -> usize {
 }
 
 /// The one request handler: readiness probe, invocation payloads, forwarded requests.
-pub async fn dispatch(
+pub(crate) async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -112,7 +112,7 @@ async fn read_limited(mut payload: web::Payload, limit: usize) -> Option<web::By
 }
 
 /// Renders a reply as the HTTP response.
-pub fn to_http(reply: Reply) -> HttpResponse {
+pub(crate) fn to_http(reply: Reply) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(reply.status)
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);

@@ -15,15 +15,15 @@ use serde::Serialize;
 use super::{Failure, SecretError, SecretStore, Stored};
 
 /// Budget for one read, retries included.
-pub const READ_BUDGET: Duration = Duration::from_secs(5);
+pub(crate) const READ_BUDGET: Duration = Duration::from_secs(5);
 /// How long a cached value past its TTL may still be served while the store fails.
-pub const STALE_IF_ERROR: Duration = Duration::from_secs(3600);
+pub(crate) const STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 /// Most cached values.
-pub const MAX_CACHED: usize = 1000;
+pub(crate) const MAX_CACHED: usize = 1000;
 
 /// A `VAULT_ALLOWED_SECRETS` entry that is neither a secret name nor a prefix ending in `*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NotAPattern(String);
+pub(crate) struct NotAPattern(String);
 
 impl std::fmt::Display for NotAPattern {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,11 +37,11 @@ impl std::fmt::Display for NotAPattern {
 
 /// One `VAULT_ALLOWED_SECRETS` entry: an exact name, or a prefix ending in `*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NamePattern(String);
+pub(crate) struct NamePattern(String);
 
 impl NamePattern {
     /// Parses an entry; names are compared case-insensitively, as Key Vault does.
-    pub fn parse(text: &str) -> Result<NamePattern, NotAPattern> {
+    pub(crate) fn parse(text: &str) -> Result<NamePattern, NotAPattern> {
         let body = text.strip_suffix('*').unwrap_or(text);
         if body.contains('*') || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err(NotAPattern(text.to_owned()));
@@ -60,7 +60,7 @@ impl NamePattern {
 
 /// Where a value came from, for the audit line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheUse {
+pub(crate) enum CacheUse {
     /// Served from the cache within its TTL.
     Hit,
     /// Read from the store.
@@ -73,7 +73,7 @@ pub enum CacheUse {
 
 impl CacheUse {
     /// The audit word.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CacheUse::Hit => "hit",
             CacheUse::Miss => "miss",
@@ -85,7 +85,7 @@ impl CacheUse {
 
 /// What a read produced.
 #[derive(Debug)]
-pub enum Read {
+pub(crate) enum Read {
     /// The value, and where it came from (the cache, the store, or a stale copy while the
     /// store could not answer).
     Found { value: String, cache: CacheUse },
@@ -99,7 +99,7 @@ pub enum Read {
 
 impl Read {
     /// Cache involvement, for the audit line.
-    pub fn cache(&self) -> CacheUse {
+    pub(crate) fn cache(&self) -> CacheUse {
         match self {
             Read::Found { cache, .. } => *cache,
             Read::Missing | Read::Failed(_) => CacheUse::Miss,
@@ -111,11 +111,11 @@ impl Read {
 /// Key Vault reachability for `health`: the last read's outcome, no details.
 #[derive(Clone, Copy, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Reachability {
+pub(crate) struct Reachability {
     /// `None` until the first read.
-    pub reachable: Option<bool>,
+    pub(crate) reachable: Option<bool>,
     /// Seconds since that read.
-    pub checked_seconds_ago: Option<u64>,
+    pub(crate) checked_seconds_ago: Option<u64>,
 }
 
 struct Entry {
@@ -124,7 +124,7 @@ struct Entry {
 }
 
 /// The secret store behind its cache, allowlist and time budget.
-pub struct SecretCache {
+pub(crate) struct SecretCache {
     store: Box<dyn SecretStore>,
     backend: &'static str,
     ttl: Duration,
@@ -140,7 +140,7 @@ pub struct SecretCache {
 
 impl SecretCache {
     /// Wraps a store; `ttl` zero disables caching.
-    pub fn new(
+    pub(crate) fn new(
         store: Box<dyn SecretStore>,
         backend: &'static str,
         ttl: Duration,
@@ -159,12 +159,12 @@ impl SecretCache {
     }
 
     /// `keyvault` or `local`.
-    pub fn backend(&self) -> &'static str {
+    pub(crate) fn backend(&self) -> &'static str {
         self.backend
     }
 
     /// The last read's outcome.
-    pub fn reachability(&self) -> Reachability {
+    pub(crate) fn reachability(&self) -> Reachability {
         let last = self.last.load(Ordering::Relaxed);
         if last == 0 {
             return Reachability {
@@ -187,7 +187,7 @@ impl SecretCache {
     }
 
     /// Reads a secret under the allowlist, cache and time budget.
-    pub async fn read(&self, name: &str, version: Option<&str>) -> Read {
+    pub(crate) async fn read(&self, name: &str, version: Option<&str>) -> Read {
         if !self.allows(name) {
             return Read::Denied;
         }
@@ -264,7 +264,7 @@ impl SecretCache {
 }
 
 /// What a write produced.
-pub enum Write {
+pub(crate) enum Write {
     /// Stored.
     Stored(Stored),
     /// Refused by `VAULT_ALLOWED_SECRETS` before reaching the store.
@@ -276,7 +276,7 @@ pub enum Write {
 impl SecretCache {
     /// Writes a secret under the allowlist and the time budget; the cached value for the name
     /// is replaced, so the next read returns what was written.
-    pub async fn write(&self, name: &str, value: &str) -> Write {
+    pub(crate) async fn write(&self, name: &str, value: &str) -> Write {
         if !self.allows(name) {
             return Write::Denied;
         }

@@ -16,7 +16,7 @@ use super::{SecretError, SecretFuture, SecretStore, SetFuture, Stored};
 
 /// How funcgate proves its identity to Key Vault: the first that applies.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Credential {
+pub(crate) enum Credential {
     /// App Service / Functions managed identity (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`);
     /// a user-assigned identity when `AZURE_CLIENT_ID` names one.
     ManagedIdentity { client_id: Option<String> },
@@ -32,7 +32,7 @@ pub enum Credential {
 
 impl Credential {
     /// A name for logs (never the secret).
-    pub fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match self {
             Credential::ManagedIdentity { client_id: None } => "managed identity (system-assigned)",
             Credential::ManagedIdentity { client_id: Some(_) } => {
@@ -70,7 +70,7 @@ impl Credential {
 
 /// Secrets read from one vault; the SDK client is built on first use, keeping its TLS set-up
 /// out of start-up.
-pub struct KeyVaultStore {
+pub(crate) struct KeyVaultStore {
     url: String,
     credential: Credential,
     loopback: bool,
@@ -79,7 +79,7 @@ pub struct KeyVaultStore {
 
 impl KeyVaultStore {
     /// A store for `url`; challenge-resource verification stays on except for a loopback vault.
-    pub fn new(url: &str, credential: &Credential, loopback: bool) -> KeyVaultStore {
+    pub(crate) fn new(url: &str, credential: &Credential, loopback: bool) -> KeyVaultStore {
         KeyVaultStore {
             url: url.to_owned(),
             credential: credential.clone(),

@@ -18,7 +18,7 @@ use super::{SecretError, SecretFuture, SecretStore, SetFuture, Stored};
 
 /// Why the secrets file cannot be used.
 #[derive(Debug)]
-pub enum LocalStoreError {
+pub(crate) enum LocalStoreError {
     /// It exists but cannot be read.
     Unreadable(PathBuf, std::io::Error),
     /// It is not a JSON object of name to string.
@@ -40,7 +40,7 @@ impl fmt::Display for LocalStoreError {
 type Entries = HashMap<String, (String, String)>;
 
 /// Secrets from `LOCAL_SECRETS_FILE`, matched case-insensitively like Key Vault names.
-pub struct LocalStore {
+pub(crate) struct LocalStore {
     path: PathBuf,
     /// The current contents; readers clone the `Arc` and never wait for a write's I/O.
     entries: RwLock<Arc<Entries>>,
@@ -50,7 +50,7 @@ pub struct LocalStore {
 
 impl LocalStore {
     /// Reads the file; a missing file is an empty store (created on the first write).
-    pub fn load(path: &Path) -> Result<LocalStore, LocalStoreError> {
+    pub(crate) fn load(path: &Path) -> Result<LocalStore, LocalStoreError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

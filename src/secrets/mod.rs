@@ -1,9 +1,9 @@
 //! Where secret values come from: the stores behind one trait ([`local::LocalStore`],
 //! [`keyvault::KeyVaultStore`]), and the [`cache::SecretCache`] the `vault` function reads through.
 
-pub mod cache;
-pub mod keyvault;
-pub mod local;
+pub(crate) mod cache;
+pub(crate) mod keyvault;
+pub(crate) mod local;
 
 use std::fmt;
 use std::future::Future;
@@ -11,7 +11,7 @@ use std::pin::Pin;
 
 /// Whether a failure may pass: it decides if a cached value may stand in for the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The store could not answer (timeout, connection failure, 429, 5xx): a value cached
     /// moments ago is still the best answer there is.
     Transient,
@@ -22,16 +22,16 @@ pub enum Failure {
 
 /// A store's failure; the detail is logged, never shown to callers.
 #[derive(Debug)]
-pub struct SecretError {
+pub(crate) struct SecretError {
     /// Transient or refused.
-    pub failure: Failure,
+    pub(crate) failure: Failure,
     /// What happened, for the log (no values, no tokens).
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 impl SecretError {
     /// A failure that stale-if-error may cover.
-    pub fn transient(detail: impl Into<String>) -> SecretError {
+    pub(crate) fn transient(detail: impl Into<String>) -> SecretError {
         SecretError {
             failure: Failure::Transient,
             detail: detail.into(),
@@ -39,7 +39,7 @@ impl SecretError {
     }
 
     /// A refusal: the cached value is dropped.
-    pub fn refused(detail: impl Into<String>) -> SecretError {
+    pub(crate) fn refused(detail: impl Into<String>) -> SecretError {
         SecretError {
             failure: Failure::Refused,
             detail: detail.into(),
@@ -54,24 +54,25 @@ impl fmt::Display for SecretError {
 }
 
 /// The answer of a store: the value, `None` when there is no such secret, or a failure.
-pub type SecretFuture<'a> =
+pub(crate) type SecretFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Option<String>, SecretError>> + Send + 'a>>;
 
 /// What a write stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stored {
+pub(crate) struct Stored {
     /// Whether the name is new (`None` where the store cannot tell: Key Vault adds a version
     /// either way).
-    pub created: Option<bool>,
+    pub(crate) created: Option<bool>,
     /// The new version, where the store keeps versions.
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
 }
 
 /// The answer of a write.
-pub type SetFuture<'a> = Pin<Box<dyn Future<Output = Result<Stored, SecretError>> + Send + 'a>>;
+pub(crate) type SetFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Stored, SecretError>> + Send + 'a>>;
 
 /// A source of secret values.
-pub trait SecretStore: Send + Sync {
+pub(crate) trait SecretStore: Send + Sync {
     /// The value of `name` (at `version`, where the store keeps versions).
     fn get<'a>(&'a self, name: &'a str, version: Option<&'a str>) -> SecretFuture<'a>;
 

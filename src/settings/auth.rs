@@ -11,19 +11,19 @@ use crate::auth::token::{Tenancy, is_guid};
 use crate::net;
 
 /// Default `AUTH_INSTANCE`: Entra's public cloud.
-pub const DEFAULT_INSTANCE: &str = "https://login.microsoftonline.com";
+pub(crate) const DEFAULT_INSTANCE: &str = "https://login.microsoftonline.com";
 /// Default `AUTH_CLOCK_SKEW_SECONDS`: Microsoft.IdentityModel's default.
-pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 300;
+pub(crate) const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 300;
 /// Largest `AUTH_CLOCK_SKEW_SECONDS` accepted.
 const MAX_CLOCK_SKEW_SECONDS: u64 = 3600;
 /// Default `AUTH_KEY_REFRESH_COOLDOWN_SECONDS`: Microsoft.IdentityModel's refresh interval.
-pub const DEFAULT_KEY_REFRESH_COOLDOWN_SECONDS: u64 = 300;
+pub(crate) const DEFAULT_KEY_REFRESH_COOLDOWN_SECONDS: u64 = 300;
 /// Smallest unknown-`kid` refresh cooldown accepted (Microsoft.IdentityModel's own floor).
 const MIN_KEY_REFRESH_COOLDOWN_SECONDS: u64 = 1;
 /// Largest unknown-`kid` refresh cooldown accepted: a day.
 const MAX_KEY_REFRESH_COOLDOWN_SECONDS: u64 = 86_400;
 /// Default `AUTH_TOKEN_CACHE_SIZE`: verified tokens remembered.
-pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 10_000;
+pub(crate) const DEFAULT_TOKEN_CACHE_SIZE: usize = 10_000;
 /// Largest `AUTH_TOKEN_CACHE_SIZE` accepted.
 const MAX_TOKEN_CACHE_SIZE: usize = 1_000_000;
 
@@ -182,7 +182,6 @@ pub(super) fn read(source: &Source) -> Result<AuthConfig, SettingError> {
     Ok(AuthConfig {
         token_cache_size,
         tenant_id,
-        client_id,
         instance: instance.as_str().trim_end_matches('/').to_owned(),
         metadata_url,
         tenancy,

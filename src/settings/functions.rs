@@ -10,10 +10,10 @@ use crate::functions;
 use crate::layout::Layout;
 
 /// Prefix of the per-function policy settings (`AUTH_POLICY_VAULT`).
-pub const POLICY_PREFIX: &str = "AUTH_POLICY_";
+pub(crate) const POLICY_PREFIX: &str = "AUTH_POLICY_";
 
 /// `AUTH_POLICY_<NAME>` for a function folder name (upper case, `-` as `_`).
-pub fn policy_setting_name(function: &str) -> String {
+pub(crate) fn policy_setting_name(function: &str) -> String {
     format!(
         "{POLICY_PREFIX}{}",
         function.to_ascii_uppercase().replace('-', "_")

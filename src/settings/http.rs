@@ -8,21 +8,21 @@ use super::{SettingError, fail};
 use crate::cors::CorsOrigins;
 
 /// Default `MAX_REQUEST_BODY_BYTES`: 1 MiB.
-pub const DEFAULT_MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
 /// Largest `MAX_REQUEST_BODY_BYTES` accepted: 64 MiB (bodies are held in memory).
 const MAX_MAX_REQUEST_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Default `REQUEST_BODY_TIMEOUT_SECONDS`.
-pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS: u64 = 30;
+pub(crate) const DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS: u64 = 30;
 /// Largest `REQUEST_BODY_TIMEOUT_SECONDS` accepted.
 const MAX_REQUEST_BODY_TIMEOUT_SECONDS: u64 = 600;
 
 /// How much of a request body funcgate reads, and how long it waits for it.
 #[derive(Clone, Debug)]
-pub struct BodyLimits {
+pub(crate) struct BodyLimits {
     /// `MAX_REQUEST_BODY_BYTES` (default 1 MiB): larger bodies get `413 PayloadTooLarge`.
-    pub max_bytes: usize,
+    pub(crate) max_bytes: usize,
     /// `REQUEST_BODY_TIMEOUT_SECONDS` (default 30): a body still arriving then is cut off.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 pub(super) fn body_limits(source: &Source) -> Result<BodyLimits, SettingError> {

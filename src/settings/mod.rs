@@ -27,15 +27,14 @@ use crate::cors::CorsOrigins;
 use crate::layout::Layout;
 use crate::net;
 
-pub use functions::{POLICY_PREFIX, policy_setting_name};
-pub use http::{BodyLimits, DEFAULT_MAX_REQUEST_BODY_BYTES, DEFAULT_REQUEST_BODY_TIMEOUT_SECONDS};
-pub use secrets::{KeySecretSettings, SecretSettings};
+pub(crate) use http::BodyLimits;
+pub(crate) use secrets::SecretSettings;
 use source::{Source, app_root_near, read_local_settings};
 
 /// Port `func start` uses, and so funcgate when run alone.
-pub const DEFAULT_LOCAL_PORT: u16 = 7071;
+pub(crate) const DEFAULT_LOCAL_PORT: u16 = 7071;
 /// Default `LOCAL_SECRETS_FILE`, relative to the app root.
-pub const DEFAULT_LOCAL_SECRETS_FILE: &str = "local.secrets.json";
+pub(crate) const DEFAULT_LOCAL_SECRETS_FILE: &str = "local.secrets.json";
 
 /// A setting that stops start-up: its name and what is wrong.
 #[derive(Debug, PartialEq, Eq)]
@@ -66,24 +65,22 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// True when run without the Functions host.
     pub standalone: bool,
-    /// The Functions app root (`FUNCTIONS_APP_ROOT_PATH`, else the working directory).
-    pub app_root: PathBuf,
     /// `host.json` and the function folders.
-    pub layout: Layout,
+    pub(crate) layout: Layout,
     /// Each function's rules per method, by folder name.
-    pub policies: HashMap<String, MethodRules>,
+    pub(crate) policies: HashMap<String, MethodRules>,
     /// Request body limits.
-    pub body: BodyLimits,
+    pub(crate) body: BodyLimits,
     /// Token validation.
-    pub auth: AuthConfig,
+    pub(crate) auth: AuthConfig,
     /// `CORS_ALLOWED_ORIGINS`.
-    pub cors: CorsOrigins,
+    pub(crate) cors: CorsOrigins,
     /// `LOCAL_SECRETS_FILE`, resolved against the app root.
-    pub local_secrets_file: PathBuf,
+    pub(crate) local_secrets_file: PathBuf,
     /// Key Vault and the secret cache.
-    pub secrets: SecretSettings,
+    pub(crate) secrets: SecretSettings,
     /// The proxy variables set in the environment (names only), for the start-up log.
-    pub proxy_variables: Vec<&'static str>,
+    pub(crate) proxy_variables: Vec<&'static str>,
 }
 
 impl Settings {
@@ -97,7 +94,7 @@ impl Settings {
     }
 
     /// Loads from the given environment; `cwd` is the app root unless the host names one.
-    pub fn load(env: HashMap<String, String>, cwd: &Path) -> Result<Settings, SettingError> {
+    pub(crate) fn load(env: HashMap<String, String>, cwd: &Path) -> Result<Settings, SettingError> {
         let app_root = env
             .get("FUNCTIONS_APP_ROOT_PATH")
             .filter(|p| !p.trim().is_empty())
@@ -144,7 +141,6 @@ impl Settings {
             proxy_variables,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             standalone,
-            app_root,
             layout,
             policies,
             body,
@@ -157,7 +153,7 @@ impl Settings {
 
     /// The policy for `method` on a function folder; folders and methods no rule covers are
     /// denied.
-    pub fn policy(&self, function: &str, method: &str) -> &Policy {
+    pub(crate) fn policy(&self, function: &str, method: &str) -> &Policy {
         match self.policies.get(function) {
             Some(rules) => rules.for_method(method),
             None => &Policy::Deny,
@@ -262,7 +258,8 @@ mod tests {
         assert!(s.standalone);
         assert_eq!(s.listen.port(), 7555);
         assert_eq!(s.auth.tenant_id, "t1");
-        assert_eq!(s.auth.client_id, "from-env");
+        // The environment's AUTH_CLIENT_ID won: the audiences derive from it.
+        assert_eq!(s.auth.audiences, vec!["api://from-env", "from-env"]);
         assert!(s.auth.debug_errors);
     }
 

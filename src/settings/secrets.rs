@@ -10,30 +10,30 @@ use crate::secrets::cache::NamePattern;
 use crate::secrets::keyvault::Credential;
 
 /// Default `VAULT_CACHE_SECONDS`.
-pub const DEFAULT_VAULT_CACHE_SECONDS: u64 = 300;
+pub(crate) const DEFAULT_VAULT_CACHE_SECONDS: u64 = 300;
 /// Largest `VAULT_CACHE_SECONDS` accepted: a day.
 const MAX_VAULT_CACHE_SECONDS: u64 = 86_400;
 
 /// Where secrets come from and how they are cached.
 #[derive(Clone, Debug)]
-pub struct SecretSettings {
+pub(crate) struct SecretSettings {
     /// `KEY_VAULT_URL` and its credential; `None` uses the local secrets file.
-    pub key_vault: Option<KeySecretSettings>,
+    pub(crate) key_vault: Option<KeyVaultSettings>,
     /// `VAULT_CACHE_SECONDS` (zero disables the cache).
-    pub cache_ttl: Duration,
+    pub(crate) cache_ttl: Duration,
     /// `VAULT_ALLOWED_SECRETS`.
-    pub allowed: Option<Vec<NamePattern>>,
+    pub(crate) allowed: Option<Vec<NamePattern>>,
 }
 
 /// A Key Vault to read from.
 #[derive(Clone, Debug)]
-pub struct KeySecretSettings {
+pub(crate) struct KeyVaultSettings {
     /// The vault URL.
-    pub url: String,
+    pub(crate) url: String,
     /// The vault is on a loopback address (test vaults): challenge verification is off.
-    pub loopback: bool,
+    pub(crate) loopback: bool,
     /// How to authenticate.
-    pub credential: Credential,
+    pub(crate) credential: Credential,
 }
 
 /// Reads the secret-store settings.
@@ -76,7 +76,7 @@ pub(super) fn read(source: &Source) -> Result<SecretSettings, SettingError> {
             if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
                 return fail(NAME, format!("must be the vault's base URL, got {text:?}"));
             }
-            Some(KeySecretSettings {
+            Some(KeyVaultSettings {
                 loopback: net::is_loopback_host(&url),
                 url: url.as_str().trim_end_matches('/').to_owned(),
                 credential: credential(source)?,

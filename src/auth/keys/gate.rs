@@ -9,7 +9,7 @@ const MAX_REMEMBERED_UNKNOWN: usize = 1024;
 
 /// Whether an unknown `kid` may trigger a refresh: the cooldown and the confirmed-unknown memory.
 #[derive(Debug)]
-pub struct UnknownKidGate {
+pub(crate) struct UnknownKidGate {
     cooldown: Duration,
     last_refresh: Option<Instant>,
     unknown: HashSet<String>,
@@ -18,7 +18,7 @@ pub struct UnknownKidGate {
 
 impl UnknownKidGate {
     /// A gate allowing one unknown-`kid` refresh per `cooldown`.
-    pub fn new(cooldown: Duration) -> UnknownKidGate {
+    pub(crate) fn new(cooldown: Duration) -> UnknownKidGate {
         UnknownKidGate {
             cooldown,
             last_refresh: None,
@@ -28,7 +28,7 @@ impl UnknownKidGate {
     }
 
     /// True (and the refresh is recorded) when `kid` may trigger a refresh at `now`.
-    pub fn allow(&mut self, kid: &str, now: Instant) -> bool {
+    pub(crate) fn allow(&mut self, kid: &str, now: Instant) -> bool {
         if self.unknown.contains(kid) {
             return false;
         }
@@ -43,7 +43,7 @@ impl UnknownKidGate {
     }
 
     /// Remembers a `kid` that a refresh did not find.
-    pub fn confirm_unknown(&mut self, kid: &str) {
+    pub(crate) fn confirm_unknown(&mut self, kid: &str) {
         if kid.len() > 256 || !self.unknown.insert(kid.to_owned()) {
             return;
         }
@@ -56,13 +56,14 @@ impl UnknownKidGate {
     }
 
     /// Forgets the remembered `kid`s (after a background refresh).
-    pub fn forget_unknown(&mut self) {
+    pub(crate) fn forget_unknown(&mut self) {
         self.unknown.clear();
         self.order.clear();
     }
 
     /// How many `kid`s are remembered.
-    pub fn remembered(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn remembered(&self) -> usize {
         self.unknown.len()
     }
 }

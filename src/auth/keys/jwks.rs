@@ -34,7 +34,7 @@ impl std::fmt::Display for KeyProblem {
 
 /// Why a JWKS document gives no keys at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum JwksError {
+pub(crate) enum JwksError {
     /// No `keys` array.
     NoKeysArray,
     /// Entries, but none an RSA signing key funcgate can use.
@@ -88,7 +88,7 @@ pub fn rs256_key(n: &[u8], e: &[u8]) -> Result<VerifyingKey, KeyProblem> {
 /// Each entry is read with jsonwebtoken's `Jwk` type, one at a time rather than as a
 /// `JwkSet`, so one malformed entry is skipped instead of failing the whole set. Entra's
 /// non-standard `issuer` field is read alongside.
-pub fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, JwksError> {
+pub(crate) fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, JwksError> {
     #[derive(Deserialize)]
     struct EntraFields {
         issuer: Option<String>,

@@ -9,7 +9,7 @@ use super::jwks::VerifyingKey;
 
 /// How a token names its signing key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyRef {
+pub(crate) enum KeyRef {
     /// The header's `kid`.
     Kid(String),
     /// The header's `x5t` (certificate thumbprint), for tokens without a `kid`.
@@ -27,23 +27,23 @@ impl KeyRef {
 }
 
 /// A key as the JWKS gave it.
-pub struct FetchedKey {
-    pub kid: String,
-    pub key: VerifyingKey,
+pub(crate) struct FetchedKey {
+    pub(crate) kid: String,
+    pub(crate) key: VerifyingKey,
     /// The JWKS entry's `issuer` (Entra: possibly with a `{tenantid}` placeholder).
-    pub issuer: Option<String>,
+    pub(crate) issuer: Option<String>,
     /// The JWKS entry's `x5t`.
-    pub x5t: Option<String>,
+    pub(crate) x5t: Option<String>,
     /// Modulus and exponent as published, to tell a changed key under the same `kid`.
-    pub material: (Vec<u8>, Vec<u8>),
+    pub(crate) material: (Vec<u8>, Vec<u8>),
 }
 
 /// One verified signing key and what the cache knows of it.
 #[derive(Clone)]
-pub struct CachedKey {
-    pub key: Arc<VerifyingKey>,
+pub(crate) struct CachedKey {
+    pub(crate) key: Arc<VerifyingKey>,
     /// The key's own `issuer`, when the JWKS names one.
-    pub issuer: Option<String>,
+    pub(crate) issuer: Option<String>,
     x5t: Option<String>,
     material: (Vec<u8>, Vec<u8>),
 }
@@ -56,41 +56,37 @@ impl CachedKey {
 
 /// An immutable generation of the cache: readers hold an `Arc` to it.
 #[derive(Clone, Default)]
-pub struct KeySet {
+pub(crate) struct KeySet {
     keys: HashMap<String, CachedKey>,
     /// `x5t` → `kid`, for tokens that name their key by thumbprint.
     thumbprints: HashMap<String, String>,
     /// The discovery document's `issuer` (Entra multi-tenant: contains `{tenantid}`).
-    pub issuer: Option<String>,
+    pub(crate) issuer: Option<String>,
     pub(super) fetched_at: Option<Instant>,
     /// Bumped whenever the set of usable keys changes.
-    pub generation: u64,
+    pub(crate) generation: u64,
 }
 
 impl KeySet {
     /// Keys and an issuer are present.
-    pub fn is_loaded(&self) -> bool {
+    pub(crate) fn is_loaded(&self) -> bool {
         self.issuer.is_some() && !self.keys.is_empty()
     }
 
     /// The key for `kid`.
-    pub fn get(&self, kid: &str) -> Option<&CachedKey> {
+    #[cfg(test)]
+    pub(crate) fn get(&self, kid: &str) -> Option<&CachedKey> {
         self.keys.get(kid)
     }
 
     /// How many keys are cached.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.keys.len()
-    }
-
-    /// True when no key is cached.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
     }
 
     /// The key a token names: by `kid`, or by `x5t` (the entry's `x5t`, else a `kid` equal to
     /// it, as Entra's v1 keys use the thumbprint as their `kid`).
-    pub fn find(&self, by: &KeyRef) -> Option<&CachedKey> {
+    pub(crate) fn find(&self, by: &KeyRef) -> Option<&CachedKey> {
         match by {
             KeyRef::Kid(kid) => self.keys.get(kid),
             KeyRef::Thumbprint(x5t) => self
@@ -104,7 +100,12 @@ impl KeySet {
     /// The next generation after a successful fetch at `now`: exactly the fetched keys. The
     /// generation changes when any key appears, disappears, or changes material, `x5t` or
     /// `issuer` under the same `kid`, or when the issuer changes.
-    pub fn replaced(&self, issuer: String, fetched: Vec<FetchedKey>, now: Instant) -> KeySet {
+    pub(crate) fn replaced(
+        &self,
+        issuer: String,
+        fetched: Vec<FetchedKey>,
+        now: Instant,
+    ) -> KeySet {
         let mut keys = HashMap::with_capacity(fetched.len());
         let mut thumbprints = HashMap::new();
         for f in fetched {

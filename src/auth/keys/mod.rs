@@ -19,11 +19,11 @@
 //! - refreshes are single-flight and run in their own task; callers wait on the shared result,
 //!   never on a lock held across network I/O, and requests with known `kid`s never wait.
 
-pub mod gate;
-pub mod jwks;
-pub mod key_set;
-pub mod store;
+pub(crate) mod gate;
+pub(crate) mod jwks;
+pub(crate) mod key_set;
+pub(crate) mod store;
 
-pub use jwks::{VerifyingKey, parse_jwks, rs256_key};
-pub use key_set::{CachedKey, FetchedKey, KeyRef, KeySet};
-pub use store::{Found, KeySource, KeyStatus, KeyStore, RefreshPolicy};
+pub use jwks::{VerifyingKey, rs256_key};
+pub(crate) use key_set::KeyRef;
+pub(crate) use store::{KeySource, KeyStatus, KeyStore, RefreshPolicy};

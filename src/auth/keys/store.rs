@@ -22,13 +22,13 @@ const RETRY_AFTER_SECONDS: u64 = 5;
 
 /// Timing of fetches.
 #[derive(Clone, Debug)]
-pub struct RefreshPolicy {
+pub(crate) struct RefreshPolicy {
     /// Minimum time between two unknown-`kid` refreshes (`AUTH_KEY_REFRESH_COOLDOWN_SECONDS`).
-    pub unknown_kid_cooldown: Duration,
+    pub(crate) unknown_kid_cooldown: Duration,
     /// Minimum time between request-triggered fetches while no keys are loaded.
-    pub empty_retry: Duration,
+    pub(crate) empty_retry: Duration,
     /// Background refresh period once keys are loaded (jitter is added).
-    pub refresh_every: Duration,
+    pub(crate) refresh_every: Duration,
 }
 
 impl Default for RefreshPolicy {
@@ -42,7 +42,7 @@ impl Default for RefreshPolicy {
 }
 
 /// Background refresh period with ±10 % jitter, so instances started together spread out.
-pub fn jittered(period: Duration) -> Duration {
+pub(crate) fn jittered(period: Duration) -> Duration {
     let tenth = period.as_millis() as u64 / 10;
     if tenth == 0 {
         return period;
@@ -54,23 +54,23 @@ pub fn jittered(period: Duration) -> Duration {
 /// What `health` reports about the cache.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct KeyStatus {
-    pub loaded: bool,
-    pub count: usize,
-    pub age_seconds: Option<u64>,
+pub(crate) struct KeyStatus {
+    pub(crate) loaded: bool,
+    pub(crate) count: usize,
+    pub(crate) age_seconds: Option<u64>,
 }
 
 /// Where keys come from.
-pub struct KeySource {
+pub(crate) struct KeySource {
     /// The discovery document URL.
-    pub discovery_url: String,
+    pub(crate) discovery_url: String,
     /// Shared outbound HTTP client.
-    pub http: net::Http,
+    pub(crate) http: net::Http,
 }
 
 /// Why a refresh kept the keys it had.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyFetchError {
+pub(crate) enum KeyFetchError {
     /// The discovery document or the JWKS could not be fetched.
     Fetch(net::FetchError),
     /// The discovery document lacks `issuer` or `jwks_uri`, or is not an object.
@@ -107,7 +107,7 @@ struct Control {
 }
 
 /// The signing-key cache of one tenant (or one metadata document).
-pub struct KeyStore {
+pub(crate) struct KeyStore {
     source: KeySource,
     policy: RefreshPolicy,
     current: RwLock<Arc<KeySet>>,
@@ -117,17 +117,17 @@ pub struct KeyStore {
 }
 
 /// A key found for a token, with what validation needs to know about it.
-pub struct Found {
-    pub key: Arc<VerifyingKey>,
+pub(crate) struct Found {
+    pub(crate) key: Arc<VerifyingKey>,
     /// The discovery document's issuer.
-    pub metadata_issuer: String,
+    pub(crate) metadata_issuer: String,
     /// The key's own issuer, if the JWKS gave one.
-    pub key_issuer: Option<String>,
+    pub(crate) key_issuer: Option<String>,
 }
 
 impl KeyStore {
     /// An empty cache; [`KeyStore::run_background`] loads it.
-    pub fn new(source: KeySource, policy: RefreshPolicy) -> KeyStore {
+    pub(crate) fn new(source: KeySource, policy: RefreshPolicy) -> KeyStore {
         KeyStore {
             control: Mutex::new(Control {
                 gate: UnknownKidGate::new(policy.unknown_kid_cooldown),
@@ -142,7 +142,7 @@ impl KeyStore {
     }
 
     /// The current generation.
-    pub fn snapshot(&self) -> Arc<KeySet> {
+    pub(crate) fn snapshot(&self) -> Arc<KeySet> {
         match self.current.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
@@ -154,12 +154,12 @@ impl KeyStore {
     }
 
     /// The generation of the current key set: changes whenever the usable keys change.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
     /// Cache state for `health`.
-    pub fn status(&self) -> KeyStatus {
+    pub(crate) fn status(&self) -> KeyStatus {
         let snap = self.snapshot();
         KeyStatus {
             loaded: snap.is_loaded(),
@@ -169,7 +169,7 @@ impl KeyStore {
     }
 
     /// The key a token names, refreshing when the policy allows.
-    pub async fn find(self: &Arc<Self>, by: &KeyRef) -> Result<Found, ApiError> {
+    pub(crate) async fn find(self: &Arc<Self>, by: &KeyRef) -> Result<Found, ApiError> {
         let snap = self.snapshot();
         if let Some(found) = lookup(&snap, by) {
             return Ok(found);
@@ -275,7 +275,7 @@ impl KeyStore {
 
     /// Loads keys at start-up (retrying with back-off until they arrive), then refreshes them
     /// hourly with jitter.
-    pub async fn run_background(self: Arc<Self>) {
+    pub(crate) async fn run_background(self: Arc<Self>) {
         let mut backoff = Duration::from_secs(1);
         loop {
             let ok = self.refresh().await.is_ok();

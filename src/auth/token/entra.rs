@@ -3,6 +3,7 @@
 //! application.
 
 use jsonwebtoken::{Algorithm, Validation};
+#[cfg(test)]
 use serde_json::{Map, Value};
 
 use super::claims::Claims;
@@ -362,9 +363,10 @@ pub(super) fn conclude(
     })
 }
 
+#[cfg(test)]
 /// Entra's own rules for a token whose signature, times, issuer and audience were accepted:
 /// for property tests and the fuzz target, which cannot sign their inputs.
-pub fn check_entra_rules(
+pub(crate) fn check_entra_rules(
     claims: &Map<String, Value>,
     rules: &Rules,
     signer: Signer<'_>,

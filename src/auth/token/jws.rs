@@ -24,7 +24,7 @@ pub const MAX_KID_BYTES: usize = 256;
 #[derive(Debug)]
 pub struct Parsed<'a> {
     /// The header's `kid`, or its `x5t` when it has no `kid`.
-    pub key: KeyRef,
+    pub(crate) key: KeyRef,
     token: &'a str,
     claims: Map<String, Value>,
     /// The header carries a `nonce`: Microsoft Graph tokens do, and no other API can verify them.
@@ -187,7 +187,7 @@ fn key_name(value: String, what: &str) -> Result<String, ApiError> {
 
 impl Parsed<'_> {
     /// The unverified `tid`, used only to pick which tenant's keys to verify with.
-    pub fn tenant_hint(&self) -> Option<&str> {
+    pub(crate) fn tenant_hint(&self) -> Option<&str> {
         self.claims.get("tid").and_then(Value::as_str)
     }
 

@@ -23,12 +23,9 @@ mod entra;
 mod identity;
 mod jws;
 
-pub use entra::{
-    LastValidation, Rules, Signer, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, check_entra_rules,
-    is_guid, tenant_in_issuer,
-};
+pub use entra::{Rules, Signer, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
 pub use identity::{Identity, TokenVersion};
-pub use jws::{MAX_KID_BYTES, MAX_TOKEN_BYTES, Parsed, check_size, parse};
+pub use jws::{Parsed, check_size, parse};
 
 use crate::errors::{ApiError, ErrorKind};
 
@@ -51,6 +48,7 @@ pub(super) fn invalid(reason: impl Into<String>) -> ApiError {
 
 #[cfg(test)]
 mod proptests {
+    use super::entra::check_entra_rules;
     use super::*;
     use crate::auth::bearer::token_from_header;
     use crate::auth::keys::VerifyingKey;
@@ -154,6 +152,8 @@ mod proptests {
 
 #[cfg(test)]
 mod tests {
+    use super::entra::tenant_in_issuer;
+    use super::jws::MAX_TOKEN_BYTES;
     use super::*;
     use crate::auth::keys::{KeyRef, VerifyingKey};
     use base64::Engine;
