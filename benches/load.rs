@@ -4,8 +4,10 @@
 //! unique token per request, at 16 and 64 connections; start-up time (exec to the first 200 on
 //! `/health`, median of 20); idle RSS and RSS after the unique-token runs; binary size. Then
 //! checks the targets of the performance issue. Run with `make bench`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
+#[allow(dead_code)]
 mod support;
 
 use std::io::{Read, Write};

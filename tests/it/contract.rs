@@ -1,10 +1,8 @@
 //! The public contract of the original decorator: URLs, statuses, codes, headers.
 
-mod support;
-
+use crate::support::*;
 use reqwest::Method;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn health_is_open_and_reports_the_key_cache() {

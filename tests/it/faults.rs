@@ -1,13 +1,11 @@
 //! Network faults at the identity provider and Key Vault: each gives the documented code within
 //! the time budget, and everyone else keeps being served meanwhile.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::azure::{FakeAzure, IDENTITY_HEADER, ca_file};
-use support::faults::{Fault, FaultServer};
-use support::*;
+use crate::support::azure::{FakeAzure, IDENTITY_HEADER, ca_file};
+use crate::support::faults::{Fault, FaultServer};
+use crate::support::*;
 
 const IDP_FAULTS: [Fault; 6] = [
     Fault::Reset,

@@ -2,15 +2,13 @@
 //! and `vault` writes through the local file and the TLS Key Vault stand-in, over both host
 //! protocols.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::support::azure::FakeAzure;
+use crate::support::*;
 use serde_json::{Value, json};
-use support::azure::FakeAzure;
-use support::*;
 
 /// A token with delegated scopes `scp` (space-separated) and app roles `roles`.
 fn token(s: &Setup, scp: Option<&str>, roles: &[&str]) -> String {
@@ -302,7 +300,7 @@ async fn vault_writes_reach_key_vault_and_replace_the_cached_value() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(azure.secret("api-key").as_deref(), Some("k2"));
     // Key Vault refusing the write is a 502, and nothing claims success.
-    azure.set_mode(support::azure::VaultMode::Status(403));
+    azure.set_mode(crate::support::azure::VaultMode::Status(403));
     call(
         &s,
         "PUT",

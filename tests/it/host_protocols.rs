@@ -1,10 +1,8 @@
 //! Both host protocols (forwarded HTTP and invocation payloads) and both route prefixes.
 
-mod support;
-
+use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::*;
 
 #[tokio::test]
 async fn route_prefix_api() {

@@ -1,18 +1,16 @@
 //! The adversarial token suite: published JWT attack classes, each with its exact answer; then
 //! the whole suite at once, with the process still alive and nothing secret in its logs.
 
-mod support;
-
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::support::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::join_all;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
-use support::*;
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

@@ -1,14 +1,12 @@
 //! The signing-key cache under load and failure: rotation, floods of unknown `kid`s, refreshes
 //! that hang while other callers keep going, per-key issuers.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use futures_util::future::join_all;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_under_steady_traffic_fails_no_request() {

@@ -1,13 +1,11 @@
 //! The vault function against a Key Vault, managed-identity endpoint and token endpoint played
 //! on 127.0.0.1 in their documented wire formats.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::azure::{FakeAzure, IDENTITY_HEADER, VAULT_TOKEN, VaultMode, ca_file};
+use crate::support::*;
 use serde_json::json;
-use support::azure::{FakeAzure, IDENTITY_HEADER, VAULT_TOKEN, VaultMode, ca_file};
-use support::*;
 
 const VALUE: &str = "kv-Value-91-do-not-log";
 

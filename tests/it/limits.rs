@@ -1,13 +1,11 @@
 //! Request limits: slow clients, oversized heads and bodies are cut off by the HTTP layer while
 //! everyone else is served.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn raw(base: &str, bytes: &[u8]) -> String {
     let addr = base.trim_start_matches("http://");

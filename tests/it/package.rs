@@ -1,12 +1,10 @@
 //! `make package`'s script: the zip holds host.json, the function folders and an executable
 //! handler, and nothing else.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use support::app::{handler_binary, repo_root};
+use crate::support::app::{handler_binary, repo_root};
 
 #[test]
 fn the_package_holds_exactly_the_functions_app() {

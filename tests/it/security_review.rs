@@ -1,18 +1,16 @@
 //! The security review's findings (issue 10), each reproduced against the real binary with the
 //! in-test identity provider and the TLS Key Vault stand-in: these failed before the fixes.
 
-mod support;
-
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::azure::{FakeAzure, VaultMode};
+use crate::support::*;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use support::azure::{FakeAzure, VaultMode};
-use support::*;
 
 const T2: &str = "2b2b2b2b-0000-4000-8000-000000000002";
 

@@ -1,13 +1,11 @@
 //! Start-up: standalone mode, bad settings, identity provider down and recovering, key
 //! rotation, policy settings.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::app::free_port;
+use crate::support::*;
 use serde_json::json;
-use support::app::free_port;
-use support::*;
 
 #[tokio::test]
 async fn standalone_reads_local_settings_json() {
@@ -354,7 +352,7 @@ fn finds_host_json_beside_the_executable() {
     // handler sits, as in a deployed package.
     let app = AppDir::new("");
     let exe = app.path().join("handler");
-    std::fs::copy(support::app::handler_binary(), &exe).unwrap();
+    std::fs::copy(crate::support::app::handler_binary(), &exe).unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = std::process::Command::new(&exe)

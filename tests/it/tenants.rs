@@ -1,9 +1,7 @@
 //! Tenants, issuers, clouds and permissions: who is accepted, and what `debug` says when not.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const T2: &str = "22222222-3333-4444-8555-666666666666";
 const T3: &str = "33333333-4444-4555-8666-777777777777";

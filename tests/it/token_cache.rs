@@ -1,11 +1,9 @@
 //! The verified-token cache seen from outside: reuse is safe, expiry and policy still apply.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn a_cached_token_still_expires_on_time() {

@@ -290,6 +290,7 @@ impl Handler {
     }
 
     /// The process id.
+    #[allow(dead_code, reason = "the load benchmark reads the handler's RSS")]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -143,14 +143,6 @@ impl FakeAzure {
         self.state.lock().unwrap().mode = mode;
     }
 
-    pub fn set_secret(&self, name: &str, value: &str) {
-        self.state
-            .lock()
-            .unwrap()
-            .secrets
-            .insert(name.to_ascii_lowercase(), value.to_owned());
-    }
-
     /// Authorized reads that reached the vault.
     pub fn reads(&self) -> usize {
         self.state.lock().unwrap().counters.reads

@@ -1,6 +1,5 @@
 //! Test support: an OpenID provider on 127.0.0.1, a Functions app folder, and the real
 //! `handler` binary started the way the Functions host starts it.
-#![allow(dead_code)]
 
 pub mod app;
 pub mod azure;

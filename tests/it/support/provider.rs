@@ -15,7 +15,6 @@ use super::{CLIENT, TENANT, now};
 /// A fixture key pair under `tests/fixtures`.
 #[derive(Clone)]
 pub struct TestKey {
-    pub name: &'static str,
     pub kid: String,
     pub jwk: Value,
     pub pem: Vec<u8>,
@@ -30,7 +29,6 @@ impl TestKey {
         jwk["kid"] = json!(kid);
         jwk["use"] = json!("sig");
         TestKey {
-            name,
             kid: kid.to_owned(),
             jwk,
             pem: std::fs::read(format!("{dir}/{name}.pem")).unwrap(),
@@ -87,7 +85,6 @@ struct State {
 /// The running provider.
 pub struct Provider {
     pub base: String,
-    pub port: u16,
     state: Arc<Mutex<State>>,
     handle: actix_web::dev::ServerHandle,
 }
@@ -139,7 +136,6 @@ impl Provider {
         let handle = rx.recv().unwrap();
         Provider {
             base,
-            port,
             state,
             handle,
         }

@@ -1,0 +1,19 @@
+//! Integration tests: every one starts the real `handler` binary, and plays the Functions host,
+//! the identity provider and Azure on 127.0.0.1. One test binary, so CI links once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod contract;
+mod faults;
+mod functions;
+mod host_protocols;
+mod hostile;
+mod keys;
+mod keyvault;
+mod limits;
+mod package;
+mod security_review;
+mod startup;
+mod tenants;
+mod token_cache;
