@@ -9,7 +9,17 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::key_set::FetchedKey;
+/// A key as the JWKS gave it.
+pub(crate) struct FetchedKey {
+    pub(crate) kid: String,
+    pub(crate) key: VerifyingKey,
+    /// The JWKS entry's `issuer` (Entra: possibly with a `{tenantid}` placeholder).
+    pub(crate) issuer: Option<String>,
+    /// The JWKS entry's `x5t`.
+    pub(crate) x5t: Option<String>,
+    /// Modulus and exponent as published, to tell a changed key under the same `kid`.
+    pub(crate) material: (Vec<u8>, Vec<u8>),
+}
 
 /// Why a JWKS entry is not used.
 #[derive(Clone, Debug, PartialEq, Eq)]

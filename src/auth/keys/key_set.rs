@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::jwks::VerifyingKey;
+use super::jwks::{FetchedKey, VerifyingKey};
 
 /// How a token names its signing key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,18 +24,6 @@ impl KeyRef {
             KeyRef::Thumbprint(x5t) => format!("x5t:{x5t}"),
         }
     }
-}
-
-/// A key as the JWKS gave it.
-pub(crate) struct FetchedKey {
-    pub(crate) kid: String,
-    pub(crate) key: VerifyingKey,
-    /// The JWKS entry's `issuer` (Entra: possibly with a `{tenantid}` placeholder).
-    pub(crate) issuer: Option<String>,
-    /// The JWKS entry's `x5t`.
-    pub(crate) x5t: Option<String>,
-    /// Modulus and exponent as published, to tell a changed key under the same `kid`.
-    pub(crate) material: (Vec<u8>, Vec<u8>),
 }
 
 /// One verified signing key and what the cache knows of it.

@@ -12,8 +12,8 @@ use futures_util::future::{BoxFuture, Shared};
 use serde::Deserialize;
 
 use super::gate::UnknownKidGate;
-use super::jwks::{JwksError, VerifyingKey, parse_jwks};
-use super::key_set::{FetchedKey, KeyRef, KeySet};
+use super::jwks::{FetchedKey, JwksError, VerifyingKey, parse_jwks};
+use super::key_set::{KeyRef, KeySet};
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::net;
 
