@@ -1,8 +1,10 @@
 //! funcgate: an Azure Functions custom handler that guards functions with Entra ID tokens.
 //!
-//! A request's path: [`host::dispatch`] (which protocol, which function) → [`gateway::handle`]
-//! (CORS, method, [`auth::Guard`], policy) → a function in [`functions`] → back out through the
-//! host adapter. State is built once in [`AppState::new`] and shared through `web::Data`.
+//! A request's path: `host::dispatch` (which protocol, which function) → `gateway::handle`
+//! (CORS, method, the method's rule, `auth::Guard`, the body) → a function in `functions` →
+//! back out through the host adapter. State is built once in [`AppState::new`] and shared
+//! through `web::Data`. Modules are private; this file re-exports the few items the binary,
+//! the benchmarks and the fuzz target use.
 
 // Lints (no unsafe code; no unwrap, expect or panic outside tests, since the host stops an
 // app after 3 crashes in 30 minutes) are in Cargo.toml's [lints].

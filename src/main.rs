@@ -1,9 +1,10 @@
 //! The `handler` executable the Functions host starts.
 //!
-//! Start-up: settings (`settings.rs`) → shared state (`AppState::new` in `lib.rs`) → server
-//! (`funcgate::run`). A request's path: `host::dispatch` (readiness probe, forwarded request or
-//! invocation payload; which function) → `gateway::handle` (CORS, method, `auth::Guard`,
-//! policy) → `functions::{health, vault, whoami}` → the reply, rendered by the host adapter.
+//! Start-up: settings (`src/settings/`) → shared state (`AppState::new`, `src/state.rs`) →
+//! server (`funcgate::run`, `src/server.rs`). A request's path: `host::dispatch` (readiness
+//! probe, forwarded request or invocation payload; which function, by `layout`) →
+//! `gateway::handle` (CORS, method, the method's rule, `auth::Guard`, then the body) → the
+//! function registered in `functions::register!` → the reply, rendered by the host adapter.
 
 use std::io::Write;
 use std::process::ExitCode;
