@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::reply::Reply;
 
-/// Every kind of error response, each with one row in [`ErrorKind::spec`].
+/// Every kind of error response, each with one row in `ErrorKind::spec`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
     AuthorizationHeaderMissing,
