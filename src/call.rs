@@ -26,6 +26,19 @@ impl Headers {
         )
     }
 
+    /// The first value of `name`.
+    pub(crate) fn first(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header name (lower-case), repeated names once per value.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
+    }
+
     /// The value of `name`; several values are joined with `, ` as HTTP allows.
     pub(crate) fn get(&self, name: &str) -> Option<String> {
         let mut values = self

@@ -14,33 +14,74 @@ use crate::functions::{self, Context, Request};
 use crate::layout::FunctionDef;
 use crate::reply::Reply;
 use crate::state::AppState;
+use crate::telemetry::INVOCATION_HEADER;
+use opentelemetry::trace::FutureExt as _;
 
 /// Runs a call to `function` and returns the finished reply.
 pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: Call) -> Reply {
     let started = Instant::now();
     // The call is consumed on its way to the function; keep what the reply still needs.
     let origin = call.headers.get("origin");
+    let invocation = call.headers.get(INVOCATION_HEADER);
     let method = call.method.clone();
+    let route = format!("/{}", function.route.template);
+    let item = state
+        .telemetry
+        .request(&call.headers, &function.name, &method, &route);
     // Only an OPTIONS call can be a preflight; the methods string is built for those alone.
     let preflight = (call.method == "OPTIONS")
         .then(|| cors::preflight(&state.settings.cors, &function.allow_header(), &call))
         .flatten();
     let (reply, err) = match preflight {
         Some(reply) => (reply, None),
-        None => match run(state, function, call).await {
-            Ok(reply) => (reply, None),
-            Err(err) => (err.render(state.settings.auth.debug_errors), Some(err)),
-        },
+        None => {
+            let outcome = match item.context() {
+                // Dependency items (Key Vault, key refreshes) become children of this call.
+                Some(cx) => run(state, function, call).with_context(cx.clone()).await,
+                None => run(state, function, call).await,
+            };
+            match outcome {
+                Ok(reply) => (reply, None),
+                Err(err) => (err.render(state.settings.auth.debug_errors), Some(err)),
+            }
+        }
     };
-    log_call(&function.name, &method, &reply, err.as_ref(), started);
+    let code = err.as_ref().map(|e| e.kind.code());
+    item.finish(reply.status, code);
+    state
+        .telemetry
+        .count_call(&function.name, reply.status, code);
+    log_call(&CallLine {
+        function: &function.name,
+        method: &method,
+        status: reply.status,
+        err: err.as_ref(),
+        started,
+        invocation: invocation.as_deref(),
+    });
     finish(state, reply, &method, origin.as_deref())
 }
 
 /// The reply for a path that names no function.
 pub(crate) fn not_found(state: &AppState, call: &Call) -> Reply {
+    let started = Instant::now();
+    let item = state
+        .telemetry
+        .request(&call.headers, "-", &call.method, "(no route)");
     let err = ApiError::new(ErrorKind::NotFound);
     let reply = err.render(state.settings.auth.debug_errors);
-    log_call("-", &call.method, &reply, Some(&err), Instant::now());
+    item.finish(reply.status, Some(err.kind.code()));
+    state
+        .telemetry
+        .count_call("-", reply.status, Some(err.kind.code()));
+    log_call(&CallLine {
+        function: "-",
+        method: &call.method,
+        status: reply.status,
+        err: Some(&err),
+        started,
+        invocation: call.headers.get(INVOCATION_HEADER).as_deref(),
+    });
     let origin = call.headers.get("origin");
     finish(state, reply, &call.method, origin.as_deref())
 }
@@ -96,16 +137,27 @@ async fn run(state: &AppState, function: &FunctionDef, mut call: Call) -> Result
     implementation.run(&ctx, &req).await
 }
 
-/// One line per call: never the token, the query, a header or a body.
-fn log_call(function: &str, method: &str, reply: &Reply, err: Option<&ApiError>, started: Instant) {
-    let micros = started.elapsed().as_micros();
-    match err {
-        None => log::info!("{function} {method} -> {} ({micros} us)", reply.status),
-        Some(e) => log::info!(
-            "{function} {method} -> {} {} ({}) ({micros} us)",
-            reply.status,
-            e.kind.code(),
-            e.reason.as_deref().unwrap_or("-"),
-        ),
-    }
+/// What the per-call log line says.
+struct CallLine<'a> {
+    function: &'a str,
+    method: &'a str,
+    status: u16,
+    err: Option<&'a ApiError>,
+    started: Instant,
+    invocation: Option<&'a str>,
+}
+
+/// One line per call, fields in a fixed `key=value` order so console traces can be queried:
+/// never the token, the query, a header or a body.
+fn log_call(line: &CallLine<'_>) {
+    log::info!(
+        "call function={} method={} status={} code={} reason={:?} duration_us={} invocation_id={}",
+        line.function,
+        line.method,
+        line.status,
+        line.err.map_or("-", |e| e.kind.code()),
+        line.err.and_then(|e| e.reason.as_deref()).unwrap_or("-"),
+        line.started.elapsed().as_micros(),
+        line.invocation.unwrap_or("-"),
+    );
 }

@@ -80,6 +80,8 @@ impl std::fmt::Display for RouteError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Route {
     segments: Vec<Segment>,
+    /// The template as written, without surrounding slashes (telemetry names requests by it).
+    pub(crate) template: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,7 +123,10 @@ impl Route {
                 segments.push(Segment::Literal(seg.to_ascii_lowercase()));
             }
         }
-        Ok(Route { segments })
+        Ok(Route {
+            segments,
+            template: template.trim_matches('/').to_owned(),
+        })
     }
 
     fn literal_count(&self) -> usize {

@@ -23,6 +23,7 @@ mod secrets;
 mod server;
 mod settings;
 mod state;
+mod telemetry;
 
 // The binary's start-up.
 pub use server::run;

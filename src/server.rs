@@ -66,6 +66,9 @@ pub async fn run(state: AppState) -> std::io::Result<()> {
             "under the Functions host"
         }
     );
+    if state.telemetry.is_on() {
+        log::info!("telemetry: Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING)");
+    }
     if !state.settings.proxy_variables.is_empty() {
         log::info!(
             "outbound HTTP (signing keys, Key Vault) honours {} (NO_PROXY exempts hosts)",
@@ -81,5 +84,11 @@ pub async fn run(state: AppState) -> std::io::Result<()> {
             .unwrap_or_else(|| "deny".to_owned());
         log::info!("function {}: {rules}", f.name);
     }
-    server.await
+    let served = server.await;
+    // The server stopped (SIGTERM, SIGINT): send what telemetry still holds before exiting.
+    let telemetry = state.telemetry.clone();
+    actix_web::rt::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .ok();
+    served
 }

@@ -8,6 +8,7 @@ use crate::secrets::cache::SecretCache;
 use crate::secrets::keyvault::KeyVaultStore;
 use crate::secrets::local::LocalStore;
 use crate::settings::{SettingError, Settings};
+use crate::telemetry::Telemetry;
 
 /// Everything requests share, built once at start-up.
 pub struct AppState {
@@ -17,6 +18,8 @@ pub struct AppState {
     pub(crate) guard: Guard,
     /// Secrets, behind their cache.
     pub(crate) secrets: SecretCache,
+    /// Application Insights, or off.
+    pub(crate) telemetry: Telemetry,
     /// Start-up time, for `health`.
     pub(crate) started: Instant,
 }
@@ -25,11 +28,26 @@ impl AppState {
     /// Builds the shared state; fails on settings that only show when used (the secrets file).
     pub fn new(settings: Settings) -> Result<AppState, SettingError> {
         let http = net::Http::new();
-        let guard = Guard::new(&settings.auth, &http);
-        let secrets = build_secrets(&settings)?;
+        let telemetry = match &settings.telemetry {
+            None => Telemetry::off(),
+            Some(config) => Telemetry::start(config).map_err(|e| SettingError {
+                name: "APPLICATIONINSIGHTS_CONNECTION_STRING".into(),
+                problem: e.to_string(),
+            })?,
+        };
+        let guard = Guard::new(&settings.auth, &http, &telemetry);
+        let stores = guard.key_stores();
+        telemetry.observe_key_age(move || {
+            stores
+                .iter()
+                .filter_map(|store| store.status().age_seconds)
+                .max()
+        });
+        let secrets = build_secrets(&settings, &telemetry)?;
         Ok(AppState {
             guard,
             secrets,
+            telemetry,
             started: Instant::now(),
             settings,
         })
@@ -37,7 +55,7 @@ impl AppState {
 }
 
 /// The secret source: Key Vault when `KEY_VAULT_URL` is set, else the local secrets file.
-fn build_secrets(settings: &Settings) -> Result<SecretCache, SettingError> {
+fn build_secrets(settings: &Settings, telemetry: &Telemetry) -> Result<SecretCache, SettingError> {
     let cfg = &settings.secrets;
     match &cfg.key_vault {
         Some(kv) => {
@@ -48,12 +66,17 @@ fn build_secrets(settings: &Settings) -> Result<SecretCache, SettingError> {
                 kv.credential.describe(),
                 cfg.cache_ttl.as_secs()
             );
+            let host = reqwest::Url::parse(&kv.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
             Ok(SecretCache::new(
                 Box::new(store),
                 "keyvault",
                 cfg.cache_ttl,
                 cfg.allowed.clone(),
-            ))
+            )
+            .reporting_to(telemetry.clone(), &host))
         }
         None => {
             let store =

@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::errors::{ApiError, ErrorKind};
 use crate::net;
+use crate::telemetry::Telemetry;
 use config::AuthConfig;
 use keys::{KeySource, KeyStatus, KeyStore, RefreshPolicy};
 use token::{Identity, Rules, Signer};
@@ -31,11 +32,12 @@ pub(crate) struct Guard {
     stores: Stores,
     rules: Rules,
     verified: TokenCache,
+    telemetry: Telemetry,
 }
 
 impl Guard {
     /// A guard with one key store per discovery document the settings name.
-    pub(crate) fn new(auth: &AuthConfig, http: &net::Http) -> Guard {
+    pub(crate) fn new(auth: &AuthConfig, http: &net::Http, telemetry: &Telemetry) -> Guard {
         let policy = RefreshPolicy {
             unknown_kid_cooldown: auth.key_refresh_cooldown,
             ..RefreshPolicy::default()
@@ -45,6 +47,7 @@ impl Guard {
                 KeySource {
                     discovery_url: url,
                     http: http.clone(),
+                    telemetry: telemetry.clone(),
                 },
                 policy.clone(),
             ))
@@ -64,6 +67,7 @@ impl Guard {
             stores,
             rules: auth.rules(),
             verified: TokenCache::new(auth.token_cache_size, auth.clock_skew_seconds as i64),
+            telemetry: telemetry.clone(),
         }
     }
 
@@ -105,7 +109,9 @@ impl Guard {
         let now = unix_now();
         let generation = self.key_generation();
         let key = token_cache::key(raw);
-        if let Some(identity) = self.verified.get(&key, now, generation) {
+        let cached = self.verified.get(&key, now, generation);
+        self.telemetry.count_token_cache(cached.is_some());
+        if let Some(identity) = cached {
             return Ok(identity);
         }
         let identity = Arc::new(self.validate(raw, now).await?);

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{Failure, SecretError, SecretStore, Stored};
+use crate::telemetry::Telemetry;
 
 /// Budget for one read, retries included.
 pub(crate) const READ_BUDGET: Duration = Duration::from_secs(5);
@@ -136,6 +137,9 @@ pub(crate) struct SecretCache {
     created: Instant,
     /// A network store: reads get the time budget.
     remote: bool,
+    /// Where remote calls are reported as dependency items, and the host they go to.
+    telemetry: Telemetry,
+    target: String,
 }
 
 impl SecretCache {
@@ -147,6 +151,8 @@ impl SecretCache {
         allowed: Option<Vec<NamePattern>>,
     ) -> SecretCache {
         SecretCache {
+            telemetry: Telemetry::off(),
+            target: String::new(),
             store,
             backend,
             ttl,
@@ -156,6 +162,13 @@ impl SecretCache {
             created: Instant::now(),
             remote: backend != "local",
         }
+    }
+
+    /// Reports this remote store's calls as dependency items to `target` (its host).
+    pub(crate) fn reporting_to(mut self, telemetry: Telemetry, target: &str) -> SecretCache {
+        self.telemetry = telemetry;
+        self.target = target.to_owned();
+        self
     }
 
     /// `keyvault` or `local`.
@@ -216,7 +229,9 @@ impl SecretCache {
                 cache: CacheUse::Hit,
             };
         }
-        let outcome = self.within_budget(self.store.get(name, version)).await;
+        let outcome = self
+            .within_budget("Key Vault get secret", self.store.get(name, version))
+            .await;
         self.record(outcome.is_ok());
         let Some(key) = key else {
             return match outcome {
@@ -280,7 +295,9 @@ impl SecretCache {
         if !self.allows(name) {
             return Write::Denied;
         }
-        let outcome = self.within_budget(self.store.set(name, value)).await;
+        let outcome = self
+            .within_budget("Key Vault set secret", self.store.set(name, value))
+            .await;
         self.record(outcome.is_ok());
         let stored = match outcome {
             Ok(stored) => stored,
@@ -304,22 +321,31 @@ impl SecretCache {
             .is_none_or(|allowed| allowed.iter().any(|p| p.matches(name)))
     }
 
-    /// A store call, cut off after [`READ_BUDGET`] when the store is remote.
+    /// A store call, cut off after [`READ_BUDGET`] and reported as a dependency item when the
+    /// store is remote.
     async fn within_budget<T>(
         &self,
+        name: &'static str,
         call: impl std::future::Future<Output = Result<T, SecretError>>,
     ) -> Result<T, SecretError> {
         if !self.remote {
             return call.await;
         }
-        tokio::time::timeout(READ_BUDGET, call)
+        let item = self.telemetry.dependency(name, &self.target);
+        let outcome = tokio::time::timeout(READ_BUDGET, call)
             .await
             .unwrap_or_else(|_| {
                 Err(SecretError::transient(format!(
                     "no answer within {} s",
                     READ_BUDGET.as_secs()
                 )))
-            })
+            });
+        let status = match &outcome {
+            Ok(_) => Some(200),
+            Err(e) => e.status,
+        };
+        item.finish(outcome.is_ok(), status);
+        outcome
     }
 }
 

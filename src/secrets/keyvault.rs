@@ -192,10 +192,12 @@ fn failure(e: &azure_core::Error) -> SecretError {
     match e.http_status().map(u16::from) {
         // Throttled or failing: Key Vault may well answer the same a moment later.
         Some(status @ (429 | 500..)) => {
-            SecretError::transient(format!("Key Vault answered {status}"))
+            SecretError::transient(format!("Key Vault answered {status}")).with_status(status)
         }
         // 401/403 (disabled secret, withdrawn access) and every other refusal.
-        Some(status) => SecretError::refused(format!("Key Vault answered {status}")),
+        Some(status) => {
+            SecretError::refused(format!("Key Vault answered {status}")).with_status(status)
+        }
         // No HTTP answer at all: connection failure or timeout.
         None => SecretError::transient(format!("Key Vault call failed: {e}")),
     }

@@ -27,6 +27,8 @@ pub(crate) struct SecretError {
     pub(crate) failure: Failure,
     /// What happened, for the log (no values, no tokens).
     pub(crate) detail: String,
+    /// The store's HTTP status, when it answered one.
+    pub(crate) status: Option<u16>,
 }
 
 impl SecretError {
@@ -35,6 +37,7 @@ impl SecretError {
         SecretError {
             failure: Failure::Transient,
             detail: detail.into(),
+            status: None,
         }
     }
 
@@ -43,7 +46,16 @@ impl SecretError {
         SecretError {
             failure: Failure::Refused,
             detail: detail.into(),
+            status: None,
         }
+    }
+}
+
+impl SecretError {
+    /// Records the store's HTTP status.
+    pub(crate) fn with_status(mut self, status: u16) -> SecretError {
+        self.status = Some(status);
+        self
     }
 }
 

@@ -14,6 +14,7 @@ mod functions;
 mod http;
 mod secrets;
 mod source;
+mod telemetry;
 mod values;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use crate::auth::policy::{MethodRules, Policy};
 use crate::cors::CorsOrigins;
 use crate::layout::Layout;
 use crate::net;
+use crate::telemetry::TelemetryConfig;
 
 pub(crate) use http::BodyLimits;
 pub(crate) use secrets::SecretSettings;
@@ -79,6 +81,8 @@ pub struct Settings {
     pub(crate) local_secrets_file: PathBuf,
     /// Key Vault and the secret cache.
     pub(crate) secrets: SecretSettings,
+    /// Application Insights, when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set.
+    pub(crate) telemetry: Option<TelemetryConfig>,
     /// The proxy variables set in the environment (names only), for the start-up log.
     pub(crate) proxy_variables: Vec<&'static str>,
 }
@@ -133,12 +137,14 @@ impl Settings {
         );
         let secrets_settings = secrets::read(&source)?;
         let body = http::body_limits(&source)?;
+        let telemetry = telemetry::read(&source)?;
         let proxy_variables = net::PROXY_VARIABLES
             .into_iter()
             .filter(|name| source.process_env(name).is_some())
             .collect();
         Ok(Settings {
             proxy_variables,
+            telemetry,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             standalone,
             layout,

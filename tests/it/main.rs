@@ -15,5 +15,6 @@ mod limits;
 mod package;
 mod security_review;
 mod startup;
+mod telemetry;
 mod tenants;
 mod token_cache;

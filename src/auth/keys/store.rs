@@ -16,6 +16,7 @@ use super::jwks::{FetchedKey, JwksError, VerifyingKey, parse_jwks};
 use super::key_set::{KeyRef, KeySet};
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::net;
+use crate::telemetry::Telemetry;
 
 /// How long callers are told to wait when no keys are available.
 const RETRY_AFTER_SECONDS: u64 = 5;
@@ -66,6 +67,16 @@ pub(crate) struct KeySource {
     pub(crate) discovery_url: String,
     /// Shared outbound HTTP client.
     pub(crate) http: net::Http,
+    /// Where fetches are reported as dependency items.
+    pub(crate) telemetry: Telemetry,
+}
+
+/// The host of a URL, for telemetry targets (never the path or query).
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Why a refresh kept the keys it had.
@@ -220,11 +231,16 @@ impl KeyStore {
     fn start_refresh(self: &Arc<Self>, control: &mut Control) -> Refresh {
         control.last_attempt = Some(Instant::now());
         let me = Arc::clone(self);
-        let task = tokio::spawn(async move {
-            let outcome = me.fetch_and_install().await;
-            me.control().inflight = None;
-            outcome
-        });
+        // A refresh a request triggered belongs to that request in telemetry.
+        let cx = opentelemetry::Context::current();
+        let task = tokio::spawn(opentelemetry::trace::FutureExt::with_context(
+            async move {
+                let outcome = me.fetch_and_install().await;
+                me.control().inflight = None;
+                outcome
+            },
+            cx,
+        ));
         let shared = async move {
             task.await
                 .unwrap_or_else(|e| Err(KeyFetchError::Task(e.to_string())))
@@ -247,7 +263,9 @@ impl KeyStore {
     }
 
     async fn fetch_and_install(&self) -> Result<(), KeyFetchError> {
-        match self.fetch().await {
+        let fetched = self.fetch().await;
+        self.source.telemetry.count_key_fetch(fetched.is_ok());
+        match fetched {
             Ok((issuer, fetched)) => {
                 let old = self.snapshot();
                 let next = old.replaced(issuer, fetched, Instant::now());
@@ -295,6 +313,23 @@ impl KeyStore {
         }
     }
 
+    /// One metadata GET, reported as a dependency item.
+    async fn get_json(
+        &self,
+        name: &'static str,
+        url: &str,
+    ) -> Result<serde_json::Value, KeyFetchError> {
+        let item = self.source.telemetry.dependency(name, &host_of(url));
+        let answer = self.source.http.get_json(url).await;
+        let status = match &answer {
+            Ok(_) => Some(200),
+            Err(net::FetchError::Status { status, .. }) => Some(*status),
+            Err(_) => None,
+        };
+        item.finish(answer.is_ok(), status);
+        answer.map_err(KeyFetchError::Fetch)
+    }
+
     async fn fetch(&self) -> Result<(String, Vec<FetchedKey>), KeyFetchError> {
         #[derive(Deserialize)]
         struct Discovery {
@@ -302,11 +337,8 @@ impl KeyStore {
             jwks_uri: String,
         }
         let doc: Discovery = serde_json::from_value(
-            self.source
-                .http
-                .get_json(&self.source.discovery_url)
-                .await
-                .map_err(KeyFetchError::Fetch)?,
+            self.get_json("GET signing-key discovery", &self.source.discovery_url)
+                .await?,
         )
         .map_err(|e| KeyFetchError::Discovery(e.to_string()))?;
         net::check_url(&doc.jwks_uri).map_err(KeyFetchError::JwksUri)?;
@@ -314,11 +346,8 @@ impl KeyStore {
             return Err(KeyFetchError::EmptyIssuer);
         }
         let jwks = self
-            .source
-            .http
-            .get_json(&doc.jwks_uri)
-            .await
-            .map_err(KeyFetchError::Fetch)?;
+            .get_json("GET signing keys (JWKS)", &doc.jwks_uri)
+            .await?;
         Ok((doc.issuer, parse_jwks(&jwks).map_err(KeyFetchError::Jwks)?))
     }
 }

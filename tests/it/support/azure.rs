@@ -55,7 +55,7 @@ pub struct FakeAzure {
     handles: Vec<actix_web::dev::ServerHandle>,
 }
 
-fn tls_config(cert: &str) -> rustls::ServerConfig {
+pub fn tls_config(cert: &str) -> rustls::ServerConfig {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod azure;
 pub mod faults;
+pub mod ingestion;
 pub mod provider;
 
 pub use app::{AppDir, Handler, HandlerConfig};

@@ -1,0 +1,382 @@
+//! Telemetry to Application Insights, when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set.
+//!
+//! Through OpenTelemetry and the maintained Application Insights exporter (no hand-written wire
+//! format): one *request* item per call (a server span named by method and route template, never
+//! the raw URL), *dependency* items for signing-key and Key Vault calls (client spans: target
+//! host, duration, result), and metrics (calls by function/status/code, verified-token cache
+//! hits and misses, key fetches and failures, key age). Request and dependency items carry the
+//! host's invocation id as `InvocationId`; metrics are aggregates and do not (one series per
+//! invocation would be unbounded). A W3C `traceparent` on the request is honoured as the parent.
+//!
+//! Spans go through the SDK's batch processor and metrics through its periodic reader, each on
+//! its own thread with a bounded queue: the request path only enqueues, so an unreachable or
+//! slow ingestion endpoint never slows or fails a request, and a full queue drops items instead
+//! of growing. [`Telemetry::shutdown`] flushes both. Off, every call here is one branch on
+//! `None`.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use opentelemetry::metrics::{Counter, MeterProvider as _, ObservableGauge};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{
+    Span as _, SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
+};
+
+use crate::call::Headers;
+
+/// Default `TELEMETRY_SAMPLING_PERCENT`: every request.
+pub(crate) const DEFAULT_SAMPLING_PERCENT: f64 = 100.0;
+/// Spans waiting for export at most; more are dropped while the endpoint is down.
+const MAX_QUEUED_SPANS: usize = 2048;
+/// How often spans are sent.
+const SPAN_EXPORT_DELAY: Duration = Duration::from_secs(5);
+/// How often metrics are sent.
+const METRIC_INTERVAL: Duration = Duration::from_secs(60);
+/// Budget for one upload; the exporter retries within its own limits.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The host's header naming the invocation.
+pub(crate) const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
+
+/// `APPLICATIONINSIGHTS_CONNECTION_STRING` and `TELEMETRY_SAMPLING_PERCENT`.
+#[derive(Clone, Debug)]
+pub(crate) struct TelemetryConfig {
+    /// The connection string (its `IngestionEndpoint` decides where items go).
+    pub(crate) connection_string: String,
+    /// Share of requests (and their dependencies) sent, 0 to 100.
+    pub(crate) sampling_percent: f64,
+}
+
+/// Why telemetry could not start.
+#[derive(Debug)]
+pub(crate) struct TelemetryError(String);
+
+impl std::fmt::Display for TelemetryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Telemetry on or off; cheap to clone.
+#[derive(Clone, Default)]
+pub(crate) struct Telemetry {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    tracer: SdkTracer,
+    traces: SdkTracerProvider,
+    meters: SdkMeterProvider,
+    calls: Counter<u64>,
+    token_cache: Counter<u64>,
+    key_fetches: Counter<u64>,
+    key_age: OnceLock<ObservableGauge<u64>>,
+}
+
+/// The invocation id, carried in the request's context to its dependencies.
+#[derive(Clone, Debug)]
+struct InvocationId(String);
+
+/// Uploads through reqwest's blocking client: the SDK exports from its own threads, outside
+/// any async runtime.
+#[derive(Debug)]
+struct Upload(reqwest::blocking::Client);
+
+#[async_trait::async_trait]
+impl HttpClient for Upload {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let (parts, body) = request.into_parts();
+        let answer = self
+            .0
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body.to_vec())
+            .send()?;
+        let mut response = Response::builder().status(answer.status());
+        for (name, value) in answer.headers() {
+            response = response.header(name, value);
+        }
+        Ok(response.body(answer.bytes()?)?)
+    }
+}
+
+impl Telemetry {
+    /// Telemetry off.
+    pub(crate) fn off() -> Telemetry {
+        Telemetry::default()
+    }
+
+    /// Starts the exporters and their threads. Call outside any async runtime: the upload
+    /// client runs its own.
+    pub(crate) fn start(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
+        let client = || {
+            reqwest::blocking::Client::builder()
+                .timeout(UPLOAD_TIMEOUT)
+                .connect_timeout(UPLOAD_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("funcgate/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map(Upload)
+                .map_err(|e| TelemetryError(format!("cannot build the upload client: {e}")))
+        };
+        let exporter = |client| {
+            opentelemetry_application_insights::Exporter::new_from_connection_string(
+                &config.connection_string,
+                client,
+            )
+            // The parser's message may quote the string, which holds the instrumentation key.
+            .map_err(|_| TelemetryError("is not an Application Insights connection string".into()))
+        };
+        let ratio = (config.sampling_percent / 100.0).clamp(0.0, 1.0);
+        let spans = BatchSpanProcessor::builder(exporter(client()?)?.with_sample_rate(ratio))
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(MAX_QUEUED_SPANS)
+                    .with_scheduled_delay(SPAN_EXPORT_DELAY)
+                    .build(),
+            )
+            .build();
+        // Application Insights' cloud role: which app the items come from.
+        let resource = Resource::builder()
+            .with_service_name("funcgate")
+            .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+            .build();
+        let traces = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_span_processor(spans)
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                ratio,
+            ))))
+            .build();
+        let meters = SdkMeterProvider::builder()
+            .with_resource(resource)
+            .with_reader(
+                PeriodicReader::builder(exporter(client()?)?)
+                    .with_interval(METRIC_INTERVAL)
+                    .build(),
+            )
+            .build();
+        let meter = meters.meter("funcgate");
+        let inner = Inner {
+            tracer: traces.tracer("funcgate"),
+            calls: meter
+                .u64_counter("funcgate.calls")
+                .with_description("Calls by function, status and catalogue code")
+                .build(),
+            token_cache: meter
+                .u64_counter("funcgate.token_cache")
+                .with_description("Verified-token cache lookups by result (hit, miss)")
+                .build(),
+            key_fetches: meter
+                .u64_counter("funcgate.key_fetches")
+                .with_description("Signing-key refreshes by result (ok, failed)")
+                .build(),
+            key_age: OnceLock::new(),
+            traces,
+            meters,
+        };
+        Ok(Telemetry {
+            inner: Some(Arc::new(inner)),
+        })
+    }
+
+    /// Whether items are sent.
+    pub(crate) fn is_on(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Starts the request item for a call to `function` (route template `route`, like
+    /// `/vault/{secret_name?}`, never the URL).
+    pub(crate) fn request(
+        &self,
+        headers: &Headers,
+        function: &str,
+        method: &str,
+        route: &str,
+    ) -> RequestItem {
+        let Some(inner) = &self.inner else {
+            return RequestItem { cx: None };
+        };
+        let parent = TraceContextPropagator::new().extract(&HeaderView(headers));
+        let invocation = headers.get(INVOCATION_HEADER);
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", method.to_owned()),
+            KeyValue::new("http.route", route.to_owned()),
+            KeyValue::new("Function", function.to_owned()),
+        ];
+        if let Some(id) = &invocation {
+            attributes.push(KeyValue::new("InvocationId", id.clone()));
+        }
+        let span = inner
+            .tracer
+            .span_builder(format!("{method} {route}"))
+            .with_kind(SpanKind::Server)
+            .with_attributes(attributes)
+            .start_with_context(&inner.tracer, &parent);
+        let mut cx = parent.with_span(span);
+        if let Some(id) = invocation {
+            cx = cx.with_value(InvocationId(id));
+        }
+        RequestItem { cx: Some(cx) }
+    }
+
+    /// Starts a dependency item (`name` like `GET signing keys`) to `target` (a host), a child
+    /// of the current request when there is one.
+    pub(crate) fn dependency(&self, name: &'static str, target: &str) -> DependencyItem {
+        let Some(inner) = &self.inner else {
+            return DependencyItem { span: None };
+        };
+        let parent = Context::current();
+        let mut attributes = vec![KeyValue::new("server.address", target.to_owned())];
+        if let Some(InvocationId(id)) = parent.get::<InvocationId>() {
+            attributes.push(KeyValue::new("InvocationId", id.clone()));
+        }
+        let span = inner
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Client)
+            .with_attributes(attributes)
+            .start_with_context(&inner.tracer, &parent);
+        DependencyItem { span: Some(span) }
+    }
+
+    /// Counts a finished call.
+    pub(crate) fn count_call(&self, function: &str, status: u16, code: Option<&'static str>) {
+        if let Some(inner) = &self.inner {
+            inner.calls.add(
+                1,
+                &[
+                    KeyValue::new("Function", function.to_owned()),
+                    KeyValue::new("Status", i64::from(status)),
+                    KeyValue::new("Code", code.unwrap_or("-")),
+                ],
+            );
+        }
+    }
+
+    /// Counts a verified-token cache lookup.
+    pub(crate) fn count_token_cache(&self, hit: bool) {
+        if let Some(inner) = &self.inner {
+            let result = if hit { "hit" } else { "miss" };
+            inner.token_cache.add(1, &[KeyValue::new("Result", result)]);
+        }
+    }
+
+    /// Counts a signing-key refresh.
+    pub(crate) fn count_key_fetch(&self, ok: bool) {
+        if let Some(inner) = &self.inner {
+            let result = if ok { "ok" } else { "failed" };
+            inner.key_fetches.add(1, &[KeyValue::new("Result", result)]);
+        }
+    }
+
+    /// Reports the age of the oldest signing-key set, read by `age` at each export.
+    pub(crate) fn observe_key_age(&self, age: impl Fn() -> Option<u64> + Send + Sync + 'static) {
+        if let Some(inner) = &self.inner {
+            let gauge = inner
+                .meters
+                .meter("funcgate")
+                .u64_observable_gauge("funcgate.signing_key_age_seconds")
+                .with_description("Seconds since the signing keys were last fetched")
+                .with_callback(move |observer| {
+                    if let Some(seconds) = age() {
+                        observer.observe(seconds, &[]);
+                    }
+                })
+                .build();
+            let _ = inner.key_age.set(gauge);
+        }
+    }
+
+    /// Sends what is queued and stops the export threads. Call outside any async runtime.
+    pub(crate) fn shutdown(&self) {
+        if let Some(inner) = &self.inner {
+            if let Err(e) = inner.traces.shutdown() {
+                log::warn!("telemetry: spans not all sent at shutdown: {e}");
+            }
+            if let Err(e) = inner.meters.shutdown() {
+                log::warn!("telemetry: metrics not all sent at shutdown: {e}");
+            }
+        }
+    }
+}
+
+/// A call's request item, open until [`RequestItem::finish`].
+pub(crate) struct RequestItem {
+    cx: Option<Context>,
+}
+
+impl RequestItem {
+    /// The context dependency items of this call are parented to.
+    pub(crate) fn context(&self) -> Option<&Context> {
+        self.cx.as_ref()
+    }
+
+    /// Ends the item with the reply's status and catalogue code; 4xx and 5xx count as failed,
+    /// as Application Insights' own SDKs count them.
+    pub(crate) fn finish(self, status: u16, code: Option<&'static str>) {
+        let Some(cx) = self.cx else {
+            return;
+        };
+        let span = cx.span();
+        span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
+        if let Some(code) = code {
+            span.set_attribute(KeyValue::new("Code", code));
+        }
+        if status >= 400 {
+            span.set_status(Status::Error {
+                description: Cow::Borrowed(code.unwrap_or("")),
+            });
+        }
+        span.end();
+    }
+}
+
+/// A dependency item, open until [`DependencyItem::finish`].
+pub(crate) struct DependencyItem {
+    span: Option<opentelemetry_sdk::trace::Span>,
+}
+
+impl DependencyItem {
+    /// Ends the item: whether the call succeeded, and the HTTP status when one came back.
+    pub(crate) fn finish(self, ok: bool, status: Option<u16>) {
+        let Some(mut span) = self.span else {
+            return;
+        };
+        if let Some(status) = status {
+            span.set_attribute(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+        }
+        if !ok {
+            span.set_status(Status::error(""));
+        }
+        span.end();
+    }
+}
+
+/// The request headers as the W3C propagator reads them.
+struct HeaderView<'a>(&'a Headers);
+
+impl Extractor for HeaderView<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.first(key)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.names().collect()
+    }
+}

@@ -1,0 +1,310 @@
+//! Telemetry (issue 15): what reaches an Application Insights ingestion endpoint on 127.0.0.1,
+//! and what never does.
+
+use serde_json::Value;
+
+use crate::support::ingestion::{Ingestion, IngestionMode};
+use crate::support::*;
+
+const INVOCATION: &str = "x-azure-functions-invocationid";
+
+/// A handler sending telemetry to `ingestion`, with `extra` settings.
+async fn with_telemetry(ingestion: &Ingestion, extra: &[(&str, &str)]) -> Setup {
+    let mut env = ingestion.settings();
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Setup::start("", move |mut c| {
+        for (k, v) in &env {
+            c = c.set(k, v);
+        }
+        c
+    })
+    .await
+}
+
+async fn call(s: &Setup, path: &str, token: Option<&str>, invocation: &str) -> Answer {
+    let auth = token.map(bearer);
+    request(
+        reqwest::Method::GET,
+        &s.handler.route(path),
+        &[
+            ("authorization", auth.as_deref()),
+            (INVOCATION, Some(invocation)),
+        ],
+    )
+    .await
+}
+
+fn property<'a>(item: &'a Value, name: &str) -> Option<&'a str> {
+    item["data"]["baseData"]["properties"][name].as_str()
+}
+
+fn request_with<'a>(items: &'a [Value], invocation: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|i| property(i, "InvocationId") == Some(invocation))
+        .unwrap_or_else(|| panic!("no request item for {invocation}: {items:#?}"))
+}
+
+#[tokio::test]
+async fn requests_dependencies_and_metrics_reach_application_insights() {
+    let ingestion = Ingestion::start(IngestionMode::Up);
+    let mut s = with_telemetry(&ingestion, &[]).await;
+    let good = s.token(&["GetSecret"]);
+    let no_role = s.token(&["Reader"]);
+    assert_eq!(call(&s, "/health", None, "inv-health").await.status, 200);
+    call(&s, "/vault/demo", None, "inv-401")
+        .await
+        .assert_error(401, "AuthorizationHeaderMissing");
+    call(&s, "/vault/demo", Some(&no_role), "inv-403")
+        .await
+        .assert_error(403, "AuthorizationRoleForbidden");
+    call(&s, "/nothing/here", None, "inv-404")
+        .await
+        .assert_error(404, "NotFound");
+    let a = call(
+        &s,
+        "/vault?secret=demo&version=0123456789abcdef0123456789abcdef",
+        Some(&good),
+        "inv-200",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let logs = s.handler.logs();
+    assert!(logs.contains("telemetry: Application Insights"), "{logs}");
+    // SIGTERM, as the platform stops an instance: what is queued is sent before exit.
+    assert!(s.handler.terminate().success());
+
+    assert!(ingestion.uploads() > 0);
+    let requests = ingestion.items("RequestData");
+    let expect = [
+        ("inv-health", "health", "GET /health", "200", None, true),
+        (
+            "inv-401",
+            "vault",
+            "GET /vault/{secret_name?}",
+            "401",
+            Some("AuthorizationHeaderMissing"),
+            false,
+        ),
+        (
+            "inv-403",
+            "vault",
+            "GET /vault/{secret_name?}",
+            "403",
+            Some("AuthorizationRoleForbidden"),
+            false,
+        ),
+        (
+            "inv-404",
+            "-",
+            "GET (no route)",
+            "404",
+            Some("NotFound"),
+            false,
+        ),
+        (
+            "inv-200",
+            "vault",
+            "GET /vault/{secret_name?}",
+            "200",
+            None,
+            true,
+        ),
+    ];
+    for (invocation, function, name, status, code, success) in expect {
+        let item = request_with(&requests, invocation);
+        let data = &item["data"]["baseData"];
+        assert_eq!(property(item, "Function"), Some(function), "{item:#}");
+        assert_eq!(data["name"], name, "{item:#}");
+        assert_eq!(data["responseCode"], status, "{item:#}");
+        // Application Insights omits `success` when it is true.
+        assert_eq!(data["success"] != false, success, "{item:#}");
+        assert_eq!(property(item, "Code"), code, "{item:#}");
+        assert!(data["duration"].as_str().is_some(), "{item:#}");
+    }
+    // Signing-key fetches are dependency items to the provider's host.
+    let dependencies = ingestion.items("RemoteDependencyData");
+    assert!(
+        dependencies.iter().any(
+            |d| d["data"]["baseData"]["name"] == "GET signing keys (JWKS)"
+                && d["data"]["baseData"]["target"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("127.0.0.1")
+        ),
+        "{dependencies:#?}"
+    );
+    // Metrics: calls by function, status and code; token cache; key fetches.
+    let metrics = ingestion.items("MetricData");
+    let names: Vec<&str> = metrics
+        .iter()
+        .flat_map(|m| {
+            m["data"]["baseData"]["metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    for metric in [
+        "funcgate.calls",
+        "funcgate.token_cache",
+        "funcgate.key_fetches",
+    ] {
+        assert!(names.contains(&metric), "{metric} missing from {names:?}");
+    }
+    assert!(
+        metrics
+            .iter()
+            .any(|m| property(m, "Function") == Some("vault")
+                && property(m, "Code") == Some("AuthorizationRoleForbidden")),
+        "{metrics:#?}"
+    );
+    // Never a token, a secret value or a query string.
+    let raw = ingestion.raw();
+    for leak in [
+        good.as_str(),
+        no_role.as_str(),
+        "demo-value",
+        "secret=demo",
+        "0123456789abcdef0123456789abcdef",
+    ] {
+        assert!(!raw.contains(leak), "{leak} reached telemetry");
+    }
+}
+
+#[tokio::test]
+async fn key_vault_reads_are_dependencies_of_their_request() {
+    let ingestion = Ingestion::start(IngestionMode::Up);
+    let azure =
+        crate::support::azure::FakeAzure::start(&[("db-password", "kv-value-not-for-telemetry")]);
+    let env = azure.managed_identity_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut s = with_telemetry(&ingestion, &env).await;
+    let token = s.token(&["GetSecret"]);
+    assert_eq!(
+        call(&s, "/vault/db-password", Some(&token), "inv-kv")
+            .await
+            .status,
+        200
+    );
+    s.handler.terminate();
+    let request = request_with(&ingestion.items("RequestData"), "inv-kv").clone();
+    let kv: Vec<Value> = ingestion
+        .items("RemoteDependencyData")
+        .into_iter()
+        .filter(|d| d["data"]["baseData"]["name"] == "Key Vault get secret")
+        .collect();
+    assert_eq!(kv.len(), 1, "{kv:#?}");
+    let dep = &kv[0];
+    assert_eq!(property(dep, "InvocationId"), Some("inv-kv"));
+    assert_ne!(dep["data"]["baseData"]["success"], false, "{dep:#}");
+    assert_eq!(dep["data"]["baseData"]["resultCode"], "200", "{dep:#}");
+    assert_eq!(dep["tags"]["ai.cloud.role"], "funcgate", "{dep:#}");
+    // The same operation, with the request as parent.
+    assert_eq!(
+        dep["tags"]["ai.operation.id"],
+        request["tags"]["ai.operation.id"]
+    );
+    assert_eq!(
+        dep["tags"]["ai.operation.parentId"],
+        request["data"]["baseData"]["id"]
+    );
+    assert!(!ingestion.raw().contains("kv-value-not-for-telemetry"));
+}
+
+#[tokio::test]
+async fn a_traceparent_is_the_requests_parent() {
+    let ingestion = Ingestion::start(IngestionMode::Up);
+    let mut s = with_telemetry(&ingestion, &[]).await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    let a = request(
+        reqwest::Method::GET,
+        &s.handler.route("/health"),
+        &[
+            ("traceparent", Some(&format!("00-{trace}-{parent}-01"))),
+            (INVOCATION, Some("inv-traced")),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    s.handler.terminate();
+    let item = request_with(&ingestion.items("RequestData"), "inv-traced").clone();
+    assert_eq!(item["tags"]["ai.operation.id"], trace, "{item:#}");
+    assert_eq!(item["tags"]["ai.operation.parentId"], parent, "{item:#}");
+}
+
+#[tokio::test]
+async fn sampling_zero_sends_no_requests_but_still_metrics() {
+    let ingestion = Ingestion::start(IngestionMode::Up);
+    let mut s = with_telemetry(&ingestion, &[("TELEMETRY_SAMPLING_PERCENT", "0")]).await;
+    for i in 0..5 {
+        call(&s, "/health", None, &format!("inv-{i}")).await;
+    }
+    s.handler.terminate();
+    assert!(ingestion.items("RequestData").is_empty());
+    assert!(!ingestion.items("MetricData").is_empty());
+}
+
+#[tokio::test]
+async fn a_hanging_or_refusing_endpoint_never_fails_a_request() {
+    for mode in [IngestionMode::Hanging, IngestionMode::Refusing] {
+        let ingestion = Ingestion::start(mode);
+        let s = with_telemetry(&ingestion, &[]).await;
+        // Latency is the load benchmark's business; here, every call is answered.
+        let token = s.token(&["GetSecret"]);
+        for i in 0..40 {
+            let a = call(&s, "/vault/demo", Some(&token), &format!("inv-{i}")).await;
+            assert_eq!(a.status, 200, "{mode:?}: {}", a.body);
+        }
+        assert!(s.handler.logs().contains("call function=vault"));
+    }
+}
+
+#[tokio::test]
+async fn the_call_line_has_fixed_key_value_fields() {
+    let s = Setup::start("", |c| c.set("AUTH_DEBUG_ERRORS", "true")).await;
+    call(&s, "/vault/demo", None, "inv-line").await;
+    let logs = s.handler.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("invocation_id=inv-line"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    let fields: Vec<&str> = line
+        .split_once("call ")
+        .unwrap()
+        .1
+        .split(' ')
+        .filter_map(|f| f.split_once('=').map(|(k, _)| k))
+        .collect();
+    assert_eq!(&fields[..3], ["function", "method", "status"], "{line}");
+    assert!(
+        line.contains(
+            "function=vault method=GET status=401 code=AuthorizationHeaderMissing reason="
+        ),
+        "{line}"
+    );
+    assert!(line.contains(" duration_us="), "{line}");
+    // Telemetry is off without a connection string.
+    assert!(!logs.contains("telemetry: Application Insights"));
+}
+
+#[tokio::test]
+async fn telemetry_settings_are_checked_at_start() {
+    let app = AppDir::new("");
+    let base = || HandlerConfig::hosted(&app, "http://127.0.0.1:9");
+    base()
+        .set(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            "IngestionEndpoint=https://x/",
+        )
+        .assert_fails_naming("APPLICATIONINSIGHTS_CONNECTION_STRING");
+    base()
+        .set(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            "InstrumentationKey=k",
+        )
+        .set("TELEMETRY_SAMPLING_PERCENT", "150")
+        .assert_fails_naming("TELEMETRY_SAMPLING_PERCENT");
+}
