@@ -12,6 +12,8 @@ use serde_json::{Map, Value, json};
 
 use crate::layout::{FunctionDef, Layout};
 use actix_web::web::Bytes;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 
 use crate::call::{Body, Call, Headers};
 use crate::reply::Reply;
@@ -51,6 +53,16 @@ fn text(value: &Value) -> Option<String> {
     }
 }
 
+/// Content the host sends base64-encoded in `Body`.
+fn is_binary(content_type: Option<&str>) -> bool {
+    let essence = content_type
+        .and_then(|c| c.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/octet-stream" || essence.starts_with("multipart/")
+}
+
 /// The call an invocation payload describes; `None` when the body is not one.
 pub(crate) fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> Option<Call> {
     let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
@@ -72,6 +84,10 @@ pub(crate) fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> O
     let body = match field(&req, "Body") {
         None | Some(Value::Null) => Body::Empty,
         Some(Value::String(s)) if s.is_empty() => Body::Empty,
+        // The host base64-encodes binary content (octet-stream, multipart); text arrives as is.
+        Some(Value::String(s)) if is_binary(headers.first("content-type")) => {
+            Body::Bytes(Bytes::from(STANDARD.decode(s).ok()?))
+        }
         Some(Value::String(s)) => Body::Bytes(Bytes::copy_from_slice(s.as_bytes())),
         // JSON content arrives parsed; the function gets it back as JSON text.
         Some(value) => Body::Bytes(Bytes::from(serde_json::to_vec(value).ok()?)),
@@ -129,4 +145,57 @@ pub(crate) fn render(function: &FunctionDef, reply: &Reply) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(out.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::Layout;
+    use serde_json::json;
+
+    fn app() -> (tempfile::TempDir, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("host.json"), r#"{"version":"2.0"}"#).unwrap();
+        std::fs::create_dir(dir.path().join("echo")).unwrap();
+        std::fs::write(
+            dir.path().join("echo/function.json"),
+            r#"{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous"},{"type":"http","direction":"out","name":"res"}]}"#,
+        )
+        .unwrap();
+        let layout = Layout::load(dir.path()).unwrap();
+        (dir, layout)
+    }
+
+    async fn body_of(content_type: &str, body: Value) -> Vec<u8> {
+        let (_dir, layout) = app();
+        let function = layout.function("echo").unwrap();
+        let payload = json!({"Data": {"req": {
+            "Method": "POST", "Headers": {"Content-Type": [content_type]}, "Body": body,
+        }}});
+        let call = to_call(payload.to_string().as_bytes(), function, &layout).unwrap();
+        call.body
+            .read(1024, std::time::Duration::from_secs(1))
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    #[tokio::test]
+    async fn bodies_arrive_as_the_host_encodes_them() {
+        // Binary content is base64 in the payload; the function gets the bytes.
+        assert_eq!(
+            body_of("application/octet-stream", json!("AAEC/w==")).await,
+            [0, 1, 2, 255]
+        );
+        assert_eq!(
+            body_of("multipart/form-data; boundary=x", json!("aGk=")).await,
+            b"hi"
+        );
+        // Text arrives as is; JSON arrives parsed and goes back to JSON text.
+        assert_eq!(body_of("text/plain", json!("AAEC/w==")).await, b"AAEC/w==");
+        assert_eq!(
+            body_of("application/json", json!({"a": 1})).await,
+            br#"{"a":1}"#
+        );
+    }
 }
