@@ -17,6 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::app::{free_port, handler_binary};
+use support::ingestion::{Ingestion, IngestionMode};
 use support::*;
 
 const RUN_SECONDS: u64 = 3;
@@ -211,6 +212,42 @@ fn startup_ms(provider: &Provider) -> f64 {
     elapsed.as_secs_f64() * 1000.0
 }
 
+/// req/s, p50 ms, p99 ms, RSS MB after.
+type TelemetryFigures = (f64, f64, f64, f64);
+
+/// Reused-token `/vault` on a fresh handler with telemetry off (`None`), or sending to an
+/// ingestion endpoint in `mode`: medians of the rounds.
+fn telemetry_run(
+    rt: &tokio::runtime::Runtime,
+    provider: &Provider,
+    reused: &str,
+    mode: Option<IngestionMode>,
+) -> TelemetryFigures {
+    let ingestion = mode.map(Ingestion::start);
+    let app = AppDir::new("");
+    let mut config = HandlerConfig::hosted(&app, &provider.base).set("RUST_LOG", "warn");
+    for (k, v) in ingestion.iter().flat_map(|i| i.settings()) {
+        config = config.set(&k, &v);
+    }
+    let handler = rt.block_on(config.spawn());
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while get(&handler.route("/health"), None).await.json()["signingKeys"]["loaded"] != true {
+            assert!(Instant::now() < deadline, "keys never loaded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let url = handler.route("/vault/demo");
+    let _ = wrk(&url, 16, 1, Some(reused), "", &[]);
+    let mut samples: Vec<Sample> = (0..ROUNDS)
+        .map(|_| wrk(&url, 16, RUN_SECONDS, Some(reused), "", &[]))
+        .collect();
+    samples.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+    let (rps, p50, p99, _, _) = samples[ROUNDS / 2];
+    let rss = rss_kib(handler.pid()) as f64 / 1024.0;
+    (rps, p50, p99, rss)
+}
+
 fn main() {
     // Only `cargo bench` (which passes --bench) runs the load benchmark; `cargo test
     // --all-targets` runs bench targets too, and a list request wants nothing.
@@ -307,6 +344,18 @@ fn main() {
         }
     }
     let after_rss = rss_kib(handler.pid());
+    drop(handler);
+
+    // Telemetry's cost: the same run on fresh handlers, off, on, and with the ingestion
+    // endpoint hanging (every request still only enqueues its items).
+    let telemetry: Vec<(&str, TelemetryFigures)> = [
+        ("off", None),
+        ("on", Some(IngestionMode::Up)),
+        ("on, endpoint hanging", Some(IngestionMode::Hanging)),
+    ]
+    .into_iter()
+    .map(|(name, mode)| (name, telemetry_run(&rt, &provider, &reused, mode)))
+    .collect();
 
     println!();
     println!(
@@ -333,6 +382,11 @@ fn main() {
         after_rss as f64 / 1024.0
     );
     println!("binary: {:.2} MB", size as f64 / 1_048_576.0);
+    println!();
+    println!("telemetry, /vault reused token, 16 conns   req/s    p50 ms    p99 ms   RSS after");
+    for (name, (rps, p50, p99, rss)) in &telemetry {
+        println!("  {name:<36} {rps:>9.0} {p50:>9.3} {p99:>9.3} {rss:>8.1} MB");
+    }
     println!();
     println!("targets:");
     let mut all = true;
@@ -379,6 +433,19 @@ fn main() {
     check(
         format!("binary {:.2} MB (target ≤ 8 MB)", size as f64 / 1_048_576.0),
         size as f64 <= 8.0 * 1_048_576.0,
+    );
+    let (on, hanging) = (telemetry[1].1, telemetry[2].1);
+    // An endpoint that hangs must not slow requests compared with one that answers (the
+    // cost of telemetry itself is reported above, at saturation), nor grow memory.
+    check(
+        format!(
+            "telemetry endpoint hanging: {:.0} % of the req/s with it answering, p50 {:.3} vs {:.3} ms, RSS {:.1} MB (targets ≥ 90 %, ≤ 32 MB)",
+            100.0 * hanging.0 / on.0,
+            hanging.1,
+            on.1,
+            hanging.3
+        ),
+        hanging.0 >= 0.9 * on.0 && hanging.3 <= 32.0,
     );
     check(
         "no non-2xx answers in any run".into(),

@@ -206,7 +206,12 @@ impl Telemetry {
         let Some(inner) = &self.inner else {
             return RequestItem { cx: None };
         };
-        let parent = TraceContextPropagator::new().extract(&HeaderView(headers));
+        // Most calls carry no trace context (the platform consumes it): skip the propagator.
+        let parent = if headers.first("traceparent").is_some() {
+            TraceContextPropagator::new().extract(&HeaderView(headers))
+        } else {
+            Context::new()
+        };
         let invocation = headers.get(INVOCATION_HEADER);
         let mut attributes = vec![
             KeyValue::new("http.request.method", method.to_owned()),
@@ -218,7 +223,8 @@ impl Telemetry {
         }
         let span = inner
             .tracer
-            .span_builder(format!("{method} {route}"))
+            // The exporter names request items from the method and route attributes.
+            .span_builder("request")
             .with_kind(SpanKind::Server)
             .with_attributes(attributes)
             .start_with_context(&inner.tracer, &parent);
