@@ -26,6 +26,12 @@ impl Headers {
         )
     }
 
+    /// Sets `name` to `value`, replacing any values it had.
+    pub(crate) fn set(&mut self, name: &str, value: String) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.0.push((name.to_ascii_lowercase(), value));
+    }
+
     /// The first value of `name`.
     pub(crate) fn first(&self, name: &str) -> Option<&str> {
         self.0

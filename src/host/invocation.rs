@@ -114,6 +114,18 @@ pub(crate) fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> O
             })
             .unwrap_or_default(),
     };
+    let mut headers = headers;
+    // Some hosts name the invocation in `Metadata`; the POST's own header, when present,
+    // replaces it (see `host::dispatch`).
+    if let Some(id) = field(&root, "Metadata")
+        .and_then(|m| {
+            m.get("InvocationId")
+                .or_else(|| m.pointer("/sys/InvocationId"))
+        })
+        .and_then(Value::as_str)
+    {
+        headers.set(crate::telemetry::INVOCATION_HEADER, id.to_owned());
+    }
     Some(Call {
         method,
         params,

@@ -15,6 +15,7 @@ use crate::call::{Body, Call};
 use crate::gateway;
 use crate::reply::Reply;
 use crate::state::AppState;
+use crate::telemetry::INVOCATION_HEADER;
 
 /// Room in an invocation payload for everything but the body (headers, query, metadata).
 const INVOCATION_OVERHEAD_BYTES: usize = 256 * 1024;
@@ -49,8 +50,16 @@ pub(crate) async fn dispatch(
         let limit = max_invocation_bytes(limits.max_bytes);
         let read = tokio::time::timeout(limits.timeout, read_limited(payload, limit)).await;
         if let Ok(Some(body)) = read
-            && let Some(call) = invocation::to_call(&body, function, layout)
+            && let Some(mut call) = invocation::to_call(&body, function, layout)
         {
+            // The host names the invocation on its own POST, not in the request it describes.
+            if let Some(id) = req
+                .headers()
+                .get(INVOCATION_HEADER)
+                .and_then(|v| v.to_str().ok())
+            {
+                call.headers.set(INVOCATION_HEADER, id.to_owned());
+            }
             let reply = gateway::handle(&state, function, call).await;
             return invocation::render(function, &reply);
         }

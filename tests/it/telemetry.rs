@@ -69,8 +69,23 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
+    // The invocation protocol: the host names the invocation on its own POST.
+    let payload = serde_json::json!({"Data": {"req": {
+        "Url": "http://localhost:7071/whoami", "Method": "GET",
+        "Headers": {"Authorization": [bearer(&good)]}, "Query": {}, "Params": {},
+    }}, "Metadata": {}});
+    let resp = client()
+        .post(s.handler.url("/whoami"))
+        .header("content-type", "application/json")
+        .header(INVOCATION, "inv-invocation-mode")
+        .body(payload.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     let logs = s.handler.logs();
     assert!(logs.contains("telemetry: Application Insights"), "{logs}");
+    assert!(logs.contains("invocation_id=inv-invocation-mode"), "{logs}");
     // SIGTERM, as the platform stops an instance: what is queued is sent before exit.
     assert!(s.handler.terminate().success());
 
@@ -106,6 +121,14 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
             "inv-200",
             "vault",
             "GET /vault/{secret_name?}",
+            "200",
+            None,
+            true,
+        ),
+        (
+            "inv-invocation-mode",
+            "whoami",
+            "GET /whoami",
             "200",
             None,
             true,
