@@ -148,18 +148,14 @@ pub(crate) struct Call {
 impl Call {
     /// A query value; repeated keys are comma-joined, as the Functions host forwards them.
     pub(crate) fn query_value(&self, key: &str) -> Option<String> {
-        query_value(&self.query, key)
+        let values: Vec<&str> = self
+            .query
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!values.is_empty()).then(|| values.join(","))
     }
-}
-
-/// A query value from pairs; repeated keys are comma-joined.
-pub(crate) fn query_value(query: &[(String, String)], key: &str) -> Option<String> {
-    let values: Vec<&str> = query
-        .iter()
-        .filter(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .collect();
-    (!values.is_empty()).then(|| values.join(","))
 }
 
 #[cfg(test)]

@@ -14,76 +14,79 @@ use crate::functions::{self, Context, Request};
 use crate::layout::FunctionDef;
 use crate::reply::Reply;
 use crate::state::AppState;
-use crate::telemetry::INVOCATION_HEADER;
+use crate::telemetry::{INVOCATION_HEADER, RequestItem};
 use opentelemetry::trace::FutureExt as _;
 
 /// Runs a call to `function` and returns the finished reply.
 pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: Call) -> Reply {
-    let started = Instant::now();
-    // The call is consumed on its way to the function; keep what the reply still needs.
-    let origin = call.headers.get("origin");
-    let invocation = call.headers.get(INVOCATION_HEADER);
-    let method = call.method.clone();
-    let route = format!("/{}", function.route.template);
-    let item = state
-        .telemetry
-        .request(&call.headers, &function.name, &method, &route);
+    let started = Started::new(state, &call, &function.name, &function.route.template);
     // Only an OPTIONS call can be a preflight; the methods string is built for those alone.
     let preflight = (call.method == "OPTIONS")
         .then(|| cors::preflight(&state.settings.cors, &function.allow_header(), &call))
         .flatten();
-    let (reply, err) = match preflight {
-        Some(reply) => (reply, None),
-        None => {
-            let outcome = match item.context() {
-                // Dependency items (Key Vault, key refreshes) become children of this call.
-                Some(cx) => run(state, function, call).with_context(cx.clone()).await,
-                None => run(state, function, call).await,
-            };
-            match outcome {
-                Ok(reply) => (reply, None),
-                Err(err) => (err.render(state.settings.auth.debug_errors), Some(err)),
-            }
-        }
+    let outcome = match preflight {
+        Some(reply) => Ok(reply),
+        // The call is consumed on its way to the function; `Started` kept what the reply needs.
+        None => match started.item.context() {
+            // Dependency items (Key Vault, key refreshes) become children of this call.
+            Some(cx) => run(state, function, call).with_context(cx.clone()).await,
+            None => run(state, function, call).await,
+        },
     };
-    let code = err.as_ref().map(|e| e.kind.code());
-    item.finish(reply.status, code);
-    state
-        .telemetry
-        .count_call(&function.name, reply.status, code);
-    log_call(&CallLine {
-        function: &function.name,
-        method: &method,
-        status: reply.status,
-        err: err.as_ref(),
-        started,
-        invocation: invocation.as_deref(),
-    });
-    finish(state, reply, &method, origin.as_deref())
+    started.answer(state, outcome)
 }
 
 /// The reply for a path that names no function.
 pub(crate) fn not_found(state: &AppState, call: &Call) -> Reply {
-    let started = Instant::now();
-    let item = state
-        .telemetry
-        .request(&call.headers, "-", &call.method, "(no route)");
-    let err = ApiError::new(ErrorKind::NotFound);
-    let reply = err.render(state.settings.auth.debug_errors);
-    item.finish(reply.status, Some(err.kind.code()));
-    state
-        .telemetry
-        .count_call("-", reply.status, Some(err.kind.code()));
-    log_call(&CallLine {
-        function: "-",
-        method: &call.method,
-        status: reply.status,
-        err: Some(&err),
-        started,
-        invocation: call.headers.get(INVOCATION_HEADER).as_deref(),
-    });
-    let origin = call.headers.get("origin");
-    finish(state, reply, &call.method, origin.as_deref())
+    let started = Started::new(state, call, "-", "(no route)");
+    started.answer(state, Err(ApiError::new(ErrorKind::NotFound)))
+}
+
+/// What a call's answer needs from the call: kept before the call is consumed.
+struct Started<'a> {
+    at: Instant,
+    function: &'a str,
+    method: String,
+    origin: Option<String>,
+    invocation: Option<String>,
+    item: RequestItem,
+}
+
+impl<'a> Started<'a> {
+    fn new(state: &AppState, call: &Call, function: &'a str, route: &str) -> Started<'a> {
+        Started {
+            at: Instant::now(),
+            function,
+            method: call.method.clone(),
+            origin: call.headers.get("origin"),
+            invocation: call.headers.get(INVOCATION_HEADER),
+            item: state
+                .telemetry
+                .request(&call.headers, function, &call.method, route),
+        }
+    }
+
+    /// Renders the outcome, reports it (telemetry item, metric, log line) and finishes it.
+    fn answer(self, state: &AppState, outcome: Result<Reply, ApiError>) -> Reply {
+        let (reply, err) = match outcome {
+            Ok(reply) => (reply, None),
+            Err(err) => (err.render(state.settings.auth.debug_errors), Some(err)),
+        };
+        let code = err.as_ref().map(|e| e.kind.code());
+        self.item.finish(reply.status, code);
+        state
+            .telemetry
+            .count_call(self.function, reply.status, code);
+        log_call(&CallLine {
+            function: self.function,
+            method: &self.method,
+            status: reply.status,
+            err: err.as_ref(),
+            started: self.at,
+            invocation: self.invocation.as_deref(),
+        });
+        finish(state, reply, &self.method, self.origin.as_deref())
+    }
 }
 
 fn finish(state: &AppState, mut reply: Reply, method: &str, origin: Option<&str>) -> Reply {

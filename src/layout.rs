@@ -80,7 +80,8 @@ impl std::fmt::Display for RouteError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Route {
     segments: Vec<Segment>,
-    /// The template as written, without surrounding slashes (telemetry names requests by it).
+    /// The template as written, with one leading slash (`/vault/{secret_name?}`): telemetry
+    /// names requests by it, so it is built once here rather than per request.
     pub(crate) template: String,
 }
 
@@ -125,7 +126,7 @@ impl Route {
         }
         Ok(Route {
             segments,
-            template: template.trim_matches('/').to_owned(),
+            template: format!("/{}", template.trim_matches('/')),
         })
     }
 
