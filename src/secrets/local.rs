@@ -225,4 +225,21 @@ mod tests {
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
+
+    #[tokio::test]
+    async fn a_write_that_cannot_land_fails_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // The file's folder is gone by the time of the write: the rename cannot happen.
+        let path = dir.path().join("gone").join("secrets.json");
+        let store = LocalStore::load(&path).unwrap();
+        let err = store.set("demo", "v").await.unwrap_err();
+        assert_eq!(err.failure, crate::secrets::Failure::Refused);
+        assert!(err.detail.contains("cannot write"), "{}", err.detail);
+        assert!(!err.detail.contains("\"v\""), "never the value");
+        assert_eq!(
+            store.get("demo", None).await.unwrap(),
+            None,
+            "nothing published"
+        );
+    }
 }

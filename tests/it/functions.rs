@@ -584,6 +584,29 @@ async fn bodies_are_bounded_in_size_and_time() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 
+    // A connection that ends mid-body (the client half-closes after 25 of 500 bytes).
+    let (base5, auth5) = (base.clone(), auth.clone());
+    let broken = tokio::task::spawn_blocking(move || {
+        let mut c = TcpStream::connect(base5.trim_start_matches("http://")).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = format!(
+            "PUT /vault/sized HTTP/1.1\r\nHost: x\r\nAuthorization: {auth5}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"value\":\"cut short"
+        );
+        c.write_all(head.as_bytes()).unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(broken.starts_with("HTTP/1.1 400"), "{broken}");
+    assert!(broken.contains("InvalidRequestBody"), "{broken}");
+    assert!(
+        broken.contains("the connection failed mid-body"),
+        "{broken}"
+    );
+
     // No token: answered at once, without waiting for (or buffering) a declared 50 MB body.
     let started = Instant::now();
     let base4 = base.clone();
