@@ -8,7 +8,9 @@
 //!
 //! [`MethodRules`] give each HTTP method its own policy: sections `METHODS=POLICY` joined by
 //! `;`, for example `GET,HEAD=scopes:Api.Read;POST,PUT,PATCH,DELETE=scopes:Api.Write`. `*`
-//! names every method no other section names. A rule with no `=` applies to every method. A
+//! names every method no other section names. A rule with no `=` applies to `GET` and `HEAD`
+//! only: such rules were written when functions only read, and must not grant a method that
+//! changes data once a function gains one (methods that write need a section of their own). A
 //! method no section covers is denied, except `HEAD`, which follows `GET` (a `HEAD` is a `GET`
 //! without its body).
 
@@ -142,7 +144,7 @@ impl Policy {
             Policy::Anonymous => return Ok(()),
             Policy::Deny => {
                 return Err(ApiError::new(ErrorKind::RoleForbidden)
-                    .because("no policy is declared for this function"));
+                    .because("no rule allows this method for this function"));
             }
             Policy::Require(alternatives) if alternatives.is_empty() => return Ok(()),
             Policy::Require(alternatives) => alternatives,
@@ -197,9 +199,14 @@ impl Policy {
 pub(crate) struct MethodRules {
     /// (upper-case methods, policy), in the order written.
     sections: Vec<(Vec<String>, Policy)>,
-    /// The policy for methods no section names (`*`, or a rule with no `=`).
+    /// The policy for methods no section names (`*`).
     other: Option<Policy>,
+    /// Written as a bare rule (no `=`), which covers only the reading methods.
+    bare: bool,
 }
+
+/// The methods a bare rule (no `METHODS=` sections) covers: those that only read.
+pub(crate) const BARE_RULE_METHODS: [&str; 2] = ["GET", "HEAD"];
 
 /// The policy for a method no rule covers.
 static DENY: Policy = Policy::Deny;
@@ -210,10 +217,11 @@ impl MethodRules {
         MethodRules {
             sections: Vec::new(),
             other: Some(policy),
+            bare: false,
         }
     }
 
-    /// Parses `METHODS=POLICY;...`, or a bare policy for every method.
+    /// Parses `METHODS=POLICY;...`, or a bare policy for `GET` and `HEAD`.
     pub(crate) fn parse(text: &str) -> Result<MethodRules, PolicyError> {
         let text = text.trim();
         let sectioned = text.split(';').any(|part| method_list(part).is_some());
@@ -221,11 +229,19 @@ impl MethodRules {
             if text.contains(';') {
                 return Err(PolicyError::NotSections(None));
             }
-            return Ok(MethodRules::every_method(Policy::parse(text)?));
+            return Ok(MethodRules {
+                sections: vec![(
+                    BARE_RULE_METHODS.iter().map(|m| (*m).to_owned()).collect(),
+                    Policy::parse(text)?,
+                )],
+                other: None,
+                bare: true,
+            });
         }
         let mut rules = MethodRules {
             sections: Vec::new(),
             other: None,
+            bare: false,
         };
         for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let (methods, policy) =
@@ -272,6 +288,21 @@ impl MethodRules {
             .unwrap_or(&DENY)
     }
 
+    /// The methods among `declared` (a function's methods; `None`: every method) that a bare
+    /// rule leaves uncovered, for the start-up warning; empty for sectioned rules.
+    pub(crate) fn uncovered_by_bare_rule(&self, declared: Option<&[String]>) -> Vec<String> {
+        if !self.bare {
+            return Vec::new();
+        }
+        let every = ["POST", "PUT", "PATCH", "DELETE"].map(str::to_owned);
+        declared
+            .unwrap_or(&every)
+            .iter()
+            .filter(|m| !BARE_RULE_METHODS.contains(&m.as_str()) && m.as_str() != "OPTIONS")
+            .cloned()
+            .collect()
+    }
+
     /// Every policy these rules contain.
     pub(crate) fn policies(&self) -> impl Iterator<Item = &Policy> {
         self.sections.iter().map(|(_, p)| p).chain(&self.other)
@@ -314,6 +345,9 @@ fn method_list(part: &str) -> Option<(Vec<String>, &str)> {
 
 impl fmt::Display for MethodRules {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let (true, [(_, policy)]) = (self.bare, self.sections.as_slice()) {
+            return write!(f, "{policy}");
+        }
         let mut parts: Vec<String> = self
             .sections
             .iter()
@@ -416,10 +450,22 @@ mod tests {
         let rules = MethodRules::parse("GET=roles:R; *=authenticated").unwrap();
         assert_eq!(rules.for_method("HEAD").to_string(), "roles:R");
         assert_eq!(rules.for_method("PUT").to_string(), "authenticated");
-        // No `=`: every method, as before.
-        let all = MethodRules::parse("roles:A|scopes:b").unwrap();
-        assert_eq!(all.for_method("PATCH").to_string(), "roles:A|scopes:b");
-        assert_eq!(all.to_string(), "roles:A|scopes:b");
+        // No `=`: the reading methods only; a method that writes needs its own section.
+        let bare = MethodRules::parse("roles:A|scopes:b").unwrap();
+        assert_eq!(bare.for_method("GET").to_string(), "roles:A|scopes:b");
+        assert_eq!(bare.for_method("head").to_string(), "roles:A|scopes:b");
+        for write in ["PUT", "POST", "PATCH", "DELETE"] {
+            assert_eq!(*bare.for_method(write), Policy::Deny, "{write}");
+        }
+        assert_eq!(bare.to_string(), "roles:A|scopes:b");
+        let declared = ["GET".to_owned(), "HEAD".to_owned(), "PUT".to_owned()];
+        assert_eq!(bare.uncovered_by_bare_rule(Some(&declared)), ["PUT"]);
+        assert_eq!(
+            bare.uncovered_by_bare_rule(None),
+            ["POST", "PUT", "PATCH", "DELETE"]
+        );
+        let sectioned = MethodRules::parse("GET=roles:A").unwrap();
+        assert!(sectioned.uncovered_by_bare_rule(Some(&declared)).is_empty());
         let methods = ["GET".to_owned(), "HEAD".to_owned(), "PUT".to_owned()];
         let vault = MethodRules::parse("GET,HEAD=roles:GetSecret;PUT=roles:SetSecret").unwrap();
         assert_eq!(

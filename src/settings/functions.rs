@@ -41,6 +41,15 @@ pub(super) fn policies(
                 }
             },
         };
+        let uncovered = rules.uncovered_by_bare_rule(f.methods.as_deref());
+        if !uncovered.is_empty() {
+            log::warn!(
+                "{setting}: a rule without METHODS= sections covers GET and HEAD only; {} {} denied (add a section such as {}=RULE to allow it)",
+                uncovered.join(", "),
+                if uncovered.len() == 1 { "is" } else { "are" },
+                uncovered.join(",")
+            );
+        }
         out.insert(f.name.clone(), rules);
     }
     for implementation in functions::FUNCTIONS {
