@@ -87,19 +87,18 @@ pub(crate) enum Body {
 
 impl Body {
     /// Reads the whole body, refusing one over `limit` bytes without buffering the rest, and
-    /// one that does not arrive within `timeout`.
-    pub(crate) async fn read(self, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
-        match self {
+    /// one that does not arrive within `timeout`. A body read whole is taken (`self` becomes
+    /// `Empty`); one refused stays, unread or partly read, so the server can tell that the
+    /// connection still carries it (see [`Body::is_unread`]).
+    pub(crate) async fn read(&mut self, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
+        let read = match self {
             Body::Empty => Ok(Bytes::new()),
             Body::Bytes(bytes) if bytes.len() > limit => Err(BodyError::TooLarge),
-            Body::Bytes(bytes) => Ok(bytes),
+            Body::Bytes(bytes) => Ok(std::mem::take(bytes)),
             Body::Stream { declared, .. } if declared.is_some_and(|n| n > limit as u64) => {
                 Err(BodyError::TooLarge)
             }
-            Body::Stream {
-                mut chunks,
-                declared,
-            } => {
+            Body::Stream { chunks, declared } => {
                 let capacity = declared.map_or(0, |n| n as usize).min(limit);
                 let read = async move {
                     let mut body = BytesMut::with_capacity(capacity);
@@ -116,7 +115,18 @@ impl Body {
                     .await
                     .unwrap_or(Err(BodyError::Stalled))
             }
+        };
+        if read.is_ok() {
+            *self = Body::Empty;
         }
+        read
+    }
+
+    /// Whether part of the body may still be on the connection: it was never read, or reading
+    /// it was refused. Replies to such calls close the connection rather than let the server
+    /// drain a body nobody asked for (a chunked one could go on for ever).
+    pub(crate) fn is_unread(&self) -> bool {
+        matches!(self, Body::Stream { .. })
     }
 }
 
@@ -175,23 +185,28 @@ mod tests {
     async fn bodies_are_bounded_in_size_and_time() {
         let second = Duration::from_secs(1);
         assert_eq!(Body::Empty.read(0, second).await.unwrap().len(), 0);
-        let at_limit = streamed(vec![b"ab", b"cd"], None).read(4, second).await;
-        assert_eq!(at_limit.unwrap(), Bytes::from_static(b"abcd"));
-        let over = streamed(vec![b"ab", b"cde"], None).read(4, second).await;
-        assert_eq!(over.unwrap_err(), BodyError::TooLarge);
+        let mut at_limit = streamed(vec![b"ab", b"cd"], None);
+        let read = at_limit.read(4, second).await;
+        assert_eq!(read.unwrap(), Bytes::from_static(b"abcd"));
+        assert!(!at_limit.is_unread(), "a body read whole is taken");
+        let mut over = streamed(vec![b"ab", b"cde"], None);
+        assert_eq!(over.read(4, second).await.unwrap_err(), BodyError::TooLarge);
+        assert!(over.is_unread(), "the rest is still on the connection");
         // A declared length over the limit is refused before anything is read.
-        let declared = streamed(vec![], Some(5)).read(4, second).await;
-        assert_eq!(declared.unwrap_err(), BodyError::TooLarge);
+        let mut declared = streamed(vec![], Some(5));
+        assert_eq!(declared.read(4, second).await.unwrap_err(), BodyError::TooLarge);
+        assert!(declared.is_unread());
         let inline = Body::Bytes(Bytes::from_static(b"abcde"))
             .read(4, second)
             .await;
         assert_eq!(inline.unwrap_err(), BodyError::TooLarge);
-        let never = Body::Stream {
+        let mut never = Body::Stream {
             chunks: stream::pending().boxed_local(),
             declared: None,
         };
         let stalled = never.read(4, Duration::from_millis(20)).await;
         assert_eq!(stalled.unwrap_err(), BodyError::Stalled);
+        assert!(never.is_unread());
     }
 
     #[test]

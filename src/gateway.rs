@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use crate::call::{Body, BodyError, Call};
+use crate::call::{BodyError, Call};
 use crate::cors;
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::functions::{self, Context, Request};
@@ -17,16 +17,16 @@ use crate::state::AppState;
 use crate::telemetry::{INVOCATION_HEADER, RequestItem};
 use opentelemetry::trace::FutureExt as _;
 
-/// Runs a call to `function` and returns the finished reply.
-pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: Call) -> Reply {
-    let started = Started::new(state, &call, &function.name, &function.route.template);
+/// Runs a call to `function` and returns the finished reply. A body the call was refused
+/// before reading stays in `call` (see [`Body::is_unread`]).
+pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: &mut Call) -> Reply {
+    let started = Started::new(state, call, &function.name, &function.route.template);
     // Only an OPTIONS call can be a preflight; the methods string is built for those alone.
     let preflight = (call.method == "OPTIONS")
         .then(|| cors::preflight(&state.settings.cors, &function.allow_header(), &call))
         .flatten();
     let outcome = match preflight {
         Some(reply) => Ok(reply),
-        // The call is consumed on its way to the function; `Started` kept what the reply needs.
         None => match started.item.context() {
             // Dependency items (Key Vault, key refreshes) become children of this call.
             Some(cx) => run(state, function, call).with_context(cx.clone()).await,
@@ -37,7 +37,7 @@ pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: Call)
 }
 
 /// The reply for a path that names no function.
-pub(crate) fn not_found(state: &AppState, call: &Call) -> Reply {
+pub(crate) fn not_found(state: &AppState, call: &mut Call) -> Reply {
     let started = Started::new(state, call, "-", "(no route)");
     started.answer(state, Err(ApiError::new(ErrorKind::NotFound)))
 }
@@ -97,7 +97,7 @@ fn finish(state: &AppState, mut reply: Reply, method: &str, origin: Option<&str>
     reply
 }
 
-async fn run(state: &AppState, function: &FunctionDef, mut call: Call) -> Result<Reply, ApiError> {
+async fn run(state: &AppState, function: &FunctionDef, call: &mut Call) -> Result<Reply, ApiError> {
     if !function.accepts(&call.method) {
         return Err(
             ApiError::new(ErrorKind::MethodNotAllowed).with(Detail::Allow(function.allow_header()))
@@ -117,7 +117,8 @@ async fn run(state: &AppState, function: &FunctionDef, mut call: Call) -> Result
             .because(format!("funcgate does not implement {}", function.name)));
     };
     let limits = &state.settings.body;
-    let body = std::mem::replace(&mut call.body, Body::Empty)
+    let body = call
+        .body
         .read(limits.max_bytes, limits.timeout)
         .await
         .map_err(|e| match e {
@@ -136,7 +137,7 @@ async fn run(state: &AppState, function: &FunctionDef, mut call: Call) -> Result
         guard: &state.guard,
         started: state.started,
     };
-    let req = Request::new(&call, body, who.as_deref());
+    let req = Request::new(call, body, who.as_deref());
     implementation.run(&ctx, &req).await
 }
 

@@ -31,7 +31,9 @@ pub(crate) fn body(req: &HttpRequest, payload: web::Payload) -> Body {
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared == Some(0) {
+    // HTTP/1.1: a request with neither a length nor chunked coding has no body.
+    let chunked = req.headers().contains_key("transfer-encoding");
+    if declared == Some(0) || (declared.is_none() && !chunked) {
         return Body::Empty;
     }
     Body::Stream {

@@ -184,7 +184,7 @@ mod tests {
         let payload = json!({"Data": {"req": {
             "Method": "POST", "Headers": {"Content-Type": [content_type]}, "Body": body,
         }}});
-        let call = to_call(payload.to_string().as_bytes(), function, &layout).unwrap();
+        let mut call = to_call(payload.to_string().as_bytes(), function, &layout).unwrap();
         call.body
             .read(1024, std::time::Duration::from_secs(1))
             .await

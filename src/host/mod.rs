@@ -7,6 +7,10 @@
 pub(crate) mod forwarded;
 pub(crate) mod invocation;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -32,7 +36,7 @@ fn max_invocation_bytes(max_body: usize) -> usize {
 /// The one request handler: readiness probe, invocation payloads, forwarded requests.
 pub(crate) async fn dispatch(
     req: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let path = req.path();
@@ -48,10 +52,12 @@ pub(crate) async fn dispatch(
     {
         let limits = &state.settings.body;
         let limit = max_invocation_bytes(limits.max_bytes);
-        let read = tokio::time::timeout(limits.timeout, read_limited(payload, limit)).await;
-        if let Ok(Some(body)) = read
-            && let Some(mut call) = invocation::to_call(&body, function, layout)
-        {
+        let read = tokio::time::timeout(limits.timeout, read_limited(&mut payload, limit)).await;
+        let parsed = match &read {
+            Ok(Some(body)) => invocation::to_call(body, function, layout),
+            _ => None,
+        };
+        if let Some(mut call) = parsed {
             // The host names the invocation on its own POST, not in the request it describes.
             if let Some(id) = req
                 .headers()
@@ -60,27 +66,34 @@ pub(crate) async fn dispatch(
             {
                 call.headers.set(INVOCATION_HEADER, id.to_owned());
             }
-            let reply = gateway::handle(&state, function, call).await;
+            let reply = gateway::handle(&state, function, &mut call).await;
             return invocation::render(function, &reply);
         }
-        // Not an invocation after all, and its body is spent: answer as the route would,
-        // with no body.
-        let call = forwarded::to_call(&req, Body::Empty);
-        return to_http(route(&state, path, call).await);
+        // Not an invocation after all, and its body is spent (or, past the limit, partly
+        // read): answer as the route would, with no body, and keep what is left on the
+        // connection unread so the reply closes it.
+        let mut call = forwarded::to_call(&req, Body::Empty);
+        let reply = route(&state, path, &mut call).await;
+        let rest = match read {
+            Ok(Some(_)) => Body::Empty,
+            _ => forwarded::body(&req, payload),
+        };
+        return to_http(reply, rest);
     }
     let body = forwarded::body(&req, payload);
-    let call = forwarded::to_call(&req, body);
-    to_http(route(&state, path, call).await)
+    let mut call = forwarded::to_call(&req, body);
+    let reply = route(&state, path, &mut call).await;
+    to_http(reply, call.body)
 }
 
 /// Routes a forwarded call to its function, or answers `NotFound`.
-async fn route(state: &AppState, path: &str, mut call: Call) -> Reply {
+async fn route(state: &AppState, path: &str, call: &mut Call) -> Reply {
     match state.settings.layout.route(path) {
         Some((function, params)) => {
             call.params = params;
             gateway::handle(state, function, call).await
         }
-        None => gateway::not_found(state, &call),
+        None => gateway::not_found(state, call),
     }
 }
 
@@ -108,7 +121,7 @@ fn invocation_target<'a>(
     (is_json && !public_post).then_some(function)
 }
 
-async fn read_limited(mut payload: web::Payload, limit: usize) -> Option<web::Bytes> {
+async fn read_limited(payload: &mut web::Payload, limit: usize) -> Option<web::Bytes> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.ok()?;
@@ -120,13 +133,48 @@ async fn read_limited(mut payload: web::Payload, limit: usize) -> Option<web::By
     Some(body.freeze())
 }
 
-/// Renders a reply as the HTTP response.
-pub(crate) fn to_http(reply: Reply) -> HttpResponse {
+/// Renders a reply as the HTTP response. When `unread` still holds part of the request body,
+/// the response keeps it until the response is sent: the server then sees a body nobody read
+/// and closes the connection, instead of reading and discarding it (actix-http drains a
+/// dropped chunked body for as long as the client sends one).
+pub(crate) fn to_http(reply: Reply, unread: Body) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(reply.status)
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);
     for (name, value) in reply.headers {
         builder.insert_header((name, value));
     }
-    builder.body(reply.body)
+    if !unread.is_unread() {
+        return builder.body(reply.body);
+    }
+    builder.force_close();
+    builder.body(Closing {
+        bytes: web::Bytes::from(reply.body),
+        _unread: unread,
+    })
+}
+
+/// A response body that holds the request's unread body until the response is dropped.
+struct Closing {
+    bytes: web::Bytes,
+    _unread: Body,
+}
+
+impl MessageBody for Closing {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.bytes.len() as u64)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        if this.bytes.is_empty() {
+            return Poll::Ready(None);
+        }
+        Poll::Ready(Some(Ok(std::mem::take(&mut this.bytes))))
+    }
 }
