@@ -22,7 +22,14 @@ pub struct AppState {
     pub(crate) telemetry: Telemetry,
     /// Start-up time, for `health`.
     pub(crate) started: Instant,
+    /// Permits to buffer an invocation payload: at most [`MAX_BUFFERED_INVOCATIONS`] at once.
+    pub(crate) invocation_buffers: tokio::sync::Semaphore,
 }
+
+/// Invocation payloads buffered at once. Each may be 4 × `MAX_REQUEST_BODY_BYTES` + 256 KiB
+/// (JSON escaping), so at the default 1 MiB the buffers never exceed 8 × 4.25 MiB = 34 MiB;
+/// further payloads wait (within `REQUEST_BODY_TIMEOUT_SECONDS`) rather than add to that.
+pub(crate) const MAX_BUFFERED_INVOCATIONS: usize = 8;
 
 impl AppState {
     /// Builds the shared state; fails on settings that only show when used (the secrets file).
@@ -49,6 +56,7 @@ impl AppState {
             secrets,
             telemetry,
             started: Instant::now(),
+            invocation_buffers: tokio::sync::Semaphore::new(MAX_BUFFERED_INVOCATIONS),
             settings,
         })
     }

@@ -52,11 +52,19 @@ pub(crate) async fn dispatch(
     {
         let limits = &state.settings.body;
         let limit = max_invocation_bytes(limits.max_bytes);
-        let read = tokio::time::timeout(limits.timeout, read_limited(&mut payload, limit)).await;
+        // The payload is buffered under a permit (see `MAX_BUFFERED_INVOCATIONS`), held until
+        // it has become a call, whose body is bounded by `MAX_REQUEST_BODY_BYTES`.
+        let buffered = async {
+            let permit = state.invocation_buffers.acquire().await.ok()?;
+            let body = read_limited(&mut payload, limit).await?;
+            Some((permit, body))
+        };
+        let read = tokio::time::timeout(limits.timeout, buffered).await;
         let parsed = match &read {
-            Ok(Some(body)) => invocation::to_call(body, function, layout),
+            Ok(Some((_, body))) => invocation::to_call(body, function, layout),
             _ => None,
         };
+        let read = read.map(|r| r.map(|(_permit, _)| ()));
         if let Some(mut call) = parsed {
             // The host names the invocation on its own POST, not in the request it describes.
             if let Some(id) = req
