@@ -32,6 +32,13 @@ impl Headers {
         self.0.push((name.to_ascii_lowercase(), value));
     }
 
+    /// Removes every value of `name`; true when there was one.
+    pub(crate) fn remove(&mut self, name: &str) -> bool {
+        let before = self.0.len();
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.0.len() != before
+    }
+
     /// The first value of `name`.
     pub(crate) fn first(&self, name: &str) -> Option<&str> {
         self.0

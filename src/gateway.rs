@@ -7,7 +7,8 @@
 
 use std::time::Instant;
 
-use crate::call::{BodyError, Call};
+use crate::auth::token::is_guid;
+use crate::call::{BodyError, Call, Headers};
 use crate::cors;
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::functions::{self, Context, Request};
@@ -20,6 +21,7 @@ use opentelemetry::trace::FutureExt as _;
 /// Runs a call to `function` and returns the finished reply. A body the call was refused
 /// before reading stays in `call` (see [`Body::is_unread`]).
 pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: &mut Call) -> Reply {
+    keep_invocation_id_if_guid(&mut call.headers);
     let started = Started::new(state, call, &function.name, &function.route.template);
     // Only an OPTIONS call can be a preflight; the methods string is built for those alone.
     let preflight = (call.method == "OPTIONS")
@@ -38,8 +40,24 @@ pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: &mut 
 
 /// The reply for a path that names no function.
 pub(crate) fn not_found(state: &AppState, call: &mut Call) -> Reply {
+    keep_invocation_id_if_guid(&mut call.headers);
     let started = Started::new(state, call, "-", "(no route)");
     started.answer(state, Err(ApiError::new(ErrorKind::NotFound)))
+}
+
+/// Drops an invocation id that is not a GUID, the only shape the host sends: the id goes into
+/// the call line and telemetry, and a caller can set the header (forwarding mode passes it on)
+/// or the payload field, so anything else could forge log fields or fill the telemetry queue.
+fn keep_invocation_id_if_guid(headers: &mut Headers) {
+    let Some(id) = headers.first(INVOCATION_HEADER) else {
+        return;
+    };
+    if headers.get(INVOCATION_HEADER).is_some_and(|all| is_guid(&all)) {
+        return;
+    }
+    let length = id.len();
+    headers.remove(INVOCATION_HEADER);
+    log::debug!("dropped an invocation id that is not a GUID ({length} bytes)");
 }
 
 /// What a call's answer needs from the call: kept before the call is consumed.

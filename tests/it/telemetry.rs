@@ -8,6 +8,22 @@ use crate::support::*;
 
 const INVOCATION: &str = "x-azure-functions-invocationid";
 
+// Invocation ids as the host sends them (GUIDs; anything else is dropped).
+const INV_HEALTH: &str = "00000000-0000-4000-8000-000000000001";
+const INV_401: &str = "00000000-0000-4000-8000-000000000002";
+const INV_403: &str = "00000000-0000-4000-8000-000000000003";
+const INV_404: &str = "00000000-0000-4000-8000-000000000004";
+const INV_200: &str = "00000000-0000-4000-8000-000000000005";
+const INV_INVOCATION_MODE: &str = "00000000-0000-4000-8000-000000000006";
+const INV_KV: &str = "00000000-0000-4000-8000-000000000007";
+const INV_TRACED: &str = "00000000-0000-4000-8000-000000000008";
+const INV_LINE: &str = "00000000-0000-4000-8000-000000000009";
+
+/// The `n`th invocation id of a series.
+fn inv(n: usize) -> String {
+    format!("00000000-0000-4000-8000-{:012}", 1000 + n)
+}
+
 /// A handler sending telemetry to `ingestion`, with `extra` settings.
 async fn with_telemetry(ingestion: &Ingestion, extra: &[(&str, &str)]) -> Setup {
     let mut env = ingestion.settings();
@@ -51,21 +67,21 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
     let mut s = with_telemetry(&ingestion, &[]).await;
     let good = s.token(&["GetSecret"]);
     let no_role = s.token(&["Reader"]);
-    assert_eq!(call(&s, "/health", None, "inv-health").await.status, 200);
-    call(&s, "/vault/demo", None, "inv-401")
+    assert_eq!(call(&s, "/health", None, INV_HEALTH).await.status, 200);
+    call(&s, "/vault/demo", None, INV_401)
         .await
         .assert_error(401, "AuthorizationHeaderMissing");
-    call(&s, "/vault/demo", Some(&no_role), "inv-403")
+    call(&s, "/vault/demo", Some(&no_role), INV_403)
         .await
         .assert_error(403, "AuthorizationRoleForbidden");
-    call(&s, "/nothing/here", None, "inv-404")
+    call(&s, "/nothing/here", None, INV_404)
         .await
         .assert_error(404, "NotFound");
     let a = call(
         &s,
         "/vault?secret=demo&version=0123456789abcdef0123456789abcdef",
         Some(&good),
-        "inv-200",
+        INV_200,
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
@@ -77,7 +93,7 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
     let resp = client()
         .post(s.handler.url("/whoami"))
         .header("content-type", "application/json")
-        .header(INVOCATION, "inv-invocation-mode")
+        .header(INVOCATION, INV_INVOCATION_MODE)
         .body(payload.to_string())
         .send()
         .await
@@ -85,16 +101,16 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
     assert_eq!(resp.status(), 200);
     let logs = s.handler.logs();
     assert!(logs.contains("telemetry: Application Insights"), "{logs}");
-    assert!(logs.contains("invocation_id=inv-invocation-mode"), "{logs}");
+    assert!(logs.contains(&format!("invocation_id={INV_INVOCATION_MODE}")), "{logs}");
     // SIGTERM, as the platform stops an instance: what is queued is sent before exit.
     assert!(s.handler.terminate().success());
 
     assert!(ingestion.uploads() > 0);
     let requests = ingestion.items("RequestData");
     let expect = [
-        ("inv-health", "health", "GET /health", "200", None, true),
+        (INV_HEALTH, "health", "GET /health", "200", None, true),
         (
-            "inv-401",
+            INV_401,
             "vault",
             "GET /vault/{secret_name?}",
             "401",
@@ -102,7 +118,7 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
             false,
         ),
         (
-            "inv-403",
+            INV_403,
             "vault",
             "GET /vault/{secret_name?}",
             "403",
@@ -110,7 +126,7 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
             false,
         ),
         (
-            "inv-404",
+            INV_404,
             "-",
             "GET (no route)",
             "404",
@@ -118,7 +134,7 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
             false,
         ),
         (
-            "inv-200",
+            INV_200,
             "vault",
             "GET /vault/{secret_name?}",
             "200",
@@ -126,7 +142,7 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
             true,
         ),
         (
-            "inv-invocation-mode",
+            INV_INVOCATION_MODE,
             "whoami",
             "GET /whoami",
             "200",
@@ -206,13 +222,13 @@ async fn key_vault_reads_are_dependencies_of_their_request() {
     let mut s = with_telemetry(&ingestion, &env).await;
     let token = s.token(&["GetSecret"]);
     assert_eq!(
-        call(&s, "/vault/db-password", Some(&token), "inv-kv")
+        call(&s, "/vault/db-password", Some(&token), INV_KV)
             .await
             .status,
         200
     );
     s.handler.terminate();
-    let request = request_with(&ingestion.items("RequestData"), "inv-kv").clone();
+    let request = request_with(&ingestion.items("RequestData"), INV_KV).clone();
     let kv: Vec<Value> = ingestion
         .items("RemoteDependencyData")
         .into_iter()
@@ -220,7 +236,7 @@ async fn key_vault_reads_are_dependencies_of_their_request() {
         .collect();
     assert_eq!(kv.len(), 1, "{kv:#?}");
     let dep = &kv[0];
-    assert_eq!(property(dep, "InvocationId"), Some("inv-kv"));
+    assert_eq!(property(dep, "InvocationId"), Some(INV_KV));
     assert_ne!(dep["data"]["baseData"]["success"], false, "{dep:#}");
     assert_eq!(dep["data"]["baseData"]["resultCode"], "200", "{dep:#}");
     assert_eq!(dep["tags"]["ai.cloud.role"], "funcgate", "{dep:#}");
@@ -247,13 +263,13 @@ async fn a_traceparent_is_the_requests_parent() {
         &s.handler.route("/health"),
         &[
             ("traceparent", Some(&format!("00-{trace}-{parent}-01"))),
-            (INVOCATION, Some("inv-traced")),
+            (INVOCATION, Some(INV_TRACED)),
         ],
     )
     .await;
     assert_eq!(a.status, 200);
     s.handler.terminate();
-    let item = request_with(&ingestion.items("RequestData"), "inv-traced").clone();
+    let item = request_with(&ingestion.items("RequestData"), INV_TRACED).clone();
     assert_eq!(item["tags"]["ai.operation.id"], trace, "{item:#}");
     assert_eq!(item["tags"]["ai.operation.parentId"], parent, "{item:#}");
 }
@@ -263,7 +279,7 @@ async fn sampling_zero_sends_no_requests_but_still_metrics() {
     let ingestion = Ingestion::start(IngestionMode::Up);
     let mut s = with_telemetry(&ingestion, &[("TELEMETRY_SAMPLING_PERCENT", "0")]).await;
     for i in 0..5 {
-        call(&s, "/health", None, &format!("inv-{i}")).await;
+        call(&s, "/health", None, &inv(i)).await;
     }
     s.handler.terminate();
     assert!(ingestion.items("RequestData").is_empty());
@@ -278,7 +294,7 @@ async fn a_hanging_or_refusing_endpoint_never_fails_a_request() {
         // Latency is the load benchmark's business; here, every call is answered.
         let token = s.token(&["GetSecret"]);
         for i in 0..40 {
-            let a = call(&s, "/vault/demo", Some(&token), &format!("inv-{i}")).await;
+            let a = call(&s, "/vault/demo", Some(&token), &inv(i)).await;
             assert_eq!(a.status, 200, "{mode:?}: {}", a.body);
         }
         assert!(s.handler.logs().contains("call function=vault"));
@@ -288,11 +304,11 @@ async fn a_hanging_or_refusing_endpoint_never_fails_a_request() {
 #[tokio::test]
 async fn the_call_line_has_fixed_key_value_fields() {
     let s = Setup::start("", |c| c.set("AUTH_DEBUG_ERRORS", "true")).await;
-    call(&s, "/vault/demo", None, "inv-line").await;
+    call(&s, "/vault/demo", None, INV_LINE).await;
     let logs = s.handler.logs();
     let line = logs
         .lines()
-        .find(|l| l.contains("invocation_id=inv-line"))
+        .find(|l| l.contains(&format!("invocation_id={INV_LINE}")))
         .unwrap_or_else(|| panic!("{logs}"));
     let fields: Vec<&str> = line
         .split_once("call ")
