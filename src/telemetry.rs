@@ -6,7 +6,13 @@
 //! host, duration, result), and metrics (calls by function/status/code, verified-token cache
 //! hits and misses, key fetches and failures, key age). Request and dependency items carry the
 //! host's invocation id as `InvocationId`; metrics are aggregates and do not (one series per
-//! invocation would be unbounded). A W3C `traceparent` on the request is honoured as the parent.
+//! invocation would be unbounded). A W3C `traceparent` on the request keeps its trace id and
+//! span id as the parent; its flags and `tracestate` are dropped, since sampling is funcgate's
+//! decision alone (a caller must not hide its own forged-token 401s by sending flag `00`).
+//!
+//! What one item may carry is bounded: every attribute is funcgate's own text, a GUID, or cut to
+//! [`MAX_ATTRIBUTE_BYTES`], so the span queue's worst case is a few MiB however large the
+//! request headers are.
 //!
 //! Spans go through the SDK's batch processor and metrics through its periodic reader, each on
 //! its own thread with a bounded queue: the request path only enqueues, so an unreachable or
@@ -15,13 +21,15 @@
 //! `None`.
 
 use std::borrow::Cow;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::metrics::{Counter, MeterProvider as _, ObservableGauge};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{
-    Span as _, SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _,
+    Link, SamplingDecision, SamplingResult, Span as _, SpanContext, SpanKind, Status,
+    TraceContextExt, TraceFlags, TraceId, TraceState, Tracer, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
@@ -29,7 +37,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, ShouldSample,
 };
 
 use crate::call::Headers;
@@ -44,6 +52,8 @@ const SPAN_EXPORT_DELAY: Duration = Duration::from_secs(5);
 const METRIC_INTERVAL: Duration = Duration::from_secs(60);
 /// Budget for one upload; the exporter retries within its own limits.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest attribute value an item carries; longer values are cut.
+pub(crate) const MAX_ATTRIBUTE_BYTES: usize = 256;
 /// The host's header naming the invocation.
 pub(crate) const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
 
@@ -109,6 +119,90 @@ impl HttpClient for Upload {
     }
 }
 
+/// Sampling decided by funcgate alone: children of funcgate's own spans follow them; a request
+/// (with or without a caller's trace context) is kept with probability `ratio`, drawn from a
+/// random number rather than the trace id, which a caller may choose.
+#[derive(Clone, Debug)]
+struct OwnSampling {
+    ratio: f64,
+}
+
+impl ShouldSample for OwnSampling {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        _trace_id: TraceId,
+        _name: &str,
+        _span_kind: &SpanKind,
+        _attributes: &[KeyValue],
+        _links: &[Link],
+    ) -> SamplingResult {
+        let local_parent = parent_context
+            .filter(|cx| cx.has_active_span())
+            .map(|cx| cx.span().span_context().clone())
+            .filter(|parent| !parent.is_remote());
+        let keep = match local_parent {
+            Some(parent) => parent.is_sampled(),
+            None => draw(self.ratio),
+        };
+        SamplingResult {
+            decision: if keep {
+                SamplingDecision::RecordAndSample
+            } else {
+                SamplingDecision::Drop
+            },
+            attributes: Vec::new(),
+            // Never the caller's `tracestate`: it is unbounded and not ours to carry.
+            trace_state: TraceState::NONE,
+        }
+    }
+}
+
+/// True with probability `ratio`.
+fn draw(ratio: f64) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    if ratio <= 0.0 {
+        return false;
+    }
+    // Each `RandomState` has fresh random keys: the hash of nothing is a random u64.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (random as f64) < ratio * (u64::MAX as f64)
+}
+
+/// `text` cut to [`MAX_ATTRIBUTE_BYTES`] on a character boundary.
+fn bounded(text: &str) -> String {
+    let mut end = text.len().min(MAX_ATTRIBUTE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// The caller's trace context as a parent: its trace id and span id only.
+fn caller_parent(headers: &Headers) -> Context {
+    // Most calls carry no trace context (the platform consumes it): skip the propagator.
+    if headers.first("traceparent").is_none() {
+        return Context::new();
+    }
+    let extracted = TraceContextPropagator::new().extract(&HeaderView(headers));
+    let span = extracted.span();
+    let caller = span.span_context();
+    if !caller.is_valid() {
+        return Context::new();
+    }
+    Context::new().with_remote_span_context(SpanContext::new(
+        caller.trace_id(),
+        caller.span_id(),
+        TraceFlags::default(),
+        true,
+        TraceState::NONE,
+    ))
+}
+
 impl Telemetry {
     /// Telemetry off.
     pub(crate) fn off() -> Telemetry {
@@ -153,9 +247,7 @@ impl Telemetry {
         let traces = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_span_processor(spans)
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-                ratio,
-            ))))
+            .with_sampler(OwnSampling { ratio })
             .build();
         let meters = SdkMeterProvider::builder()
             .with_resource(resource)
@@ -206,17 +298,13 @@ impl Telemetry {
         let Some(inner) = &self.inner else {
             return RequestItem { cx: None };
         };
-        // Most calls carry no trace context (the platform consumes it): skip the propagator.
-        let parent = if headers.first("traceparent").is_some() {
-            TraceContextPropagator::new().extract(&HeaderView(headers))
-        } else {
-            Context::new()
-        };
-        let invocation = headers.get(INVOCATION_HEADER);
+        let parent = caller_parent(headers);
+        // The gateway has already dropped an invocation id that is not a GUID.
+        let invocation = headers.first(INVOCATION_HEADER).map(bounded);
         let mut attributes = vec![
-            KeyValue::new("http.request.method", method.to_owned()),
-            KeyValue::new("http.route", route.to_owned()),
-            KeyValue::new("Function", function.to_owned()),
+            KeyValue::new("http.request.method", bounded(method)),
+            KeyValue::new("http.route", bounded(route)),
+            KeyValue::new("Function", bounded(function)),
         ];
         if let Some(id) = &invocation {
             attributes.push(KeyValue::new("InvocationId", id.clone()));
