@@ -12,7 +12,7 @@
 //!
 //! What one item may carry is bounded: every attribute is funcgate's own text, a GUID, or cut to
 //! [`MAX_ATTRIBUTE_BYTES`], so the span queue's worst case is a few MiB however large the
-//! request headers are.
+//! request headers are. Failed uploads are logged at `warn`, at most once a minute with a count.
 //!
 //! Spans go through the SDK's batch processor and metrics through its periodic reader, each on
 //! its own thread with a bounded queue: the request path only enqueues, so an unreachable or
@@ -22,8 +22,8 @@
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use opentelemetry::metrics::{Counter, MeterProvider as _, ObservableGauge};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
@@ -54,6 +54,8 @@ const METRIC_INTERVAL: Duration = Duration::from_secs(60);
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest attribute value an item carries; longer values are cut.
 pub(crate) const MAX_ATTRIBUTE_BYTES: usize = 256;
+/// At most one warning per this interval about failed uploads.
+const FAILURE_REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// The host's header naming the invocation.
 pub(crate) const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
 
@@ -97,21 +99,74 @@ struct Inner {
 struct InvocationId(String);
 
 /// Uploads through reqwest's blocking client: the SDK exports from its own threads, outside
-/// any async runtime.
+/// any async runtime. The SDK reports export failures only through its own internal log,
+/// which is off, so failures are counted and reported here.
 #[derive(Debug)]
-struct Upload(reqwest::blocking::Client);
+struct Upload {
+    client: reqwest::blocking::Client,
+    failures: Arc<FailureReport>,
+}
+
+/// Failed uploads since the last warning, and when that warning was.
+#[derive(Debug, Default)]
+struct FailureReport(Mutex<(u64, Option<Instant>)>);
+
+impl FailureReport {
+    /// Counts a failure and logs it when no warning went out in the last minute.
+    fn failed(&self, what: &str, host: &str, why: &str) {
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (count, last) = &mut *guard;
+        *count += 1;
+        let now = Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < FAILURE_REPORT_INTERVAL) {
+            return;
+        }
+        log::warn!(
+            "telemetry: uploading {what} to {host} failed: {why} ({count} failed upload{} since the last report; items are dropped while this lasts)",
+            if *count == 1 { "" } else { "s" }
+        );
+        *count = 0;
+        *last = Some(now);
+    }
+}
 
 #[async_trait::async_trait]
 impl HttpClient for Upload {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let (parts, body) = request.into_parts();
-        let answer = self
-            .0
+        let host = parts.uri.host().unwrap_or("-").to_owned();
+        let what = if parts.uri.path().contains("QuickPulse") {
+            "live metrics"
+        } else {
+            "items"
+        };
+        let sent = self
+            .client
             .request(parts.method, parts.uri.to_string())
             .headers(parts.headers)
             .body(body.to_vec())
-            .send()?;
-        let mut response = Response::builder().status(answer.status());
+            .send();
+        let answer = match sent {
+            Ok(answer) => answer,
+            Err(e) => {
+                let why = if e.is_timeout() {
+                    "no answer in time".to_owned()
+                } else if e.is_connect() {
+                    "cannot connect".to_owned()
+                } else {
+                    "the request failed".to_owned()
+                };
+                self.failures.failed(what, &host, &why);
+                return Err(e.into());
+            }
+        };
+        let status = answer.status();
+        // 206 is a partial accept; everything else not 2xx loses items.
+        if !status.is_success() || status.as_u16() == 206 {
+            self.failures
+                .failed(what, &host, &format!("the endpoint answered {status}"));
+        }
+        let mut response = Response::builder().status(status);
         for (name, value) in answer.headers() {
             response = response.header(name, value);
         }
@@ -212,6 +267,7 @@ impl Telemetry {
     /// Starts the exporters and their threads. Call outside any async runtime: the upload
     /// client runs its own.
     pub(crate) fn start(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
+        let failures = Arc::new(FailureReport::default());
         let client = || {
             reqwest::blocking::Client::builder()
                 .timeout(UPLOAD_TIMEOUT)
@@ -219,7 +275,10 @@ impl Telemetry {
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("funcgate/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map(Upload)
+                .map(|client| Upload {
+                    client,
+                    failures: Arc::clone(&failures),
+                })
                 .map_err(|e| TelemetryError(format!("cannot build the upload client: {e}")))
         };
         let exporter = |client| {

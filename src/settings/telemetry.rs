@@ -22,6 +22,16 @@ pub(super) fn read(source: &Source) -> Result<Option<TelemetryConfig>, SettingEr
             "has no InstrumentationKey=...; copy the whole string from the Application Insights resource",
         );
     }
+    // The exporter rewrites an http:// endpoint to https:// and dials it with TLS, so a plain
+    // endpoint would fail on every upload; say so now rather than send nothing.
+    if let Some(endpoint) = ingestion_endpoint(connection_string)
+        && !endpoint.to_ascii_lowercase().starts_with("https://")
+    {
+        return fail(
+            NAME,
+            "IngestionEndpoint must be an https URL (copy the whole string from the Application Insights resource)",
+        );
+    }
     let sampling_percent = number_in(
         source,
         "TELEMETRY_SAMPLING_PERCENT",
@@ -33,4 +43,27 @@ pub(super) fn read(source: &Source) -> Result<Option<TelemetryConfig>, SettingEr
         connection_string: connection_string.to_owned(),
         sampling_percent,
     }))
+}
+
+/// The `IngestionEndpoint=` value of a connection string (`key=value` pairs joined by `;`, keys
+/// in any case), trimmed.
+fn ingestion_endpoint(connection_string: &str) -> Option<&str> {
+    connection_string.split(';').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("IngestionEndpoint")
+            .then(|| value.trim())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_ingestion_endpoint_in_any_case() {
+        let text = "InstrumentationKey=k; ingestionendpoint = http://x/ ;LiveEndpoint=https://l/";
+        assert_eq!(ingestion_endpoint(text), Some("http://x/"));
+        assert_eq!(ingestion_endpoint("InstrumentationKey=k"), None);
+    }
 }
