@@ -104,6 +104,11 @@ impl LocalStore {
 }
 
 /// Writes `entries` to `path` atomically with mode 0600.
+///
+/// The temporary file has a random name and is created exclusively (`O_CREAT|O_EXCL`, which
+/// never follows a symlink) with mode 0600 from the start: a file or symlink planted under a
+/// predictable name could otherwise leave the secrets readable, or written into a file of the
+/// planter's. The rename then replaces `path` itself, even when `path` is a symlink.
 fn write_file(path: &Path, entries: &Entries) -> std::io::Result<()> {
     // Sorted by name, so the file diffs cleanly and reads well.
     let sorted: BTreeMap<&str, &str> = entries
@@ -113,29 +118,21 @@ fn write_file(path: &Path, entries: &Entries) -> std::io::Result<()> {
     let text = serde_json::to_vec_pretty(&sorted).map_err(std::io::Error::other)?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let temp = dir.unwrap_or(Path::new(".")).join(format!(
-        ".{}.{}.tmp",
-        file_name.unwrap_or_else(|| "secrets".into()),
-        std::process::id()
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    let prefix = format!(".{}.", file_name.unwrap_or_else(|| "secrets".into()));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
     }
-    let result = (|| {
-        let mut file = options.open(&temp)?;
-        file.write_all(&text)?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+    // Dropped on any error before `persist`, which removes it.
+    let mut temp = builder.tempfile_in(dir.unwrap_or(Path::new(".")))?;
+    temp.write_all(&text)?;
+    temp.write_all(b"\n")?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 impl SecretStore for LocalStore {
@@ -224,6 +221,31 @@ mod tests {
         );
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn planted_temporary_files_and_symlinks_are_never_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        std::fs::write(&path, r#"{"demo": "one"}"#).unwrap();
+        let store = LocalStore::load(&path).unwrap();
+        // What the old fixed name would have been, planted readable, and as a symlink.
+        let old_name = dir
+            .path()
+            .join(format!(".secrets.json.{}.tmp", std::process::id()));
+        std::fs::write(&old_name, "").unwrap();
+        std::fs::set_permissions(&old_name, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let theirs = dir.path().join("theirs.json");
+        std::fs::write(&theirs, "").unwrap();
+        std::os::unix::fs::symlink(&theirs, dir.path().join(".secrets.json.link.tmp")).unwrap();
+        store.set("demo", "two").await.unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_file(), "not a symlink");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "");
+        assert_eq!(std::fs::read_to_string(&old_name).unwrap(), "");
     }
 
     #[tokio::test]
