@@ -21,7 +21,7 @@ pub(crate) enum Failure {
 }
 
 /// A store's failure; the detail is logged, never shown to callers.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct SecretError {
     /// Transient or refused.
     pub(crate) failure: Failure,

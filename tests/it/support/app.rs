@@ -289,6 +289,24 @@ impl Handler {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The logs once they contain `needle` (lines written by background tasks arrive after
+    /// the reply); panics with the logs after `within`.
+    #[allow(dead_code, reason = "not every user of this module waits for a line")]
+    pub async fn wait_for_log(&self, needle: &str, within: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let logs = self.logs();
+            if logs.contains(needle) {
+                return logs;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in the logs within {within:?}:\n{logs}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The process id.
     #[allow(dead_code, reason = "the load benchmark reads the handler's RSS")]
     pub fn pid(&self) -> u32 {
