@@ -97,7 +97,11 @@ impl Body {
     /// one that does not arrive within `timeout`. A body read whole is taken (`self` becomes
     /// `Empty`); one refused stays, unread or partly read, so the server can tell that the
     /// connection still carries it (see [`Body::is_unread`]).
-    pub(crate) async fn read(&mut self, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
+    pub(crate) async fn read(
+        &mut self,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<Bytes, BodyError> {
         let read = match self {
             Body::Empty => Ok(Bytes::new()),
             Body::Bytes(bytes) if bytes.len() > limit => Err(BodyError::TooLarge),
@@ -201,7 +205,10 @@ mod tests {
         assert!(over.is_unread(), "the rest is still on the connection");
         // A declared length over the limit is refused before anything is read.
         let mut declared = streamed(vec![], Some(5));
-        assert_eq!(declared.read(4, second).await.unwrap_err(), BodyError::TooLarge);
+        assert_eq!(
+            declared.read(4, second).await.unwrap_err(),
+            BodyError::TooLarge
+        );
         assert!(declared.is_unread());
         let inline = Body::Bytes(Bytes::from_static(b"abcde"))
             .read(4, second)

@@ -52,7 +52,10 @@ fn keep_invocation_id_if_guid(headers: &mut Headers) {
     let Some(id) = headers.first(INVOCATION_HEADER) else {
         return;
     };
-    if headers.get(INVOCATION_HEADER).is_some_and(|all| is_guid(&all)) {
+    if headers
+        .get(INVOCATION_HEADER)
+        .is_some_and(|all| is_guid(&all))
+    {
         return;
     }
     let length = id.len();

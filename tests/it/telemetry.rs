@@ -101,7 +101,10 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
     assert_eq!(resp.status(), 200);
     let logs = s.handler.logs();
     assert!(logs.contains("telemetry: Application Insights"), "{logs}");
-    assert!(logs.contains(&format!("invocation_id={INV_INVOCATION_MODE}")), "{logs}");
+    assert!(
+        logs.contains(&format!("invocation_id={INV_INVOCATION_MODE}")),
+        "{logs}"
+    );
     // SIGTERM, as the platform stops an instance: what is queued is sent before exit.
     assert!(s.handler.terminate().success());
 
