@@ -92,12 +92,28 @@ pub async fn request(
             req = req.header(*name, *v);
         }
     }
-    let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {}", chain(&e)));
     Answer {
         status: resp.status().as_u16(),
         headers: resp.headers().clone(),
         body: resp.text().await.unwrap(),
     }
+}
+
+/// An error with every cause it wraps: reqwest's own message ("error sending request") hides
+/// what actually failed (a reset, a refused connect, a closed connection).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// `Bearer <token>`.
