@@ -13,6 +13,7 @@ mod keys;
 mod keyvault;
 mod limits;
 mod package;
+mod review_round3;
 mod security_review;
 mod startup;
 mod telemetry;

@@ -27,6 +27,9 @@ pub enum VaultMode {
     Hang,
     /// 200 with a body that is not JSON.
     Malformed,
+    /// Reads answer after this many milliseconds, with the value the secret had when the read
+    /// arrived (a slow read racing a write).
+    Slow(u64),
 }
 
 #[derive(Default)]
@@ -352,6 +355,7 @@ async fn read(state: web::Data<Mutex<VaultState>>, req: HttpRequest) -> HttpResp
                 .content_type("application/json")
                 .body("{\"value\": ");
         }
+        VaultMode::Slow(ms) => actix_web::rt::time::sleep(Duration::from_millis(ms)).await,
         VaultMode::Normal => {}
     }
     match value {
