@@ -25,7 +25,7 @@ pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: &mut 
     let started = Started::new(state, call, &function.name, &function.route.template);
     // Only an OPTIONS call can be a preflight; the methods string is built for those alone.
     let preflight = (call.method == "OPTIONS")
-        .then(|| cors::preflight(&state.settings.cors, &function.allow_header(), &call))
+        .then(|| cors::preflight(&state.settings.cors, &function.allow_header(), call))
         .flatten();
     let outcome = match preflight {
         Some(reply) => Ok(reply),
