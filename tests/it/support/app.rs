@@ -201,7 +201,7 @@ impl<'a> HandlerConfig<'a> {
 
     async fn try_start(&self, port: u16) -> Result<Handler, String> {
         let mut child = self.command().spawn().unwrap();
-        let logs = Arc::new(Mutex::new(String::new()));
+        let logs = Arc::new(Mutex::new((String::new(), Instant::now())));
         for stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
             Box::new(child.stderr.take().unwrap()),
@@ -214,9 +214,9 @@ impl<'a> HandlerConfig<'a> {
                     if n == 0 {
                         break;
                     }
-                    logs.lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                    let mut logs = logs.lock().unwrap();
+                    logs.0.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    logs.1 = Instant::now();
                 }
             });
         }
@@ -228,7 +228,7 @@ impl<'a> HandlerConfig<'a> {
                 std::thread::sleep(Duration::from_millis(100));
                 return Err(format!(
                     "handler exited with {status}: {}",
-                    logs.lock().unwrap()
+                    logs.lock().unwrap().0
                 ));
             }
             // The host polls every 25 ms and counts any HTTP answer as ready.
@@ -265,7 +265,8 @@ impl<'a> HandlerConfig<'a> {
 pub struct Handler {
     child: Child,
     pub base: String,
-    logs: Arc<Mutex<String>>,
+    /// What the handler printed, and when it last printed something.
+    logs: Arc<Mutex<(String, Instant)>>,
     prefix: String,
 }
 
@@ -284,9 +285,24 @@ impl Handler {
         }
     }
 
-    /// Everything the handler printed so far.
+    /// Everything the handler printed so far, once its output has been quiet for a moment:
+    /// the handler writes a call's line before the reply, but the thread reading its pipe may
+    /// run after the test has the reply (on a loaded machine, milliseconds later).
     pub fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
+        let quiet = Duration::from_millis(30);
+        let give_up = Instant::now() + Duration::from_millis(500);
+        loop {
+            let (text, last) = self.logs.lock().unwrap().clone();
+            if last.elapsed() >= quiet || Instant::now() >= give_up {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// What the handler printed so far, without waiting.
+    fn logs_now(&self) -> String {
+        self.logs.lock().unwrap().0.clone()
     }
 
     /// The logs once they contain `needle` (lines written by background tasks arrive after
@@ -295,7 +311,7 @@ impl Handler {
     pub async fn wait_for_log(&self, needle: &str, within: std::time::Duration) -> String {
         let deadline = std::time::Instant::now() + within;
         loop {
-            let logs = self.logs();
+            let logs = self.logs_now();
             if logs.contains(needle) {
                 return logs;
             }
@@ -339,7 +355,7 @@ impl Handler {
     /// Waits until the handler logs that signing keys are loaded.
     pub async fn wait_for_keys(&self) {
         let deadline = Instant::now() + Duration::from_secs(15);
-        while !self.logs().contains("signing keys loaded") {
+        while !self.logs_now().contains("signing keys loaded") {
             assert!(
                 Instant::now() < deadline,
                 "keys never loaded: {}",
