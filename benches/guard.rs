@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use funcgate::{
-    ApiError, ErrorKind, Policy, Rules, Signer, TokenCache, parse, token_cache_key,
-    token_from_header,
+use funcgate::__private::{
+    Policy, Rules, Signer, TokenCache, parse, token_cache_key, token_from_header,
 };
+use funcgate::{ApiError, ErrorKind};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
@@ -44,7 +44,7 @@ fn token() -> String {
     .unwrap()
 }
 
-fn key() -> funcgate::VerifyingKey {
+fn key() -> funcgate::__private::VerifyingKey {
     use base64::Engine;
     let jwk: serde_json::Value = serde_json::from_slice(&fixture("key1.jwk.json")).unwrap();
     let b64 = |f: &str| {
@@ -52,7 +52,7 @@ fn key() -> funcgate::VerifyingKey {
             .decode(jwk[f].as_str().unwrap())
             .unwrap()
     };
-    funcgate::rs256_key(&b64("n"), &b64("e")).unwrap()
+    funcgate::__private::rs256_key(&b64("n"), &b64("e")).unwrap()
 }
 
 fn benches(c: &mut Criterion) {
@@ -67,7 +67,7 @@ fn benches(c: &mut Criterion) {
         metadata_issuer: ISSUER,
         key_issuer: None,
     };
-    let now = funcgate::unix_now();
+    let now = funcgate::__private::unix_now();
 
     c.bench_function("header parsing", |b| {
         b.iter(|| token_from_header(Some(std::hint::black_box(&header))).unwrap())

@@ -166,19 +166,6 @@ pub(crate) struct Call {
     pub(crate) body: Body,
 }
 
-impl Call {
-    /// A query value; repeated keys are comma-joined, as the Functions host forwards them.
-    pub(crate) fn query_value(&self, key: &str) -> Option<String> {
-        let values: Vec<&str> = self
-            .query
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .collect();
-        (!values.is_empty()).then(|| values.join(","))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

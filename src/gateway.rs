@@ -11,16 +11,16 @@ use crate::auth::token::is_guid;
 use crate::call::{BodyError, Call, Headers};
 use crate::cors;
 use crate::errors::{ApiError, Detail, ErrorKind};
-use crate::functions::{self, Context, Request};
+use crate::functions::{self, Request};
 use crate::layout::FunctionDef;
 use crate::reply::Reply;
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 use crate::telemetry::{INVOCATION_HEADER, RequestItem};
 use opentelemetry::trace::FutureExt as _;
 
 /// Runs a call to `function` and returns the finished reply. A body the call was refused
 /// before reading stays in `call` (see [`Body::is_unread`]).
-pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: &mut Call) -> Reply {
+pub(crate) async fn handle(state: &Services, function: &FunctionDef, call: &mut Call) -> Reply {
     keep_invocation_id_if_guid(&mut call.headers);
     let started = Started::new(state, call, &function.name, &function.route.template);
     // Only an OPTIONS call can be a preflight; the methods string is built for those alone.
@@ -118,7 +118,7 @@ fn finish(state: &AppState, mut reply: Reply, method: &str, origin: Option<&str>
     reply
 }
 
-async fn run(state: &AppState, function: &FunctionDef, call: &mut Call) -> Result<Reply, ApiError> {
+async fn run(state: &Services, function: &FunctionDef, call: &mut Call) -> Result<Reply, ApiError> {
     if !function.accepts(&call.method) {
         return Err(
             ApiError::new(ErrorKind::MethodNotAllowed).with(Detail::Allow(function.allow_header()))
@@ -133,9 +133,9 @@ async fn run(state: &AppState, function: &FunctionDef, call: &mut Call) -> Resul
         policy.check(&who)?;
         Some(who)
     };
-    let Some(implementation) = functions::find(&function.name) else {
+    let Some(implementation) = state.functions.find(&function.name) else {
         return Err(ApiError::new(ErrorKind::NotFound)
-            .because(format!("funcgate does not implement {}", function.name)));
+            .because(format!("no function is registered for {}", function.name)));
     };
     let limits = &state.settings.body;
     let body = call
@@ -153,13 +153,17 @@ async fn run(state: &AppState, function: &FunctionDef, call: &mut Call) -> Resul
             )),
             BodyError::Broken => functions::invalid_body("the connection failed mid-body"),
         })?;
-    let ctx = Context {
-        secrets: &state.secrets,
-        guard: &state.guard,
-        started: state.started,
-    };
-    let req = Request::new(call, body, who.as_deref());
-    implementation.run(&ctx, &req).await
+    // The call's parts move into the request; only its (now read) body stays behind.
+    let req = Request::new(
+        std::mem::take(&mut call.method),
+        std::mem::take(&mut call.params),
+        std::mem::take(&mut call.query),
+        std::mem::take(&mut call.headers),
+        body,
+        who,
+        Services::clone(state),
+    );
+    implementation.run(req).await
 }
 
 /// What the per-call log line says.

@@ -1,6 +1,8 @@
 //! The HTTP server: one catch-all service, since routes come from `function.json` files.
 
-use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, web};
 
 use crate::host;
@@ -36,9 +38,25 @@ fn workers() -> usize {
         .min(4)
 }
 
-/// Starts the key cache and serves until the server stops.
-pub async fn run(state: AppState) -> std::io::Result<()> {
-    let listen = state.settings.listen;
+/// Serves until the server stops (SIGTERM, SIGINT, or its handle), on `listener` or else on
+/// the settings' address; then flushes telemetry.
+pub(crate) async fn run(state: AppState, listener: Option<TcpListener>) -> std::io::Result<()> {
+    let (server, state) = start(state, listener)?;
+    let served = server.await;
+    // The server stopped: send what telemetry still holds before exiting.
+    let telemetry = state.telemetry.clone();
+    actix_web::rt::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .ok();
+    served
+}
+
+/// Binds, starts the key caches' refresh tasks and logs the start-up lines; the returned
+/// server runs when awaited (or polled by the runtime) and stops through its handle.
+pub(crate) fn start(
+    state: AppState,
+    listener: Option<TcpListener>,
+) -> std::io::Result<(Server, web::Data<AppState>)> {
     let state = web::Data::new(state);
     let server = HttpServer::new({
         let state = state.clone();
@@ -54,9 +72,17 @@ pub async fn run(state: AppState) -> std::io::Result<()> {
     // rather than a reset). The host is on the same machine: a quarter second is plenty,
     // and bounds what a refused upload costs.
     .client_disconnect_timeout(std::time::Duration::from_millis(250))
-    .keep_alive(actix_web::http::KeepAlive::Timeout(KEEP_ALIVE))
-    .bind(listen)?
-    .run();
+    .keep_alive(actix_web::http::KeepAlive::Timeout(KEEP_ALIVE));
+    let server = match listener {
+        Some(listener) => server.listen(listener)?,
+        None => server.bind(state.settings.listen)?,
+    };
+    let listen = server
+        .addrs()
+        .first()
+        .copied()
+        .unwrap_or(state.settings.listen);
+    let server = server.run();
     for store in state.guard.key_stores() {
         tokio::spawn(store.run_background());
     }
@@ -88,11 +114,5 @@ pub async fn run(state: AppState) -> std::io::Result<()> {
             .unwrap_or_else(|| "deny".to_owned());
         log::info!("function {}: {rules}", f.name);
     }
-    let served = server.await;
-    // The server stopped (SIGTERM, SIGINT): send what telemetry still holds before exiting.
-    let telemetry = state.telemetry.clone();
-    actix_web::rt::task::spawn_blocking(move || telemetry.shutdown())
-        .await
-        .ok();
-    served
+    Ok((server, state))
 }

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use crate::auth::Guard;
+use crate::functions::Registry;
 use crate::net;
 use crate::secrets::cache::SecretCache;
 use crate::secrets::keyvault::KeyVaultStore;
@@ -10,10 +11,15 @@ use crate::secrets::local::LocalStore;
 use crate::settings::{SettingError, Settings};
 use crate::telemetry::Telemetry;
 
+/// funcgate's services as a function sees them (through `Request`): the shared state itself.
+pub(crate) type Services = actix_web::web::Data<AppState>;
+
 /// Everything requests share, built once at start-up.
-pub struct AppState {
+pub(crate) struct AppState {
     /// The settings.
-    pub settings: Settings,
+    pub(crate) settings: Settings,
+    /// The registered functions.
+    pub(crate) functions: Registry,
     /// Token validation and its key cache.
     pub(crate) guard: Guard,
     /// Secrets, behind their cache.
@@ -33,7 +39,7 @@ pub(crate) const MAX_BUFFERED_INVOCATIONS: usize = 8;
 
 impl AppState {
     /// Builds the shared state; fails on settings that only show when used (the secrets file).
-    pub fn new(settings: Settings) -> Result<AppState, SettingError> {
+    pub(crate) fn new(settings: Settings, functions: Registry) -> Result<AppState, SettingError> {
         let http = net::Http::new();
         let telemetry = match &settings.telemetry {
             None => Telemetry::off(),
@@ -56,6 +62,7 @@ impl AppState {
             secrets,
             telemetry,
             started: Instant::now(),
+            functions,
             invocation_buffers: tokio::sync::Semaphore::new(MAX_BUFFERED_INVOCATIONS),
             settings,
         })

@@ -2,7 +2,7 @@
 //! claim rules: never a panic, always a catalogue code.
 #![no_main]
 
-use funcgate::{Rules, Signer, parse, rs256_key, token_from_header};
+use funcgate::__private::{Rules, Signer, parse, rs256_key, token_from_header};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -146,7 +146,7 @@ impl Guard {
             }
         };
         let found = store.find(&parsed.key).await?;
-        parsed.validate(
+        let mut identity = parsed.validate(
             &found.key,
             &self.rules,
             Signer {
@@ -154,7 +154,10 @@ impl Guard {
                 key_issuer: found.key_issuer.as_deref(),
             },
             now,
-        )
+        )?;
+        // Validated: the claims are the caller's to read, through `Request::claims`.
+        identity.claims = parsed.into_claims();
+        Ok(identity)
     }
 }
 

@@ -2,26 +2,21 @@
 
 use serde::Serialize;
 
-use super::{Context, Function, Outcome, Request};
+use super::{Function, Outcome, Request};
 use crate::auth::keys::KeyStatus;
 use crate::reply::Reply;
 use crate::secrets::cache::Reachability;
+use crate::state::AppState;
 
-/// The `health` function.
-pub(crate) struct Health;
+/// The built-in `health` function (folder `health`, rule `anonymous`): whether the service
+/// runs, what the signing-key cache holds, and whether the secret store answered last time.
+/// Always `200`, so an identity-provider outage never makes the platform recycle instances.
+pub fn health<S: Send + Sync + 'static>() -> Function<S> {
+    Function::new("health", answer).rules("anonymous")
+}
 
-impl Function for Health {
-    fn name(&self) -> &'static str {
-        "health"
-    }
-
-    fn rules(&self) -> &'static str {
-        "anonymous"
-    }
-
-    fn run<'a>(&'a self, ctx: &'a Context<'a>, _req: &'a Request<'a>) -> Outcome<'a> {
-        Box::pin(async move { Ok(run(ctx)) })
-    }
+async fn answer(req: Request) -> Outcome {
+    Ok(run(req.services()))
 }
 
 #[derive(Serialize)]
@@ -42,7 +37,7 @@ struct Secrets {
 }
 
 /// Always 200: an identity-provider outage must not make the platform recycle instances.
-fn run(ctx: &Context<'_>) -> Reply {
+fn run(ctx: &AppState) -> Reply {
     let keys = ctx.guard.key_status();
     let reachability = ctx.secrets.reachability();
     let healthy = keys.loaded && reachability.reachable != Some(false);

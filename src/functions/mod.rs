@@ -1,137 +1,312 @@
-//! The functions funcgate runs once a call has passed the guard.
+//! Functions behind the gate: what a team writes ([`Function`], a handler that is an ordinary
+//! `async fn`), what it receives ([`Request`], [`State`]), and funcgate's built-in functions
+//! (`health`, `vault`, `whoami`), which an app registers like its own.
 //!
-//! A function is one file here, a folder with its `function.json` at the app root, and one line
-//! in [`FUNCTIONS`]. The file holds the function's default rules per method (the
-//! `AUTH_POLICY_<NAME>` grammar, see `auth::policy`) next to its code; a setting overrides
-//! them without recompiling. A function sees one [`Request`] whichever host protocol carried
-//! the call, and returns any [`Reply`] or a catalogue error.
+//! A function is registered with its default rules per method (the `AUTH_POLICY_<NAME>`
+//! grammar) next to its code; the setting overrides them without a rebuild. It sees one
+//! [`Request`] whichever host protocol carried the call, and answers with a [`Reply`] or an
+//! [`ApiError`] (a catalogue error, or one of its own codes from [`ApiError::custom`]), whose
+//! code reaches the call line and telemetry like the gate's.
+
+pub(crate) mod health;
+pub(crate) mod vault;
+pub(crate) mod whoami;
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::future::Future;
+use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use crate::auth::Guard;
+use crate::auth::policy::{MethodRules, PolicyError};
 use crate::auth::token::Identity;
-use crate::call::Call;
+use crate::call::Headers;
 use crate::errors::{ApiError, ErrorKind};
 use crate::reply::Reply;
-use crate::secrets::cache::SecretCache;
+use crate::state::Services;
 
-/// Declares each function's module and lists it in [`FUNCTIONS`]: `module::Type,`.
-macro_rules! register {
-    ($($module:ident::$function:ident,)*) => {
-        $(pub mod $module;)*
-        /// Every function funcgate implements.
-        pub(crate) static FUNCTIONS: &[&dyn Function] = &[$(&$module::$function),*];
-    };
+/// What a handler answers: a reply, or an error rendered from the catalogue's table.
+pub type Outcome = Result<Reply, ApiError>;
+
+/// Shared state registered once at start-up ([`App::with_state`](crate::App::with_state)) and
+/// handed to every call of a handler that asks for it, like axum's `State` or actix's
+/// `web::Data`: a cheap clone of one `Arc`, never a `static`.
+///
+/// ```
+/// use funcgate::{Request, Reply, State, Outcome};
+///
+/// struct Config { greeting: String }
+///
+/// async fn hello(State(config): State<Config>, _req: Request) -> Outcome {
+///     Ok(Reply::json(200, &config.greeting))
+/// }
+/// # let _: funcgate::Function<Config> = funcgate::Function::new("hello", hello);
+/// ```
+pub struct State<S>(pub Arc<S>);
+
+impl<S> Clone for State<S> {
+    fn clone(&self) -> Self {
+        State(Arc::clone(&self.0))
+    }
 }
 
-// One line per function: its file in this folder, and the type implementing `Function`.
-register! {
-    health::Health,
-    vault::VaultFunction,
-    whoami::WhoAmI,
+impl<S> std::ops::Deref for State<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.0
+    }
 }
 
-/// The implementation for a function folder, matched case-insensitively as the host does.
-pub(crate) fn find(name: &str) -> Option<&'static dyn Function> {
-    FUNCTIONS
-        .iter()
-        .copied()
-        .find(|f| f.name().eq_ignore_ascii_case(name))
+/// An `async fn` that answers calls: `async fn(Request) -> Outcome` or
+/// `async fn(State<S>, Request) -> Outcome`. `Args` tells the two shapes apart; it is never
+/// named by hand.
+pub trait Handler<Args, S>: Send + Sync + 'static {
+    /// Answers one call.
+    fn call(&self, state: &State<S>, req: Request) -> LocalBoxFuture<'static, Outcome>;
 }
 
-/// A function's answer: a reply, or a catalogue error the gateway renders.
-pub(crate) type Outcome<'a> = LocalBoxFuture<'a, Result<Reply, ApiError>>;
+impl<F, Fut, S> Handler<(Request,), S> for F
+where
+    F: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + 'static,
+{
+    fn call(&self, _state: &State<S>, req: Request) -> LocalBoxFuture<'static, Outcome> {
+        Box::pin(self(req))
+    }
+}
 
-/// One function.
-pub(crate) trait Function: Sync {
-    /// Its folder name (the host's function name).
-    fn name(&self) -> &'static str;
+impl<F, Fut, S> Handler<(State<S>, Request), S> for F
+where
+    F: Fn(State<S>, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + 'static,
+{
+    fn call(&self, state: &State<S>, req: Request) -> LocalBoxFuture<'static, Outcome> {
+        Box::pin(self(state.clone(), req))
+    }
+}
 
-    /// Its default rules per method, in the `AUTH_POLICY_<NAME>` grammar.
-    fn rules(&self) -> &'static str;
+/// The handler with its argument shape forgotten.
+type Erased<S> = Arc<dyn Fn(&State<S>, Request) -> LocalBoxFuture<'static, Outcome> + Send + Sync>;
+
+/// One function: the name of its folder (the one holding its `function.json`), its default
+/// rules per method, and its handler.
+///
+/// ```
+/// use funcgate::{Function, Outcome, Reply, Request};
+///
+/// async fn ping(_req: Request) -> Outcome {
+///     Ok(Reply::json(200, &"pong"))
+/// }
+///
+/// let ping = Function::new("ping", ping).rules("GET,HEAD=authenticated");
+/// # let _: Function = ping;
+/// ```
+pub struct Function<S = ()> {
+    name: String,
+    rules: String,
+    handler: Erased<S>,
+}
+
+impl<S: Send + Sync + 'static> Function<S> {
+    /// The function whose folder is `name`, answered by `handler`. Its rules are `deny` until
+    /// [`Function::rules`] says otherwise: nothing is open by accident.
+    pub fn new<Args, H: Handler<Args, S>>(name: &str, handler: H) -> Function<S> {
+        Function {
+            name: name.to_owned(),
+            rules: "deny".to_owned(),
+            handler: Arc::new(move |state: &State<S>, req| handler.call(state, req)),
+        }
+    }
+
+    /// Its default rules per method, in the `AUTH_POLICY_<NAME>` grammar (checked at
+    /// start-up), e.g. `GET,HEAD=scopes:Api.Read;POST,PUT,PATCH,DELETE=scopes:Api.Write`.
+    pub fn rules(mut self, rules: &str) -> Function<S> {
+        self.rules = rules.to_owned();
+        self
+    }
+
+    /// The folder name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Binds the app's state, leaving a function the gateway can call.
+    pub(crate) fn bind(self, state: &State<S>) -> Registered {
+        let (handler, state) = (self.handler, state.clone());
+        Registered {
+            name: self.name,
+            rules: self.rules,
+            call: Box::new(move |req| handler(&state, req)),
+        }
+    }
+}
+
+/// A registered function, its state bound.
+pub(crate) struct Registered {
+    /// The folder name.
+    pub(crate) name: String,
+    /// Default rules, as written.
+    pub(crate) rules: String,
+    call: Box<dyn Fn(Request) -> LocalBoxFuture<'static, Outcome> + Send + Sync>,
+}
+
+impl Registered {
+    /// Parses the default rules; the error names the function.
+    pub(crate) fn parsed_rules(&self) -> Result<MethodRules, PolicyError> {
+        MethodRules::parse(&self.rules)
+    }
 
     /// Answers a call that passed the guard and the rules.
-    fn run<'a>(&'a self, ctx: &'a Context<'a>, req: &'a Request<'a>) -> Outcome<'a>;
+    pub(crate) fn run(&self, req: Request) -> LocalBoxFuture<'static, Outcome> {
+        (self.call)(req)
+    }
 }
 
-/// What a function may use besides its request: the services built once at start-up.
-pub(crate) struct Context<'a> {
-    /// Secrets, behind the cache and `VAULT_ALLOWED_SECRETS`.
-    pub(crate) secrets: &'a SecretCache,
-    /// The token guard (for the signing-key cache state).
-    pub(crate) guard: &'a Guard,
-    /// When the process started.
-    pub(crate) started: Instant,
+/// Every registered function, found by folder name case-insensitively, as the host does.
+#[derive(Default)]
+pub(crate) struct Registry(Vec<Registered>);
+
+impl Registry {
+    /// Adds `f`, replacing one registered under the same name.
+    pub(crate) fn add(&mut self, f: Registered) {
+        self.0.retain(|g| !g.name.eq_ignore_ascii_case(&f.name));
+        self.0.push(f);
+    }
+
+    /// The function for folder `name`.
+    pub(crate) fn find(&self, name: &str) -> Option<&Registered> {
+        self.0.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Every registered function.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Registered> {
+        self.0.iter()
+    }
 }
 
-/// A call as a function sees it: method, route parameters, query, headers (any case), the
-/// body (already read, within `MAX_REQUEST_BODY_BYTES`) and the validated identity.
-pub(crate) struct Request<'a> {
-    call: &'a Call,
+/// A call as a function sees it, whichever host protocol carried it: method, route
+/// parameters, query, headers (any case), the body (already read, within
+/// `MAX_REQUEST_BODY_BYTES`) and the validated token's identity and claims.
+pub struct Request {
+    method: String,
+    params: HashMap<String, String>,
+    query: Vec<(String, String)>,
+    headers: Headers,
     body: Bytes,
-    identity: Option<&'a Identity>,
+    identity: Option<Arc<Identity>>,
+    services: Services,
 }
 
-impl<'a> Request<'a> {
-    /// A view of `call` with its `body` and the caller's identity (`None` for anonymous rules).
-    pub(crate) fn new(call: &'a Call, body: Bytes, identity: Option<&'a Identity>) -> Request<'a> {
+impl Request {
+    /// A request built by the gateway.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one field each, built in one place"
+    )]
+    pub(crate) fn new(
+        method: String,
+        params: HashMap<String, String>,
+        query: Vec<(String, String)>,
+        headers: Headers,
+        body: Bytes,
+        identity: Option<Arc<Identity>>,
+        services: Services,
+    ) -> Request {
         Request {
-            call,
+            method,
+            params,
+            query,
+            headers,
             body,
             identity,
+            services,
         }
     }
 
     /// The upper-case HTTP method.
-    pub(crate) fn method(&self) -> &str {
-        &self.call.method
+    pub fn method(&self) -> &str {
+        &self.method
     }
 
     /// A route parameter (`{id}` in the `function.json` route), absent or empty as `None`.
-    pub(crate) fn param(&self, name: &str) -> Option<&str> {
-        self.call
-            .params
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
 
     /// Every route parameter.
-    #[allow(dead_code, reason = "part of the view every function gets")]
-    pub(crate) fn params(&self) -> &HashMap<String, String> {
-        &self.call.params
+    pub fn params(&self) -> &HashMap<String, String> {
+        &self.params
     }
 
-    /// A query value; repeated keys are comma-joined.
-    pub(crate) fn query(&self, key: &str) -> Option<String> {
-        self.call.query_value(key)
+    /// A query value; repeated keys are comma-joined, as the Functions host forwards them.
+    pub fn query(&self, key: &str) -> Option<String> {
+        let values: Vec<&str> = self
+            .query
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!values.is_empty()).then(|| values.join(","))
     }
 
     /// A header by case-insensitive name; repeated headers are joined with `, `.
-    pub(crate) fn header(&self, name: &str) -> Option<String> {
-        self.call.headers.get(name)
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name)
     }
 
     /// The body bytes (empty when none was sent).
-    #[allow(dead_code, reason = "part of the view every function gets")]
-    pub(crate) fn body(&self) -> &[u8] {
+    pub fn body(&self) -> &[u8] {
         &self.body
     }
 
-    /// Who called, when the rule for this method asked for a token.
-    pub(crate) fn identity(&self) -> Option<&Identity> {
-        self.identity
+    /// The validated token's identity, when the rule for this method asked for a token
+    /// (`None` for `anonymous` rules).
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_deref()
+    }
+
+    /// One claim of the validated token, as JSON (`upn`, `name`, a custom claim).
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.identity.as_ref()?.claims.get(name)
+    }
+
+    /// The validated token's claims as `T`, like jwt-authorizer's typed claims: `401
+    /// InvalidAuthorizationClaims` when there is no token (an `anonymous` rule) or the claims
+    /// do not fit `T` (the reason, in `debug`, names the field, never a value).
+    ///
+    /// ```
+    /// use funcgate::{Outcome, Reply, Request};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Claims { upn: String }
+    ///
+    /// async fn echo(req: Request) -> Outcome {
+    ///     let claims: Claims = req.claims()?;
+    ///     Ok(Reply::json(200, &serde_json::json!({ "upn": claims.upn })))
+    /// }
+    /// # let _: funcgate::Function = funcgate::Function::new("echo", echo);
+    /// ```
+    pub fn claims<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let Some(identity) = &self.identity else {
+            return Err(ApiError::new(ErrorKind::InvalidClaims)
+                .because("this method's rule is anonymous: there are no claims"));
+        };
+        T::deserialize(&identity.claims).map_err(|e| {
+            ApiError::new(ErrorKind::InvalidClaims).because(shape_error("the token's claims", &e))
+        })
     }
 
     /// The body as JSON of type `T`: `415 InvalidContentType` unless the content type is
     /// `application/json`, `400 InvalidRequestBody` (with the reason in `debug`) when it is
     /// empty or does not parse as `T`.
-    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         let content_type = self.header("content-type").unwrap_or_default();
         let essence = content_type.split(';').next().unwrap_or("").trim();
         if !essence.eq_ignore_ascii_case("application/json") {
@@ -145,15 +320,32 @@ impl<'a> Request<'a> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Err(invalid_body("the request body is empty"));
         }
-        serde_json::from_slice(&self.body).map_err(|e| invalid_body(shape_error(&e)))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| invalid_body(shape_error("the request body", &e)))
+    }
+
+    /// funcgate's own services, for the built-in functions.
+    pub(crate) fn services(&self) -> &Services {
+        &self.services
+    }
+}
+
+impl std::fmt::Debug for Request {
+    /// Method and route parameters only: headers and the body may hold secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("params", &self.params)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
     }
 }
 
 /// A reason that names fields but never echoes a value: serde's own messages quote the
 /// offending value (`invalid type: integer 12345`), and reasons reach the log.
-fn shape_error(e: &serde_json::Error) -> String {
+fn shape_error(what: &str, e: &serde_json::Error) -> String {
     if e.classify() != serde_json::error::Category::Data {
-        return "the request body is not valid JSON".to_owned();
+        return format!("{what} is not valid JSON");
     }
     let text = e.to_string();
     let names_a_field = ["missing field", "unknown field", "duplicate field"]
@@ -161,8 +353,9 @@ fn shape_error(e: &serde_json::Error) -> String {
         .any(|p| text.starts_with(p));
     match text.split(" at line ").next() {
         Some(head) if names_a_field => head.chars().take(120).collect(),
+        _ if e.line() == 0 => format!("{what} do not have the expected shape"),
         _ => format!(
-            "the JSON does not have the expected shape (line {}, column {})",
+            "{what} does not have the expected shape (line {}, column {})",
             e.line(),
             e.column()
         ),

@@ -6,35 +6,29 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Context, Function, Outcome, Request, invalid_body};
+use super::{Function, Outcome, Request, invalid_body};
 use crate::auth::token::Identity;
 use crate::errors::{ApiError, ErrorKind};
 use crate::reply::Reply;
-use crate::secrets::cache::{CacheUse, Read, Write};
+use crate::secrets::cache::{CacheUse, Read, SecretCache, Write};
 
 /// Key Vault's largest secret value: 25 KB.
 pub(crate) const MAX_VALUE_BYTES: usize = 25 * 1024;
 
-/// The `vault` function.
-pub(crate) struct VaultFunction;
+/// The built-in `vault` function (folder `vault`, rules
+/// `GET,HEAD=roles:GetSecret;PUT=roles:SetSecret`): reads a secret from Key Vault (or the local
+/// secrets file) by `/vault/NAME` or `/vault?secret=NAME`, and writes one with `PUT` and
+/// `{"value": "..."}`. One audit line per call; replies never carry a written value.
+pub fn vault<S: Send + Sync + 'static>() -> Function<S> {
+    Function::new("vault", answer).rules("GET,HEAD=roles:GetSecret;PUT=roles:SetSecret")
+}
 
-impl Function for VaultFunction {
-    fn name(&self) -> &'static str {
-        "vault"
-    }
-
-    fn rules(&self) -> &'static str {
-        "GET,HEAD=roles:GetSecret;PUT=roles:SetSecret"
-    }
-
-    fn run<'a>(&'a self, ctx: &'a Context<'a>, req: &'a Request<'a>) -> Outcome<'a> {
-        Box::pin(async move {
-            let name = secret_name(req)?;
-            match req.method() {
-                "PUT" => write(ctx, req, &name).await,
-                _ => read(ctx, req, &name).await,
-            }
-        })
+async fn answer(req: Request) -> Outcome {
+    let name = secret_name(&req)?;
+    let secrets = &req.services().secrets;
+    match req.method() {
+        "PUT" => write(secrets, &req, &name).await,
+        _ => read(secrets, &req, &name).await,
     }
 }
 
@@ -49,7 +43,7 @@ fn is_valid_version(version: &str) -> bool {
 }
 
 /// The name from the route (`secret_name`) or the query (`secret`).
-fn secret_name(req: &Request<'_>) -> Result<String, ApiError> {
+fn secret_name(req: &Request) -> Result<String, ApiError> {
     let name = req
         .param("secret_name")
         .map(str::to_owned)
@@ -62,14 +56,14 @@ fn secret_name(req: &Request<'_>) -> Result<String, ApiError> {
     Ok(name)
 }
 
-async fn read(ctx: &Context<'_>, req: &Request<'_>, name: &str) -> Result<Reply, ApiError> {
+async fn read(secrets: &SecretCache, req: &Request, name: &str) -> Result<Reply, ApiError> {
     let who = req.identity();
     let version = req.query("version").filter(|v| !v.is_empty());
     if version.as_deref().is_some_and(|v| !is_valid_version(v)) {
         audit("read", who, name, "not_found", CacheUse::Skipped.as_str());
         return Err(ApiError::new(ErrorKind::SecretNotFound).because("no such secret version"));
     }
-    let read = ctx.secrets.read(name, version.as_deref()).await;
+    let read = secrets.read(name, version.as_deref()).await;
     let cache = read.cache().as_str();
     match read {
         Read::Found { value, .. } => {
@@ -79,7 +73,13 @@ async fn read(ctx: &Context<'_>, req: &Request<'_>, name: &str) -> Result<Reply,
                 name: &'a str,
                 value: &'a str,
             }
-            let mut reply = Reply::json(200, &Secret { name, value: &value });
+            let mut reply = Reply::json(
+                200,
+                &Secret {
+                    name,
+                    value: &value,
+                },
+            );
             reply.header("Cache-Control", "no-store");
             Ok(reply)
         }
@@ -101,7 +101,7 @@ async fn read(ctx: &Context<'_>, req: &Request<'_>, name: &str) -> Result<Reply,
 }
 
 /// The value of a `PUT` body: `{"value": "..."}` of at most [`MAX_VALUE_BYTES`].
-fn value_of(req: &Request<'_>) -> Result<String, ApiError> {
+fn value_of(req: &Request) -> Result<String, ApiError> {
     // Reasons name what is wrong, never the value: they reach the log line.
     let body: Value = req.json()?;
     let Value::Object(mut fields) = body else {
@@ -120,10 +120,10 @@ fn value_of(req: &Request<'_>) -> Result<String, ApiError> {
     }
 }
 
-async fn write(ctx: &Context<'_>, req: &Request<'_>, name: &str) -> Result<Reply, ApiError> {
+async fn write(secrets: &SecretCache, req: &Request, name: &str) -> Result<Reply, ApiError> {
     let who = req.identity();
     let value = value_of(req).inspect_err(|_| audit("write", who, name, "invalid", "none"))?;
-    match ctx.secrets.write(name, &value).await {
+    match secrets.write(name, &value).await {
         Write::Stored(stored) => {
             let created = stored.created == Some(true);
             audit(

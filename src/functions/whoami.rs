@@ -2,25 +2,18 @@
 
 use serde::Serialize;
 
-use super::{Context, Function, Outcome, Request};
+use super::{Function, Outcome, Request};
 use crate::auth::token::{Identity, TokenVersion};
 use crate::reply::Reply;
 
-/// The `whoami` function.
-pub(crate) struct WhoAmI;
+/// The built-in `whoami` function (folder `whoami`, rule `authenticated`): the validated
+/// identity behind the caller's token, for debugging app registrations.
+pub fn whoami<S: Send + Sync + 'static>() -> Function<S> {
+    Function::new("whoami", answer).rules("authenticated")
+}
 
-impl Function for WhoAmI {
-    fn name(&self) -> &'static str {
-        "whoami"
-    }
-
-    fn rules(&self) -> &'static str {
-        "authenticated"
-    }
-
-    fn run<'a>(&'a self, _ctx: &'a Context<'a>, req: &'a Request<'a>) -> Outcome<'a> {
-        Box::pin(async move { Ok(run(req.identity())) })
-    }
+async fn answer(req: Request) -> Outcome {
+    Ok(run(req.identity()))
 }
 
 #[derive(Serialize)]

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use crate::call::{Body, Call};
 use crate::gateway;
 use crate::reply::Reply;
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 use crate::telemetry::INVOCATION_HEADER;
 
 /// Room in an invocation payload for everything but the body (headers, query, metadata).
@@ -95,7 +95,7 @@ pub(crate) async fn dispatch(
 }
 
 /// Routes a forwarded call to its function, or answers `NotFound`.
-async fn route(state: &AppState, path: &str, call: &mut Call) -> Reply {
+async fn route(state: &Services, path: &str, call: &mut Call) -> Reply {
     match state.settings.layout.route(path) {
         Some((function, params)) => {
             call.params = params;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::source::Source;
 use super::{SettingError, fail};
 use crate::auth::policy::{MethodRules, Policy};
-use crate::functions;
+use crate::functions::Registry;
 use crate::layout::Layout;
 
 /// Prefix of the per-function policy settings (`AUTH_POLICY_VAULT`).
@@ -23,18 +23,20 @@ pub(crate) fn policy_setting_name(function: &str) -> String {
 pub(super) fn policies(
     source: &Source,
     layout: &Layout,
+    functions: &Registry,
 ) -> Result<HashMap<String, MethodRules>, SettingError> {
     let mut out = HashMap::new();
     for f in &layout.functions {
         let setting = policy_setting_name(&f.name);
         let rules = match source.get(&setting) {
             Some(text) => MethodRules::parse(text).or_else(|e| fail(&setting, e))?,
-            None => match functions::find(&f.name) {
-                Some(implementation) => MethodRules::parse(implementation.rules())
-                    .or_else(|e| fail(&format!("{} (built-in rules)", f.name), e))?,
+            None => match functions.find(&f.name) {
+                Some(implementation) => implementation
+                    .parsed_rules()
+                    .or_else(|e| fail(&format!("{} (rules in code)", f.name), e))?,
                 None => {
                     log::warn!(
-                        "function {:?} has no policy and funcgate does not implement it: every call is denied (set {setting})",
+                        "function {:?} has a folder but no registered function: every call is denied",
                         f.name
                     );
                     MethodRules::every_method(Policy::Deny)
@@ -52,12 +54,17 @@ pub(super) fn policies(
         }
         out.insert(f.name.clone(), rules);
     }
-    for implementation in functions::FUNCTIONS {
-        if layout.function(implementation.name()).is_none() {
+    for implementation in functions.iter() {
+        // Checked even when a setting overrides them: a typo in code should not wait for the
+        // day the setting is removed.
+        implementation
+            .parsed_rules()
+            .or_else(|e| fail(&format!("{} (rules in code)", implementation.name), e))?;
+        if layout.function(&implementation.name).is_none() {
             log::warn!(
-                "function {:?} is implemented but has no folder ({}/function.json): the host will never route to it",
-                implementation.name(),
-                implementation.name()
+                "function {:?} is registered but has no folder ({}/function.json): the host will never route to it",
+                implementation.name,
+                implementation.name
             );
         }
     }

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::auth::config::AuthConfig;
 use crate::auth::policy::{MethodRules, Policy};
 use crate::cors::CorsOrigins;
+use crate::functions::Registry;
 use crate::layout::Layout;
 use crate::net;
 use crate::telemetry::TelemetryConfig;
@@ -62,11 +63,11 @@ fn fail<T>(name: &str, problem: impl fmt::Display) -> Result<T, SettingError> {
 
 /// Everything funcgate needs, loaded once.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Where to listen.
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// True when run without the Functions host.
-    pub standalone: bool,
+    pub(crate) standalone: bool,
     /// `host.json` and the function folders.
     pub(crate) layout: Layout,
     /// Each function's rules per method, by folder name.
@@ -88,17 +89,21 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Loads from the process environment.
-    pub fn from_env() -> Result<Settings, SettingError> {
+    /// Loads from the process environment, for the app's `functions`.
+    pub(crate) fn from_env(registry: &Registry) -> Result<Settings, SettingError> {
         let env: HashMap<String, String> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        Settings::load(env, &cwd)
+        Settings::load(env, &cwd, registry)
     }
 
     /// Loads from the given environment; `cwd` is the app root unless the host names one.
-    pub(crate) fn load(env: HashMap<String, String>, cwd: &Path) -> Result<Settings, SettingError> {
+    pub(crate) fn load(
+        env: HashMap<String, String>,
+        cwd: &Path,
+        registry: &Registry,
+    ) -> Result<Settings, SettingError> {
         let app_root = env
             .get("FUNCTIONS_APP_ROOT_PATH")
             .filter(|p| !p.trim().is_empty())
@@ -127,7 +132,7 @@ impl Settings {
             problem: e.problem,
         })?;
         let auth = auth::read(&source)?;
-        let policies = functions::policies(&source, &layout)?;
+        let policies = functions::policies(&source, &layout, registry)?;
         auth::check_any_tenant(&auth, &policies)?;
         let cors = http::cors_origins(&source)?;
         let local_secrets_file = app_root.join(
@@ -197,7 +202,7 @@ mod tests {
         let dir = app_dir();
         let mut e = env(&BASE);
         e.extend(env(extra));
-        Settings::load(e, dir.path())
+        Settings::load(e, dir.path(), &Registry::default())
     }
 
     #[test]
@@ -248,7 +253,11 @@ mod tests {
             assert!(err.to_string().starts_with(&format!("funcgate: {name}: ")));
         }
         let dir = app_dir();
-        let err = Settings::load(env(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1")]), dir.path());
+        let err = Settings::load(
+            env(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1")]),
+            dir.path(),
+            &Registry::default(),
+        );
         assert_eq!(err.unwrap_err().name, "AUTH_TENANT_ID");
     }
 
@@ -260,7 +269,12 @@ mod tests {
             r#"{"IsEncrypted":false,"Values":{"AUTH_TENANT_ID":"t1","AUTH_CLIENT_ID":"c1","AUTH_DEBUG_ERRORS":true},"Host":{"LocalHttpPort":7555}}"#,
         )
         .unwrap();
-        let s = Settings::load(env(&[("AUTH_CLIENT_ID", "from-env")]), dir.path()).unwrap();
+        let s = Settings::load(
+            env(&[("AUTH_CLIENT_ID", "from-env")]),
+            dir.path(),
+            &Registry::default(),
+        )
+        .unwrap();
         assert!(s.standalone);
         assert_eq!(s.listen.port(), 7555);
         assert_eq!(s.auth.tenant_id, "t1");

@@ -1,6 +1,7 @@
 //! Who called: the validated claims a function or policy may use.
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// Which Entra token format a token is, told by its issuer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -13,22 +14,32 @@ pub enum TokenVersion {
     V2,
 }
 
-/// Who called: the validated claims a function or policy may use.
+/// Who called: the validated token's standard claims, typed, and every claim as JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Identity {
+    /// Entra v1 or v2, told by the issuer.
     pub version: TokenVersion,
+    /// `tid`: the caller's tenant (the configured one when the token names none).
     pub tenant_id: Option<String>,
+    /// `oid`: the caller's object id in its tenant.
     pub object_id: Option<String>,
+    /// `sub`: the subject, unique per application.
     pub subject: Option<String>,
     /// `azp` (v2) or `appid` (v1): the client application that asked for the token.
     pub client_app: Option<String>,
+    /// `roles`: app roles granted to the caller.
     pub roles: Vec<String>,
+    /// `scp`, split on spaces: delegated scopes (empty for app-only tokens).
     pub scopes: Vec<String>,
+    /// `exp`, seconds since the epoch.
     pub expires_at: i64,
     /// `nbf`, re-checked when a cached validation is reused.
     #[serde(skip)]
     pub not_before: Option<i64>,
+    /// Every claim of the validated token (`upn`, `name`, custom claims), as JSON.
+    #[serde(skip)]
+    pub claims: Map<String, Value>,
 }
 
 impl Identity {
@@ -44,6 +55,7 @@ impl Identity {
             scopes: Vec::new(),
             expires_at: 0,
             not_before: None,
+            claims: Map::new(),
         }
     }
 

@@ -156,6 +156,11 @@ impl Parsed<'_> {
             }
     }
 
+    /// The payload's claims, once [`Parsed::validate`] has accepted them.
+    pub(crate) fn into_claims(self) -> Map<String, Value> {
+        self.claims
+    }
+
     /// Validates the token with `key`: claim types (here), then signature, `exp`, `nbf`, `iss`
     /// and `aud` (jsonwebtoken), then Entra's rules (here). `now` is the time the rules here
     /// use; jsonwebtoken reads the clock itself.

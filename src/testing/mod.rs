@@ -1,0 +1,472 @@
+//! A testing kit for function apps (cargo feature `testing`, for dev-dependencies): a loopback
+//! identity provider that publishes a **test** signing key the way Entra ID does and mints
+//! tokens with any claims, and the app started in-process on a random port, reachable through
+//! both host protocols.
+//!
+//! ```no_run
+//! use funcgate::testing::{IdentityProvider, TestApp};
+//! use funcgate::{App, Function, Outcome, Reply, Request};
+//! use serde_json::json;
+//!
+//! async fn echo(req: Request) -> Outcome {
+//!     Ok(Reply::json(200, &json!({ "upn": req.claim("upn") })))
+//! }
+//!
+//! # async fn test() {
+//! let idp = IdentityProvider::start();
+//! let app = App::new().function(Function::new("echo", echo).rules("GET=authenticated"));
+//! // The folder holding host.json and echo/function.json: the team's crate root.
+//! let app = TestApp::start(app, env!("CARGO_MANIFEST_DIR"), &idp, &[]).unwrap();
+//! let token = idp.token(json!({ "upn": "ada@contoso.com" }));
+//! let answer = app.get("/echo", Some(&token)).await;
+//! assert_eq!(answer.json()["upn"], "ada@contoso.com");
+//! assert_eq!(app.get("/echo", None).await.code(), "AuthorizationHeaderMissing");
+//! # }
+//! ```
+//!
+//! Nothing here is ever trusted by a real deployment: the key is published in this crate.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{HttpResponse, HttpServer, web};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::app::App;
+
+/// The test key's private half (published: never trust it).
+const PRIVATE_KEY: &[u8] = include_bytes!("test-key.pem");
+/// Its public half, as a JWK without `kid`.
+const PUBLIC_JWK: &str = include_str!("test-key.jwk.json");
+/// The `kid` the test key is published under.
+pub const KID: &str = "funcgate-test-key";
+/// The tenant the test identity provider speaks for.
+pub const TENANT_ID: &str = "7e57da7a-0000-4000-8000-000000000001";
+/// The API's client id (audience `api://{CLIENT_ID}`).
+pub const CLIENT_ID: &str = "7e57da7a-0000-4000-8000-0000000000a1";
+/// The client application the minted tokens name (`azp`).
+pub const CALLER_APP_ID: &str = "7e57da7a-0000-4000-8000-0000000000c1";
+
+/// Why the kit could not start.
+#[derive(Debug)]
+pub struct TestError(String);
+
+impl std::fmt::Display for TestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TestError {}
+
+/// An OpenID provider on 127.0.0.1 (discovery document and JWKS at Entra's paths) that signs
+/// tokens with the kit's test key. Stops when dropped.
+pub struct IdentityProvider {
+    base: String,
+    key: EncodingKey,
+    handle: ServerHandle,
+}
+
+impl IdentityProvider {
+    /// Starts the provider on a free loopback port.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound or the built-in test key does not load: the kit is
+    /// for tests, where a panic is the failure report.
+    #[allow(
+        clippy::expect_used,
+        reason = "a test kit reports failures by panicking"
+    )]
+    pub fn start() -> IdentityProvider {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port for the provider");
+        let port = listener
+            .local_addr()
+            .expect("the provider's address")
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let (tx, rx) = mpsc::channel();
+        let served = base.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let base = web::Data::new(served);
+                let server = HttpServer::new(move || {
+                    actix_web::App::new()
+                        .app_data(base.clone())
+                        .route(
+                            "/{tenant}/v2.0/.well-known/openid-configuration",
+                            web::get().to(discovery),
+                        )
+                        .route("/{tenant}/discovery/v2.0/keys", web::get().to(jwks))
+                })
+                .workers(1)
+                .listen(listener);
+                let server = match server {
+                    Ok(server) => server.run(),
+                    Err(_) => return,
+                };
+                let _ = tx.send(server.handle());
+                let _ = server.await;
+            });
+        });
+        IdentityProvider {
+            base,
+            key: EncodingKey::from_rsa_pem(PRIVATE_KEY).expect("the kit's test key"),
+            handle: rx.recv().expect("the provider started"),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`: the value for `AUTH_INSTANCE`.
+    pub fn instance(&self) -> &str {
+        &self.base
+    }
+
+    /// The v2 issuer of [`TENANT_ID`].
+    pub fn issuer(&self) -> String {
+        format!("{}/{TENANT_ID}/v2.0", self.base)
+    }
+
+    /// The settings that make an app trust this provider: `AUTH_TENANT_ID`, `AUTH_CLIENT_ID`,
+    /// `AUTH_INSTANCE`.
+    pub fn settings(&self) -> Vec<(String, String)> {
+        vec![
+            ("AUTH_TENANT_ID".into(), TENANT_ID.into()),
+            ("AUTH_CLIENT_ID".into(), CLIENT_ID.into()),
+            ("AUTH_INSTANCE".into(), self.base.clone()),
+        ]
+    }
+
+    /// The claims of a valid v2 app-only access token for the API, valid for an hour:
+    /// `aud`, `iss`, `tid`, `oid`, `sub`, `azp`, `iat`, `nbf`, `exp`, `ver`.
+    pub fn claims(&self) -> Value {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        json!({
+            "aud": format!("api://{CLIENT_ID}"),
+            "iss": self.issuer(),
+            "iat": now - 10,
+            "nbf": now - 10,
+            "exp": now + 3600,
+            "tid": TENANT_ID,
+            "oid": "7e57da7a-0000-4000-8000-0000000000d1",
+            "sub": "test-subject",
+            "azp": CALLER_APP_ID,
+            "ver": "2.0",
+        })
+    }
+
+    /// A token with [`claims`](IdentityProvider::claims) overlaid by `extra` (an object; a
+    /// `null` value removes that claim), e.g. `json!({"scp": "Api.Read", "upn": "a@b.c"})`.
+    ///
+    /// # Panics
+    ///
+    /// When `extra` is not a JSON object.
+    #[allow(clippy::panic, reason = "a test kit reports failures by panicking")]
+    pub fn token(&self, extra: Value) -> String {
+        let mut claims = self.claims();
+        let (Some(base), Value::Object(extra)) = (claims.as_object_mut(), extra) else {
+            panic!("IdentityProvider::token takes a JSON object of claims");
+        };
+        for (name, value) in extra {
+            if value.is_null() {
+                base.remove(&name);
+            } else {
+                base.insert(name, value);
+            }
+        }
+        self.sign(&claims)
+    }
+
+    /// `claims` exactly as given, signed with the test key under [`KID`].
+    ///
+    /// # Panics
+    ///
+    /// When the claims cannot be serialised.
+    #[allow(
+        clippy::expect_used,
+        reason = "a test kit reports failures by panicking"
+    )]
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(KID.to_owned());
+        header.typ = Some("JWT".to_owned());
+        jsonwebtoken::encode(&header, claims, &self.key).expect("claims serialise")
+    }
+}
+
+impl Drop for IdentityProvider {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+async fn discovery(base: web::Data<String>, tenant: web::Path<String>) -> HttpResponse {
+    let (base, tenant) = (base.as_str(), tenant.into_inner());
+    HttpResponse::Ok().json(json!({
+        "issuer": format!("{base}/{tenant}/v2.0"),
+        "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+        "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+        "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+}
+
+async fn jwks() -> HttpResponse {
+    let mut jwk: Value = serde_json::from_str(PUBLIC_JWK).unwrap_or(Value::Null);
+    jwk["kid"] = json!(KID);
+    jwk["use"] = json!("sig");
+    HttpResponse::Ok().json(json!({ "keys": [jwk] }))
+}
+
+/// An app served in-process on a free loopback port, as the Functions host would reach it.
+/// Stops when dropped.
+pub struct TestApp {
+    base: String,
+    route_prefix: String,
+    handle: ServerHandle,
+    http: reqwest::Client,
+}
+
+impl TestApp {
+    /// Serves `app` with the function folders (and `host.json`) under `root`, trusting `idp`,
+    /// with `settings` on top (`AUTH_DEBUG_ERRORS`, `AUTH_POLICY_<NAME>`, ...). The process
+    /// environment is not read.
+    pub fn start<S: Send + Sync + 'static>(
+        app: App<S>,
+        root: impl AsRef<Path>,
+        idp: &IdentityProvider,
+        settings: &[(&str, &str)],
+    ) -> Result<TestApp, TestError> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| TestError(format!("cannot bind a loopback port: {e}")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| TestError(e.to_string()))?
+            .port();
+        let root = root.as_ref();
+        let mut env: HashMap<String, String> = idp.settings().into_iter().collect();
+        env.insert("FUNCTIONS_CUSTOMHANDLER_PORT".into(), port.to_string());
+        env.insert(
+            "FUNCTIONS_APP_ROOT_PATH".into(),
+            root.to_string_lossy().into_owned(),
+        );
+        for (k, v) in settings {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let (tx, rx) = mpsc::channel();
+        let root_owned = root.to_owned();
+        // Built on the app's own thread, outside the test's runtime: telemetry's exporter
+        // builds a blocking HTTP client, which refuses to start inside one.
+        std::thread::spawn(move || {
+            let state = match app.build(env, &root_owned) {
+                Ok(state) => state,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let route_prefix = state.settings.layout.route_prefix.clone();
+            actix_web::rt::System::new().block_on(async move {
+                match crate::app::serve(state, listener) {
+                    Ok(server) => {
+                        let _ = tx.send(Ok((server.handle(), route_prefix)));
+                        let _ = server.await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        });
+        let (handle, route_prefix) = rx
+            .recv()
+            .map_err(|_| TestError("the app's thread ended".into()))?
+            .map_err(TestError)?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| TestError(e.to_string()))?;
+        Ok(TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            route_prefix,
+            handle,
+            http,
+        })
+    }
+
+    /// The URL of a public path (`/items/1`), with the app's route prefix.
+    pub fn url(&self, path: &str) -> String {
+        if self.route_prefix.is_empty() {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/{}{path}", self.base, self.route_prefix)
+        }
+    }
+
+    /// `GET path` as the host forwards it, with a bearer `token` when given.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.call("GET", path, token, None).await
+    }
+
+    /// Any method as the host forwards it (forwarding and proxying modes): the original path
+    /// and headers, `body` as `(content type, bytes)`.
+    ///
+    /// # Panics
+    ///
+    /// When `method` is not an HTTP method or the app does not answer.
+    #[allow(
+        clippy::expect_used,
+        reason = "a test kit reports failures by panicking"
+    )]
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, &[u8])>,
+    ) -> TestResponse {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some((content_type, bytes)) = body {
+            req = req
+                .header("content-type", content_type)
+                .body(bytes.to_vec());
+        }
+        TestResponse::from(req.send().await.expect("the app answers")).await
+    }
+
+    /// The same call in the invocation protocol: `POST /{function}` with the `Data.req`
+    /// payload the host builds (method, URL, headers, route `params`, JSON or text body),
+    /// unwrapped from `Outputs.res`.
+    ///
+    /// # Panics
+    ///
+    /// When the app does not answer with an invocation response.
+    #[allow(
+        clippy::expect_used,
+        reason = "a test kit reports failures by panicking"
+    )]
+    pub async fn invoke(
+        &self,
+        function: &str,
+        method: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        token: Option<&str>,
+        body: Option<(&str, &str)>,
+    ) -> TestResponse {
+        let mut headers = serde_json::Map::new();
+        if let Some(token) = token {
+            headers.insert("Authorization".into(), json!([format!("Bearer {token}")]));
+        }
+        let mut req = json!({
+            "Url": format!("http://localhost:7071{path}"),
+            "Method": method,
+            "Query": {},
+            "Params": params.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        });
+        if let Some((content_type, text)) = body {
+            headers.insert("Content-Type".into(), json!([content_type]));
+            // The host passes JSON content parsed, and other text as a string.
+            req["Body"] = match serde_json::from_str::<Value>(text) {
+                Ok(v) if content_type.starts_with("application/json") => v,
+                _ => json!(text),
+            };
+        }
+        req["Headers"] = Value::Object(headers);
+        let payload = json!({"Data": {"req": req}, "Metadata": {}});
+        let answer = self
+            .http
+            .post(format!("{}/{function}", self.base))
+            .header("content-type", "application/json")
+            .body(payload.to_string())
+            .send()
+            .await
+            .expect("the app answers");
+        let out: Value = answer.json().await.expect("an invocation response");
+        let res = out["Outputs"]["res"].clone();
+        let res = if res.is_null() {
+            out["ReturnValue"].clone()
+        } else {
+            res
+        };
+        TestResponse {
+            status: res["statusCode"].as_u64().unwrap_or(0) as u16,
+            headers: res["headers"]
+                .as_object()
+                .map(|h| {
+                    h.iter()
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or("").into()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            body: res["body"].as_str().unwrap_or("").to_owned(),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+/// An answer, whichever protocol carried it.
+#[derive(Clone, Debug)]
+pub struct TestResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// Headers, names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// The body as text.
+    pub body: String,
+}
+
+impl TestResponse {
+    async fn from(resp: reqwest::Response) -> TestResponse {
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        TestResponse {
+            status,
+            headers,
+            body: resp.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The error `code` of a JSON error body (empty when there is none).
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or("").to_owned()
+    }
+
+    /// A header by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
