@@ -224,13 +224,48 @@ async fn jwks() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "keys": [jwk] }))
 }
 
-/// An app served in-process on a free loopback port, as the Functions host would reach it.
-/// Stops when dropped.
+/// An app served on a free loopback port, as the Functions host would reach it: in-process
+/// ([`TestApp::start`]) or as the built executable ([`TestApp::start_binary`]). Stops when
+/// dropped.
 pub struct TestApp {
     base: String,
     route_prefix: String,
-    handle: ServerHandle,
+    running: Running,
     http: reqwest::Client,
+}
+
+/// What serves a [`TestApp`].
+enum Running {
+    InProcess(ServerHandle),
+    Binary(std::process::Child, Logs),
+}
+
+/// What a started executable printed (stdout and stderr).
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl Logs {
+    /// Appends everything `stream` yields, on a thread of its own.
+    fn collect(&self, mut stream: impl std::io::Read + Send + 'static) {
+        let logs = self.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]);
+                logs.0
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_str(&text);
+            }
+        });
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl TestApp {
@@ -288,17 +323,95 @@ impl TestApp {
             .recv()
             .map_err(|_| TestError("the app's thread ended".into()))?
             .map_err(TestError)?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| TestError(e.to_string()))?;
         Ok(TestApp {
             base: format!("http://127.0.0.1:{port}"),
             route_prefix,
-            handle,
-            http,
+            running: Running::InProcess(handle),
+            http: client()?,
         })
+    }
+
+    /// Starts the built executable `exe` (`env!("CARGO_BIN_EXE_<name>")`) the way the
+    /// Functions host does: working directory and `FUNCTIONS_APP_ROOT_PATH` at `root`,
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT` set, only `PATH` kept from the environment; trusting
+    /// `idp`, with `settings` on top. Ready once it answers the host's probe (`GET /`).
+    pub async fn start_binary(
+        exe: impl AsRef<Path>,
+        root: impl AsRef<Path>,
+        idp: &IdentityProvider,
+        settings: &[(&str, &str)],
+    ) -> Result<TestApp, TestError> {
+        let root = root.as_ref();
+        let layout = crate::layout::Layout::load(root)
+            .map_err(|e| TestError(format!("{}: {}", e.file, e.problem)))?;
+        let http = client()?;
+        // A port free a moment ago may be taken by the time the app binds it: try another.
+        let mut last = String::new();
+        for _ in 0..4 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| TestError(format!("cannot find a free port: {e}")))?
+                .port();
+            let mut command = std::process::Command::new(exe.as_ref());
+            command
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .current_dir(root)
+                .env("FUNCTIONS_APP_ROOT_PATH", root)
+                .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+                .envs(idp.settings())
+                .envs(settings.iter().copied())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = command
+                .spawn()
+                .map_err(|e| TestError(format!("cannot start {}: {e}", exe.as_ref().display())))?;
+            let logs = Logs::default();
+            if let Some(out) = child.stdout.take() {
+                logs.collect(out);
+            }
+            if let Some(err) = child.stderr.take() {
+                logs.collect(err);
+            }
+            let base = format!("http://127.0.0.1:{port}");
+            for _ in 0..400 {
+                if let Ok(Some(status)) = child.try_wait() {
+                    // Let the reader threads take the last lines.
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    last = format!(
+                        "{} exited with {status}: {}",
+                        exe.as_ref().display(),
+                        logs.text()
+                    );
+                    break;
+                }
+                if http.get(format!("{base}/")).send().await.is_ok() {
+                    return Ok(TestApp {
+                        base,
+                        route_prefix: layout.route_prefix,
+                        running: Running::Binary(child, logs),
+                        http,
+                    });
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            if last.is_empty() {
+                last = format!("{} never answered on {base}", exe.as_ref().display());
+            }
+        }
+        Err(TestError(last))
+    }
+
+    /// What the executable printed so far (call lines, audit lines, warnings); empty for an
+    /// app served in-process, whose log records go to the test process's logger.
+    pub fn logs(&self) -> String {
+        match &self.running {
+            Running::Binary(_, logs) => logs.text(),
+            Running::InProcess(_) => String::new(),
+        }
     }
 
     /// The URL of a public path (`/items/1`), with the app's route prefix.
@@ -417,8 +530,23 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        drop(self.handle.stop(false));
+        match &mut self.running {
+            Running::InProcess(handle) => drop(handle.stop(false)),
+            Running::Binary(child, _) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
     }
+}
+
+/// The kit's HTTP client: no proxy, no redirects.
+fn client() -> Result<reqwest::Client, TestError> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| TestError(e.to_string()))
 }
 
 /// An answer, whichever protocol carried it.
