@@ -1,21 +1,26 @@
 # funcgate: build, run and test the Azure Functions custom handler.
 CARGO ?= cargo
 SECRETS ?= local.secrets.json
+# Cargo's output folder: CARGO_TARGET_DIR when set (shared caches), else ./target. Exported so
+# every cargo call below, the example app's included, builds into the same place.
+TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)
+export CARGO_TARGET_DIR := $(TARGET_DIR)
+EXAMPLE_APP = examples/items-app/Cargo.toml
 
 .PHONY: build dist run test lint fmt clean fuzz bench package demo check-azure-cli new-function
 
 ## build: release build, copied to ./handler (the file host.json names)
 build:
 	$(CARGO) build --release --locked
-	cp target/release/handler ./handler
+	cp $(TARGET_DIR)/release/handler ./handler
 
-## dist: the shipped binary (fat LTO, one codegen unit, stripped) at target/dist/handler
+## dist: the shipped binary (fat LTO, one codegen unit, stripped) at $(TARGET_DIR)/dist/handler
 dist:
 	$(CARGO) build --profile dist --locked
 
 ## package: dist/funcgate.zip with host.json, the function folders and handler (TARGET=x86_64-unknown-linux-musl for a static binary)
 TARGET ?=
-DIST_BIN = target/$(if $(TARGET),$(TARGET)/,)dist/handler
+DIST_BIN = $(TARGET_DIR)/$(if $(TARGET),$(TARGET)/,)dist/handler
 package:
 	$(CARGO) build --profile dist --locked $(if $(TARGET),--target $(TARGET),)
 	python3 scripts/package.py --binary $(DIST_BIN) --out dist/funcgate.zip
@@ -23,7 +28,7 @@ package:
 ## demo: offline demo against a local development issuer (401, 403, 200 with curl)
 demo: build
 	$(CARGO) build --release --locked --example dev_issuer
-	bash scripts/demo.sh
+	ISSUER_BIN=$(TARGET_DIR)/release/examples/dev_issuer bash scripts/demo.sh
 
 ## run: `func start` when Core Tools are installed, else ./handler alone on port 7071
 run: build $(SECRETS)
@@ -37,22 +42,27 @@ $(SECRETS):
 	@echo '{"demo": "funcgate-demo-value"}' > $@
 	@echo "funcgate: created $@ with a demo secret"
 
-## test: every unit and integration test (integration tests start the real binary); benchmarks
-## and examples are only built
+## test: every unit, integration and doc test (integration tests start the real binary), then
+## the example app's (examples/items-app, a team's own app on funcgate); benchmarks are only built
 test:
 	$(CARGO) build --locked --benches --examples
 	$(CARGO) test --locked --lib --bins --tests
+	$(CARGO) test --locked --doc --features testing
+	$(CARGO) test --locked --manifest-path $(EXAMPLE_APP)
 
 ## lint: formatting and clippy, as CI checks them
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) fmt --manifest-path $(EXAMPLE_APP) -- --check
+	$(CARGO) clippy --locked --manifest-path $(EXAMPLE_APP) --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --features testing
 
 ## bench: criterion micro-benchmarks, then the load benchmark on the shipped binary (installs wrk)
 bench: dist
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(CARGO) bench --locked --bench guard
-	FUNCGATE_HANDLER_BIN=$(CURDIR)/target/dist/handler $(CARGO) bench --locked --bench load
+	FUNCGATE_HANDLER_BIN=$(TARGET_DIR)/dist/handler $(CARGO) bench --locked --bench load
 
 ## fuzz: libFuzzer on the header parser and token decoder (nightly toolchain, installs cargo-fuzz)
 FUZZ_SECONDS ?= 60

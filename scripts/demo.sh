@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 ISSUER_PORT="${ISSUER_PORT:-7099}"
 HANDLER_PORT="${HANDLER_PORT:-7072}"
-ISSUER_BIN="${ISSUER_BIN:-target/release/examples/dev_issuer}"
+ISSUER_BIN="${ISSUER_BIN:-${CARGO_TARGET_DIR:-target}/release/examples/dev_issuer}"
 TENANT="dddddddd-0000-4000-8000-000000000001"
 CLIENT="dddddddd-0000-4000-8000-0000000000a1"
 BASE="http://127.0.0.1:${HANDLER_PORT}"
