@@ -273,6 +273,9 @@ impl Telemetry {
                 .timeout(UPLOAD_TIMEOUT)
                 .connect_timeout(UPLOAD_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
+                // Items carry the instrumentation key: never in plain text, whatever the
+                // connection string says.
+                .https_only(true)
                 .user_agent(concat!("funcgate/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .map(|client| Upload {

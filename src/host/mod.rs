@@ -41,10 +41,10 @@ pub(crate) async fn dispatch(
 ) -> HttpResponse {
     let path = req.path();
     if path == "/" {
-        // The host's readiness probe and latency ping: any quick answer will do.
-        return HttpResponse::Ok()
-            .content_type("application/json")
-            .body(r#"{"status":"ready"}"#);
+        // The host's readiness probe and latency ping: any quick answer will do. A body sent
+        // with it is never read, and the reply closes the connection rather than drain it.
+        let ready = Reply::with_json_body(200, br#"{"status":"ready"}"#.to_vec());
+        return to_http(ready, forwarded::body(&req, payload));
     }
     let layout = &state.settings.layout;
     if req.method() == Method::POST

@@ -24,8 +24,8 @@ pub(super) fn read(source: &Source) -> Result<Option<TelemetryConfig>, SettingEr
     }
     // The exporter rewrites an http:// endpoint to https:// and dials it with TLS, so a plain
     // endpoint would fail on every upload; say so now rather than send nothing.
-    if let Some(endpoint) = ingestion_endpoint(connection_string)
-        && !endpoint.to_ascii_lowercase().starts_with("https://")
+    if ingestion_endpoints(connection_string)
+        .any(|endpoint| !endpoint.to_ascii_lowercase().starts_with("https://"))
     {
         return fail(
             NAME,
@@ -45,10 +45,10 @@ pub(super) fn read(source: &Source) -> Result<Option<TelemetryConfig>, SettingEr
     }))
 }
 
-/// The `IngestionEndpoint=` value of a connection string (`key=value` pairs joined by `;`, keys
-/// in any case), trimmed.
-fn ingestion_endpoint(connection_string: &str) -> Option<&str> {
-    connection_string.split(';').find_map(|pair| {
+/// Every `IngestionEndpoint=` value of a connection string (`key=value` pairs joined by `;`,
+/// keys in any case), trimmed: all are checked, whichever one the exporter takes.
+fn ingestion_endpoints(connection_string: &str) -> impl Iterator<Item = &str> {
+    connection_string.split(';').filter_map(|pair| {
         let (key, value) = pair.split_once('=')?;
         key.trim()
             .eq_ignore_ascii_case("IngestionEndpoint")
@@ -63,7 +63,12 @@ mod tests {
     #[test]
     fn finds_the_ingestion_endpoint_in_any_case() {
         let text = "InstrumentationKey=k; ingestionendpoint = http://x/ ;LiveEndpoint=https://l/";
-        assert_eq!(ingestion_endpoint(text), Some("http://x/"));
-        assert_eq!(ingestion_endpoint("InstrumentationKey=k"), None);
+        assert_eq!(ingestion_endpoints(text).collect::<Vec<_>>(), ["http://x/"]);
+        assert_eq!(ingestion_endpoints("InstrumentationKey=k").count(), 0);
+        let twice = "IngestionEndpoint=https://a/;IngestionEndpoint=HTTP://b/";
+        assert_eq!(
+            ingestion_endpoints(twice).collect::<Vec<_>>(),
+            ["https://a/", "HTTP://b/"]
+        );
     }
 }
