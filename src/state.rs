@@ -28,13 +28,16 @@ pub(crate) struct AppState {
     pub(crate) telemetry: Telemetry,
     /// Start-up time, for `health`.
     pub(crate) started: Instant,
-    /// Permits to buffer an invocation payload: at most [`MAX_BUFFERED_INVOCATIONS`] at once.
+    /// Bytes of invocation payloads that may be buffered at once, one permit per byte; see
+    /// [`MAX_BUFFERED_INVOCATIONS`].
     pub(crate) invocation_buffers: tokio::sync::Semaphore,
 }
 
-/// Invocation payloads buffered at once. Each may be 4 × `MAX_REQUEST_BODY_BYTES` + 256 KiB
-/// (JSON escaping), so at the default 1 MiB the buffers never exceed 8 × 4.25 MiB = 34 MiB;
-/// further payloads wait (within `REQUEST_BODY_TIMEOUT_SECONDS`) rather than add to that.
+/// Invocation payloads' worth of bytes buffered at once. A payload may be 4 ×
+/// `MAX_REQUEST_BODY_BYTES` + 256 KiB (JSON escaping), so at the default 1 MiB the buffers
+/// never exceed 8 × 4.25 MiB = 34 MiB; a payload takes permits for the bytes it has sent, so a
+/// slow sender holds only what arrived, and further bytes wait (within
+/// `REQUEST_BODY_TIMEOUT_SECONDS`) rather than add to the total.
 pub(crate) const MAX_BUFFERED_INVOCATIONS: usize = 8;
 
 impl AppState {
@@ -63,7 +66,11 @@ impl AppState {
             telemetry,
             started: Instant::now(),
             functions,
-            invocation_buffers: tokio::sync::Semaphore::new(MAX_BUFFERED_INVOCATIONS),
+            invocation_buffers: tokio::sync::Semaphore::new(
+                MAX_BUFFERED_INVOCATIONS
+                    .saturating_mul(crate::host::max_invocation_bytes(settings.body.max_bytes))
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            ),
             settings,
         })
     }

@@ -5,9 +5,12 @@
 //! so the guard runs on exactly what a forwarded request would carry. The host sends `Body` as
 //! a string, or as the parsed JSON value for JSON content; both become the same bytes.
 
-use std::borrow::Cow;
+use std::fmt;
 
 use actix_web::HttpResponse;
+use serde::Deserializer as _;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::layout::{FunctionDef, Layout};
@@ -18,39 +21,149 @@ use base64::engine::general_purpose::STANDARD;
 use crate::call::{Body, Call, Headers};
 use crate::reply::Reply;
 
-/// A field by name, exact first, then case-insensitively (the host's serialiser is lenient).
-fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    obj.get(name).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
-}
+/// Most headers, query pairs or route parameters one payload may carry; more is not a
+/// request the host would send (HTTP servers refuse about a hundred headers).
+const MAX_ENTRIES: usize = 512;
 
-/// A JSON object, borrowed, or parsed from a string holding one (older hosts send
-/// `"Query": "{}"`).
-fn object(value: Option<&Value>) -> Option<Cow<'_, Map<String, Value>>> {
-    match value? {
-        Value::Object(map) => Some(Cow::Borrowed(map)),
-        Value::String(s) => match serde_json::from_str(s) {
-            Ok(Value::Object(map)) => Some(Cow::Owned(map)),
-            _ => None,
-        },
-        _ => None,
-    }
-}
+// A payload is read field by field from its text, never as a whole JSON tree: a tree of a
+// caller's `[0,0,0,...]` body takes many times the payload's size in memory. Fields funcgate
+// does not use are skipped without being kept, and each kept value is at most the size of its
+// text.
 
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Array(items) => {
-            let parts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-            (!parts.is_empty()).then(|| parts.join(", "))
+/// The raw JSON of the fields `names` of a JSON object (exact name first, else any case, as
+/// the host's serialiser is lenient); `None` when `json` is not an object.
+fn fields<'a, const N: usize>(
+    json: &'a RawValue,
+    names: [&str; N],
+) -> Option<[Option<&'a RawValue>; N]> {
+    struct Pick<'n, const N: usize>([&'n str; N]);
+    impl<'de, const N: usize> Visitor<'de> for Pick<'_, N> {
+        type Value = [Option<&'de RawValue>; N];
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
         }
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            let mut found = [None; N];
+            let mut exact = [false; N];
+            while let Some(key) = map.next_key::<String>()? {
+                let slot = self
+                    .0
+                    .iter()
+                    .position(|n| *n == key)
+                    .map(|i| (i, true))
+                    .or_else(|| {
+                        self.0
+                            .iter()
+                            .position(|n| n.eq_ignore_ascii_case(&key))
+                            .map(|i| (i, false))
+                    });
+                match slot {
+                    Some((i, is_exact)) if found[i].is_none() || (is_exact && !exact[i]) => {
+                        found[i] = Some(map.next_value::<&'de RawValue>()?);
+                        exact[i] = is_exact;
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(found)
+        }
     }
+    let mut de = serde_json::Deserializer::from_str(json.get());
+    de.deserialize_map(Pick(names)).ok()
+}
+
+/// A JSON object, or a string holding one (older hosts send `"Query": "{}"`), as (name, text)
+/// pairs; see [`text`] for the values kept. `None` past [`MAX_ENTRIES`] or for other JSON.
+fn pairs(json: &RawValue) -> Option<Vec<(String, String)>> {
+    struct Pairs;
+    impl<'de> Visitor<'de> for Pairs {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            let mut out = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if let Some(value) = map.next_value::<Text>()?.0 {
+                    if out.len() == MAX_ENTRIES {
+                        return Err(de::Error::custom("too many entries"));
+                    }
+                    out.push((key, value));
+                }
+            }
+            Ok(out)
+        }
+    }
+    let text = json.get();
+    if text.trim_start().starts_with('"') {
+        let inner: String = serde_json::from_str(text).ok()?;
+        let inner: &RawValue = serde_json::from_str(&inner).ok()?;
+        return pairs(inner);
+    }
+    serde_json::Deserializer::from_str(text)
+        .deserialize_map(Pairs)
+        .ok()
+}
+
+/// A header, query or parameter value: a string, a number, a boolean, or an array of those
+/// joined with `, ` (built as it is read); anything else is left out.
+struct Text(Option<String>);
+
+impl<'de> de::Deserialize<'de> for Text {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number, boolean or array of them")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(Some(v.to_owned())))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(Some(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(Some(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(Some(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(Some(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Text, E> {
+                Ok(Text(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text, A::Error> {
+                let mut joined: Option<String> = None;
+                while let Some(Text(item)) = seq.next_element::<Text>()? {
+                    if let Some(item) = item {
+                        match &mut joined {
+                            Some(all) => {
+                                all.push_str(", ");
+                                all.push_str(&item);
+                            }
+                            None => joined = Some(item),
+                        }
+                    }
+                }
+                Ok(Text(joined))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Text, M::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A JSON string's value.
+fn string(json: &RawValue) -> Option<String> {
+    serde_json::from_str(json.get()).ok()
 }
 
 /// Content the host sends base64-encoded in `Body`.
@@ -64,48 +177,51 @@ fn is_binary(content_type: Option<&str>) -> bool {
 }
 
 /// The call an invocation payload describes; `None` when the body is not one.
-pub(crate) fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> Option<Call> {
-    let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
-        return None;
-    };
-    let data = object(field(&root, "Data"))?;
-    let req = object(field(&data, &function.trigger_name))?;
-    let method = field(&req, "Method")?.as_str()?.to_ascii_uppercase();
+pub(crate) fn to_call(payload: &Bytes, function: &FunctionDef, layout: &Layout) -> Option<Call> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let root: &RawValue = serde_json::from_str(text).ok()?;
+    let [data, metadata] = fields(root, ["Data", "Metadata"])?;
+    let [req] = fields(data?, [function.trigger_name.as_str()])?;
+    let [method, headers, body, query, params, url] = fields(
+        req?,
+        ["Method", "Headers", "Body", "Query", "Params", "Url"],
+    )?;
+    let method = string(method?)?.to_ascii_uppercase();
     // A method is an HTTP token; anything else is not a request the host would forward.
     if method.is_empty() || method.len() > 16 || !method.bytes().all(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    let headers = Headers::from_pairs(
-        object(field(&req, "Headers"))
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), text(v)?))),
-    );
-    let body = match field(&req, "Body") {
-        None | Some(Value::Null) => Body::Empty,
-        Some(Value::String(s)) if s.is_empty() => Body::Empty,
-        // The host base64-encodes binary content (octet-stream, multipart); text arrives as is.
-        Some(Value::String(s)) if is_binary(headers.first("content-type")) => {
-            Body::Bytes(Bytes::from(STANDARD.decode(s).ok()?))
-        }
-        Some(Value::String(s)) => Body::Bytes(Bytes::copy_from_slice(s.as_bytes())),
-        // JSON content arrives parsed; the function gets it back as JSON text.
-        Some(value) => Body::Bytes(Bytes::from(serde_json::to_vec(value).ok()?)),
+    let mut headers = match headers {
+        Some(h) if h.get() != "null" => Headers::from_pairs(pairs(h)?),
+        _ => Headers::default(),
     };
-    let query = object(field(&req, "Query"))
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|(k, v)| Some((k.clone(), text(v)?)))
-        .collect();
-    let params = match object(field(&req, "Params")) {
-        Some(p) => p
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), text(v)?)))
-            .collect(),
+    let body = match body.map(RawValue::get) {
+        None | Some("null") => Body::Empty,
+        Some(raw) if raw.trim_start().starts_with('"') => {
+            let s: String = serde_json::from_str(raw).ok()?;
+            if s.is_empty() {
+                Body::Empty
+            } else if is_binary(headers.first("content-type")) {
+                // The host base64-encodes binary content (octet-stream, multipart).
+                Body::Bytes(Bytes::from(STANDARD.decode(s).ok()?))
+            } else {
+                Body::Bytes(Bytes::from(s.into_bytes()))
+            }
+        }
+        // JSON content arrives parsed; the function gets it back as JSON text, the very bytes
+        // of the payload (no copy).
+        Some(raw) => Body::Bytes(payload.slice_ref(raw.trim().as_bytes())),
+    };
+    let query = match query {
+        Some(q) if q.get() != "null" => pairs(q)?,
+        _ => Vec::new(),
+    };
+    let params = match params.filter(|p| p.get() != "null") {
+        Some(p) => pairs(p)?.into_iter().collect(),
         // Without `Params`, route the URL's path exactly as a forwarded request would be.
-        None => field(&req, "Url")
-            .and_then(Value::as_str)
-            .and_then(|u| reqwest::Url::parse(u).ok())
+        None => url
+            .and_then(string)
+            .and_then(|u| reqwest::Url::parse(&u).ok())
             .and_then(|u| {
                 layout
                     .route(u.path())
@@ -114,17 +230,18 @@ pub(crate) fn to_call(body: &[u8], function: &FunctionDef, layout: &Layout) -> O
             })
             .unwrap_or_default(),
     };
-    let mut headers = headers;
     // Some hosts name the invocation in `Metadata`; the POST's own header, when present,
     // replaces it (see `host::dispatch`).
-    if let Some(id) = field(&root, "Metadata")
-        .and_then(|m| {
-            m.get("InvocationId")
-                .or_else(|| m.pointer("/sys/InvocationId"))
-        })
-        .and_then(Value::as_str)
-    {
-        headers.set(crate::telemetry::INVOCATION_HEADER, id.to_owned());
+    if let Some([id, sys]) = metadata.and_then(|m| fields(m, ["InvocationId", "sys"])) {
+        let id = id
+            .or_else(|| {
+                sys.and_then(|s| fields(s, ["InvocationId"]))
+                    .and_then(|[i]| i)
+            })
+            .and_then(string);
+        if let Some(id) = id {
+            headers.set(crate::telemetry::INVOCATION_HEADER, id);
+        }
     }
     Some(Call {
         method,
@@ -184,7 +301,7 @@ mod tests {
         let payload = json!({"Data": {"req": {
             "Method": "POST", "Headers": {"Content-Type": [content_type]}, "Body": body,
         }}});
-        let mut call = to_call(payload.to_string().as_bytes(), function, &layout).unwrap();
+        let mut call = to_call(&Bytes::from(payload.to_string()), function, &layout).unwrap();
         call.body
             .read(1024, std::time::Duration::from_secs(1))
             .await

@@ -27,7 +27,7 @@ const INVOCATION_OVERHEAD_BYTES: usize = 256 * 1024;
 /// Largest invocation payload read; larger ones are not treated as invocations. The body
 /// inside is JSON-escaped, which can take several bytes per byte, so the payload may be a few
 /// times the body limit; the gateway then applies `MAX_REQUEST_BODY_BYTES` to the body itself.
-fn max_invocation_bytes(max_body: usize) -> usize {
+pub(crate) fn max_invocation_bytes(max_body: usize) -> usize {
     max_body
         .saturating_mul(4)
         .saturating_add(INVOCATION_OVERHEAD_BYTES)
@@ -52,19 +52,14 @@ pub(crate) async fn dispatch(
     {
         let limits = &state.settings.body;
         let limit = max_invocation_bytes(limits.max_bytes);
-        // The payload is buffered under a permit (see `MAX_BUFFERED_INVOCATIONS`), held until
-        // it has become a call, whose body is bounded by `MAX_REQUEST_BODY_BYTES`.
-        let buffered = async {
-            let permit = state.invocation_buffers.acquire().await.ok()?;
-            let body = read_limited(&mut payload, limit).await?;
-            Some((permit, body))
-        };
+        // The payload's bytes are buffered under permits (see `MAX_BUFFERED_INVOCATIONS`),
+        // held until it has become a call, whose body is bounded by `MAX_REQUEST_BODY_BYTES`.
+        let buffered = read_limited(&mut payload, limit, &state.invocation_buffers);
         let read = tokio::time::timeout(limits.timeout, buffered).await;
         let parsed = match &read {
             Ok(Some((_, body))) => invocation::to_call(body, function, layout),
             _ => None,
         };
-        let read = read.map(|r| r.map(|(_permit, _)| ()));
         if let Some(mut call) = parsed {
             // The host names the invocation on its own POST, not in the request it describes.
             if let Some(id) = req
@@ -75,6 +70,8 @@ pub(crate) async fn dispatch(
                 call.headers.set(INVOCATION_HEADER, id.to_owned());
             }
             let reply = gateway::handle(&state, function, &mut call).await;
+            // The call's body may share the payload's buffer: its permits go only now.
+            drop(read);
             return invocation::render(function, &reply);
         }
         // Not an invocation after all, and its body is spent (or, past the limit, partly
@@ -129,16 +126,31 @@ fn invocation_target<'a>(
     (is_json && !public_post).then_some(function)
 }
 
-async fn read_limited(payload: &mut web::Payload, limit: usize) -> Option<web::Bytes> {
+/// Reads a payload of at most `limit` bytes, taking one of `budget`'s permits per byte as the
+/// bytes arrive; the permits go with the bytes.
+async fn read_limited<'s>(
+    payload: &mut web::Payload,
+    limit: usize,
+    budget: &'s tokio::sync::Semaphore,
+) -> Option<(Option<tokio::sync::SemaphorePermit<'s>>, web::Bytes)> {
     let mut body = web::BytesMut::new();
+    let mut held: Option<tokio::sync::SemaphorePermit<'s>> = None;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.ok()?;
         if body.len() + chunk.len() > limit {
             return None;
         }
+        let permits = budget
+            .acquire_many(u32::try_from(chunk.len()).ok()?)
+            .await
+            .ok()?;
+        match &mut held {
+            Some(held) => held.merge(permits),
+            None => held = Some(permits),
+        }
         body.extend_from_slice(&chunk);
     }
-    Some(body.freeze())
+    Some((held, body.freeze()))
 }
 
 /// Renders a reply as the HTTP response. When `unread` still holds part of the request body,
