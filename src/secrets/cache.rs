@@ -156,6 +156,22 @@ struct Entry {
     retry_at: Option<Instant>,
 }
 
+/// A read task's in-flight entry, removed if the task ends without settling (its runtime shut
+/// down, or it panicked), so the next caller starts a new read instead of waiting on one that
+/// will never answer.
+struct Landing {
+    shared: Arc<Shared>,
+    key: Option<Key>,
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.shared.lock().flights.remove(&key);
+        }
+    }
+}
+
 /// A store read in progress, and when it began.
 struct Flight {
     done: watch::Receiver<Option<Fetched>>,
@@ -382,8 +398,14 @@ impl Shared {
         let cx = opentelemetry::Context::current();
         tokio::spawn(
             async move {
+                let mut landing = Landing {
+                    shared: Arc::clone(&shared),
+                    key: Some(key),
+                };
                 let outcome = shared.get(&name, version.as_deref()).await;
-                shared.settle(key, seq, &outcome);
+                if let Some(key) = landing.key.take() {
+                    shared.settle(key, seq, &outcome);
+                }
                 let _ = tx.send(Some(Arc::new(outcome)));
             }
             .with_context(cx),
@@ -659,6 +681,31 @@ mod tests {
             fail,
             calls,
         )
+    }
+
+    #[test]
+    fn a_read_task_that_dies_does_not_block_its_secret() {
+        let (v, _, calls) = slow(Duration::from_secs(60), Duration::from_secs(3600));
+        // A runtime that stops while the read is in flight drops the read's task.
+        let first = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        first.block_on(async {
+            let read = v.read("a", None);
+            let _ = tokio::time::timeout(Duration::from_millis(20), read).await;
+        });
+        drop(first);
+        assert!(v.shared.lock().flights.is_empty(), "the dead read is gone");
+        let second = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        second.block_on(async {
+            let read = v.read("a", None);
+            let _ = tokio::time::timeout(Duration::from_millis(20), read).await;
+        });
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "a new read started");
     }
 
     #[tokio::test]
