@@ -475,3 +475,133 @@ async fn a_key_vault_404_is_recorded_as_a_404() {
     assert_eq!(data["resultCode"], "404", "{data:#}");
     assert_eq!(data["success"], false, "{data:#}");
 }
+
+/// Peak resident memory of process `pid`, in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Review of the fixes, finding 1: invocation payloads are read field by field, never as a
+/// JSON tree, and their bytes count against the buffer budget for the whole call: sixteen
+/// 4 MiB `"Body":[0,0,...]` payloads at once (which took the peak from 11 to 229 MB as a
+/// tree) stay within the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocation_payloads_never_become_json_trees() {
+    let s = Setup::start("", |c| c).await;
+    let before = peak_kib(s.handler.pid());
+    let zeros = vec!["0"; 2 * 1024 * 1024].join(",");
+    let payload = format!(
+        r#"{{"Data":{{"req":{{"Method":"PUT","Url":"http://localhost/vault/x","Headers":{{"Content-Type":["application/json"]}},"Params":{{"secret_name":"x"}},"Body":[{zeros}]}}}},"Metadata":{{}}}}"#
+    );
+    let calls = (0..16).map(|_| {
+        let (url, payload) = (s.handler.url("/vault"), payload.clone());
+        tokio::spawn(async move {
+            let resp = client()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(payload)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let out: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(out["Outputs"]["res"]["statusCode"], 401, "{out}");
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap();
+    }
+    let grown = peak_kib(s.handler.pid()).saturating_sub(before) / 1024;
+    eprintln!("peak grew by {grown} MiB");
+    // The budget is 8 payloads of 4.25 MiB; a tree of one such payload is ~60 MiB.
+    assert!(grown < 100, "peak grew by {grown} MiB");
+}
+
+/// Review of the fixes, finding 2: the readiness path never drains a chunked body either.
+#[tokio::test]
+async fn the_readiness_probe_does_not_drain_a_chunked_body() {
+    let s = Setup::start("", |c| c).await;
+    let addr = s
+        .handler
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let closed_after = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let chunk = format!("{:x}\r\n{}\r\n", 65536, "x".repeat(65536));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && writer.write_all(chunk.as_bytes()).is_ok() {}
+        });
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        let t = Instant::now();
+        let mut buf = [0u8; 4096];
+        while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+        t.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(closed_after < Duration::from_secs(5), "{closed_after:?}");
+}
+
+/// Review of the fixes, finding 3: every `IngestionEndpoint` in the string must be https, not
+/// only the first (the exporter takes the last).
+#[tokio::test]
+async fn every_ingestion_endpoint_must_be_https() {
+    let app = AppDir::new("");
+    HandlerConfig::hosted(&app, "http://127.0.0.1:9")
+        .set(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            "InstrumentationKey=00000000-1111-4222-8333-444444444444;IngestionEndpoint=https://127.0.0.1:1/;IngestionEndpoint=HTTP://127.0.0.1:9/",
+        )
+        .assert_fails_naming("APPLICATIONINSIGHTS_CONNECTION_STRING");
+}
+
+/// Review of the fixes, finding 4: payloads that trickle in hold only the bytes they sent, so
+/// a real invocation is not held up behind them.
+#[tokio::test]
+async fn trickling_payloads_do_not_hold_up_invocations() {
+    let s = Setup::start("", |c| c).await;
+    let addr = s
+        .handler
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut trickles = Vec::new();
+    for _ in 0..12 {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .write_all(b"POST /vault HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n\r\n{")
+            .unwrap();
+        trickles.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let payload = json!({"Data": {"req": {"Method": "GET", "Url": "http://localhost/health",
+        "Headers": {}, "Params": {}}}, "Metadata": {}});
+    let t = Instant::now();
+    let resp = client()
+        .post(s.handler.url("/health"))
+        .header("content-type", "application/json")
+        .body(payload.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    drop(trickles);
+}
