@@ -70,7 +70,7 @@ fuzz:
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 	$(CARGO) +nightly fuzz run token fuzz/corpus/token -- -max_total_time=$(FUZZ_SECONDS)
 
-## new-function: scaffold NAME/function.json and src/functions/NAME.rs (make new-function NAME=items)
+## new-function: scaffold NAME/function.json and src/app_functions/NAME.rs, and register it (make new-function NAME=items)
 new-function:
 	bash scripts/new-function.sh $(NAME)
 

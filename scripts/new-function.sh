@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Scaffolds a function: NAME/function.json and src/functions/NAME.rs from a template, then says
-# the one line to add to src/functions/mod.rs. It never edits existing Rust source.
+# Scaffolds a function of this app: NAME/function.json (its methods matching the rules in its
+# source), src/app_functions/NAME.rs from a template, and its registration in
+# src/app_functions/mod.rs (a line under each `new-function:` marker). Nothing else needs an
+# edit: the app builds, serves /NAME and make test passes.
 # Usage: scripts/new-function.sh NAME   (make new-function NAME=items)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,13 +13,24 @@ if [[ ! "${NAME}" =~ ^[a-z][a-z0-9-]{0,40}$ ]]; then
   exit 2
 fi
 MODULE="${NAME//-/_}"
-# items -> Items, order-lines -> OrderLines
-TYPE="$(sed -E 's/(^|-)([a-z])/\U\2/g' <<<"${NAME}")"
 UPPER="$(tr 'a-z-' 'A-Z_' <<<"${NAME}")"
-SOURCE="src/functions/${MODULE}.rs"
+REGISTRY="src/app_functions/mod.rs"
+SOURCE="src/app_functions/${MODULE}.rs"
+case "${NAME}" in
+  health | vault | whoami | app_functions | src | scripts | tests | examples | target | dist)
+    echo "$0: ${NAME} is taken by funcgate or the repository" >&2
+    exit 1
+    ;;
+esac
 for taken in "${NAME}" "${SOURCE}"; do
   if [[ -e "${taken}" ]]; then
     echo "$0: ${taken} already exists" >&2
+    exit 1
+  fi
+done
+for marker in "// new-function: modules" "// new-function: registrations"; do
+  if ! grep -qF "${marker}" "${REGISTRY}"; then
+    echo "$0: ${REGISTRY} has lost its '${marker}' line; add the function by hand" >&2
     exit 1
   fi
 done
@@ -31,7 +44,7 @@ cat >"${NAME}/function.json" <<JSON
       "direction": "in",
       "name": "req",
       "authLevel": "anonymous",
-      "methods": ["get", "head", "post"],
+      "methods": ["get", "head", "post", "put", "patch", "delete"],
       "route": "${NAME}/{id?}"
     },
     {
@@ -42,14 +55,16 @@ cat >"${NAME}/function.json" <<JSON
   ]
 }
 JSON
-sed -e "s/__NAME__/${NAME}/g" -e "s/__TYPE__/${TYPE}/g" -e "s/__UPPER__/${UPPER}/g" \
+sed -e "s/__NAME__/${NAME}/g" -e "s/__UPPER__/${UPPER}/g" \
   scripts/templates/function.rs.in >"${SOURCE}"
+# Register it: the module under one marker, the function under the other.
+sed -i -e "s|^// new-function: modules\$|&\nmod ${MODULE};|" \
+  -e "s|^\( *\)// new-function: registrations\$|&\n\1let app = app.function(${MODULE}::function());|" \
+  "${REGISTRY}"
 
 cat <<DONE
-Created ${NAME}/function.json (GET, HEAD, POST at /${NAME}/{id?}) and ${SOURCE}.
-Now add this line inside register! { ... } in src/functions/mod.rs:
-
-    ${MODULE}::${TYPE},
-
-then make build. Its rules are in ${SOURCE} (rules()); AUTH_POLICY_${UPPER} overrides them.
+Created ${NAME}/function.json (GET, HEAD, POST, PUT, PATCH, DELETE at /${NAME}/{id?}) and
+${SOURCE}, and registered it in ${REGISTRY}.
+Its rules are next to its code (function() in ${SOURCE}); AUTH_POLICY_${UPPER} overrides them
+without a rebuild. make build, then: curl -i http://localhost:7071/${NAME}
 DONE

@@ -252,11 +252,17 @@ async fn settings_that_trust_everyone_are_refused_at_start() {
         .await;
     assert_eq!(get(&h.url("/health"), None).await.status, 200);
     drop(h);
-    let h = any()
-        .set("AUTH_POLICY_VAULT", "authenticated")
-        .spawn()
-        .await;
-    assert_eq!(get(&h.url("/health"), None).await.status, 200);
+    // Every function's rule without roles or scopes (the app's own functions included).
+    let mut open = any();
+    for function in function_folders() {
+        let setting = format!(
+            "AUTH_POLICY_{}",
+            function.to_ascii_uppercase().replace('-', "_")
+        );
+        open = open.set(&setting, "authenticated");
+    }
+    let h = open.spawn().await;
+    assert_eq!(get(&h.url("/"), None).await.status, 200, "it started");
     drop(h);
 
     for value in ["*", "app-*, *"] {

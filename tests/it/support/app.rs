@@ -16,6 +16,19 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The function folders at the repository root (those holding a `function.json`), sorted:
+/// tests derive the app's functions from here, so adding one needs no test edit.
+pub fn function_folders() -> Vec<String> {
+    let mut functions: Vec<String> = std::fs::read_dir(repo_root())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("function.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    functions.sort();
+    functions
+}
+
 /// A temporary Functions app: the repository's function folders, a `host.json` with a chosen
 /// route prefix, and a local secrets file.
 pub struct AppDir {
@@ -34,14 +47,7 @@ impl AppDir {
         host["extensions"]["http"]["routePrefix"] = json!(prefix);
         std::fs::write(dir.path().join("host.json"), host.to_string()).unwrap();
         // Every function folder at the repository root, as the host would find them.
-        let mut functions: Vec<String> = std::fs::read_dir(&root)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.path().join("function.json").is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        functions.sort();
-        for function in &functions {
+        for function in &function_folders() {
             std::fs::create_dir(dir.path().join(function)).unwrap();
             std::fs::copy(
                 root.join(function).join("function.json"),

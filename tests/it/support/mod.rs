@@ -7,7 +7,8 @@ pub mod faults;
 pub mod ingestion;
 pub mod provider;
 
-pub use app::{AppDir, Handler, HandlerConfig};
+#[allow(unused_imports, reason = "the load benchmark shares this module")]
+pub use app::{AppDir, Handler, HandlerConfig, function_folders};
 #[allow(unused_imports)]
 pub use provider::{Provider, ProviderMode, TestKey};
 
