@@ -7,7 +7,7 @@ TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 EXAMPLE_APP = examples/items-app/Cargo.toml
 
-.PHONY: build dist run test lint fmt clean fuzz bench package demo check-azure-cli new-function
+.PHONY: build dist run dev test lint fmt clean fuzz bench package demo check-azure-cli new-function
 
 ## build: release build, copied to ./handler (the file host.json names)
 build:
@@ -29,6 +29,11 @@ package:
 demo: build
 	$(CARGO) build --release --locked --example dev_issuer
 	ISSUER_BIN=$(TARGET_DIR)/release/examples/dev_issuer bash scripts/demo.sh
+
+## dev: offline, no Azure: ./handler on :7071 trusting a local dev issuer on :7099 (Ctrl-C stops)
+dev: build $(SECRETS)
+	$(CARGO) build --release --locked --example dev_issuer
+	ISSUER_BIN=$(TARGET_DIR)/release/examples/dev_issuer bash scripts/dev.sh
 
 ## run: `func start` when Core Tools are installed, else ./handler alone on port 7071
 run: build $(SECRETS)
