@@ -11,6 +11,7 @@ mod host_protocols;
 mod hostile;
 mod keys;
 mod keyvault;
+mod library;
 mod limits;
 mod package;
 mod review_round3;
