@@ -2,10 +2,9 @@
 CARGO ?= cargo
 SECRETS ?= local.secrets.json
 # Cargo's output folder: CARGO_TARGET_DIR when set (shared caches), else ./target. Exported so
-# every cargo call below, the example app's included, builds into the same place.
+# every cargo call below and in the scripts builds into the same place.
 TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)
 export CARGO_TARGET_DIR := $(TARGET_DIR)
-EXAMPLE_APP = examples/items-app/Cargo.toml
 
 .PHONY: build dist run dev test lint fmt clean fuzz bench package demo check-azure-cli new-function
 
@@ -53,14 +52,12 @@ test:
 	$(CARGO) build --locked --benches --examples
 	$(CARGO) test --locked --lib --bins --tests
 	$(CARGO) test --locked --doc --features testing
-	$(CARGO) test --locked --manifest-path $(EXAMPLE_APP)
+	$(CARGO) test --locked -p items-app
 
 ## lint: formatting and clippy, as CI checks them
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
-	$(CARGO) fmt --manifest-path $(EXAMPLE_APP) -- --check
-	$(CARGO) clippy --locked --manifest-path $(EXAMPLE_APP) --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --features testing
 
 ## bench: criterion micro-benchmarks, then the load benchmark on the shipped binary (installs wrk)
