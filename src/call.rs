@@ -39,6 +39,13 @@ impl Headers {
         self.0.len() != before
     }
 
+    /// Keeps the headers whose (lower-case) name `keep` accepts; returns how many went.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) -> usize {
+        let before = self.0.len();
+        self.0.retain(|(n, _)| keep(n));
+        before - self.0.len()
+    }
+
     /// The first value of `name`.
     pub(crate) fn first(&self, name: &str) -> Option<&str> {
         self.0

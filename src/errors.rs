@@ -7,6 +7,9 @@ use std::sync::LazyLock;
 
 use serde::Serialize;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
 use crate::reply::Reply;
 
 /// Every kind of error response, each with one row in `ErrorKind::spec`: its public `code`,
@@ -58,6 +61,12 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// `400 InvalidRequestBody`: the body is not what the function accepts.
     InvalidRequestBody,
+    /// `401 InsufficientClaims`: the rule needs an authentication context (step-up) the token
+    /// lacks, and its client can answer a claims challenge (`xms_cc` holds `cp1`).
+    InsufficientClaims,
+    /// `403 AuthenticationContextRequired`: the rule needs an authentication context the token
+    /// lacks, and its client cannot answer a claims challenge.
+    AuthenticationContextRequired,
     /// A function's own error: its status, `code` and `description`
     /// (see [`ApiError::custom`]).
     Custom {
@@ -81,6 +90,9 @@ enum Challenge {
     InvalidToken,
     /// The token is valid but lacks a permission: `error="insufficient_scope"`.
     InsufficientScope,
+    /// The token lacks claims a step-up asks for: `error="insufficient_claims"` with the
+    /// claims request, as Entra's claims-challenge guide shows.
+    InsufficientClaims,
 }
 
 impl ErrorKind {
@@ -216,6 +228,18 @@ impl ErrorKind {
                 400,
                 C::None,
             ),
+            K::InsufficientClaims => (
+                "InsufficientClaims",
+                "Access token lacks claims this operation requires; answer the claims challenge.",
+                401,
+                C::InsufficientClaims,
+            ),
+            K::AuthenticationContextRequired => (
+                "AuthenticationContextRequired",
+                "Access token lacks the authentication context this operation requires.",
+                403,
+                C::InsufficientScope,
+            ),
             K::Custom {
                 status,
                 code,
@@ -264,6 +288,17 @@ pub enum Detail {
     Scope(String),
     /// Seconds for `Retry-After`.
     RetryAfter(u64),
+    /// The OpenID Connect claims request (JSON) of a claims challenge.
+    Claims(String),
+}
+
+/// What the challenges of an app's errors name besides the error itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Challenges {
+    /// `resource_metadata="..."` on every 401 (RFC 9728), when `PUBLIC_BASE_URL` is set.
+    pub(crate) resource_metadata: Option<String>,
+    /// `authorization_uri="..."` of a claims challenge: the tenant's authorize endpoint.
+    pub(crate) authorization_uri: String,
 }
 
 impl ApiError {
@@ -323,6 +358,11 @@ impl ApiError {
 
     /// Renders the error as a reply; `debug` decides whether the reason is shown.
     pub fn render(&self, debug: bool) -> Reply {
+        self.render_for(debug, &Challenges::default())
+    }
+
+    /// [`ApiError::render`], with the app's challenge parameters.
+    pub(crate) fn render_for(&self, debug: bool, challenges: &Challenges) -> Reply {
         #[derive(Serialize)]
         struct Body<'a> {
             code: &'a str,
@@ -353,12 +393,20 @@ impl ApiError {
             None => Reply::with_json_body(status, plain_body(self.kind).to_vec()),
         };
         reply.header("Cache-Control", "no-store");
+        // RFC 9728: every 401 points OAuth clients at the resource's metadata.
+        let metadata = |value: String| match (&challenges.resource_metadata, status) {
+            (Some(url), 401) if value == "Bearer" => format!("Bearer resource_metadata=\"{url}\""),
+            (Some(url), 401) => format!("{value}, resource_metadata=\"{url}\""),
+            _ => value,
+        };
         match challenge {
             Challenge::None => {}
-            Challenge::NoToken => reply.header("WWW-Authenticate", "Bearer"),
+            Challenge::NoToken => reply.header("WWW-Authenticate", metadata("Bearer".to_owned())),
             Challenge::InvalidToken => reply.header(
                 "WWW-Authenticate",
-                format!("Bearer error=\"invalid_token\", error_description=\"{description}\""),
+                metadata(format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{description}\""
+                )),
             ),
             Challenge::InsufficientScope => {
                 let value = match &self.detail {
@@ -369,18 +417,31 @@ impl ApiError {
                 };
                 reply.header("WWW-Authenticate", value);
             }
+            Challenge::InsufficientClaims => {
+                let claims = match &self.detail {
+                    Detail::Claims(json) => STANDARD.encode(json),
+                    _ => String::new(),
+                };
+                reply.header(
+                    "WWW-Authenticate",
+                    metadata(format!(
+                        "Bearer realm=\"\", authorization_uri=\"{}\", error=\"insufficient_claims\", claims=\"{claims}\"",
+                        challenges.authorization_uri
+                    )),
+                );
+            }
         }
         match &self.detail {
             Detail::Allow(methods) => reply.header("Allow", methods.clone()),
             Detail::RetryAfter(seconds) => reply.header("Retry-After", seconds.to_string()),
-            Detail::Scope(_) | Detail::None => {}
+            Detail::Scope(_) | Detail::Claims(_) | Detail::None => {}
         }
         reply
     }
 }
 
 /// Every kind, for building per-kind tables.
-const ALL_KINDS: [ErrorKind; 22] = [
+const ALL_KINDS: [ErrorKind; 24] = [
     ErrorKind::AuthorizationHeaderMissing,
     ErrorKind::HeaderNotBearer,
     ErrorKind::TokenNotFound,
@@ -403,6 +464,8 @@ const ALL_KINDS: [ErrorKind; 22] = [
     ErrorKind::MethodNotAllowed,
     ErrorKind::PayloadTooLarge,
     ErrorKind::InvalidRequestBody,
+    ErrorKind::InsufficientClaims,
+    ErrorKind::AuthenticationContextRequired,
 ];
 
 /// The `{"code","description"}` body of each kind, serialised once.
@@ -465,7 +528,7 @@ mod tests {
     fn every_kind_has_a_prerendered_body() {
         // Every catalogue kind once (`Custom` is rendered per error): a kind added to the enum
         // and not here fails `spec`'s exhaustive match review and this count.
-        assert_eq!(ALL_KINDS.len(), 22);
+        assert_eq!(ALL_KINDS.len(), 24);
         for (i, kind) in ALL_KINDS.iter().enumerate() {
             assert!(!ALL_KINDS[..i].contains(kind), "{kind:?} listed twice");
             let v: serde_json::Value = serde_json::from_slice(plain_body(*kind)).unwrap();

@@ -63,6 +63,20 @@ fn keep_invocation_id_if_guid(headers: &mut Headers) {
     log::debug!("dropped an invocation id that is not a GUID ({length} bytes)");
 }
 
+/// Removes `X-MS-CLIENT-PRINCIPAL*` and `X-MS-TOKEN-*` headers when App Service
+/// Authentication is off: the platform did not set them, so a caller did, and no function may
+/// take them for the platform's word. (They never authenticate anyone either way.)
+fn strip_platform_identity(headers: &mut Headers) {
+    let forged = headers.retain(|name| {
+        !(name.starts_with("x-ms-client-principal") || name.starts_with("x-ms-token-"))
+    });
+    if forged > 0 {
+        log::debug!(
+            "removed {forged} X-MS-CLIENT-PRINCIPAL/X-MS-TOKEN header(s): App Service Authentication is off"
+        );
+    }
+}
+
 /// What a call's answer needs from the call: kept before the call is consumed.
 struct Started<'a> {
     at: Instant,
@@ -91,7 +105,10 @@ impl<'a> Started<'a> {
     fn answer(self, state: &AppState, outcome: Result<Reply, ApiError>) -> Reply {
         let (reply, err) = match outcome {
             Ok(reply) => (reply, None),
-            Err(err) => (err.render(state.settings.auth.debug_errors), Some(err)),
+            Err(err) => (
+                err.render_for(state.settings.auth.debug_errors, &state.challenges),
+                Some(err),
+            ),
         };
         let code = err.as_ref().map(|e| e.kind.code());
         self.item.finish(reply.status, code);
@@ -153,6 +170,9 @@ async fn run(state: &Services, function: &FunctionDef, call: &mut Call) -> Resul
             )),
             BodyError::Broken => functions::invalid_body("the connection failed mid-body"),
         })?;
+    if !state.settings.easy_auth {
+        strip_platform_identity(&mut call.headers);
+    }
     // The call's parts move into the request; only its (now read) body stays behind.
     let req = Request::new(
         std::mem::take(&mut call.method),

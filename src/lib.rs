@@ -60,6 +60,7 @@ pub use reply::Reply;
 /// funcgate's own functions, registered like a team's: `App::new().function(builtin::health())`.
 pub mod builtin {
     pub use crate::functions::health::health;
+    pub use crate::functions::protected_resource::protected_resource;
     pub use crate::functions::vault::vault;
     pub use crate::functions::whoami::whoami;
 }

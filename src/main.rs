@@ -7,6 +7,7 @@ fn main() -> std::process::ExitCode {
     let app = funcgate::App::new()
         .function(funcgate::builtin::health())
         .function(funcgate::builtin::vault())
-        .function(funcgate::builtin::whoami());
+        .function(funcgate::builtin::whoami())
+        .function(funcgate::builtin::protected_resource());
     app_functions::register(app).run()
 }

@@ -96,6 +96,18 @@ pub(crate) fn start(
             "under the Functions host"
         }
     );
+    if state.settings.easy_auth {
+        log::info!(
+            "App Service Authentication is on (WEBSITE_AUTH_ENABLED): functions may read its X-MS-CLIENT-PRINCIPAL as platform-provided; only bearer tokens authenticate"
+        );
+    } else {
+        log::info!(
+            "App Service Authentication is off: X-MS-CLIENT-PRINCIPAL* and X-MS-TOKEN-* headers are removed before functions see a call"
+        );
+    }
+    if let Some(url) = &state.challenges.resource_metadata {
+        log::info!("protected resource metadata at {url} (PUBLIC_BASE_URL)");
+    }
     if state.telemetry.is_on() {
         log::info!("telemetry: Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING)");
     }

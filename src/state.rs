@@ -3,7 +3,9 @@
 use std::time::Instant;
 
 use crate::auth::Guard;
+use crate::errors::Challenges;
 use crate::functions::Registry;
+use crate::functions::protected_resource::PROTECTED_RESOURCE_PATH;
 use crate::net;
 use crate::secrets::cache::SecretCache;
 use crate::secrets::keyvault::KeyVaultStore;
@@ -28,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) telemetry: Telemetry,
     /// Start-up time, for `health`.
     pub(crate) started: Instant,
+    /// The parameters every challenge names (`resource_metadata`, `authorization_uri`).
+    pub(crate) challenges: Challenges,
     /// Bytes of invocation payloads that may be buffered at once, one permit per byte; see
     /// [`MAX_BUFFERED_INVOCATIONS`].
     pub(crate) invocation_buffers: tokio::sync::Semaphore,
@@ -65,6 +69,13 @@ impl AppState {
             secrets,
             telemetry,
             started: Instant::now(),
+            challenges: Challenges {
+                resource_metadata: settings
+                    .public_base_url
+                    .as_ref()
+                    .map(|base| format!("{base}{PROTECTED_RESOURCE_PATH}")),
+                authorization_uri: settings.auth.authorization_uri(),
+            },
             functions,
             invocation_buffers: tokio::sync::Semaphore::new(
                 MAX_BUFFERED_INVOCATIONS

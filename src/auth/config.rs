@@ -55,6 +55,42 @@ impl AuthConfig {
         }
     }
 
+    /// The authorization servers (issuers) an OAuth client gets tokens from, for Protected
+    /// Resource Metadata: `AUTH_ISSUERS` when set, else each discovery document's issuer.
+    pub(crate) fn authorization_servers(&self) -> Vec<String> {
+        if let Some(issuers) = &self.issuers {
+            return issuers.clone();
+        }
+        self.discovery_urls()
+            .into_iter()
+            .map(|(_, url)| {
+                url.strip_suffix("/.well-known/openid-configuration")
+                    .unwrap_or(&url)
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// The tenant's authorize endpoint, named by claims challenges.
+    pub(crate) fn authorization_uri(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/authorize", self.instance, self.tenant_id)
+    }
+
+    /// `scope` as a full scope value (`api://{client}/Api.Read`) of this API.
+    pub(crate) fn full_scope(&self, scope: &str) -> String {
+        if scope.contains("://") {
+            return scope.to_owned();
+        }
+        let resource = self
+            .audiences
+            .iter()
+            .find(|a| a.starts_with("api://"))
+            .cloned()
+            .or_else(|| self.audiences.first().map(|a| format!("api://{a}")))
+            .unwrap_or_default();
+        format!("{resource}/{scope}")
+    }
+
     /// Entra's v1 issuer template for the instance; none for other metadata.
     pub(crate) fn v1_issuer(&self) -> Option<&'static str> {
         if self.metadata_url.is_some() {

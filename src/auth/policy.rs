@@ -1,10 +1,14 @@
 //! What each function requires of a validated token, and which 403 a failure maps to.
 //!
 //! A policy is written as a setting (`AUTH_POLICY_<FUNCTION>`) in a small grammar:
-//! `anonymous`, `authenticated`, `deny`, or alternatives joined by `|`, each one of
-//! `roles:A,B` (any of), `all-roles:A,B`, `scopes:x,y` (any of), `all-scopes:x,y`.
-//! `roles:GetSecret|scopes:GetSecret` lets an app-only token pass with a role and a
-//! delegated token with a scope.
+//! `anonymous`, `authenticated`, `deny`, or alternatives joined by `|`, each made of terms
+//! joined by `&` that must all hold, each term one of `roles:A,B` (any of), `all-roles:A,B`,
+//! `scopes:x,y` (any of), `all-scopes:x,y`, `acrs:c1` (an Entra authentication context in the
+//! token's `acrs` claim: step-up). `roles:GetSecret|scopes:GetSecret` lets an app-only token
+//! pass with a role and a delegated token with a scope; `roles:SetSecret&acrs:c1` also needs
+//! the authentication context `c1`, and a token that has the role but not the context gets a
+//! claims challenge (`401 insufficient_claims`) when its client can answer one (`xms_cc`
+//! holds `cp1`), otherwise `403 AuthenticationContextRequired`.
 //!
 //! [`MethodRules`] give each HTTP method its own policy: sections `METHODS=POLICY` joined by
 //! `;`, for example `GET,HEAD=scopes:Api.Read;POST,PUT,PATCH,DELETE=scopes:Api.Write`. `*`
@@ -76,6 +80,16 @@ pub enum Requirement {
     AllScopes(Vec<String>),
 }
 
+/// One alternative of a policy: role and scope terms and, for step-up, authentication
+/// contexts, all of which must hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alternative {
+    /// Role and scope terms.
+    pub terms: Vec<Requirement>,
+    /// `acrs:` values, any one of which the token's `acrs` claim must carry (empty: none).
+    pub acrs: Vec<String>,
+}
+
 /// What a function demands of its callers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Policy {
@@ -83,8 +97,30 @@ pub enum Policy {
     Anonymous,
     /// A valid token needed, and then refused: functions nobody declared a policy for.
     Deny,
-    /// A valid token meeting any one of the requirements (none listed: any valid token).
-    Require(Vec<Requirement>),
+    /// A valid token meeting any one of the alternatives (none listed: any valid token).
+    Require(Vec<Alternative>),
+}
+
+/// A token's step-up status for an alternative that wants an authentication context.
+fn has_acrs(who: &Identity, wanted: &[String]) -> bool {
+    wanted.is_empty()
+        || who
+            .claims
+            .get("acrs")
+            .and_then(|v| v.as_array())
+            .is_some_and(|have| {
+                have.iter()
+                    .filter_map(|v| v.as_str())
+                    .any(|a| wanted.iter().any(|w| w == a))
+            })
+}
+
+/// Whether the token's client can answer a claims challenge (`xms_cc` holds `cp1`).
+fn answers_claims_challenges(who: &Identity) -> bool {
+    who.claims
+        .get("xms_cc")
+        .and_then(|v| v.as_array())
+        .is_some_and(|caps| caps.iter().any(|c| c.as_str() == Some("cp1")))
 }
 
 impl Policy {
@@ -100,9 +136,35 @@ impl Policy {
         }
         let mut alternatives = Vec::new();
         for alt in text.split('|') {
-            let (kind, names) = alt
+            let mut alternative = Alternative {
+                terms: Vec::new(),
+                acrs: Vec::new(),
+            };
+            for term in alt.split('&') {
+                match parse_term(term)? {
+                    Term::Need(need) => alternative.terms.push(need),
+                    Term::Acrs(values) => alternative.acrs.extend(values),
+                }
+            }
+            alternatives.push(alternative);
+        }
+        Ok(Policy::Require(alternatives))
+    }
+}
+
+/// One parsed term of an alternative.
+enum Term {
+    Need(Requirement),
+    Acrs(Vec<String>),
+}
+
+/// `KIND:NAMES`.
+fn parse_term(term: &str) -> Result<Term, PolicyError> {
+    {
+        {
+            let (kind, names) = term
                 .split_once(':')
-                .ok_or_else(|| PolicyError::NotKindNames(alt.trim().to_owned()))?;
+                .ok_or_else(|| PolicyError::NotKindNames(term.trim().to_owned()))?;
             let names: Vec<String> = names
                 .split(',')
                 .map(str::trim)
@@ -115,22 +177,39 @@ impl Policy {
             if let Some(bad) = names.iter().find(|n| n.contains(['"', '\\', ' '])) {
                 return Err(PolicyError::InvalidName(bad.clone()));
             }
-            alternatives.push(match kind.trim().to_ascii_lowercase().as_str() {
-                "roles" => Requirement::AnyRole(names),
-                "all-roles" => Requirement::AllRoles(names),
-                "scopes" => Requirement::AnyScope(names),
-                "all-scopes" => Requirement::AllScopes(names),
-                other => {
-                    return Err(PolicyError::UnknownKind(other.to_owned()));
-                }
-            });
+            Ok(match kind.trim().to_ascii_lowercase().as_str() {
+                "roles" => Term::Need(Requirement::AnyRole(names)),
+                "all-roles" => Term::Need(Requirement::AllRoles(names)),
+                "scopes" => Term::Need(Requirement::AnyScope(names)),
+                "all-scopes" => Term::Need(Requirement::AllScopes(names)),
+                "acrs" => Term::Acrs(names),
+                other => return Err(PolicyError::UnknownKind(other.to_owned())),
+            })
         }
-        Ok(Policy::Require(alternatives))
     }
+}
 
-    /// True when some alternative asks for a role or a scope (which the caller's tenant grants).
+impl Policy {
+    /// True when some alternative asks for a role, a scope or a context (which the caller's
+    /// tenant grants).
     pub(crate) fn names_roles_or_scopes(&self) -> bool {
         matches!(self, Policy::Require(alternatives) if !alternatives.is_empty())
+    }
+
+    /// The delegated scopes this policy names, for Protected Resource Metadata.
+    pub(crate) fn scopes(&self) -> Vec<&str> {
+        let Policy::Require(alternatives) = self else {
+            return Vec::new();
+        };
+        alternatives
+            .iter()
+            .flat_map(|a| &a.terms)
+            .flat_map(|t| match t {
+                Requirement::AnyScope(n) | Requirement::AllScopes(n) => n.as_slice(),
+                _ => &[],
+            })
+            .map(String::as_str)
+            .collect()
     }
 
     /// True when the function can be called without a token.
@@ -138,7 +217,7 @@ impl Policy {
         matches!(self, Policy::Anonymous)
     }
 
-    /// Allows the identity, or says which 403 it gets.
+    /// Allows the identity, or says which 403 (or, for step-up, which claims challenge) it gets.
     pub fn check(&self, who: &Identity) -> Result<(), ApiError> {
         let alternatives = match self {
             Policy::Anonymous => return Ok(()),
@@ -149,15 +228,30 @@ impl Policy {
             Policy::Require(alternatives) if alternatives.is_empty() => return Ok(()),
             Policy::Require(alternatives) => alternatives,
         };
-        if alternatives.iter().any(|r| r.is_met_by(who)) {
+        let permitted = |a: &Alternative| a.terms.iter().all(|t| t.is_met_by(who));
+        if alternatives
+            .iter()
+            .any(|a| permitted(a) && has_acrs(who, &a.acrs))
+        {
             return Ok(());
         }
-        let wants_scope = alternatives
-            .iter()
-            .any(|r| matches!(r, Requirement::AnyScope(_) | Requirement::AllScopes(_)));
-        let wants_role = alternatives
-            .iter()
-            .any(|r| matches!(r, Requirement::AnyRole(_) | Requirement::AllRoles(_)));
+        // Permitted but for the authentication context: step-up.
+        if let Some(a) = alternatives.iter().find(|a| permitted(a)) {
+            let wanted = a.acrs.join(" ");
+            let kind = if answers_claims_challenges(who) {
+                ErrorKind::InsufficientClaims
+            } else {
+                ErrorKind::AuthenticationContextRequired
+            };
+            return Err(ApiError::new(kind)
+                .because(format!("token lacks the authentication context: {wanted}"))
+                .with(Detail::Claims(claims_request(&a.acrs))));
+        }
+        let terms = || alternatives.iter().flat_map(|a| &a.terms);
+        let wants_scope =
+            terms().any(|r| matches!(r, Requirement::AnyScope(_) | Requirement::AllScopes(_)));
+        let wants_role =
+            terms().any(|r| matches!(r, Requirement::AnyRole(_) | Requirement::AllRoles(_)));
         // A delegated token (it has `scp`) is judged on scopes when scopes would do;
         // an app-only token can only ever carry roles.
         let (kind, names, what) = if wants_scope && (!wants_role || who.is_delegated()) {
@@ -178,7 +272,7 @@ impl Policy {
             return String::new();
         };
         let mut out: Vec<&str> = Vec::new();
-        for r in alternatives {
+        for r in alternatives.iter().flat_map(|a| &a.terms) {
             let list = match (r, scopes) {
                 (Requirement::AnyRole(n) | Requirement::AllRoles(n), false) => n,
                 (Requirement::AnyScope(n) | Requirement::AllScopes(n), true) => n,
@@ -362,6 +456,16 @@ impl fmt::Display for MethodRules {
     }
 }
 
+/// The OpenID Connect claims request a claims challenge carries: `acrs` essential, with the
+/// one value (or the values) the rule names, as Entra's claims-challenge guide shows.
+fn claims_request(acrs: &[String]) -> String {
+    let acrs = match acrs {
+        [one] => serde_json::json!({"essential": true, "value": one}),
+        many => serde_json::json!({"essential": true, "values": many}),
+    };
+    serde_json::json!({"access_token": {"acrs": acrs}}).to_string()
+}
+
 impl Requirement {
     fn is_met_by(&self, who: &Identity) -> bool {
         let has_role = |n: &String| who.roles.iter().any(|r| r == n);
@@ -384,14 +488,24 @@ impl fmt::Display for Policy {
             Policy::Require(alts) => {
                 let parts: Vec<String> = alts
                     .iter()
-                    .map(|r| {
-                        let (k, n) = match r {
-                            Requirement::AnyRole(n) => ("roles", n),
-                            Requirement::AllRoles(n) => ("all-roles", n),
-                            Requirement::AnyScope(n) => ("scopes", n),
-                            Requirement::AllScopes(n) => ("all-scopes", n),
-                        };
-                        format!("{k}:{}", n.join(","))
+                    .map(|a| {
+                        let mut terms: Vec<String> = a
+                            .terms
+                            .iter()
+                            .map(|r| {
+                                let (k, n) = match r {
+                                    Requirement::AnyRole(n) => ("roles", n),
+                                    Requirement::AllRoles(n) => ("all-roles", n),
+                                    Requirement::AnyScope(n) => ("scopes", n),
+                                    Requirement::AllScopes(n) => ("all-scopes", n),
+                                };
+                                format!("{k}:{}", n.join(","))
+                            })
+                            .collect();
+                        if !a.acrs.is_empty() {
+                            terms.push(format!("acrs:{}", a.acrs.join(",")));
+                        }
+                        terms.join("&")
                     })
                     .collect();
                 f.write_str(&parts.join("|"))

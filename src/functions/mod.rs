@@ -9,6 +9,7 @@
 //! code reaches the call line and telemetry like the gate's.
 
 pub(crate) mod health;
+pub(crate) mod protected_resource;
 pub(crate) mod vault;
 pub(crate) mod whoami;
 
@@ -322,6 +323,21 @@ impl Request {
         }
         serde_json::from_slice(&self.body)
             .map_err(|e| invalid_body(shape_error("the request body", &e)))
+    }
+
+    /// The caller's identity as App Service Authentication (Easy Auth) decoded it from
+    /// `X-MS-CLIENT-PRINCIPAL`: platform-provided, never a token funcgate validated, and only
+    /// when the platform says Easy Auth is on (`WEBSITE_AUTH_ENABLED=true`); otherwise funcgate
+    /// removes those headers, which a caller could set, before a function sees the request.
+    pub fn platform_principal(&self) -> Option<Value> {
+        if !self.services.settings.easy_auth {
+            return None;
+        }
+        let encoded = self.headers.first("x-ms-client-principal")?;
+        let decoded =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim())
+                .ok()?;
+        serde_json::from_slice(&decoded).ok()
     }
 
     /// funcgate's own services, for the built-in functions.

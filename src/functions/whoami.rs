@@ -13,7 +13,16 @@ pub fn whoami<S: Send + Sync + 'static>() -> Function<S> {
 }
 
 async fn answer(req: Request) -> Outcome {
-    Ok(run(req.identity()))
+    let mut reply = run(req.identity());
+    // What App Service Authentication says, beside (never instead of) the token's identity.
+    if let Some(principal) = req.platform_principal() {
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&reply.body).unwrap_or(serde_json::Value::Null);
+        body["platformPrincipal"] = principal;
+        reply = Reply::json(200, &body);
+        reply.header("Cache-Control", "no-store");
+    }
+    Ok(reply)
 }
 
 #[derive(Serialize)]

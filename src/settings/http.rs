@@ -1,4 +1,5 @@
-//! `CORS_ALLOWED_ORIGINS`, `MAX_REQUEST_BODY_BYTES`, `REQUEST_BODY_TIMEOUT_SECONDS`.
+//! `CORS_ALLOWED_ORIGINS`, `MAX_REQUEST_BODY_BYTES`, `REQUEST_BODY_TIMEOUT_SECONDS`,
+//! `PUBLIC_BASE_URL`, `WEBSITE_AUTH_ENABLED`.
 
 use std::time::Duration;
 
@@ -69,4 +70,24 @@ pub(super) fn cors_origins(source: &Source) -> Result<CorsOrigins, SettingError>
         list.push(url.origin().ascii_serialization());
     }
     Ok(CorsOrigins::List(list))
+}
+
+/// `PUBLIC_BASE_URL`: the app's public https base URL (the OAuth resource identifier of RFC
+/// 9728), never derived from `Host` (a Function App sits behind a front end). Plain http only
+/// for a loopback host (tests). `None` when unset.
+pub(super) fn public_base_url(source: &Source) -> Result<Option<String>, SettingError> {
+    const NAME: &str = "PUBLIC_BASE_URL";
+    let Some(text) = source.get(NAME) else {
+        return Ok(None);
+    };
+    let shape = "must be the app's public https URL, like https://my-app.azurewebsites.net";
+    let Ok(url) = url::Url::parse(text) else {
+        return fail(NAME, shape);
+    };
+    let allowed =
+        url.scheme() == "https" || (url.scheme() == "http" && crate::net::is_loopback_host(&url));
+    if !allowed || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return fail(NAME, shape);
+    }
+    Ok(Some(url.as_str().trim_end_matches('/').to_owned()))
 }

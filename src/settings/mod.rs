@@ -86,6 +86,11 @@ pub(crate) struct Settings {
     pub(crate) telemetry: Option<TelemetryConfig>,
     /// The proxy variables set in the environment (names only), for the start-up log.
     pub(crate) proxy_variables: Vec<&'static str>,
+    /// `PUBLIC_BASE_URL`, without a trailing slash: enables Protected Resource Metadata.
+    pub(crate) public_base_url: Option<String>,
+    /// `WEBSITE_AUTH_ENABLED` (set by the platform): App Service Authentication runs in front,
+    /// so its `X-MS-CLIENT-PRINCIPAL*` headers come from the platform.
+    pub(crate) easy_auth: bool,
 }
 
 impl Settings {
@@ -143,11 +148,15 @@ impl Settings {
         let secrets_settings = secrets::read(&source)?;
         let body = http::body_limits(&source)?;
         let telemetry = telemetry::read(&source)?;
+        let public_base_url = http::public_base_url(&source)?;
+        let easy_auth = values::flag(&source, "WEBSITE_AUTH_ENABLED", false)?;
         let proxy_variables = net::PROXY_VARIABLES
             .into_iter()
             .filter(|name| source.process_env(name).is_some())
             .collect();
         Ok(Settings {
+            public_base_url,
+            easy_auth,
             proxy_variables,
             telemetry,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),

@@ -16,6 +16,7 @@ mod limits;
 mod package;
 mod review_round3;
 mod security_review;
+mod signals;
 mod startup;
 mod telemetry;
 mod tenants;

@@ -1,0 +1,59 @@
+//! `oauth-protected-resource`: the OAuth 2.0 Protected Resource Metadata document (RFC 9728)
+//! at `/.well-known/oauth-protected-resource`, so OAuth clients (MCP clients among them) find
+//! out from the API itself where and how to get a token for it.
+
+use serde::Serialize;
+
+use super::{Function, Outcome, Request};
+use crate::errors::{ApiError, ErrorKind};
+use crate::reply::Reply;
+
+/// The document's path under the app's public base URL.
+pub(crate) const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// The built-in `oauth-protected-resource` function (folder `oauth-protected-resource`, route
+/// `.well-known/oauth-protected-resource`, rule `anonymous`): the resource identifier
+/// (`PUBLIC_BASE_URL`), its authorization servers (the tenant's issuers), the full scope
+/// values its functions' rules name, and `bearer_methods_supported: ["header"]`. Without
+/// `PUBLIC_BASE_URL` it answers `404 NotFound`: the resource identifier is never guessed from
+/// `Host`.
+pub fn protected_resource<S: Send + Sync + 'static>() -> Function<S> {
+    Function::new("oauth-protected-resource", answer).rules("GET,HEAD=anonymous")
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    resource: &'a str,
+    authorization_servers: Vec<String>,
+    scopes_supported: Vec<String>,
+    bearer_methods_supported: [&'static str; 1],
+}
+
+async fn answer(req: Request) -> Outcome {
+    let settings = &req.services().settings;
+    let Some(resource) = settings.public_base_url.as_deref() else {
+        return Err(ApiError::new(ErrorKind::NotFound)
+            .because("PUBLIC_BASE_URL is not set: no protected resource metadata"));
+    };
+    let mut scopes: Vec<String> = settings
+        .policies
+        .values()
+        .flat_map(|rules| rules.policies())
+        .flat_map(|policy| policy.scopes())
+        .map(|scope| settings.auth.full_scope(scope))
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    let mut reply = Reply::json(
+        200,
+        &Metadata {
+            resource,
+            authorization_servers: settings.auth.authorization_servers(),
+            scopes_supported: scopes,
+            bearer_methods_supported: ["header"],
+        },
+    );
+    // The same for every caller, and changes only with settings.
+    reply.header("Cache-Control", "public, max-age=3600");
+    Ok(reply)
+}
