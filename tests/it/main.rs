@@ -14,6 +14,7 @@ mod keyvault;
 mod library;
 mod limits;
 mod package;
+mod proxying;
 mod review_round3;
 mod security_review;
 mod signals;

@@ -59,6 +59,9 @@ fn the_package_holds_exactly_the_functions_app() {
         host["customHandler"]["description"]["defaultExecutablePath"],
         "handler"
     );
+    // Proxying (YARP) on hosts that know it, which prefer it when both are set; forwarding on
+    // older hosts, which ignore the unknown key.
+    assert_eq!(host["customHandler"]["enableProxyingHttpRequest"], true);
     assert_eq!(host["customHandler"]["enableForwardingHttpRequest"], true);
 }
 
