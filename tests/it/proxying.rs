@@ -83,9 +83,8 @@ async fn yarp_shaped_requests_with_the_route_prefix_and_a_chunked_body() {
     assert_eq!(a.json()["value"], "through the proxy");
     let logs = s.handler.logs();
     assert!(
-        logs.contains(&format!(
-            "call function=vault method=PUT status=201 code=- reason=\"-\""
-        )) && logs.contains(&format!("invocation_id={INVOCATION}")),
+        logs.contains("call function=vault method=PUT status=201 code=- reason=\"-\"")
+            && logs.contains(&format!("invocation_id={INVOCATION}")),
         "{logs}"
     );
     // The same refusals as in the other modes: the gate does not care how the call came.
