@@ -6,7 +6,7 @@ SECRETS ?= local.secrets.json
 TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 
-.PHONY: build dist run dev test lint fmt clean fuzz bench package demo check-azure-cli new-function
+.PHONY: smoke build dist run dev test lint fmt clean fuzz bench package demo check-azure-cli new-function
 
 ## build: release build, copied to ./handler (the file host.json names)
 build:
@@ -75,6 +75,11 @@ fuzz:
 ## new-function: scaffold NAME/function.json and src/app_functions/NAME.rs, and register it (make new-function NAME=items)
 new-function:
 	bash scripts/new-function.sh $(NAME)
+
+## smoke: post-deploy check of a Function App: make smoke URL=https://my-app.azurewebsites.net [TOKEN=...]
+smoke:
+	@test -n "$(URL)" || { echo "usage: make smoke URL=https://my-app.azurewebsites.net [TOKEN=...]" >&2; exit 2; }
+	python3 scripts/smoke.py "$(URL)" $(if $(TOKEN),--token "$(TOKEN)",)
 
 ## check-azure-cli: every command of scripts/azure-setup.sh --dry-run (both plans) through the
 ## real Azure CLI, installed from PyPI into .ci/azure-cli, with no login

@@ -18,6 +18,7 @@ mod proxying;
 mod review_round3;
 mod security_review;
 mod signals;
+mod smoke;
 mod startup;
 mod telemetry;
 mod tenants;
