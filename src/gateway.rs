@@ -131,6 +131,7 @@ fn finish(state: &AppState, mut reply: Reply, method: &str, origin: Option<&str>
     cors::decorate(&state.settings.cors, &mut reply, origin);
     if method == "HEAD" {
         reply.body.clear();
+        reply.stream = None;
     }
     reply
 }

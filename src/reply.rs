@@ -1,16 +1,30 @@
 //! The answer to a call, independent of which host protocol carried it.
 
+use actix_web::web::Bytes;
+use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
 use serde::Serialize;
 
 /// Status, headers and body of an answer; the host adapters render it as HTTP or `Outputs.res`.
-#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
     /// HTTP status code.
     pub status: u16,
     /// Header names as written on the wire; no name appears twice.
     pub headers: Vec<(&'static str, String)>,
-    /// The body bytes (always JSON text here).
+    /// The body bytes (for a streamed reply, empty: see [`Reply::stream`]).
     pub body: Vec<u8>,
+    /// A body produced while it is sent.
+    pub(crate) stream: Option<LocalBoxStream<'static, Bytes>>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_bytes", &self.body.len())
+            .field("streamed", &self.stream.is_some())
+            .finish()
+    }
 }
 
 impl Reply {
@@ -22,7 +36,50 @@ impl Reply {
             status,
             headers: vec![("Content-Type", "application/json".to_owned())],
             body,
+            stream: None,
         }
+    }
+
+    /// A reply whose body is produced while it is sent (server-sent events, a large export):
+    /// in proxying mode each piece reaches the client as it is produced; in the modes where
+    /// the host buffers (forwarding, invocation payloads) the same reply works and arrives
+    /// whole.
+    ///
+    /// ```
+    /// use funcgate::{Outcome, Reply, Request};
+    ///
+    /// async fn ticks(_req: Request) -> Outcome {
+    ///     let events = futures_util::stream::iter(1..=3)
+    ///         .map(|n| format!("data: tick {n}\n\n").into());
+    ///     Ok(Reply::stream(200, "text/event-stream", events))
+    /// }
+    /// # use futures_util::StreamExt;
+    /// # let _: funcgate::Function = funcgate::Function::new("ticks", ticks);
+    /// ```
+    pub fn stream(
+        status: u16,
+        content_type: &str,
+        body: impl Stream<Item = Bytes> + 'static,
+    ) -> Reply {
+        Reply {
+            status,
+            headers: vec![
+                ("Content-Type", content_type.to_owned()),
+                ("Cache-Control", "no-store".to_owned()),
+            ],
+            body: Vec::new(),
+            stream: Some(body.boxed_local()),
+        }
+    }
+
+    /// The whole body: a streamed one is read to its end (for the modes that buffer).
+    pub(crate) async fn collect(mut self) -> Reply {
+        if let Some(mut stream) = self.stream.take() {
+            while let Some(piece) = stream.next().await {
+                self.body.extend_from_slice(&piece);
+            }
+        }
+        self
     }
 
     /// A reply whose JSON body is already serialised.
@@ -31,6 +88,7 @@ impl Reply {
             status,
             headers: vec![("Content-Type", "application/json".to_owned())],
             body,
+            stream: None,
         }
     }
 
@@ -40,6 +98,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            stream: None,
         }
     }
 

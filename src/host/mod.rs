@@ -69,7 +69,10 @@ pub(crate) async fn dispatch(
             {
                 call.headers.set(INVOCATION_HEADER, id.to_owned());
             }
-            let reply = gateway::handle(&state, function, &mut call).await;
+            let reply = gateway::handle(&state, function, &mut call)
+                .await
+                .collect()
+                .await;
             // The call's body may share the payload's buffer: its permits go only now.
             drop(read);
             return invocation::render(function, &reply);
@@ -163,6 +166,10 @@ pub(crate) fn to_http(reply: Reply, unread: Body) -> HttpResponse {
     let mut builder = HttpResponse::build(status);
     for (name, value) in reply.headers {
         builder.insert_header((name, value));
+    }
+    if let Some(stream) = reply.stream {
+        // Proxying mode passes each piece on as it comes; forwarding buffers it whole.
+        return builder.streaming(stream.map(Ok::<_, std::convert::Infallible>));
     }
     if !unread.is_unread() {
         return builder.body(reply.body);

@@ -45,10 +45,28 @@ async fn team(req: Request) -> Outcome {
     ))
 }
 
+/// Server-sent events, one every 300 ms: produced while they are sent.
+async fn ticks(_req: Request) -> Outcome {
+    let events = futures_util::stream::unfold(0u32, |n| async move {
+        if n == 3 {
+            return None;
+        }
+        if n > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        Some((format!("data: tick {n}\n\n").into(), n + 1))
+    });
+    Ok(Reply::stream(200, "text/event-stream", events))
+}
+
 /// A folder with host.json and a folder per function, as the host would find them.
 fn folder() -> AppDir {
     let app = AppDir::new("api");
-    for (name, methods) in [("count", r#"["get","post"]"#), ("team", r#"["get"]"#)] {
+    for (name, methods) in [
+        ("count", r#"["get","post"]"#),
+        ("team", r#"["get"]"#),
+        ("ticks", r#"["get"]"#),
+    ] {
         app.write(
             &format!("{name}/function.json"),
             &format!(
@@ -63,6 +81,55 @@ fn app() -> App<Counter> {
     App::with_state(Counter::default())
         .function(Function::new("count", count).rules("GET=authenticated;POST=roles:Writer"))
         .function(Function::new("team", team).rules("GET=authenticated"))
+        .function(Function::new("ticks", ticks).rules("GET=authenticated"))
+}
+
+#[tokio::test]
+async fn a_streamed_reply_arrives_in_pieces_when_proxied_and_whole_when_buffered() {
+    use futures_util::StreamExt;
+    let idp = IdentityProvider::start();
+    let dir = folder();
+    let app = TestApp::start(app(), dir.path(), &idp, &[]).unwrap();
+    let token = idp.token(json!({}));
+    // Proxying mode: the response streams through; the first event arrives long before the
+    // last is produced.
+    let started = std::time::Instant::now();
+    let resp = reqwest::Client::new()
+        .get(app.url("/ticks"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut pieces = resp.bytes_stream();
+    let first = pieces.next().await.unwrap().unwrap();
+    let first_at = started.elapsed();
+    assert!(String::from_utf8_lossy(&first).starts_with("data: tick 0"));
+    let mut rest = Vec::new();
+    while let Some(piece) = pieces.next().await {
+        rest.extend_from_slice(&piece.unwrap());
+    }
+    let done_at = started.elapsed();
+    assert!(String::from_utf8_lossy(&rest).ends_with("data: tick 2\n\n"));
+    assert!(
+        done_at - first_at >= std::time::Duration::from_millis(500),
+        "first piece at {first_at:?}, last at {done_at:?}"
+    );
+    // A mode that buffers (the invocation protocol) gets the same events, whole.
+    let whole = app
+        .invoke("ticks", "GET", "/api/ticks", &[], Some(&token), None)
+        .await;
+    assert_eq!(whole.status, 200);
+    assert_eq!(
+        whole.body,
+        "data: tick 0\n\ndata: tick 1\n\ndata: tick 2\n\n"
+    );
+    // Refusals are not streamed: the catalogue's JSON, as ever.
+    assert_eq!(
+        app.get("/ticks", None).await.code(),
+        "AuthorizationHeaderMissing"
+    );
 }
 
 #[tokio::test]
