@@ -428,6 +428,51 @@ impl TestApp {
         self.call("GET", path, token, None).await
     }
 
+    /// `GET path` as proxying mode passes the response on: each piece of the body as it
+    /// arrived, with the time since the request was sent (for streamed replies).
+    ///
+    /// # Panics
+    ///
+    /// When the app does not answer.
+    #[allow(
+        clippy::expect_used,
+        reason = "a test kit reports failures by panicking"
+    )]
+    pub async fn get_pieces(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> (TestResponse, Vec<(std::time::Duration, String)>) {
+        let started = std::time::Instant::now();
+        let mut req = self.http.get(self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let mut resp = req.send().await.expect("the app answers");
+        let head = TestResponse {
+            status: resp.status().as_u16(),
+            headers: resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: String::new(),
+        };
+        let mut pieces = Vec::new();
+        while let Ok(Some(piece)) = resp.chunk().await {
+            pieces.push((
+                started.elapsed(),
+                String::from_utf8_lossy(&piece).into_owned(),
+            ));
+        }
+        (head, pieces)
+    }
+
     /// Any method as the host forwards it (forwarding and proxying modes): the original path
     /// and headers, `body` as `(content type, bytes)`.
     ///

@@ -15,6 +15,13 @@ pub struct Store {
     items: Mutex<BTreeMap<String, Item>>,
 }
 
+impl Store {
+    /// How many items there are.
+    pub fn count(&self) -> usize {
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
 /// One item.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -5,6 +5,7 @@
 //! (`tests/items.rs`); `main.rs` only runs it.
 
 mod echo;
+mod events;
 mod items;
 
 use funcgate::{App, builtin};
@@ -17,4 +18,5 @@ pub fn app() -> App<Store> {
         .function(builtin::health())
         .function(items::function())
         .function(echo::function())
+        .function(events::function())
 }

@@ -273,3 +273,34 @@ async fn the_built_executable_answers_the_same() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn events_stream_through_the_built_executable() {
+    let idp = IdentityProvider::start();
+    let app = TestApp::start_binary(
+        env!("CARGO_BIN_EXE_items-app"),
+        env!("CARGO_MANIFEST_DIR"),
+        &idp,
+        &[],
+    )
+    .await
+    .unwrap();
+    let reader = idp.token(json!({"roles": ["Api.Read"]}));
+    // As proxying mode passes it on: the first event long before the last.
+    let (head, pieces) = app.get_pieces("/events", Some(&reader)).await;
+    assert_eq!(head.header("content-type"), Some("text/event-stream"));
+    let text: String = pieces.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(text.matches("event: count").count(), 3, "{text}");
+    let (first, last) = (pieces[0].0, pieces[pieces.len() - 1].0);
+    assert!(pieces[0].1.starts_with("event: count"));
+    assert!(
+        last - first >= std::time::Duration::from_millis(700),
+        "{pieces:?}"
+    );
+    // As the invocation protocol (a mode that buffers) carries it: whole.
+    let whole = app
+        .invoke("events", "GET", "/api/events", &[], Some(&reader), None)
+        .await;
+    assert_eq!(whole.status, 200, "{}", whole.body);
+    assert_eq!(whole.body.matches("event: count").count(), 3);
+}
