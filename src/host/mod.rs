@@ -16,6 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
 use crate::call::{Body, Call};
+use crate::errors::{ApiError, ErrorKind};
 use crate::gateway;
 use crate::reply::Reply;
 use crate::state::{AppState, Services};
@@ -53,8 +54,13 @@ pub(crate) async fn dispatch(
         let limits = &state.settings.body;
         let limit = max_invocation_bytes(limits.max_bytes);
         // The payload's bytes are buffered under permits (see `MAX_BUFFERED_INVOCATIONS`),
-        // held until it has become a call, whose body is bounded by `MAX_REQUEST_BODY_BYTES`.
-        let buffered = read_limited(&mut payload, limit, &state.invocation_buffers);
+        // held until it has been answered.
+        let declared = req
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        let buffered = read_limited(&mut payload, limit, declared, &state.invocation_buffers);
         let read = tokio::time::timeout(limits.timeout, buffered).await;
         let parsed = match &read {
             Ok(Some((_, body))) => invocation::to_call(body, function, layout),
@@ -77,11 +83,23 @@ pub(crate) async fn dispatch(
             drop(read);
             return invocation::render(function, &reply);
         }
-        // Not an invocation after all, and its body is spent (or, past the limit, partly
-        // read): answer as the route would, with no body, and keep what is left on the
-        // connection unread so the reply closes it.
-        let mut call = forwarded::to_call(&req, Body::Empty);
-        let reply = route(&state, path, &mut call).await;
+        // Not an invocation after all, and its body is spent: answer as the route would, with
+        // no body. A payload that was too large or too slow is answered as such, and what is
+        // left of it on the connection stays unread so the reply closes it.
+        let reply = match &read {
+            Ok(Some(_)) => {
+                let mut call = forwarded::to_call(&req, Body::Empty);
+                route(&state, path, &mut call).await
+            }
+            Ok(None) => ApiError::new(ErrorKind::PayloadTooLarge)
+                .because("the invocation payload is over its limit")
+                .render(state.settings.auth.debug_errors),
+            Err(_) => ApiError::new(ErrorKind::InvalidRequestBody)
+                .because(
+                    "the invocation payload did not arrive within REQUEST_BODY_TIMEOUT_SECONDS",
+                )
+                .render(state.settings.auth.debug_errors),
+        };
         let rest = match read {
             Ok(Some(_)) => Body::Empty,
             _ => forwarded::body(&req, payload),
@@ -131,25 +149,43 @@ fn invocation_target<'a>(
 
 /// Reads a payload of at most `limit` bytes, taking one of `budget`'s permits per byte as the
 /// bytes arrive; the permits go with the bytes.
+/// Reads a payload of at most `limit` bytes under `budget`'s permits, one per byte.
+///
+/// Permits for the whole payload (its declared length, else `limit`) are taken at once, and
+/// only once its first bytes have arrived: a payload never waits for permits while holding
+/// some (payloads each holding part of the budget and waiting for more would deadlock), and a
+/// connection that sends nothing holds nothing. Waiting is by polling rather than in a queue,
+/// so a small payload is not held up behind a large one the budget cannot fit yet.
 async fn read_limited<'s>(
     payload: &mut web::Payload,
     limit: usize,
+    declared: Option<usize>,
     budget: &'s tokio::sync::Semaphore,
-) -> Option<(Option<tokio::sync::SemaphorePermit<'s>>, web::Bytes)> {
-    let mut body = web::BytesMut::new();
-    let mut held: Option<tokio::sync::SemaphorePermit<'s>> = None;
+) -> Option<(tokio::sync::SemaphorePermit<'s>, web::Bytes)> {
+    if declared.is_some_and(|n| n > limit) {
+        return None;
+    }
+    let first = match payload.next().await {
+        None => web::Bytes::new(),
+        Some(chunk) => chunk.ok()?,
+    };
+    let size = declared.unwrap_or(limit).max(first.len());
+    let wanted = u32::try_from(size).ok()?;
+    let held = loop {
+        match budget.try_acquire_many(wanted) {
+            Ok(permits) => break permits,
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => return None,
+        }
+    };
+    let mut body = web::BytesMut::with_capacity(size);
+    body.extend_from_slice(&first);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.ok()?;
-        if body.len() + chunk.len() > limit {
+        if body.len() + chunk.len() > size {
             return None;
-        }
-        let permits = budget
-            .acquire_many(u32::try_from(chunk.len()).ok()?)
-            .await
-            .ok()?;
-        match &mut held {
-            Some(held) => held.merge(permits),
-            None => held = Some(permits),
         }
         body.extend_from_slice(&chunk);
     }

@@ -605,3 +605,24 @@ async fn trickling_payloads_do_not_hold_up_invocations() {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     drop(trickles);
 }
+
+/// Payloads that the budget could not hold while others waited used to deadlock until the
+/// body timeout and then be answered as the route would (405). Over-limit payloads get 413.
+#[tokio::test]
+async fn an_invocation_payload_over_its_limit_gets_413() {
+    let s = Setup::start("", |c| c.set("MAX_REQUEST_BODY_BYTES", "1024")).await;
+    let big = format!(
+        r#"{{"Data":{{"req":{{"Method":"GET","Body":"{}"}}}}}}"#,
+        "a".repeat(300_000)
+    );
+    let resp = client()
+        .post(s.handler.url("/vault"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "PayloadTooLarge");
+}
