@@ -96,7 +96,7 @@ async fn oversized_heads_and_bodies() {
     let garbage = raw(&base, b"NOT-HTTP\r\n\r\n");
     assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
     // An invocation payload over 4 x MAX_REQUEST_BODY_BYTES + 256 KiB (room for a JSON-escaped
-    // 1 MiB body) is not read as one.
+    // 1 MiB body) is not read: 413, the rest left unread.
     let huge = format!(
         "{{\"Data\":{{\"req\":{{\"Method\":\"GET\",\"Pad\":\"{}\"}}}}}}",
         "x".repeat(4 * 1024 * 1024 + 300_000)
@@ -108,7 +108,7 @@ async fn oversized_heads_and_bodies() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.status(), 413);
     // A 16 KiB + 1 token is refused before decoding.
     let long = format!("Bearer {}", "a".repeat(16 * 1024 + 1));
     s.get("/vault/demo", None)
