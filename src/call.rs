@@ -140,6 +140,14 @@ impl Body {
         read
     }
 
+    /// Gives an in-memory body its own allocation, so the buffer it was cut from (an invocation
+    /// payload) can be freed.
+    pub(crate) fn detach(&mut self) {
+        if let Body::Bytes(bytes) = self {
+            *bytes = Bytes::copy_from_slice(bytes);
+        }
+    }
+
     /// Whether part of the body may still be on the connection: it was never read, or reading
     /// it was refused. Replies to such calls close the connection rather than let the server
     /// drain a body nobody asked for (a chunked one could go on for ever).

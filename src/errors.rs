@@ -67,6 +67,10 @@ pub enum ErrorKind {
     /// `403 AuthenticationContextRequired`: the rule needs an authentication context the token
     /// lacks, and its client cannot answer a claims challenge.
     AuthenticationContextRequired,
+    /// `503 ServiceBusy`: invocation payloads already fill their memory budget; retry.
+    ServiceBusy,
+    /// `502 ReplyTooLarge`: a streamed reply could not be collected for a mode that buffers.
+    ReplyTooLarge,
     /// A function's own error: its status, `code` and `description`
     /// (see [`ApiError::custom`]).
     Custom {
@@ -239,6 +243,18 @@ impl ErrorKind {
                 "Access token lacks the authentication context this operation requires.",
                 403,
                 C::InsufficientScope,
+            ),
+            K::ServiceBusy => (
+                "ServiceBusy",
+                "The service is busy; retry shortly.",
+                503,
+                C::None,
+            ),
+            K::ReplyTooLarge => (
+                "ReplyTooLarge",
+                "The function's streamed reply is too large to send in this host mode.",
+                502,
+                C::None,
             ),
             K::Custom {
                 status,
@@ -441,7 +457,7 @@ impl ApiError {
 }
 
 /// Every kind, for building per-kind tables.
-const ALL_KINDS: [ErrorKind; 24] = [
+const ALL_KINDS: [ErrorKind; 26] = [
     ErrorKind::AuthorizationHeaderMissing,
     ErrorKind::HeaderNotBearer,
     ErrorKind::TokenNotFound,
@@ -466,6 +482,8 @@ const ALL_KINDS: [ErrorKind; 24] = [
     ErrorKind::InvalidRequestBody,
     ErrorKind::InsufficientClaims,
     ErrorKind::AuthenticationContextRequired,
+    ErrorKind::ServiceBusy,
+    ErrorKind::ReplyTooLarge,
 ];
 
 /// The `{"code","description"}` body of each kind, serialised once.
@@ -528,7 +546,7 @@ mod tests {
     fn every_kind_has_a_prerendered_body() {
         // Every catalogue kind once (`Custom` is rendered per error): a kind added to the enum
         // and not here fails `spec`'s exhaustive match review and this count.
-        assert_eq!(ALL_KINDS.len(), 24);
+        assert_eq!(ALL_KINDS.len(), 26);
         for (i, kind) in ALL_KINDS.iter().enumerate() {
             assert!(!ALL_KINDS[..i].contains(kind), "{kind:?} listed twice");
             let v: serde_json::Value = serde_json::from_slice(plain_body(*kind)).unwrap();

@@ -4,6 +4,10 @@ use actix_web::web::Bytes;
 use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
 use serde::Serialize;
 
+/// How long a streamed reply may take to be collected for a mode that buffers (the host's
+/// proxy gives up on an idle connection after 240 s).
+pub(crate) const COLLECT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(230);
+
 /// Status, headers and body of an answer; the host adapters render it as HTTP or `Outputs.res`.
 pub struct Reply {
     /// HTTP status code.
@@ -72,14 +76,28 @@ impl Reply {
         }
     }
 
-    /// The whole body: a streamed one is read to its end (for the modes that buffer).
-    pub(crate) async fn collect(mut self) -> Reply {
-        if let Some(mut stream) = self.stream.take() {
+    /// The whole body, for the modes that buffer: a streamed one is read to its end, unless
+    /// it grows past `max_bytes` or is still going after [`COLLECT_DEADLINE`] (an endless
+    /// event stream), which is answered `502 ReplyTooLarge` instead.
+    pub(crate) async fn collect(mut self, max_bytes: usize) -> Reply {
+        let Some(mut stream) = self.stream.take() else {
+            return self;
+        };
+        let read = async {
             while let Some(piece) = stream.next().await {
+                if self.body.len() + piece.len() > max_bytes {
+                    return false;
+                }
                 self.body.extend_from_slice(&piece);
             }
+            true
+        };
+        match tokio::time::timeout(COLLECT_DEADLINE, read).await {
+            Ok(true) => self,
+            _ => crate::errors::ApiError::new(crate::errors::ErrorKind::ReplyTooLarge)
+                .because("the streamed reply did not end within its limits")
+                .render(false),
         }
-        self
     }
 
     /// A reply whose JSON body is already serialised.

@@ -39,9 +39,9 @@ pub(crate) struct AppState {
 
 /// Invocation payloads' worth of bytes buffered at once. A payload may be 4 ×
 /// `MAX_REQUEST_BODY_BYTES` + 256 KiB (JSON escaping), so at the default 1 MiB the buffers
-/// never exceed 8 × 4.25 MiB = 34 MiB; a payload takes permits for the bytes it has sent, so a
-/// slow sender holds only what arrived, and further bytes wait (within
-/// `REQUEST_BODY_TIMEOUT_SECONDS`) rather than add to the total.
+/// never exceed 8 × 4.25 MiB = 34 MiB. A payload takes permits for the bytes it has received
+/// (a slow sender holds only what arrived) and gives them back once it has become a call; one
+/// that would have to wait for permits while holding some gives way with `503 ServiceBusy`.
 pub(crate) const MAX_BUFFERED_INVOCATIONS: usize = 8;
 
 impl AppState {

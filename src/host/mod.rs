@@ -16,11 +16,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
 use crate::call::{Body, Call};
-use crate::errors::{ApiError, ErrorKind};
+use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::gateway;
 use crate::reply::Reply;
 use crate::state::{AppState, Services};
 use crate::telemetry::INVOCATION_HEADER;
+
+/// A streamed reply collected for the invocation protocol may grow to at least this much (or
+/// `MAX_REQUEST_BODY_BYTES`, if larger) before it is cut off with `502 ReplyTooLarge`.
+const MIN_COLLECTED_BYTES: usize = 16 * 1024 * 1024;
 
 /// Room in an invocation payload for everything but the body (headers, query, metadata).
 const INVOCATION_OVERHEAD_BYTES: usize = 256 * 1024;
@@ -63,10 +67,14 @@ pub(crate) async fn dispatch(
         let buffered = read_limited(&mut payload, limit, declared, &state.invocation_buffers);
         let read = tokio::time::timeout(limits.timeout, buffered).await;
         let parsed = match &read {
-            Ok(Some((_, body))) => invocation::to_call(body, function, layout),
+            Ok(Ok((_, body))) => invocation::to_call(body, function, layout),
             _ => None,
         };
         if let Some(mut call) = parsed {
+            // The call has its own copy of its body: the payload and its permits go now, so
+            // slow functions never hold the budget.
+            call.body.detach();
+            drop(read);
             // The host names the invocation on its own POST, not in the request it describes.
             if let Some(id) = req
                 .headers()
@@ -75,33 +83,39 @@ pub(crate) async fn dispatch(
             {
                 call.headers.set(INVOCATION_HEADER, id.to_owned());
             }
-            let reply = gateway::handle(&state, function, &mut call)
-                .await
-                .collect()
+            let reply = gateway::handle(&state, function, &mut call).await;
+            let reply = reply
+                .collect(limits.max_bytes.max(MIN_COLLECTED_BYTES))
                 .await;
-            // The call's body may share the payload's buffer: its permits go only now.
-            drop(read);
             return invocation::render(function, &reply);
         }
         // Not an invocation after all, and its body is spent: answer as the route would, with
         // no body. A payload that was too large or too slow is answered as such, and what is
         // left of it on the connection stays unread so the reply closes it.
+        let debug = state.settings.auth.debug_errors;
         let reply = match &read {
-            Ok(Some(_)) => {
+            Ok(Ok(_)) => {
                 let mut call = forwarded::to_call(&req, Body::Empty);
                 route(&state, path, &mut call).await
             }
-            Ok(None) => ApiError::new(ErrorKind::PayloadTooLarge)
+            Ok(Err(Unread::TooLarge)) => ApiError::new(ErrorKind::PayloadTooLarge)
                 .because("the invocation payload is over its limit")
-                .render(state.settings.auth.debug_errors),
+                .render(debug),
+            Ok(Err(Unread::Busy)) => ApiError::new(ErrorKind::ServiceBusy)
+                .because("invocation payloads already fill their memory budget")
+                .with(Detail::RetryAfter(1))
+                .render(debug),
+            Ok(Err(Unread::Broken)) => ApiError::new(ErrorKind::InvalidRequestBody)
+                .because("the connection failed mid-payload")
+                .render(debug),
             Err(_) => ApiError::new(ErrorKind::InvalidRequestBody)
                 .because(
                     "the invocation payload did not arrive within REQUEST_BODY_TIMEOUT_SECONDS",
                 )
-                .render(state.settings.auth.debug_errors),
+                .render(debug),
         };
         let rest = match read {
-            Ok(Some(_)) => Body::Empty,
+            Ok(Ok(_)) => Body::Empty,
             _ => forwarded::body(&req, payload),
         };
         return to_http(reply, rest);
@@ -149,47 +163,62 @@ fn invocation_target<'a>(
 
 /// Reads a payload of at most `limit` bytes, taking one of `budget`'s permits per byte as the
 /// bytes arrive; the permits go with the bytes.
-/// Reads a payload of at most `limit` bytes under `budget`'s permits, one per byte.
-///
-/// Permits for the whole payload (its declared length, else `limit`) are taken at once, and
-/// only once its first bytes have arrived: a payload never waits for permits while holding
-/// some (payloads each holding part of the budget and waiting for more would deadlock), and a
-/// connection that sends nothing holds nothing. Waiting is by polling rather than in a queue,
-/// so a small payload is not held up behind a large one the budget cannot fit yet.
+/// Why a payload was not read.
+enum Unread {
+    /// Over its limit (413).
+    TooLarge,
+    /// The budget is spent by payloads still arriving (503).
+    Busy,
+    /// The connection failed.
+    Broken,
+}
+
+/// How long a payload that holds permits waits for more before giving way (503), so payloads
+/// each holding part of the budget never wait on one another for ever.
+const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Reads a payload of at most `limit` bytes under `budget`'s permits, one per byte as the
+/// bytes arrive, held until the payload has become a call (the call keeps a copy of its body,
+/// bounded like any body). A payload that holds nothing waits for permits as long as it takes;
+/// one that holds some waits at most [`BUDGET_WAIT`], then gives way. Waiting is by polling, so
+/// a small payload is never queued behind a large one.
 async fn read_limited<'s>(
     payload: &mut web::Payload,
     limit: usize,
     declared: Option<usize>,
     budget: &'s tokio::sync::Semaphore,
-) -> Option<(tokio::sync::SemaphorePermit<'s>, web::Bytes)> {
+) -> Result<(Option<tokio::sync::SemaphorePermit<'s>>, web::Bytes), Unread> {
     if declared.is_some_and(|n| n > limit) {
-        return None;
+        return Err(Unread::TooLarge);
     }
-    let first = match payload.next().await {
-        None => web::Bytes::new(),
-        Some(chunk) => chunk.ok()?,
-    };
-    let size = declared.unwrap_or(limit).max(first.len());
-    let wanted = u32::try_from(size).ok()?;
-    let held = loop {
-        match budget.try_acquire_many(wanted) {
-            Ok(permits) => break permits,
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-            Err(tokio::sync::TryAcquireError::Closed) => return None,
-        }
-    };
-    let mut body = web::BytesMut::with_capacity(size);
-    body.extend_from_slice(&first);
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0));
+    let mut held: Option<tokio::sync::SemaphorePermit<'s>> = None;
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.ok()?;
-        if body.len() + chunk.len() > size {
-            return None;
+        let chunk = chunk.map_err(|_| Unread::Broken)?;
+        if body.len() + chunk.len() > limit {
+            return Err(Unread::TooLarge);
+        }
+        let wanted = u32::try_from(chunk.len()).map_err(|_| Unread::TooLarge)?;
+        let since = std::time::Instant::now();
+        let permits = loop {
+            match budget.try_acquire_many(wanted) {
+                Ok(permits) => break permits,
+                Err(tokio::sync::TryAcquireError::Closed) => return Err(Unread::Busy),
+                Err(tokio::sync::TryAcquireError::NoPermits) => {
+                    if held.is_some() && since.elapsed() > BUDGET_WAIT {
+                        return Err(Unread::Busy);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+        };
+        match &mut held {
+            Some(held) => held.merge(permits),
+            None => held = Some(permits),
         }
         body.extend_from_slice(&chunk);
     }
-    Some((held, body.freeze()))
+    Ok((held, body.freeze()))
 }
 
 /// Renders a reply as the HTTP response. When `unread` still holds part of the request body,

@@ -59,6 +59,18 @@ async fn ticks(_req: Request) -> Outcome {
     Ok(Reply::stream(200, "text/event-stream", events))
 }
 
+/// A stream that does not end while the client reads it: 64 KiB pieces for ever.
+async fn endless(_req: Request) -> Outcome {
+    let pieces = futures_util::stream::repeat_with(|| funcgate::Bytes::from(vec![b'x'; 65536]));
+    Ok(Reply::stream(200, "application/octet-stream", pieces))
+}
+
+/// Two seconds of work.
+async fn slow(_req: Request) -> Outcome {
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    Ok(Reply::json(200, &json!({"done": true})))
+}
+
 /// A folder with host.json and a folder per function, as the host would find them.
 fn folder() -> AppDir {
     let app = AppDir::new("api");
@@ -66,6 +78,8 @@ fn folder() -> AppDir {
         ("count", r#"["get","post"]"#),
         ("team", r#"["get"]"#),
         ("ticks", r#"["get"]"#),
+        ("endless", r#"["get"]"#),
+        ("slow", r#"["get"]"#),
     ] {
         app.write(
             &format!("{name}/function.json"),
@@ -82,6 +96,82 @@ fn app() -> App<Counter> {
         .function(Function::new("count", count).rules("GET=authenticated;POST=roles:Writer"))
         .function(Function::new("team", team).rules("GET=authenticated"))
         .function(Function::new("ticks", ticks).rules("GET=authenticated"))
+        .function(Function::new("endless", endless).rules("GET=anonymous"))
+        .function(Function::new("slow", slow).rules("GET=anonymous"))
+}
+
+#[tokio::test]
+async fn an_endless_stream_is_cut_off_where_the_host_buffers() {
+    let idp = IdentityProvider::start();
+    let dir = folder();
+    let app = TestApp::start(app(), dir.path(), &idp, &[]).unwrap();
+    let a = app
+        .invoke("endless", "GET", "/api/endless", &[], None, None)
+        .await;
+    assert_eq!((a.status, a.code().as_str()), (502, "ReplyTooLarge"));
+}
+
+/// Sends an invocation payload with chunked coding (as the host's JSON content goes out, with no
+/// Content-Length) and returns the status inside `Outputs.res`.
+fn chunked_invocation(addr: &str, function: &str) -> u64 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let payload = format!(
+        r#"{{"Data":{{"req":{{"Method":"GET","Url":"http://localhost/api/{function}","Headers":{{}}}}}},"Metadata":{{}}}}"#
+    );
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /{function} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{payload}\r\n0\r\n\r\n",
+        payload.len()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).unwrap();
+    let out: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    out["Outputs"]["res"]["statusCode"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_functions_never_hold_the_invocation_budget() {
+    let idp = IdentityProvider::start();
+    let dir = folder();
+    let app = TestApp::start(app(), dir.path(), &idp, &[]).unwrap();
+    let addr = app
+        .url("")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Twelve chunked invocations of a two-second function at once: more than the eight
+    // payloads' worth of budget, all answered together (not eight, then four).
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let addr = addr.clone();
+            tokio::task::spawn_blocking(move || chunked_invocation(&addr, "slow"))
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), 200);
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(3500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -508,14 +508,27 @@ async fn invocation_payloads_never_become_json_trees() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(resp.status(), 200);
-            let out: serde_json::Value = resp.json().await.unwrap();
-            assert_eq!(out["Outputs"]["res"]["statusCode"], 401, "{out}");
+            // Answered (401: no token), or, when the budget is full of payloads still
+            // arriving, 503 ServiceBusy with Retry-After: never a tree, never a deadlock.
+            match resp.status().as_u16() {
+                200 => {
+                    let out: serde_json::Value = resp.json().await.unwrap();
+                    assert_eq!(out["Outputs"]["res"]["statusCode"], 401, "{out}");
+                    true
+                }
+                503 => {
+                    assert_eq!(resp.headers()["retry-after"], "1");
+                    false
+                }
+                other => panic!("status {other}"),
+            }
         })
     });
+    let mut answered = 0;
     for call in calls.collect::<Vec<_>>() {
-        call.await.unwrap();
+        answered += usize::from(call.await.unwrap());
     }
+    assert!(answered >= 8, "{answered} of 16 answered");
     let grown = peak_kib(s.handler.pid()).saturating_sub(before) / 1024;
     eprintln!("peak grew by {grown} MiB");
     // The budget is 8 payloads of 4.25 MiB; a tree of one such payload is ~60 MiB.
