@@ -42,6 +42,8 @@ pub enum PolicyError {
     TwoRules(String),
     /// `*` listed with other methods.
     StarNotAlone,
+    /// Two `acrs:` terms in one alternative.
+    TwoContexts(String),
 }
 
 impl fmt::Display for PolicyError {
@@ -63,6 +65,10 @@ impl fmt::Display for PolicyError {
             }
             PolicyError::TwoRules(method) => write!(f, "method {method} has two rules"),
             PolicyError::StarNotAlone => f.write_str("* stands alone: *=RULE"),
+            PolicyError::TwoContexts(alt) => write!(
+                f,
+                "{alt:?} has two acrs: terms; list the contexts any of which will do in one (acrs:c1,c2)"
+            ),
         }
     }
 }
@@ -143,7 +149,12 @@ impl Policy {
             for term in alt.split('&') {
                 match parse_term(term)? {
                     Term::Need(need) => alternative.terms.push(need),
-                    Term::Acrs(values) => alternative.acrs.extend(values),
+                    // One `acrs:` term per alternative: two would read as "both contexts"
+                    // but a token carries the one it stepped up to.
+                    Term::Acrs(_) if !alternative.acrs.is_empty() => {
+                        return Err(PolicyError::TwoContexts(alt.trim().to_owned()));
+                    }
+                    Term::Acrs(values) => alternative.acrs = values,
                 }
             }
             alternatives.push(alternative);
@@ -539,7 +550,22 @@ mod tests {
         ] {
             assert_eq!(Policy::parse(text).unwrap().to_string(), text);
         }
-        for bad in ["", "roles", "roles:", "groups:x", "roles:a b"] {
+        let step_up = Policy::parse("roles:A&acrs:c1,c2|scopes:x").unwrap();
+        assert_eq!(step_up.to_string(), "roles:A&acrs:c1,c2|scopes:x");
+        assert_eq!(
+            Policy::parse("roles:A&acrs:c1&acrs:c2"),
+            Err(PolicyError::TwoContexts("roles:A&acrs:c1&acrs:c2".into())),
+            "two contexts would read as both"
+        );
+        for bad in [
+            "",
+            "roles",
+            "roles:",
+            "groups:x",
+            "roles:a b",
+            "roles:A&",
+            "acrs:",
+        ] {
             assert!(Policy::parse(bad).is_err(), "{bad}");
         }
     }
