@@ -107,6 +107,11 @@ pub(crate) fn start(
     }
     if let Some(url) = &state.challenges.resource_metadata {
         log::info!("protected resource metadata at {url} (PUBLIC_BASE_URL)");
+        if state.functions.find("oauth-protected-resource").is_none() {
+            log::warn!(
+                "PUBLIC_BASE_URL is set but builtin::protected_resource() is not registered: 401s point to a document nobody serves"
+            );
+        }
     }
     if state.telemetry.is_on() {
         log::info!("telemetry: Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING)");

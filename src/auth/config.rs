@@ -57,18 +57,26 @@ impl AuthConfig {
 
     /// The authorization servers (issuers) an OAuth client gets tokens from, for Protected
     /// Resource Metadata: `AUTH_ISSUERS` when set, else each discovery document's issuer.
+    /// A multi-tenant API names Entra's `organizations` authority rather than its allow-list
+    /// (which is the customers' list, not the document's to publish); a custom metadata URL
+    /// names its issuer base, never its query.
     pub(crate) fn authorization_servers(&self) -> Vec<String> {
         if let Some(issuers) = &self.issuers {
             return issuers.clone();
         }
-        self.discovery_urls()
-            .into_iter()
-            .map(|(_, url)| {
-                url.strip_suffix("/.well-known/openid-configuration")
-                    .unwrap_or(&url)
-                    .to_owned()
-            })
-            .collect()
+        if let Some(url) = &self.metadata_url {
+            let base = url.split(['?', '#']).next().unwrap_or(url);
+            return vec![
+                base.strip_suffix("/.well-known/openid-configuration")
+                    .unwrap_or(base)
+                    .to_owned(),
+            ];
+        }
+        let tenant = match &self.tenancy {
+            Tenancy::Multi { .. } => "organizations",
+            _ => self.tenant_id.as_str(),
+        };
+        vec![format!("{}/{tenant}/v2.0", self.instance)]
     }
 
     /// The tenant's authorize endpoint, named by claims challenges.

@@ -86,7 +86,21 @@ pub(super) fn public_base_url(source: &Source) -> Result<Option<String>, Setting
     };
     let allowed =
         url.scheme() == "https" || (url.scheme() == "http" && crate::net::is_loopback_host(&url));
-    if !allowed || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    // The host goes into WWW-Authenticate's quoted resource_metadata: letters, digits, dots,
+    // dashes (and an IPv6 literal's brackets and colons) only. The document is served at the
+    // root (RFC 9728 puts a resource's path after the well-known segment), so no path either.
+    let plain_host = url.host_str().is_some_and(|h| {
+        h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'))
+    });
+    if !allowed
+        || !plain_host
+        || url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return fail(NAME, shape);
     }
     Ok(Some(url.as_str().trim_end_matches('/').to_owned()))

@@ -215,6 +215,44 @@ mod tests {
     }
 
     #[test]
+    fn public_base_url_and_authorization_servers() {
+        let s = load_with(&[("PUBLIC_BASE_URL", "https://app.example/")]).unwrap();
+        assert_eq!(s.public_base_url.as_deref(), Some("https://app.example"));
+        for bad in [
+            "http://app.example",
+            "https://app.example/base",
+            "https://a\",error=\"x.example/",
+            "https://app.example/?q=1",
+            "https://user@app.example",
+        ] {
+            let err = load_with(&[("PUBLIC_BASE_URL", bad)]).unwrap_err();
+            assert_eq!(err.name, "PUBLIC_BASE_URL", "{bad}");
+        }
+        let multi = load_with(&[
+            ("AUTH_TENANT_ID", "organizations"),
+            (
+                "AUTH_ALLOWED_TENANTS",
+                "11111111-2222-4333-8444-555555555555,21111111-2222-4333-8444-555555555555",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            multi.auth.authorization_servers(),
+            ["https://login.microsoftonline.com/organizations/v2.0"],
+            "never the allow-list"
+        );
+        let custom = load_with(&[(
+            "AUTH_METADATA_URL",
+            "https://id.example/t/v2.0/.well-known/openid-configuration?p=internal-policy",
+        )])
+        .unwrap();
+        assert_eq!(
+            custom.auth.authorization_servers(),
+            ["https://id.example/t/v2.0"]
+        );
+    }
+
+    #[test]
     fn defaults() {
         let s = load_with(&[]).unwrap();
         assert_eq!(s.listen, "127.0.0.1:4000".parse().unwrap());
