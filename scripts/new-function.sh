@@ -17,9 +17,20 @@ UPPER="$(tr 'a-z-' 'A-Z_' <<<"${NAME}")"
 REGISTRY="src/app_functions/mod.rs"
 SOURCE="src/app_functions/${MODULE}.rs"
 case "${NAME}" in
-  health | vault | whoami | app_functions | src | scripts | tests | examples | target | dist)
+  health | vault | whoami | oauth-protected-resource | app_functions | funcgate | src | scripts | \
+    tests | examples | target | dist)
     echo "$0: ${NAME} is taken by funcgate or the repository" >&2
     exit 1
+    ;;
+esac
+# The module name must be a Rust identifier, not a keyword.
+case "${MODULE}" in
+  as | async | await | break | const | continue | crate | dyn | else | enum | extern | false | fn | \
+    for | gen | if | impl | in | let | loop | match | mod | move | mut | pub | ref | return | self | \
+    static | struct | super | trait | true | try | type | unsafe | use | where | while | yield | \
+    abstract | become | box | do | final | macro | override | priv | typeof | unsized | virtual)
+    echo "$0: ${NAME} is a Rust keyword; choose another name" >&2
+    exit 2
     ;;
 esac
 for taken in "${NAME}" "${SOURCE}"; do
