@@ -51,9 +51,10 @@ mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use actix_web::web::Bytes;
 pub use app::App;
 pub use auth::token::{Identity, TokenVersion};
-pub use errors::{ApiError, ErrorKind};
+pub use errors::{ApiError, Detail, ErrorKind};
 pub use functions::{Function, Handler, Outcome, Request, State};
 pub use reply::Reply;
 

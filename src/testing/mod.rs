@@ -464,7 +464,7 @@ impl TestApp {
             body: String::new(),
         };
         let mut pieces = Vec::new();
-        while let Ok(Some(piece)) = resp.chunk().await {
+        while let Some(piece) = resp.chunk().await.expect("the stream ends cleanly") {
             pieces.push((
                 started.elapsed(),
                 String::from_utf8_lossy(&piece).into_owned(),
