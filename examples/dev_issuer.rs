@@ -34,6 +34,12 @@ struct TokenQuery {
     scp: Option<String>,
     /// Lifetime in seconds (default 3600; negative gives an expired token).
     ttl: Option<i64>,
+    /// Comma-separated authentication contexts (`acrs`), for trying step-up rules.
+    acrs: Option<String>,
+    /// Client capabilities (`xms_cc`, e.g. `cp1`: the client answers claims challenges).
+    xms_cc: Option<String>,
+    /// The user principal name (`upn`).
+    upn: Option<String>,
 }
 
 async fn discovery(issuer: web::Data<Issuer>, tenant: web::Path<String>) -> HttpResponse {
@@ -74,6 +80,15 @@ async fn token(issuer: web::Data<Issuer>, q: web::Query<TokenQuery>) -> HttpResp
     if let Some(roles) = &q.roles {
         let list: Vec<&str> = roles.split(',').filter(|r| !r.is_empty()).collect();
         claims["roles"] = json!(list);
+    }
+    for (name, list) in [("acrs", &q.acrs), ("xms_cc", &q.xms_cc)] {
+        if let Some(list) = list {
+            let list: Vec<&str> = list.split(',').filter(|v| !v.is_empty()).collect();
+            claims[name] = json!(list);
+        }
+    }
+    if let Some(upn) = &q.upn {
+        claims["upn"] = json!(upn);
     }
     if let Some(scp) = &q.scp {
         claims["scp"] = json!(scp);

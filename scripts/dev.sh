@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ISSUER_PORT="${ISSUER_PORT:-7099}"
-PORT="${PORT:-7071}"
+# Standalone mode, as without the host: the port is local.settings.json's Host.LocalHttpPort.
+PORT=7071
 ISSUER_BIN="${ISSUER_BIN:-${CARGO_TARGET_DIR:-target}/release/examples/dev_issuer}"
 # The dev issuer's tenant and API (examples/dev_issuer.rs): nothing real trusts its key.
 TENANT="dddddddd-0000-4000-8000-000000000001"
@@ -26,10 +27,11 @@ In another terminal:
   TOKEN=\$(curl -s 'http://127.0.0.1:${ISSUER_PORT}/token?roles=GetSecret')
   curl -i -H "Authorization: Bearer \$TOKEN" localhost:${PORT}/vault/demo  # 200
   curl -i -H "Authorization: Bearer \$TOKEN" localhost:${PORT}/whoami
-Other tokens: /token?roles=A,B  /token?scp=Api.Read  /token?ttl=-600 (expired).
+Other tokens: /token?roles=A,B  /token?scp=Api.Read  /token?ttl=-600 (expired)
+  /token?roles=SetSecret&acrs=c1&xms_cc=cp1 (step-up)  /token?upn=ada@contoso.com
 HELP
 
-# Standalone mode on PORT; these settings win over local.settings.json's placeholders.
+# Standalone mode (no FUNCTIONS_CUSTOMHANDLER_PORT: no host); these settings win over
+# local.settings.json's placeholders.
 AUTH_TENANT_ID="${TENANT}" AUTH_CLIENT_ID="${CLIENT}" \
-  AUTH_INSTANCE="http://127.0.0.1:${ISSUER_PORT}" AUTH_DEBUG_ERRORS=true \
-  FUNCTIONS_CUSTOMHANDLER_PORT="${PORT}" ./handler
+  AUTH_INSTANCE="http://127.0.0.1:${ISSUER_PORT}" AUTH_DEBUG_ERRORS=true ./handler
