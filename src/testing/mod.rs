@@ -240,9 +240,9 @@ enum Running {
     Binary(std::process::Child, Logs),
 }
 
-/// What a started executable printed (stdout and stderr).
+/// What a started executable printed (stdout and stderr), and when it last printed.
 #[derive(Clone, Default)]
-struct Logs(std::sync::Arc<std::sync::Mutex<String>>);
+struct Logs(std::sync::Arc<std::sync::Mutex<(String, Option<std::time::Instant>)>>);
 
 impl Logs {
     /// Appends everything `stream` yields, on a thread of its own.
@@ -255,16 +255,27 @@ impl Logs {
                     break;
                 }
                 let text = String::from_utf8_lossy(&buf[..n]);
-                logs.0
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push_str(&text);
+                let mut logs = logs.0.lock().unwrap_or_else(|p| p.into_inner());
+                logs.0.push_str(&text);
+                logs.1 = Some(std::time::Instant::now());
             }
         });
     }
 
+    /// The text so far, once nothing new has arrived for a moment: the app writes a call's
+    /// line before it replies, but the thread reading its pipe may run after the test has the
+    /// reply.
     fn text(&self) -> String {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let quiet = std::time::Duration::from_millis(30);
+        let give_up = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        loop {
+            let (text, last) = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let settled = last.is_none_or(|at| at.elapsed() >= quiet);
+            if settled || std::time::Instant::now() >= give_up {
+                return text;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }
 
