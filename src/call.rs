@@ -34,9 +34,7 @@ impl Headers {
 
     /// Removes every value of `name`; true when there was one.
     pub(crate) fn remove(&mut self, name: &str) -> bool {
-        let before = self.0.len();
-        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.0.len() != before
+        self.retain(|n| !n.eq_ignore_ascii_case(name)) > 0
     }
 
     /// Keeps the headers whose (lower-case) name `keep` accepts; returns how many went.

@@ -174,16 +174,7 @@ async fn run(state: &Services, function: &FunctionDef, call: &mut Call) -> Resul
     if !state.settings.easy_auth {
         strip_platform_identity(&mut call.headers);
     }
-    // The call's parts move into the request; only its (now read) body stays behind.
-    let req = Request::new(
-        std::mem::take(&mut call.method),
-        std::mem::take(&mut call.params),
-        std::mem::take(&mut call.query),
-        std::mem::take(&mut call.headers),
-        body,
-        who,
-        Services::clone(state),
-    );
+    let req = Request::from_call(call, body, who, Services::clone(state));
     implementation.run(req).await
 }
 

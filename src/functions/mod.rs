@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::auth::policy::{MethodRules, PolicyError};
 use crate::auth::token::Identity;
-use crate::call::Headers;
+use crate::call::{Call, Headers};
 use crate::errors::{ApiError, ErrorKind};
 use crate::reply::Reply;
 use crate::state::Services;
@@ -203,25 +203,19 @@ pub struct Request {
 }
 
 impl Request {
-    /// A request built by the gateway.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one field each, built in one place"
-    )]
-    pub(crate) fn new(
-        method: String,
-        params: HashMap<String, String>,
-        query: Vec<(String, String)>,
-        headers: Headers,
+    /// The request `call` describes, its parts moved out (only its body, now read and passed
+    /// as `body`, stays behind for the host adapter to check).
+    pub(crate) fn from_call(
+        call: &mut Call,
         body: Bytes,
         identity: Option<Arc<Identity>>,
         services: Services,
     ) -> Request {
         Request {
-            method,
-            params,
-            query,
-            headers,
+            method: std::mem::take(&mut call.method),
+            params: std::mem::take(&mut call.params),
+            query: std::mem::take(&mut call.query),
+            headers: std::mem::take(&mut call.headers),
             body,
             identity,
             services,
