@@ -5,7 +5,7 @@ use std::time::Instant;
 use crate::auth::Guard;
 use crate::errors::Challenges;
 use crate::functions::Registry;
-use crate::functions::protected_resource::PROTECTED_RESOURCE_PATH;
+use crate::functions::protected_resource::{self, PROTECTED_RESOURCE_PATH};
 use crate::net;
 use crate::secrets::cache::SecretCache;
 use crate::secrets::keyvault::KeyVaultStore;
@@ -30,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) telemetry: Telemetry,
     /// Start-up time, for `health`.
     pub(crate) started: Instant,
+    /// The Protected Resource Metadata document, rendered at start-up (`PUBLIC_BASE_URL`).
+    pub(crate) protected_resource: Option<Vec<u8>>,
     /// The parameters every challenge names (`resource_metadata`, `authorization_uri`).
     pub(crate) challenges: Challenges,
     /// Bytes of invocation payloads that may be buffered at once, one permit per byte; see
@@ -69,6 +71,7 @@ impl AppState {
             secrets,
             telemetry,
             started: Instant::now(),
+            protected_resource: protected_resource::document(&settings),
             challenges: Challenges {
                 resource_metadata: settings
                     .public_base_url

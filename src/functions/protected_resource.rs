@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::{Function, Outcome, Request};
 use crate::errors::{ApiError, ErrorKind};
 use crate::reply::Reply;
+use crate::settings::Settings;
 
 /// The document's path under the app's public base URL.
 pub(crate) const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -29,12 +30,10 @@ struct Metadata<'a> {
     bearer_methods_supported: [&'static str; 1],
 }
 
-async fn answer(req: Request) -> Outcome {
-    let settings = &req.services().settings;
-    let Some(resource) = settings.public_base_url.as_deref() else {
-        return Err(ApiError::new(ErrorKind::NotFound)
-            .because("PUBLIC_BASE_URL is not set: no protected resource metadata"));
-    };
+/// The document, rendered once at start-up from the settings (the rules and issuers do not
+/// change while the process runs); `None` without `PUBLIC_BASE_URL`.
+pub(crate) fn document(settings: &Settings) -> Option<Vec<u8>> {
+    let resource = settings.public_base_url.as_deref()?;
     let mut scopes: Vec<String> = settings
         .policies
         .values()
@@ -44,15 +43,21 @@ async fn answer(req: Request) -> Outcome {
         .collect();
     scopes.sort();
     scopes.dedup();
-    let mut reply = Reply::json(
-        200,
-        &Metadata {
-            resource,
-            authorization_servers: settings.auth.authorization_servers(),
-            scopes_supported: scopes,
-            bearer_methods_supported: ["header"],
-        },
-    );
+    serde_json::to_vec(&Metadata {
+        resource,
+        authorization_servers: settings.auth.authorization_servers(),
+        scopes_supported: scopes,
+        bearer_methods_supported: ["header"],
+    })
+    .ok()
+}
+
+async fn answer(req: Request) -> Outcome {
+    let Some(document) = &req.services().protected_resource else {
+        return Err(ApiError::new(ErrorKind::NotFound)
+            .because("PUBLIC_BASE_URL is not set: no protected resource metadata"));
+    };
+    let mut reply = Reply::with_json_body(200, document.clone());
     // The same for every caller, and changes only with settings.
     reply.header("Cache-Control", "public, max-age=3600");
     Ok(reply)
