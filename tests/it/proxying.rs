@@ -53,7 +53,7 @@ fn send_chunked(addr: &str, head: &str, chunks: &[&[u8]]) -> (String, String) {
 async fn yarp_shaped_requests_with_the_route_prefix_and_a_chunked_body() {
     let s = Setup::start("api", |c| c.set("AUTH_DEBUG_ERRORS", "true")).await;
     let writer = s.token(&["SetSecret", "GetSecret"]);
-    let addr = s.handler.base.trim_start_matches("http://").to_owned();
+    let addr = s.handler.addr();
     let head = format!(
         "PUT /api/vault/proxied?tag=a HTTP/1.1\r\n\
          Host: {addr}\r\n\
@@ -88,7 +88,7 @@ async fn yarp_shaped_requests_with_the_route_prefix_and_a_chunked_body() {
         "{logs}"
     );
     // The same refusals as in the other modes: the gate does not care how the call came.
-    let addr = s.handler.base.trim_start_matches("http://").to_owned();
+    let addr = s.handler.addr();
     let (status, body) = tokio::task::spawn_blocking(move || {
         send_chunked(
             &addr,

@@ -10,23 +10,6 @@ use serde_json::json;
 
 const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
 
-/// A PUT of `{"value": value}` to `path` with `token`, through the forwarded protocol.
-async fn put(s: &Setup, path: &str, token: &str, value: &str) -> Answer {
-    let resp = client()
-        .put(s.handler.route(path))
-        .header("authorization", bearer(token))
-        .header("content-type", "application/json")
-        .body(json!({ "value": value }).to_string())
-        .send()
-        .await
-        .unwrap();
-    Answer {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body: resp.text().await.unwrap(),
-    }
-}
-
 /// Finding 1: a rule written without method sections (as the README showed before `vault`
 /// could write) covers reads only; it never grants PUT, and start-up says so.
 #[tokio::test]
@@ -38,11 +21,11 @@ async fn a_rule_without_method_sections_never_grants_a_write() {
     .await;
     let reader = s.token(&["GetSecret"]);
     assert_eq!(s.get("/vault/demo", Some(&reader)).await.status, 200);
-    let a = put(&s, "/vault/demo", &reader, "overwritten").await;
+    let a = s.put_secret("/vault/demo", &reader, "overwritten").await;
     a.assert_error(403, "AuthorizationRoleForbidden");
     // Even a token with the write role: the bare rule names no rule for PUT.
     let writer = s.token(&["GetSecret", "SetSecret"]);
-    put(&s, "/vault/demo", &writer, "overwritten")
+    s.put_secret("/vault/demo", &writer, "overwritten")
         .await
         .assert_error(403, "AuthorizationRoleForbidden");
     assert_eq!(
@@ -93,7 +76,7 @@ async fn a_slow_read_never_undoes_a_write_in_the_cache() {
         tokio::spawn(async move { get(&url, Some(&auth)).await })
     };
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let a = put(&s, "/vault/db-password", &writer, "new").await;
+    let a = s.put_secret("/vault/db-password", &writer, "new").await;
     assert_eq!(a.status, 200, "{}", a.body);
     let raced = slow.await.unwrap();
     assert_eq!(raced.status, 200, "{}", raced.body);
@@ -320,12 +303,7 @@ async fn large_headers_never_swell_the_telemetry_queue() {
 #[tokio::test]
 async fn a_refused_chunked_upload_is_not_drained() {
     let s = Setup::start("", |c| c).await;
-    let addr = s
-        .handler
-        .url("")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let addr = s.handler.addr();
     let (status, sent, closed_after) = tokio::task::spawn_blocking(move || {
         use std::io::{BufRead, BufReader, Write};
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
@@ -399,7 +377,7 @@ async fn the_local_store_never_writes_through_a_planted_file() {
     let planted = dir.join(format!(".local.secrets.json.{}.tmp", s.handler.pid()));
     std::fs::write(&planted, "").unwrap();
     std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o644)).unwrap();
-    assert_eq!(put(&s, "/vault/demo", &writer, "v1").await.status, 200);
+    assert_eq!(s.put_secret("/vault/demo", &writer, "v1").await.status, 200);
     let meta = std::fs::symlink_metadata(&secrets).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 
@@ -407,7 +385,7 @@ async fn the_local_store_never_writes_through_a_planted_file() {
     let theirs = dir.join("attacker.json");
     std::fs::write(&theirs, "").unwrap();
     std::os::unix::fs::symlink(&theirs, &planted).unwrap();
-    assert_eq!(put(&s, "/vault/demo", &writer, "v2").await.status, 200);
+    assert_eq!(s.put_secret("/vault/demo", &writer, "v2").await.status, 200);
     let meta = std::fs::symlink_metadata(&secrets).unwrap();
     assert!(
         meta.file_type().is_file(),
@@ -539,12 +517,7 @@ async fn invocation_payloads_never_become_json_trees() {
 #[tokio::test]
 async fn the_readiness_probe_does_not_drain_a_chunked_body() {
     let s = Setup::start("", |c| c).await;
-    let addr = s
-        .handler
-        .url("")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let addr = s.handler.addr();
     let closed_after = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
@@ -588,12 +561,7 @@ async fn every_ingestion_endpoint_must_be_https() {
 #[tokio::test]
 async fn trickling_payloads_do_not_hold_up_invocations() {
     let s = Setup::start("", |c| c).await;
-    let addr = s
-        .handler
-        .url("")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let addr = s.handler.addr();
     let mut trickles = Vec::new();
     for _ in 0..12 {
         use std::io::Write;

@@ -70,23 +70,6 @@ async fn without_public_base_url_neither_the_document_nor_the_parameter() {
         .assert_fails_naming("PUBLIC_BASE_URL");
 }
 
-/// A PUT of `{"value": "v"}` to /vault/demo with `token`.
-async fn put(s: &Setup, token: &str) -> Answer {
-    let resp = client()
-        .put(s.handler.route("/vault/demo"))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(r#"{"value":"v"}"#)
-        .send()
-        .await
-        .unwrap();
-    Answer {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body: resp.text().await.unwrap(),
-    }
-}
-
 #[tokio::test]
 async fn step_up_with_an_authentication_context() {
     let s = Setup::start("", |c| {
@@ -113,7 +96,7 @@ async fn step_up_with_an_authentication_context() {
     );
     // No context, or the wrong one: a claims challenge for a client that can answer one...
     for acrs in [None, Some(&["c2"][..])] {
-        let a = put(&s, &token(acrs, true)).await;
+        let a = s.put_secret("/vault/demo", &token(acrs, true), "v").await;
         a.assert_error(401, "InsufficientClaims");
         let challenge = a.header("www-authenticate").unwrap();
         assert!(
@@ -135,15 +118,20 @@ async fn step_up_with_an_authentication_context() {
             json!({"access_token": {"acrs": {"essential": true, "value": "c1"}}})
         );
         // ... and a 403 with the catalogue's new code for one that cannot.
-        put(&s, &token(acrs, false))
+        s.put_secret("/vault/demo", &token(acrs, false), "v")
             .await
             .assert_error(403, "AuthenticationContextRequired");
     }
     // The right context passes; a token without the role is still a plain 403.
-    assert_eq!(put(&s, &token(Some(&["c1"]), true)).await.status, 200);
+    assert_eq!(
+        s.put_secret("/vault/demo", &token(Some(&["c1"]), true), "v")
+            .await
+            .status,
+        200
+    );
     let mut no_role = s.provider.claims(&["GetSecret"]);
     no_role["acrs"] = json!(["c1"]);
-    put(&s, &s.key.sign(&no_role))
+    s.put_secret("/vault/demo", &s.key.sign(&no_role), "v")
         .await
         .assert_error(403, "AuthorizationRoleForbidden");
 }

@@ -277,6 +277,12 @@ pub struct Handler {
 }
 
 impl Handler {
+    /// `127.0.0.1:PORT`, for raw connections.
+    #[allow(dead_code, reason = "the load benchmark shares this module")]
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+
     /// A URL under the handler.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

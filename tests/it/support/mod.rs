@@ -174,6 +174,23 @@ impl Setup {
         }
     }
 
+    /// A `PUT` of `{"value": value}` to a public route with a bearer token: a `vault` write.
+    pub async fn put_secret(&self, path: &str, token: &str, value: &str) -> Answer {
+        let resp = client()
+            .put(self.handler.route(path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "value": value }).to_string())
+            .send()
+            .await
+            .unwrap();
+        Answer {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: resp.text().await.unwrap(),
+        }
+    }
+
     /// GET a public route with an optional bearer token.
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
         let auth = token.map(bearer);
