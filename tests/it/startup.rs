@@ -32,6 +32,7 @@ async fn standalone_reads_local_settings_json() {
         env: vec![],
         host_port: None,
         app: &app,
+        binary: None,
     };
     let handler = config.start(port).await;
     handler.wait_for_keys().await;
@@ -92,6 +93,7 @@ fn bad_settings_stop_start_up_with_one_line() {
         env: vec![],
         host_port: None,
         app: &broken,
+        binary: None,
     };
     config.assert_fails_naming("local.settings.json");
 }

@@ -82,7 +82,8 @@ impl AppDir {
 /// else the one Cargo built for this test.
 pub fn handler_binary() -> PathBuf {
     std::env::var_os("FUNCGATE_HANDLER_BIN")
-        .map(PathBuf::from)
+        // The handler runs in its app folder: a relative path would not be found from there.
+        .map(|p| std::fs::canonicalize(&p).unwrap_or_else(|_| PathBuf::from(p)))
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_handler")))
 }
 
@@ -102,6 +103,8 @@ pub struct HandlerConfig<'a> {
     /// `Some(port)`: as the host does (FUNCTIONS_CUSTOMHANDLER_PORT); `None`: standalone.
     pub host_port: Option<u16>,
     pub app: &'a AppDir,
+    /// Another build of the handler (the load benchmark's baseline); `None`: this build.
+    pub binary: Option<PathBuf>,
 }
 
 impl<'a> HandlerConfig<'a> {
@@ -115,6 +118,7 @@ impl<'a> HandlerConfig<'a> {
             ],
             host_port: Some(free_port()),
             app,
+            binary: None,
         }
     }
 
@@ -132,7 +136,7 @@ impl<'a> HandlerConfig<'a> {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(handler_binary());
+        let mut cmd = Command::new(self.binary.clone().unwrap_or_else(handler_binary));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .current_dir(self.app.path())
