@@ -60,11 +60,15 @@ lint:
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --features testing
 
-## bench: criterion micro-benchmarks, then the load benchmark on the shipped binary (installs wrk)
+## bench: criterion micro-benchmarks, then the load benchmark on the shipped binary beside a baseline build (installs wrk)
+# The last commit that validated tokens without jsonwebtoken (issue 21 compares with it).
+BASELINE ?= e6ac3c3
 bench: dist
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(CARGO) bench --locked --bench guard
-	FUNCGATE_HANDLER_BIN=$(TARGET_DIR)/dist/handler $(CARGO) bench --locked --bench load
+	-bash scripts/build-baseline.sh $(BASELINE) $(TARGET_DIR)/baseline
+	FUNCGATE_HANDLER_BIN=$(TARGET_DIR)/dist/handler FUNCGATE_BASELINE_BIN=$(TARGET_DIR)/baseline/dist/handler \
+		$(CARGO) bench --locked --bench load
 
 ## fuzz: libFuzzer on the header parser and token decoder (nightly toolchain, installs cargo-fuzz)
 FUZZ_SECONDS ?= 60
