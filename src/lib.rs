@@ -72,9 +72,9 @@ pub mod builtin {
 pub mod __private {
     pub use crate::auth::bearer::token_from_header;
     pub use crate::auth::keys::jwks::KeyProblem;
-    pub use crate::auth::keys::{VerifyingKey, rs256_key};
+    pub use crate::auth::keys::{VerifyingKey, install_hook, rs256_key};
     pub use crate::auth::policy::Policy;
-    pub use crate::auth::token::{Parsed, Rules, Signer, parse};
+    pub use crate::auth::token::{Parsed, Rules, Signer, parse, validate_at_once};
     pub use crate::auth::token_cache::{TokenCache, key as token_cache_key};
     pub use crate::auth::unix_now;
 }

@@ -1,10 +1,10 @@
 //! A JWKS document → RS256 keys: RSA signing keys of 2048 to 8192 bits, each read with
-//! jsonwebtoken's `Jwk` type and turned into a `DecodingKey` once.
+//! jsonwebtoken's `Jwk` type and prepared once (a `DecodingKey` and aws-lc's parsed key).
 
+use super::prepared::VerifyingKey;
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use serde::Deserialize;
 use serde_json::Value;
@@ -73,9 +73,6 @@ const MAX_RSA_BITS: usize = 8192;
 /// Most keys kept from one JWKS (Entra publishes a handful).
 const MAX_KEYS: usize = 100;
 
-/// An RS256 public key, built once when the key set is loaded.
-pub type VerifyingKey = DecodingKey;
-
 /// An RS256 key from its JWK modulus and exponent (big-endian bytes): 2048 to 8192 bits.
 pub fn rs256_key(n: &[u8], e: &[u8]) -> Result<VerifyingKey, KeyProblem> {
     let n = &n[n.iter().position(|b| *b != 0).unwrap_or(n.len())..];
@@ -90,7 +87,7 @@ pub fn rs256_key(n: &[u8], e: &[u8]) -> Result<VerifyingKey, KeyProblem> {
     if e.is_empty() || e.len() > 8 {
         return Err(KeyProblem::Exponent);
     }
-    Ok(DecodingKey::from_rsa_raw_components(n, e))
+    Ok(VerifyingKey::rs256(n, e))
 }
 
 /// Keeps the RSA signing keys of 2048 to 8192 bits; logs and skips everything else.

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::jwks::{FetchedKey, VerifyingKey};
+use super::VerifyingKey;
+use super::jwks::FetchedKey;
 
 /// How a token names its signing key.
 #[derive(Clone, Debug, PartialEq, Eq)]

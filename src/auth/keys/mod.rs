@@ -1,7 +1,8 @@
 //! Signing keys: a tenant's OpenID discovery document and JWKS, cached in memory.
 //!
 //! [`key_set`] (the keys, by `kid` or `x5t`) and [`gate`] (the unknown-`kid` rules) are plain
-//! data, tested without HTTP; [`jwks`] reads a JWKS; [`store`] is the refresh manager that adds
+//! data, tested without HTTP; [`jwks`] reads a JWKS into keys [`prepared`] once for
+//! jsonwebtoken's verifier hook; [`store`] is the refresh manager that adds
 //! the I/O, following Microsoft's key rollover
 //! guidance and going past it:
 //! - a successful refresh *replaces* the key set: a key the provider withdrew (an emergency
@@ -22,8 +23,11 @@
 pub(crate) mod gate;
 pub(crate) mod jwks;
 pub(crate) mod key_set;
+mod prepared;
 pub(crate) mod store;
 
-pub use jwks::{VerifyingKey, rs256_key};
+pub use jwks::rs256_key;
 pub(crate) use key_set::KeyRef;
+pub use prepared::VerifyingKey;
+pub use prepared::install_hook;
 pub(crate) use store::{KeySource, KeyStatus, KeyStore, RefreshPolicy};

@@ -11,8 +11,9 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use serde::Deserialize;
 
+use super::VerifyingKey;
 use super::gate::UnknownKidGate;
-use super::jwks::{FetchedKey, JwksError, VerifyingKey, parse_jwks};
+use super::jwks::{FetchedKey, JwksError, parse_jwks};
 use super::key_set::{KeyRef, KeySet};
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::net;
@@ -180,6 +181,11 @@ impl KeyStore {
     }
 
     /// The key a token names, refreshing when the policy allows.
+    /// The key `by` names when it is already loaded; never starts a refresh.
+    pub(crate) fn cached(&self, by: &KeyRef) -> Option<Found> {
+        lookup(&self.snapshot(), by)
+    }
+
     pub(crate) async fn find(self: &Arc<Self>, by: &KeyRef) -> Result<Found, ApiError> {
         let snap = self.snapshot();
         if let Some(found) = lookup(&snap, by) {

@@ -141,6 +141,19 @@ pub(super) struct Expected {
 }
 
 impl Expected {
+    /// The accepted issuers when they do not depend on the token (single-tenant: the tenant
+    /// comes from settings), given a token with no claims; `None` when they do.
+    pub(super) fn before_reading(
+        no_claims: &Claims<'_>,
+        rules: &Rules,
+        signer: Signer<'_>,
+    ) -> Option<Vec<String>> {
+        match rules.tenancy {
+            Tenancy::Single => Some(Expected::for_token(no_claims, rules, signer).issuers),
+            Tenancy::Multi { .. } => None,
+        }
+    }
+
     pub(super) fn for_token(claims: &Claims<'_>, rules: &Rules, signer: Signer<'_>) -> Expected {
         let mut tenant_problem = None;
         let tenant: Option<&str> = match &rules.tenancy {

@@ -82,8 +82,8 @@ pub fn check_size(token: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Splits a compact JWS and decodes header and payload; checks `alg`, `crit` and the key name.
-pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
+/// The three segments of a compact JWS, each non-empty.
+fn segments(token: &str) -> Result<(&str, &str, &str), ApiError> {
     check_size(token)?;
     let mut segments = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) = (
@@ -97,16 +97,14 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
     if header.is_empty() || payload.is_empty() || signature.is_empty() {
         return Err(unparsable("token has an empty segment"));
     }
-    // The crate keeps the last of two equal names; refuse them before it looks.
-    decode_json_object(header, "token header")?;
-    let claims = decode_json_object(payload, "token payload")?;
-    // Canonical base64url, decoded onto the stack: 1 KiB holds an 8192-bit signature.
-    let mut sig = [0u8; 1024];
-    if URL_SAFE_NO_PAD.decode_slice(signature, &mut sig).is_err() {
-        return Err(unparsable("token signature is not base64url"));
-    }
-    // The typed JOSE header: an `alg` outside the crate's list (`none`, `None`, ...) or a
-    // `kid`, `x5t` or `crit` of the wrong type does not decode.
+    Ok((header, payload, signature))
+}
+
+/// The typed JOSE header: RS256 only, no `crit`, and the key it names. Returns the key and
+/// whether the header carries a `nonce` (as Microsoft Graph tokens do).
+fn jose_header(token: &str) -> Result<(KeyRef, bool), ApiError> {
+    // An `alg` outside the crate's list (`none`, `None`, ...) or a `kid`, `x5t` or `crit` of
+    // the wrong type does not decode.
     let head = jsonwebtoken::decode_header(token)
         .map_err(|_| unparsable("token header is not a valid JOSE header"))?;
     // Checked before any key is looked up: only RS256, never HMAC or another family.
@@ -124,12 +122,69 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
             return Err(ApiError::new(ErrorKind::KeyNotFound).because("token header has no kid"));
         }
     };
+    Ok((key, head.nonce.is_some()))
+}
+
+/// Splits a compact JWS and decodes header and payload; checks `alg`, `crit` and the key name.
+pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
+    let (header, payload, signature) = segments(token)?;
+    // The crate keeps the last of two equal names; refuse them before it looks.
+    decode_json_object(header, "token header")?;
+    let claims = decode_json_object(payload, "token payload")?;
+    // Canonical base64url, decoded onto the stack: 1 KiB holds an 8192-bit signature.
+    let mut sig = [0u8; 1024];
+    if URL_SAFE_NO_PAD.decode_slice(signature, &mut sig).is_err() {
+        return Err(unparsable("token signature is not base64url"));
+    }
+    let (key, header_nonce) = jose_header(token)?;
     Ok(Parsed {
         key,
         token,
-        header_nonce: head.nonce.is_some(),
+        header_nonce,
         claims,
     })
+}
+
+/// The key a token names, from its structure and JOSE header alone (the payload unread), for
+/// [`validate_at_once`]; `None` for anything [`parse`] would have to explain.
+pub(crate) fn named_key(token: &str) -> Option<KeyRef> {
+    let (header, _, _) = segments(token).ok()?;
+    decode_json_object(header, "token header").ok()?;
+    jose_header(token).ok().map(|(key, _)| key)
+}
+
+/// Accepts a token in one pass over its payload, or leaves it to [`parse`] and
+/// [`Parsed::validate`]: jsonwebtoken verifies the signature first and then deserializes
+/// funcgate's strict claim type (repeated names refused) instead of funcgate decoding the
+/// payload before it. Only when the accepted issuers do not depend on the token (one tenant,
+/// from settings), since the crate must be told them before it reads the payload.
+///
+/// `None` means "not accepted here", never "refused": any failure, whatever its cause, goes
+/// through the full path, which refuses in its own order and with its own reasons, so hostile
+/// tokens get exactly the answers they always did. What this accepts passes every check the
+/// full path makes: the same header checks, duplicate names, claim types, the crate's checks
+/// with the same issuers, and Entra's rules.
+pub fn validate_at_once(
+    token: &str,
+    key: &VerifyingKey,
+    rules: &Rules,
+    signer: Signer<'_>,
+    now: i64,
+) -> Option<(Identity, Map<String, Value>)> {
+    let no_claims = Map::new();
+    let issuers = Expected::before_reading(&Claims::read(&no_claims).ok()?, rules, signer)?;
+    let validation = rules.validation_for(&issuers);
+    let decoded = key
+        .lend(|key| jsonwebtoken::decode::<UniqueObject>(token, key, &validation))
+        .ok()?;
+    let map = decoded.claims.0;
+    let claims = Claims::read(&map).ok()?;
+    let expected = Expected::for_token(&claims, rules, signer);
+    if expected.issuers != issuers {
+        return None;
+    }
+    let identity = conclude(&claims, &expected, rules, signer, now).ok()?;
+    Some((identity, map))
 }
 
 /// A `kid` or `x5t` short enough to be a real one; longer ones never trigger a refresh.
@@ -174,7 +229,9 @@ impl Parsed<'_> {
         let claims = Claims::read(&self.claims)?;
         let expected = Expected::for_token(&claims, rules, signer);
         let validation = rules.validation_for(&expected.issuers);
-        let outcome = jsonwebtoken::decode::<serde::de::IgnoredAny>(self.token, key, &validation);
+        let outcome = key.lend(|key| {
+            jsonwebtoken::decode::<serde::de::IgnoredAny>(self.token, key, &validation)
+        });
         match outcome {
             Ok(_) => {}
             // RFC 7519 allows NumericDates before 1970, which the crate cannot parse. The
@@ -186,8 +243,10 @@ impl Parsed<'_> {
                 validation.validate_exp = claims.exp.is_some_and(|e| e >= 0);
                 validation.validate_nbf = claims.nbf.is_some_and(|n| n >= 0);
                 validation.required_spec_claims.remove("exp");
-                jsonwebtoken::decode::<serde::de::IgnoredAny>(self.token, key, &validation)
-                    .map_err(|e| self.explain(e.kind(), &claims, &expected, now))?;
+                key.lend(|key| {
+                    jsonwebtoken::decode::<serde::de::IgnoredAny>(self.token, key, &validation)
+                })
+                .map_err(|e| self.explain(e.kind(), &claims, &expected, now))?;
             }
             Err(e) => return Err(self.explain(e.kind(), &claims, &expected, now)),
         }

@@ -17,6 +17,14 @@
 //! - RFC 7519 NumericDates the crate cannot represent (negative values, before 1970) get the
 //!   same leeway rule here, and so does the second at which a token expires (the crate still
 //!   accepts `now == exp`; RFC 7519 does not).
+//!
+//! Two paths, one answer. A fresh token whose key is loaded and whose issuers come from settings
+//! is accepted by [`validate_at_once`]: the crate verifies the signature (with the key prepared
+//! once, through its verifier hook) and then deserializes funcgate's strict claim type, so the
+//! payload is decoded once by the crate instead of once here and again there. Anything it does
+//! not accept, for whatever reason, goes through [`parse`] and [`Parsed::validate`], which
+//! check structure before any key lookup and explain every refusal; the unit tests run both
+//! paths on every token and require the same verdict and the same identity.
 
 mod claims;
 mod entra;
@@ -25,6 +33,8 @@ mod jws;
 
 pub use entra::{Rules, Signer, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
 pub use identity::{Identity, TokenVersion};
+pub(crate) use jws::named_key;
+pub use jws::validate_at_once;
 pub use jws::{Parsed, check_size, parse};
 
 use crate::errors::{ApiError, ErrorKind};
@@ -211,7 +221,38 @@ mod tests {
     /// jsonwebtoken, the rest here.
     fn check_with(claims: Value, rules: &Rules, signer: Signer<'_>) -> Result<Identity, ApiError> {
         let token = sign(&claims);
-        parse(&token)?.validate(&KEYS.1, rules, signer, *NOW)
+        let full = parse(&token).and_then(|p| p.validate(&KEYS.1, rules, signer, *NOW));
+        agree(&token, &full, rules, signer);
+        full
+    }
+
+    /// The one-pass path accepts exactly what the full path accepts, with the same identity
+    /// and claims (when the issuers come from settings; it declines everything otherwise).
+    fn agree(token: &str, full: &Result<Identity, ApiError>, rules: &Rules, signer: Signer<'_>) {
+        let once = validate_at_once(token, &KEYS.1, rules, signer, *NOW);
+        match (full, once) {
+            (Err(_), None) => {}
+            // Declining costs only time: the full path then decides. It declines what the crate
+            // cannot read (dates before 1970), and every token when the issuers depend on it.
+            (Ok(_), None) => {
+                let claims = parse(token).unwrap().into_claims();
+                let before_1970 = ["exp", "nbf"].iter().any(|c| {
+                    claims
+                        .get(*c)
+                        .and_then(Value::as_f64)
+                        .is_some_and(|t| t < 0.0)
+                });
+                assert!(
+                    !matches!(rules.tenancy, Tenancy::Single) || before_1970,
+                    "the one-pass path declined a token the full path accepts: {token}"
+                );
+            }
+            (Ok(identity), Some((once, claims))) => {
+                assert_eq!(identity, &once);
+                assert_eq!(claims, parse(token).unwrap().into_claims());
+            }
+            (Err(e), Some(_)) => panic!("the one-pass path accepted a token refused with {e:?}"),
+        }
     }
 
     fn check(claims: Value) -> Result<Identity, ApiError> {
@@ -515,6 +556,47 @@ mod tests {
             parse(&numeric).unwrap_err().kind,
             ErrorKind::TokenUnparsable
         );
+    }
+
+    #[test]
+    fn signed_duplicates_and_wrong_types_are_refused_on_both_paths() {
+        let signed = |header: &str, payload: &str| {
+            let message = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode(payload)
+            );
+            let sig =
+                jsonwebtoken::crypto::sign(message.as_bytes(), &KEYS.0, Algorithm::RS256).unwrap();
+            format!("{message}.{sig}")
+        };
+        let validate = |token: &str| {
+            let full = parse(token).and_then(|p| p.validate(&KEYS.1, &rules(), signer(META), *NOW));
+            agree(token, &full, &rules(), signer(META));
+            full
+        };
+        let header = r#"{"alg":"RS256","kid":"k"}"#;
+        let exp = *NOW + 60;
+        let payload = format!(
+            r#"{{"iss":"{META}","aud":"api://app","exp":{exp},"tid":"{TID}","azp":"c","ver":"2.0"}}"#
+        );
+        assert!(validate(&signed(header, &payload)).is_ok());
+        for (header, payload) in [
+            (header, payload.replacen('{', r#"{"aud":"other","#, 1)),
+            (r#"{"alg":"RS256","kid":"k","kid":"k"}"#, payload.clone()),
+            (
+                header,
+                payload.replace(&format!(r#""exp":{exp}"#), &format!(r#""exp":"{exp}""#)),
+            ),
+            (header, payload.replace(r#""ver":"2.0""#, r#""ver":2"#)),
+            (
+                header,
+                payload.replace(r#""aud":"api://app""#, r#""aud":["api://app",1]"#),
+            ),
+        ] {
+            let refused = validate(&signed(header, &payload));
+            assert!(refused.is_err(), "{header} {payload}");
+        }
     }
 
     #[test]
