@@ -15,7 +15,7 @@ use crate::functions::{self, Request};
 use crate::layout::FunctionDef;
 use crate::reply::Reply;
 use crate::state::{AppState, Services};
-use crate::telemetry::{INVOCATION_HEADER, RequestItem};
+use crate::telemetry::{INVOCATION_HEADER, ItemFields, RequestItem};
 use opentelemetry::trace::FutureExt as _;
 
 /// Runs a call to `function` and returns the finished reply. A body the call was refused
@@ -81,6 +81,7 @@ fn strip_platform_identity(headers: &mut Headers) {
 struct Started<'a> {
     at: Instant,
     function: &'a str,
+    route: &'a str,
     method: String,
     origin: Option<String>,
     invocation: Option<String>,
@@ -88,16 +89,25 @@ struct Started<'a> {
 }
 
 impl<'a> Started<'a> {
-    fn new(state: &AppState, call: &Call, function: &'a str, route: &str) -> Started<'a> {
+    fn new(state: &AppState, call: &Call, function: &'a str, route: &'a str) -> Started<'a> {
+        let invocation = call.headers.get(INVOCATION_HEADER);
+        let item = state.telemetry.request(
+            &call.headers,
+            &ItemFields {
+                function,
+                method: &call.method,
+                route,
+                invocation: invocation.as_deref(),
+            },
+        );
         Started {
             at: Instant::now(),
             function,
+            route,
             method: call.method.clone(),
             origin: call.headers.get("origin"),
-            invocation: call.headers.get(INVOCATION_HEADER),
-            item: state
-                .telemetry
-                .request(&call.headers, function, &call.method, route),
+            invocation,
+            item,
         }
     }
 
@@ -111,7 +121,13 @@ impl<'a> Started<'a> {
             ),
         };
         let code = err.as_ref().map(|e| e.kind.code());
-        self.item.finish(reply.status, code);
+        let fields = ItemFields {
+            function: self.function,
+            method: &self.method,
+            route: self.route,
+            invocation: self.invocation.as_deref(),
+        };
+        self.item.finish(reply.status, code, &fields);
         state
             .telemetry
             .count_call(self.function, reply.status, code);

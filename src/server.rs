@@ -113,8 +113,16 @@ pub(crate) fn start(
             );
         }
     }
-    if state.telemetry.is_on() {
-        log::info!("telemetry: Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING)");
+    if let Some(config) = state
+        .settings
+        .telemetry
+        .as_ref()
+        .filter(|_| state.telemetry.is_on())
+    {
+        log::info!(
+            "telemetry: Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING), {}",
+            config.sampling
+        );
     }
     if !state.settings.proxy_variables.is_empty() {
         log::info!(

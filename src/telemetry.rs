@@ -9,6 +9,8 @@
 //! invocation would be unbounded). A W3C `traceparent` on the request keeps its trace id and
 //! span id as the parent; its flags and `tracestate` are dropped, since sampling is funcgate's
 //! decision alone (a caller must not hide its own forged-token 401s by sending flag `00`).
+//! Requests are sampled like the platform's SDKs sample them, rate-limited by default with
+//! each item weighted by `itemCount`, failures (5xx) decided apart: see [`sampling`].
 //!
 //! What one item may carry is bounded: every attribute is funcgate's own text, a GUID, or cut to
 //! [`MAX_ATTRIBUTE_BYTES`], so the span queue's worst case is a few MiB however large the
@@ -20,16 +22,17 @@
 //! of growing. [`Telemetry::shutdown`] flushes both. Off, every call here is one branch on
 //! `None`.
 
+mod sampling;
+
 use std::borrow::Cow;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::metrics::{Counter, MeterProvider as _, ObservableGauge};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{
-    Link, SamplingDecision, SamplingResult, Span as _, SpanContext, SpanKind, Status,
-    TraceContextExt, TraceFlags, TraceId, TraceState, Tracer, TracerProvider as _,
+    Span as _, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState, Tracer,
+    TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
@@ -37,13 +40,14 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, ShouldSample,
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
 };
+use sampling::{Decided, SampleRate, Sampler, Weighted, rate_attribute};
+
+pub(crate) use sampling::{DEFAULT_ITEMS_PER_SECOND, Sampling};
 
 use crate::call::Headers;
 
-/// Default `TELEMETRY_SAMPLING_PERCENT`: every request.
-pub(crate) const DEFAULT_SAMPLING_PERCENT: f64 = 100.0;
 /// Spans waiting for export at most; more are dropped while the endpoint is down.
 const MAX_QUEUED_SPANS: usize = 2048;
 /// How often spans are sent.
@@ -59,13 +63,15 @@ const FAILURE_REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// The host's header naming the invocation.
 pub(crate) const INVOCATION_HEADER: &str = "x-azure-functions-invocationid";
 
-/// `APPLICATIONINSIGHTS_CONNECTION_STRING` and `TELEMETRY_SAMPLING_PERCENT`.
+/// `APPLICATIONINSIGHTS_CONNECTION_STRING`, and `TELEMETRY_ITEMS_PER_SECOND` or
+/// `TELEMETRY_SAMPLING_PERCENT`.
 #[derive(Clone, Debug)]
 pub(crate) struct TelemetryConfig {
     /// The connection string (its `IngestionEndpoint` decides where items go).
     pub(crate) connection_string: String,
-    /// Share of requests (and their dependencies) sent, 0 to 100.
-    pub(crate) sampling_percent: f64,
+    /// Which requests (with their dependencies) are sent; default: rate-limited at
+    /// [`DEFAULT_ITEMS_PER_SECOND`].
+    pub(crate) sampling: Sampling,
 }
 
 /// Why telemetry could not start.
@@ -86,6 +92,9 @@ pub(crate) struct Telemetry {
 
 struct Inner {
     tracer: SdkTracer,
+    sampler: Sampler,
+    /// The context of a request not sent and without a caller's trace context, built once.
+    dropped: Context,
     traces: SdkTracerProvider,
     meters: SdkMeterProvider,
     calls: Counter<u64>,
@@ -101,7 +110,7 @@ struct InvocationId(String);
 /// Uploads through reqwest's blocking client: the SDK exports from its own threads, outside
 /// any async runtime. The SDK reports export failures only through its own internal log,
 /// which is off, so failures are counted and reported here.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Upload {
     client: reqwest::blocking::Client,
     failures: Arc<FailureReport>,
@@ -174,60 +183,6 @@ impl HttpClient for Upload {
     }
 }
 
-/// Sampling decided by funcgate alone: children of funcgate's own spans follow them; a request
-/// (with or without a caller's trace context) is kept with probability `ratio`, drawn from a
-/// random number rather than the trace id, which a caller may choose.
-#[derive(Clone, Debug)]
-struct OwnSampling {
-    ratio: f64,
-}
-
-impl ShouldSample for OwnSampling {
-    fn should_sample(
-        &self,
-        parent_context: Option<&Context>,
-        _trace_id: TraceId,
-        _name: &str,
-        _span_kind: &SpanKind,
-        _attributes: &[KeyValue],
-        _links: &[Link],
-    ) -> SamplingResult {
-        let local_parent = parent_context
-            .filter(|cx| cx.has_active_span())
-            .map(|cx| cx.span().span_context().clone())
-            .filter(|parent| !parent.is_remote());
-        let keep = match local_parent {
-            Some(parent) => parent.is_sampled(),
-            None => draw(self.ratio),
-        };
-        SamplingResult {
-            decision: if keep {
-                SamplingDecision::RecordAndSample
-            } else {
-                SamplingDecision::Drop
-            },
-            attributes: Vec::new(),
-            // Never the caller's `tracestate`: it is unbounded and not ours to carry.
-            trace_state: TraceState::NONE,
-        }
-    }
-}
-
-/// True with probability `ratio`.
-fn draw(ratio: f64) -> bool {
-    if ratio >= 1.0 {
-        return true;
-    }
-    if ratio <= 0.0 {
-        return false;
-    }
-    // Each `RandomState` has fresh random keys: the hash of nothing is a random u64.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    (random as f64) < ratio * (u64::MAX as f64)
-}
-
 /// `text` cut to [`MAX_ATTRIBUTE_BYTES`] on a character boundary.
 fn bounded(text: &str) -> String {
     let mut end = text.len().min(MAX_ATTRIBUTE_BYTES);
@@ -237,12 +192,49 @@ fn bounded(text: &str) -> String {
     text[..end].to_owned()
 }
 
+/// What a request item says about its call besides the outcome; every value is bounded
+/// before it is sent.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ItemFields<'a> {
+    /// The function's name, `-` for no function.
+    pub(crate) function: &'a str,
+    /// The HTTP method.
+    pub(crate) method: &'a str,
+    /// The route template (like `/vault/{secret_name?}`), never the URL.
+    pub(crate) route: &'a str,
+    /// The host's invocation id (already checked to be a GUID).
+    pub(crate) invocation: Option<&'a str>,
+}
+
+/// Starts a request span under `parent` (which carries its [`SampleRate`]).
+fn request_span(
+    inner: &Inner,
+    parent: &Context,
+    fields: &ItemFields<'_>,
+    start: Option<SystemTime>,
+) -> opentelemetry_sdk::trace::Span {
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", bounded(fields.method)),
+        KeyValue::new("http.route", bounded(fields.route)),
+        KeyValue::new("Function", bounded(fields.function)),
+    ];
+    if let Some(id) = fields.invocation {
+        attributes.push(KeyValue::new("InvocationId", bounded(id)));
+    }
+    let mut builder = inner
+        .tracer
+        // The exporter names request items from the method and route attributes.
+        .span_builder("request")
+        .with_kind(SpanKind::Server)
+        .with_attributes(attributes);
+    if let Some(start) = start {
+        builder = builder.with_start_time(start);
+    }
+    builder.start_with_context(&inner.tracer, parent)
+}
+
 /// The caller's trace context as a parent: its trace id and span id only.
 fn caller_parent(headers: &Headers) -> Context {
-    // Most calls carry no trace context (the platform consumes it): skip the propagator.
-    if headers.first("traceparent").is_none() {
-        return Context::new();
-    }
     let extracted = TraceContextPropagator::new().extract(&HeaderView(headers));
     let span = extracted.span();
     let caller = span.span_context();
@@ -292,8 +284,7 @@ impl Telemetry {
             // The parser's message may quote the string, which holds the instrumentation key.
             .map_err(|_| TelemetryError("is not an Application Insights connection string".into()))
         };
-        let ratio = (config.sampling_percent / 100.0).clamp(0.0, 1.0);
-        let spans = BatchSpanProcessor::builder(exporter(client()?)?.with_sample_rate(ratio))
+        let spans = BatchSpanProcessor::builder(Weighted::new(exporter(client()?)?))
             .with_batch_config(
                 BatchConfigBuilder::default()
                     .with_max_queue_size(MAX_QUEUED_SPANS)
@@ -309,7 +300,7 @@ impl Telemetry {
         let traces = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_span_processor(spans)
-            .with_sampler(OwnSampling { ratio })
+            .with_sampler(Decided)
             .build();
         let meters = SdkMeterProvider::builder()
             .with_resource(resource)
@@ -322,6 +313,8 @@ impl Telemetry {
         let meter = meters.meter("funcgate");
         let inner = Inner {
             tracer: traces.tracer("funcgate"),
+            sampler: Sampler::new(config.sampling, Instant::now()),
+            dropped: Context::new().with_value(SampleRate::DROPPED),
             calls: meter
                 .u64_counter("funcgate.calls")
                 .with_description("Calls by function, status and catalogue code")
@@ -348,41 +341,50 @@ impl Telemetry {
         self.inner.is_some()
     }
 
-    /// Starts the request item for a call to `function` (route template `route`, like
-    /// `/vault/{secret_name?}`, never the URL).
-    pub(crate) fn request(
-        &self,
-        headers: &Headers,
-        function: &str,
-        method: &str,
-        route: &str,
-    ) -> RequestItem {
+    /// Starts the request item for a call described by `fields`; whether it is sent is
+    /// decided here, except for failures (5xx), decided again when they finish.
+    pub(crate) fn request(&self, headers: &Headers, fields: &ItemFields<'_>) -> RequestItem {
         let Some(inner) = &self.inner else {
-            return RequestItem { cx: None };
+            return RequestItem { open: None };
         };
-        let parent = caller_parent(headers);
-        // The gateway has already dropped an invocation id that is not a GUID.
-        let invocation = headers.first(INVOCATION_HEADER).map(bounded);
-        let mut attributes = vec![
-            KeyValue::new("http.request.method", bounded(method)),
-            KeyValue::new("http.route", bounded(route)),
-            KeyValue::new("Function", bounded(function)),
-        ];
-        if let Some(id) = &invocation {
-            attributes.push(KeyValue::new("InvocationId", id.clone()));
+        let started = Instant::now();
+        let rate = inner.sampler.request(started);
+        let traced = headers.first("traceparent").is_some();
+        if !rate.is_kept() {
+            // Nothing is built for a request not sent, unless it fails.
+            let cx = if traced {
+                caller_parent(headers).with_value(rate)
+            } else {
+                inner.dropped.clone()
+            };
+            return RequestItem {
+                open: Some(Open {
+                    inner: Arc::clone(inner),
+                    cx,
+                    sampled: false,
+                    started,
+                }),
+            };
         }
-        let span = inner
-            .tracer
-            // The exporter names request items from the method and route attributes.
-            .span_builder("request")
-            .with_kind(SpanKind::Server)
-            .with_attributes(attributes)
-            .start_with_context(&inner.tracer, &parent);
+        let parent = if traced {
+            caller_parent(headers)
+        } else {
+            Context::new()
+        }
+        .with_value(rate);
+        let span = request_span(inner, &parent, fields, None);
         let mut cx = parent.with_span(span);
-        if let Some(id) = invocation {
-            cx = cx.with_value(InvocationId(id));
+        if let Some(id) = fields.invocation {
+            cx = cx.with_value(InvocationId(bounded(id)));
         }
-        RequestItem { cx: Some(cx) }
+        RequestItem {
+            open: Some(Open {
+                inner: Arc::clone(inner),
+                cx,
+                sampled: true,
+                started,
+            }),
+        }
     }
 
     /// Starts a dependency item (`name` like `GET signing keys`) to `target` (a host), a child
@@ -468,22 +470,50 @@ impl Telemetry {
 
 /// A call's request item, open until [`RequestItem::finish`].
 pub(crate) struct RequestItem {
-    cx: Option<Context>,
+    open: Option<Open>,
+}
+
+struct Open {
+    inner: Arc<Inner>,
+    /// The request's context: its [`SampleRate`], and its span when it is sent.
+    cx: Context,
+    sampled: bool,
+    started: Instant,
 }
 
 impl RequestItem {
-    /// The context dependency items of this call are parented to.
+    /// The context dependency items of this call are parented to (and sampled with).
     pub(crate) fn context(&self) -> Option<&Context> {
-        self.cx.as_ref()
+        self.open.as_ref().map(|open| &open.cx)
     }
 
     /// Ends the item with the reply's status and catalogue code; 4xx and 5xx count as failed,
-    /// as Application Insights' own SDKs count them.
-    pub(crate) fn finish(self, status: u16, code: Option<&'static str>) {
-        let Some(cx) = self.cx else {
+    /// as Application Insights' own SDKs count them. A 5xx is sent at its own rate (see
+    /// [`sampling`]), whether or not the request was sampled when it started.
+    pub(crate) fn finish(self, status: u16, code: Option<&'static str>, fields: &ItemFields<'_>) {
+        let Some(open) = self.open else {
             return;
         };
+        let failure = (status >= 500).then(|| open.inner.sampler.failure(Instant::now()));
+        let cx = if open.sampled {
+            open.cx
+        } else {
+            // Not sampled and not a failure to keep: nothing was built, nothing is sent.
+            let Some(rate) = failure.filter(|rate| rate.is_kept()) else {
+                return;
+            };
+            let start = SystemTime::now()
+                .checked_sub(open.started.elapsed())
+                .unwrap_or_else(SystemTime::now);
+            let parent = open.cx.with_value(rate);
+            let span = request_span(&open.inner, &parent, fields, Some(start));
+            parent.with_span(span)
+        };
         let span = cx.span();
+        if let Some(rate) = failure {
+            // Replaces the rate set at the start; 0 drops the item at export.
+            span.set_attribute(rate_attribute(rate));
+        }
         span.set_attribute(KeyValue::new(
             "http.response.status_code",
             i64::from(status),

@@ -1,10 +1,13 @@
-//! `APPLICATIONINSIGHTS_CONNECTION_STRING` (set by the platform) and
-//! `TELEMETRY_SAMPLING_PERCENT`.
+//! `APPLICATIONINSIGHTS_CONNECTION_STRING` (set by the platform), and
+//! `TELEMETRY_ITEMS_PER_SECOND` or `TELEMETRY_SAMPLING_PERCENT`.
 
 use super::source::Source;
 use super::values::number_in;
 use super::{SettingError, fail};
-use crate::telemetry::{DEFAULT_SAMPLING_PERCENT, TelemetryConfig};
+use crate::telemetry::{DEFAULT_ITEMS_PER_SECOND, Sampling, TelemetryConfig};
+
+const ITEMS_PER_SECOND: &str = "TELEMETRY_ITEMS_PER_SECOND";
+const SAMPLING_PERCENT: &str = "TELEMETRY_SAMPLING_PERCENT";
 
 /// The telemetry settings; `None` (off) without a connection string.
 pub(super) fn read(source: &Source) -> Result<Option<TelemetryConfig>, SettingError> {
@@ -32,17 +35,32 @@ pub(super) fn read(source: &Source) -> Result<Option<TelemetryConfig>, SettingEr
             "IngestionEndpoint must be an https URL (copy the whole string from the Application Insights resource)",
         );
     }
-    let sampling_percent = number_in(
-        source,
-        "TELEMETRY_SAMPLING_PERCENT",
-        DEFAULT_SAMPLING_PERCENT,
-        0.0..=100.0,
-        "a percentage",
-    )?;
     Ok(Some(TelemetryConfig {
         connection_string: connection_string.to_owned(),
-        sampling_percent,
+        sampling: sampling(source)?,
     }))
+}
+
+/// Rate-limited by default; a fixed percentage when `TELEMETRY_SAMPLING_PERCENT` is set.
+fn sampling(source: &Source) -> Result<Sampling, SettingError> {
+    match (source.get(ITEMS_PER_SECOND), source.get(SAMPLING_PERCENT)) {
+        (Some(_), Some(_)) => fail(
+            ITEMS_PER_SECOND,
+            "cannot be set together with TELEMETRY_SAMPLING_PERCENT: set one (items per second for rate-limited sampling, or a percentage for a fixed rate)",
+        ),
+        (_, Some(_)) => Ok(Sampling::Fixed {
+            percent: number_in(source, SAMPLING_PERCENT, 100.0, 0.0..=100.0, "a percentage")?,
+        }),
+        _ => Ok(Sampling::RateLimited {
+            per_second: number_in(
+                source,
+                ITEMS_PER_SECOND,
+                DEFAULT_ITEMS_PER_SECOND,
+                0.01..=1_000_000.0,
+                "request items per second",
+            )?,
+        }),
+    }
 }
 
 /// Every `IngestionEndpoint=` value of a connection string (`key=value` pairs joined by `;`,

@@ -24,8 +24,19 @@ fn inv(n: usize) -> String {
     format!("00000000-0000-4000-8000-{:012}", 1000 + n)
 }
 
-/// A handler sending telemetry to `ingestion`, with `extra` settings.
+/// A handler sending telemetry to `ingestion`, with `extra` settings; every request is sent
+/// unless `extra` chooses the sampling (these tests look at what one item says).
 async fn with_telemetry(ingestion: &Ingestion, extra: &[(&str, &str)]) -> Setup {
+    let chooses = |k: &str| k.starts_with("TELEMETRY_");
+    let mut extra = extra.to_vec();
+    if !extra.iter().any(|(k, _)| chooses(k)) {
+        extra.push(("TELEMETRY_SAMPLING_PERCENT", "100"));
+    }
+    with_settings(ingestion, &extra).await
+}
+
+/// A handler sending telemetry to `ingestion` with exactly `extra` besides the connection.
+async fn with_settings(ingestion: &Ingestion, extra: &[(&str, &str)]) -> Setup {
     let mut env = ingestion.settings();
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Setup::start("", move |mut c| {
@@ -289,6 +300,136 @@ async fn sampling_zero_sends_no_requests_but_still_metrics() {
     assert!(!ingestion.items("MetricData").is_empty());
 }
 
+/// `/health` from 16 connections for `seconds`: how many calls were answered.
+async fn flood(s: &Setup, seconds: f64) -> usize {
+    let url = s.handler.route("/health");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    let workers = (0..16).map(|_| {
+        let url = url.clone();
+        async move {
+            let c = client();
+            let mut n = 0;
+            while std::time::Instant::now() < until {
+                let r = c.get(&url).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                n += 1;
+            }
+            n
+        }
+    });
+    futures_util::future::join_all(workers)
+        .await
+        .into_iter()
+        .sum()
+}
+
+/// Each item's `itemCount`, as Application Insights computes it from the envelope's
+/// `sampleRate` (a percentage; absent means 100).
+fn item_count(item: &Value) -> f64 {
+    100.0 / item["sampleRate"].as_f64().unwrap_or(100.0)
+}
+
+#[tokio::test]
+async fn by_default_requests_are_rate_limited_with_whole_item_counts() {
+    let ingestion = Ingestion::start(IngestionMode::Up);
+    let mut s = with_settings(&ingestion, &[]).await;
+    let calls = flood(&s, 1.5).await;
+    s.handler.terminate();
+    let items = ingestion.items("RequestData");
+    // A burst is kept whole until the first 100 ms window closes, then about 5 a second.
+    assert!(
+        !items.is_empty() && items.len() * 4 < calls,
+        "{} items for {calls} calls",
+        items.len()
+    );
+    for item in &items {
+        let count = item_count(item);
+        // A whole number, up to the rounding of `100 / N` in the envelope.
+        assert!(
+            count >= 1.0 && (count - count.round()).abs() < 1e-6,
+            "{item:#}"
+        );
+    }
+    assert!(
+        items.iter().any(|i| item_count(i) > 1.0),
+        "nothing was weighted"
+    );
+    // Metrics are never sampled: every call is counted.
+    let counted: f64 = ingestion
+        .items("MetricData")
+        .iter()
+        .flat_map(|m| {
+            m["data"]["baseData"]["metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|x| x["name"] == "funcgate.calls")
+                .map(|x| x["value"].as_f64().unwrap_or(0.0))
+                .collect::<Vec<_>>()
+        })
+        .sum();
+    assert_eq!(counted as usize, calls);
+}
+
+#[tokio::test]
+async fn sampled_totals_add_up_through_item_count() {
+    let ingestion = Ingestion::start(IngestionMode::Up);
+    let mut s = with_settings(&ingestion, &[("TELEMETRY_ITEMS_PER_SECOND", "50")]).await;
+    let calls = flood(&s, 1.5).await;
+    s.handler.terminate();
+    let items = ingestion.items("RequestData");
+    let total: f64 = items.iter().map(item_count).sum();
+    // `sum(itemCount)` estimates the number of calls; at one in N its spread is about
+    // sqrt(N / calls), well under a third here.
+    assert!(
+        (0.5..=1.5).contains(&(total / calls as f64)),
+        "{total} counted for {calls} calls in {} items",
+        items.len()
+    );
+    assert!(
+        items.len() * 4 < calls,
+        "{} items for {calls} calls",
+        items.len()
+    );
+}
+
+#[tokio::test]
+async fn failed_requests_are_kept_whatever_the_sampling() {
+    use crate::support::azure::{FakeAzure, VaultMode};
+    let ingestion = Ingestion::start(IngestionMode::Up);
+    let azure = FakeAzure::start(&[("db-password", "v")]);
+    azure.set_mode(VaultMode::Status(403));
+    let mut env = azure.managed_identity_env();
+    env.push(("TELEMETRY_SAMPLING_PERCENT".into(), "0".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut s = with_settings(&ingestion, &env).await;
+    let token = s.token(&["GetSecret"]);
+    for i in 0..6 {
+        call(&s, "/vault/db-password", Some(&token), &inv(i))
+            .await
+            .assert_error(502, "AzureKeyVaultFatalError");
+        assert_eq!(call(&s, "/health", None, &inv(100 + i)).await.status, 200);
+    }
+    s.handler.terminate();
+    let items = ingestion.items("RequestData");
+    assert_eq!(items.len(), 6, "{items:#?}");
+    for i in 0..6 {
+        let item = request_with(&items, &inv(i));
+        assert_eq!(item["data"]["baseData"]["responseCode"], "502", "{item:#}");
+        assert_eq!(property(item, "Code"), Some("AzureKeyVaultFatalError"));
+        // Each stands for itself alone, and says nothing of how it was chosen.
+        assert_eq!(item_count(item), 1.0, "{item:#}");
+        assert!(!item.to_string().contains("sample_rate"), "{item:#}");
+    }
+    // Their Key Vault reads followed the decision made when each request started.
+    assert!(
+        ingestion
+            .items("RemoteDependencyData")
+            .iter()
+            .all(|d| d["data"]["baseData"]["name"] != "Key Vault get secret")
+    );
+}
+
 #[tokio::test]
 async fn a_hanging_or_refusing_endpoint_never_fails_a_request() {
     for mode in [IngestionMode::Hanging, IngestionMode::Refusing] {
@@ -349,4 +490,22 @@ async fn telemetry_settings_are_checked_at_start() {
         )
         .set("TELEMETRY_SAMPLING_PERCENT", "150")
         .assert_fails_naming("TELEMETRY_SAMPLING_PERCENT");
+    for rate in ["0", "-1", "fast", "NaN"] {
+        base()
+            .set(
+                "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                "InstrumentationKey=k",
+            )
+            .set("TELEMETRY_ITEMS_PER_SECOND", rate)
+            .assert_fails_naming("TELEMETRY_ITEMS_PER_SECOND");
+    }
+    // One way of sampling or the other, never both.
+    base()
+        .set(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            "InstrumentationKey=k",
+        )
+        .set("TELEMETRY_ITEMS_PER_SECOND", "5")
+        .set("TELEMETRY_SAMPLING_PERCENT", "50")
+        .assert_fails_naming("TELEMETRY_ITEMS_PER_SECOND");
 }
