@@ -32,6 +32,8 @@ const UNIQUE_TOKENS: usize = 330_000;
 /// Rounds of the baseline comparison: more than the others, since it compares two builds
 /// whose difference is smaller than one run's swing on this machine.
 const BASELINE_ROUNDS: usize = 5;
+/// Rounds of the telemetry comparison, for the same reason.
+const TELEMETRY_ROUNDS: usize = 5;
 
 struct Run {
     name: String,
@@ -371,32 +373,58 @@ fn baseline_comparison(
     lines
 }
 
-/// req/s, p50 ms, p99 ms, RSS MB after.
-type TelemetryFigures = (f64, f64, f64, f64);
+/// req/s, p50 ms, p99 ms, RSS MB after, handler CPU µs per request.
+type TelemetryFigures = (f64, f64, f64, f64, f64);
 
-/// Reused-token `/vault` on a fresh handler with telemetry off (`None`), or sending to an
-/// ingestion endpoint in `mode`: medians of the rounds.
-fn telemetry_run(
+/// Reused-token `/vault` on fresh handlers, one per `(settings, ingestion mode)`: telemetry
+/// off (`None`) or sending to an ingestion endpoint in that mode. All run side by side and
+/// their rounds are interleaved (each round starting with a different one), so the machine's
+/// drift falls on all of them alike; medians of the rounds.
+fn telemetry_runs(
     rt: &tokio::runtime::Runtime,
     provider: &Provider,
     reused: &str,
-    mode: Option<IngestionMode>,
-    extra: &[(&str, &str)],
-) -> TelemetryFigures {
-    let ingestion = mode.map(Ingestion::start);
+    setups: &[(Option<IngestionMode>, &[(&str, &str)])],
+) -> Vec<TelemetryFigures> {
+    let mut ingestions = Vec::new();
+    let mut handlers = Vec::new();
     let app = AppDir::new("");
-    let mut settings: Vec<(String, String)> = ingestion.iter().flat_map(|i| i.settings()).collect();
-    settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let handler = spawn_ready(rt, provider, &app, None, &settings);
-    let url = handler.route("/vault/demo");
-    let _ = wrk(&url, 16, 1, Some(reused), "", &[]);
-    let mut samples: Vec<Sample> = (0..ROUNDS)
-        .map(|_| wrk(&url, 16, RUN_SECONDS, Some(reused), "", &[]))
-        .collect();
-    samples.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
-    let (rps, p50, p99, _, _) = samples[ROUNDS / 2];
-    let rss = rss_kib(handler.pid()) as f64 / 1024.0;
-    (rps, p50, p99, rss)
+    for (mode, extra) in setups {
+        let ingestion = mode.map(Ingestion::start);
+        let mut settings: Vec<(String, String)> =
+            ingestion.iter().flat_map(|i| i.settings()).collect();
+        settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        handlers.push(spawn_ready(rt, provider, &app, None, &settings));
+        ingestions.push(ingestion);
+    }
+    for h in &handlers {
+        let _ = wrk(&h.route("/vault/demo"), 16, 1, Some(reused), "", &[]);
+    }
+    let mut samples: Vec<Vec<(Sample, f64)>> = vec![Vec::new(); handlers.len()];
+    for round in 0..TELEMETRY_ROUNDS {
+        for i in 0..handlers.len() {
+            let i = (i + round) % handlers.len();
+            let h = &handlers[i];
+            let before = cpu_ns(h.pid());
+            let sample = wrk(&h.route("/vault/demo"), 16, RUN_SECONDS, Some(reused), "", &[]);
+            let per_request = (cpu_ns(h.pid()) - before) as f64
+                / 1000.0
+                / (sample.0 * RUN_SECONDS as f64).max(1.0);
+            samples[i].push((sample, per_request));
+        }
+    }
+    handlers
+        .iter()
+        .zip(samples)
+        .map(|(h, mut s)| {
+            let mut cpu: Vec<f64> = s.iter().map(|(_, c)| *c).collect();
+            cpu.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            s.sort_by(|a, b| a.0.0.partial_cmp(&b.0.0).unwrap());
+            let ((rps, p50, p99, _, _), _) = s[s.len() / 2];
+            let rss = rss_kib(h.pid()) as f64 / 1024.0;
+            (rps, p50, p99, rss, cpu[cpu.len() / 2])
+        })
+        .collect()
 }
 
 /// Which parts run: all, or only the one `FUNCGATE_BENCH_ONLY` names (`load`, `telemetry`,
@@ -594,33 +622,30 @@ fn main() {
     }
 
     if runs_part("telemetry") {
-        // Telemetry's cost: the same run on fresh handlers, off, on at the default sampling,
-        // on with every request sent, and with the ingestion endpoint hanging (every request
-        // still only enqueues its items).
+        // Telemetry's cost: the same run on fresh handlers side by side, off, on at the default
+        // sampling, on with every request sent, and with the ingestion endpoint hanging (every
+        // request still only enqueues its items).
         let every = [("TELEMETRY_SAMPLING_PERCENT", "100")];
-        let telemetry: Vec<(&str, TelemetryFigures)> = [
-            ("off", None, &[][..]),
-            ("on, default sampling", Some(IngestionMode::Up), &[][..]),
-            (
-                "on, every request (100 %)",
-                Some(IngestionMode::Up),
-                &every[..],
-            ),
-            (
-                "on, endpoint hanging",
-                Some(IngestionMode::Hanging),
-                &[][..],
-            ),
-        ]
-        .into_iter()
-        .map(|(name, mode, extra)| (name, telemetry_run(&rt, &provider, &reused, mode, extra)))
-        .collect();
+        let setups: [(&str, Option<IngestionMode>, &[(&str, &str)]); 4] = [
+            ("off", None, &[]),
+            ("on, default sampling", Some(IngestionMode::Up), &[]),
+            ("on, every request (100 %)", Some(IngestionMode::Up), &every),
+            ("on, endpoint hanging", Some(IngestionMode::Hanging), &[]),
+        ];
+        let figures = telemetry_runs(
+            &rt,
+            &provider,
+            &reused,
+            &setups.map(|(_, mode, extra)| (mode, extra)),
+        );
+        let telemetry: Vec<(&str, TelemetryFigures)> =
+            setups.iter().map(|(name, ..)| *name).zip(figures).collect();
         println!();
         println!(
-            "telemetry, /vault reused token, 16 conns   req/s    p50 ms    p99 ms   RSS after"
+            "telemetry, /vault reused token, 16 conns   req/s    p50 ms    p99 ms   RSS after   CPU µs/request"
         );
-        for (name, (rps, p50, p99, rss)) in &telemetry {
-            println!("  {name:<36} {rps:>9.0} {p50:>9.3} {p99:>9.3} {rss:>8.1} MB");
+        for (name, (rps, p50, p99, rss, cpu)) in &telemetry {
+            println!("  {name:<36} {rps:>9.0} {p50:>9.3} {p99:>9.3} {rss:>8.1} MB {cpu:>9.1}");
         }
         let (off, on, hanging) = (telemetry[0].1, telemetry[1].1, telemetry[3].1);
         check(
