@@ -139,6 +139,7 @@ impl AuthConfig {
             accept_v2: self.versions.1,
             allowed_clients: self.allowed_clients.clone(),
             validation: Default::default(),
+            settled: Default::default(),
         }
     }
 }

@@ -176,13 +176,14 @@ impl Guard {
         let Stores::One(store) = &self.stores else {
             return None;
         };
-        let found = store.cached(&token::named_key(raw)?)?;
+        let named = token::named_key(raw)?;
+        let found = store.cached(&named)?;
         let signer = Signer {
             metadata_issuer: &found.metadata_issuer,
             key_issuer: found.key_issuer.as_deref(),
         };
         let (mut identity, claims) =
-            token::validate_at_once(raw, &found.key, &self.rules, signer, now)?;
+            token::accept_at_once(raw, &named, &found.key, &self.rules, signer, now)?;
         identity.claims = claims;
         Some(identity)
     }

@@ -46,6 +46,22 @@ pub struct Rules {
     /// The last `Validation` built from these rules, with the issuer set it was built for:
     /// in single-tenant mode every token expects the same issuers, so it is built once.
     pub validation: LastValidation,
+    /// Single-tenant: the issuers and `Validation` for the last discovery issuer, for the
+    /// one-pass path, so a fresh token neither rebuilds nor compares the issuer set.
+    pub settled: Settled,
+}
+
+/// The accepted issuers and their `Validation`, with the discovery issuer they follow from.
+/// A clone starts empty, like [`LastValidation`].
+#[derive(Debug, Default)]
+pub struct Settled(std::sync::Mutex<Option<SettledFor>>);
+
+type SettledFor = (String, std::sync::Arc<[String]>, std::sync::Arc<Validation>);
+
+impl Clone for Settled {
+    fn clone(&self) -> Self {
+        Settled::default()
+    }
 }
 
 /// The last `Validation` built and the issuer set it is for. A clone starts empty, since a
@@ -73,6 +89,7 @@ impl Rules {
             accept_v2: true,
             allowed_clients: None,
             validation: Default::default(),
+            settled: Default::default(),
         }
     }
 }
@@ -141,19 +158,6 @@ pub(super) struct Expected {
 }
 
 impl Expected {
-    /// The accepted issuers when they do not depend on the token (single-tenant: the tenant
-    /// comes from settings), given a token with no claims; `None` when they do.
-    pub(super) fn before_reading(
-        no_claims: &Claims<'_>,
-        rules: &Rules,
-        signer: Signer<'_>,
-    ) -> Option<Vec<String>> {
-        match rules.tenancy {
-            Tenancy::Single => Some(Expected::for_token(no_claims, rules, signer).issuers),
-            Tenancy::Multi { .. } => None,
-        }
-    }
-
     pub(super) fn for_token(claims: &Claims<'_>, rules: &Rules, signer: Signer<'_>) -> Expected {
         let mut tenant_problem = None;
         let tenant: Option<&str> = match &rules.tenancy {
@@ -216,6 +220,40 @@ impl Rules {
     /// The crate's settings for a token expecting `issuers`: RS256 only, `exp` and `nbf` with
     /// the skew as leeway, the accepted audiences and issuers, `exp`/`iss`/`aud` required.
     /// Reused while the issuer set stays the same, so a request rarely builds one.
+    /// The accepted issuers and their `Validation` when they do not depend on the token
+    /// (single-tenant: the tenant comes from settings), computed once per discovery issuer;
+    /// `None` when they depend on the token.
+    pub(super) fn settled_validation(
+        &self,
+        signer: Signer<'_>,
+    ) -> Option<(std::sync::Arc<[String]>, std::sync::Arc<Validation>)> {
+        if !matches!(self.tenancy, Tenancy::Single) {
+            return None;
+        }
+        let mut settled = self.settled.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((issuer, issuers, validation)) = settled.as_ref()
+            && issuer == signer.metadata_issuer
+        {
+            return Some((
+                std::sync::Arc::clone(issuers),
+                std::sync::Arc::clone(validation),
+            ));
+        }
+        // In single-tenant mode the issuers come from the rules and the discovery issuer alone:
+        // a token with no claims expects the same ones as any other.
+        let no_claims = serde_json::Map::new();
+        let claims = Claims::read(&no_claims).ok()?;
+        let issuers: std::sync::Arc<[String]> =
+            Expected::for_token(&claims, self, signer).issuers.into();
+        let validation = self.validation_for(&issuers);
+        *settled = Some((
+            signer.metadata_issuer.to_owned(),
+            std::sync::Arc::clone(&issuers),
+            std::sync::Arc::clone(&validation),
+        ));
+        Some((issuers, validation))
+    }
+
     pub(super) fn validation_for(&self, issuers: &[String]) -> std::sync::Arc<Validation> {
         let mut last = self.validation.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((built_for, validation)) = last.as_ref()

@@ -146,11 +146,36 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
 }
 
 /// The key a token names, from its structure and JOSE header alone (the payload unread), for
-/// [`validate_at_once`]; `None` for anything [`parse`] would have to explain.
+/// [`accept_at_once`]: the header's names are read once here, and the crate's typed header is
+/// checked against them after decoding. `None` for anything [`parse`] would have to explain.
 pub(crate) fn named_key(token: &str) -> Option<KeyRef> {
     let (header, _, _) = segments(token).ok()?;
-    decode_json_object(header, "token header").ok()?;
-    jose_header(token).ok().map(|(key, _)| key)
+    let names = decode_json_object(header, "token header").ok()?;
+    if names.get("alg").and_then(Value::as_str) != Some("RS256") || names.contains_key("crit") {
+        return None;
+    }
+    let name = |field: &str| {
+        names
+            .get(field)
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+    };
+    match (name("kid"), name("x5t")) {
+        (Some(kid), _) => Some(KeyRef::Kid(key_name(kid.to_owned(), "kid").ok()?)),
+        (None, Some(x5t)) => Some(KeyRef::Thumbprint(key_name(x5t.to_owned(), "x5t").ok()?)),
+        (None, None) => None,
+    }
+}
+
+/// [`accept_at_once`] for a token whose key is `key`, naming the key itself (benchmarks).
+pub fn validate_at_once(
+    token: &str,
+    key: &VerifyingKey,
+    rules: &Rules,
+    signer: Signer<'_>,
+    now: i64,
+) -> Option<(Identity, Map<String, Value>)> {
+    accept_at_once(token, &named_key(token)?, key, rules, signer, now)
 }
 
 /// Accepts a token in one pass over its payload, or leaves it to [`parse`] and
@@ -162,25 +187,36 @@ pub(crate) fn named_key(token: &str) -> Option<KeyRef> {
 /// `None` means "not accepted here", never "refused": any failure, whatever its cause, goes
 /// through the full path, which refuses in its own order and with its own reasons, so hostile
 /// tokens get exactly the answers they always did. What this accepts passes every check the
-/// full path makes: the same header checks, duplicate names, claim types, the crate's checks
-/// with the same issuers, and Entra's rules.
-pub fn validate_at_once(
+/// full path makes: the same header checks (on the crate's typed header, which must name the
+/// same key as `named`), duplicate names, claim types, the crate's checks with the same
+/// issuers, and Entra's rules.
+pub(crate) fn accept_at_once(
     token: &str,
+    named: &KeyRef,
     key: &VerifyingKey,
     rules: &Rules,
     signer: Signer<'_>,
     now: i64,
 ) -> Option<(Identity, Map<String, Value>)> {
-    let no_claims = Map::new();
-    let issuers = Expected::before_reading(&Claims::read(&no_claims).ok()?, rules, signer)?;
-    let validation = rules.validation_for(&issuers);
+    let (issuers, validation) = rules.settled_validation(signer)?;
     let decoded = key
         .lend(|key| jsonwebtoken::decode::<UniqueObject>(token, key, &validation))
         .ok()?;
+    // The crate allowed RS256 only; the rest of what `jose_header` requires, on its header.
+    let head = &decoded.header;
+    let same_key = match named {
+        KeyRef::Kid(kid) => head.kid.as_deref() == Some(kid.as_str()),
+        KeyRef::Thumbprint(x5t) => {
+            head.kid.as_deref().is_none_or(str::is_empty) && head.x5t.as_deref() == Some(x5t)
+        }
+    };
+    if !same_key || head.crit.is_some() {
+        return None;
+    }
     let map = decoded.claims.0;
     let claims = Claims::read(&map).ok()?;
     let expected = Expected::for_token(&claims, rules, signer);
-    if expected.issuers != issuers {
+    if expected.issuers[..] != issuers[..] {
         return None;
     }
     let identity = conclude(&claims, &expected, rules, signer, now).ok()?;

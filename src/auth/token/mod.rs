@@ -33,9 +33,9 @@ mod jws;
 
 pub use entra::{Rules, Signer, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
 pub use identity::{Identity, TokenVersion};
-pub(crate) use jws::named_key;
 pub use jws::validate_at_once;
 pub use jws::{Parsed, check_size, parse};
+pub(crate) use jws::{accept_at_once, named_key};
 
 use crate::errors::{ApiError, ErrorKind};
 
@@ -581,6 +581,21 @@ mod tests {
             r#"{{"iss":"{META}","aud":"api://app","exp":{exp},"tid":"{TID}","azp":"c","ver":"2.0"}}"#
         );
         assert!(validate(&signed(header, &payload)).is_ok());
+        // The key named by thumbprint, as the older Entra format does.
+        for accepted in [
+            r#"{"alg":"RS256","x5t":"k"}"#,
+            r#"{"alg":"RS256","kid":"","x5t":"k"}"#,
+        ] {
+            assert!(validate(&signed(accepted, &payload)).is_ok(), "{accepted}");
+        }
+        for refused in [
+            r#"{"alg":"RS256","kid":5,"x5t":"k"}"#,
+            r#"{"alg":"RS256","kid":"k","crit":["exp"]}"#,
+            r#"{"alg":"RS256"}"#,
+            r#"{"alg":"RS384","kid":"k"}"#,
+        ] {
+            assert!(validate(&signed(refused, &payload)).is_err(), "{refused}");
+        }
         for (header, payload) in [
             (header, payload.replacen('{', r#"{"aud":"other","#, 1)),
             (r#"{"alg":"RS256","kid":"k","kid":"k"}"#, payload.clone()),
