@@ -376,6 +376,10 @@ fn baseline_comparison(
 /// req/s, p50 ms, p99 ms, RSS MB after, handler CPU µs per request.
 type TelemetryFigures = (f64, f64, f64, f64, f64);
 
+/// A telemetry scenario: the ingestion endpoint's mode (`None`: telemetry off) and extra
+/// settings.
+type TelemetrySetup<'a> = (Option<IngestionMode>, &'a [(&'a str, &'a str)]);
+
 /// Reused-token `/vault` on fresh handlers, one per `(settings, ingestion mode)`: telemetry
 /// off (`None`) or sending to an ingestion endpoint in that mode. All run side by side and
 /// their rounds are interleaved (each round starting with a different one), so the machine's
@@ -384,7 +388,7 @@ fn telemetry_runs(
     rt: &tokio::runtime::Runtime,
     provider: &Provider,
     reused: &str,
-    setups: &[(Option<IngestionMode>, &[(&str, &str)])],
+    setups: &[TelemetrySetup<'_>],
 ) -> Vec<TelemetryFigures> {
     let mut ingestions = Vec::new();
     let mut handlers = Vec::new();
@@ -406,7 +410,14 @@ fn telemetry_runs(
             let i = (i + round) % handlers.len();
             let h = &handlers[i];
             let before = cpu_ns(h.pid());
-            let sample = wrk(&h.route("/vault/demo"), 16, RUN_SECONDS, Some(reused), "", &[]);
+            let sample = wrk(
+                &h.route("/vault/demo"),
+                16,
+                RUN_SECONDS,
+                Some(reused),
+                "",
+                &[],
+            );
             let per_request = (cpu_ns(h.pid()) - before) as f64
                 / 1000.0
                 / (sample.0 * RUN_SECONDS as f64).max(1.0);
@@ -626,20 +637,20 @@ fn main() {
         // sampling, on with every request sent, and with the ingestion endpoint hanging (every
         // request still only enqueues its items).
         let every = [("TELEMETRY_SAMPLING_PERCENT", "100")];
-        let setups: [(&str, Option<IngestionMode>, &[(&str, &str)]); 4] = [
-            ("off", None, &[]),
-            ("on, default sampling", Some(IngestionMode::Up), &[]),
-            ("on, every request (100 %)", Some(IngestionMode::Up), &every),
-            ("on, endpoint hanging", Some(IngestionMode::Hanging), &[]),
+        let names = [
+            "off",
+            "on, default sampling",
+            "on, every request (100 %)",
+            "on, endpoint hanging",
         ];
-        let figures = telemetry_runs(
-            &rt,
-            &provider,
-            &reused,
-            &setups.map(|(_, mode, extra)| (mode, extra)),
-        );
-        let telemetry: Vec<(&str, TelemetryFigures)> =
-            setups.iter().map(|(name, ..)| *name).zip(figures).collect();
+        let setups: [TelemetrySetup<'_>; 4] = [
+            (None, &[]),
+            (Some(IngestionMode::Up), &[]),
+            (Some(IngestionMode::Up), &every),
+            (Some(IngestionMode::Hanging), &[]),
+        ];
+        let figures = telemetry_runs(&rt, &provider, &reused, &setups);
+        let telemetry: Vec<(&str, TelemetryFigures)> = names.into_iter().zip(figures).collect();
         println!();
         println!(
             "telemetry, /vault reused token, 16 conns   req/s    p50 ms    p99 ms   RSS after   CPU µs/request"

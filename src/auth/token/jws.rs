@@ -167,7 +167,8 @@ pub(crate) fn named_key(token: &str) -> Option<KeyRef> {
     }
 }
 
-/// [`accept_at_once`] for a token whose key is `key`, naming the key itself (benchmarks).
+/// The one-pass validation (`accept_at_once`) for a token whose key is `key`, naming the key
+/// itself (benchmarks).
 pub fn validate_at_once(
     token: &str,
     key: &VerifyingKey,
