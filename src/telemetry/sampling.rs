@@ -3,16 +3,17 @@
 //! Like the platform's own SDKs, funcgate samples by default: a rate-limited sampler keeps
 //! about [`DEFAULT_ITEMS_PER_SECOND`] request items per second per instance, each with its
 //! dependency items, and stamps every item with its sample rate, from which Application
-//! Insights computes `itemCount` (1 / rate): a request kept at 1 in 40 counts as 40 requests,
+//! Insights computes `itemCount` (1 / rate): a request kept at 1 in 32 counts as 32 requests,
 //! so totals summed over `itemCount` stay right. `TELEMETRY_SAMPLING_PERCENT` chooses a fixed
 //! rate instead. Failed requests (5xx) are decided apart, when their status is known: all are
 //! kept (`itemCount` 1) up to [`FAILURES_PER_SECOND`], and past that rate-limited too, so a
-//! flood of failures never costs more than a few items per second. Metrics are aggregates
+//! flood of failures costs at most about that many items per second. Metrics are aggregates
 //! and are never sampled.
 //!
 //! The decision is funcgate's alone (never a caller's trace flags), made once per request at
 //! its start and carried in its context as a [`SampleRate`], which the SDK sampler
-//! ([`Decided`]) reads for the request and every dependency under it. The exporter takes one
+//! ([`Decided`]) reads for the request and every dependency under it (a failure decided again
+//! at its end keeps the dependencies decided at its start). The exporter takes one
 //! rate for all it sends, so [`Weighted`] hands each batch to it grouped by rate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,8 +85,10 @@ impl SampleRate {
 }
 
 /// Keeps about `per_second` of the calls it is asked about, whatever the traffic: each call is
-/// kept with probability 1 / N, N the smallest whole number that brings the measured rate
-/// down to `per_second`. Whole numbers keep each item's `itemCount` exact.
+/// kept with probability 1 / N, N the smallest power of two that brings the measured rate
+/// down to `per_second` (so between half and all of it is kept). Whole numbers keep each
+/// item's `itemCount` exact; each item carries the N it was kept with, so totals stay
+/// unbiased while N changes.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     per_second: f64,
@@ -113,9 +116,11 @@ impl RateLimiter {
         }
     }
 
-    /// Counts a call at `now` and returns the N it is to be kept one in.
+    /// Counts a call at `now` and returns the N it is to be kept one in: a power of two, so
+    /// each item's `itemCount` is whole and a batch carries few distinct rates (the exporter
+    /// sends one upload per rate).
     pub(crate) fn one_in(&self, now: Instant) -> u64 {
-        self.seen.fetch_add(1, Ordering::Relaxed);
+        let seen = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
         let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
         let from = self.window_start.load(Ordering::Relaxed);
         let window_ms = WINDOW.as_millis() as u64;
@@ -137,11 +142,26 @@ impl RateLimiter {
                 before + weight * (current - before)
             };
             self.rate.store(rate.to_bits(), Ordering::Relaxed);
-            let one_in = (rate / self.per_second).ceil().clamp(1.0, u64::MAX as f64) as u64;
-            self.one_in.store(one_in, Ordering::Relaxed);
+            self.one_in.store(
+                whole_power_of_two(rate / self.per_second),
+                Ordering::Relaxed,
+            );
+            return self.one_in.load(Ordering::Relaxed);
         }
-        self.one_in.load(Ordering::Relaxed)
+        // The window in progress counts too: a burst after a quiet spell (when the measured
+        // rate has fallen to nothing) is held to about one window's share of the budget
+        // instead of being kept whole until the window closes.
+        let budget = (self.per_second * WINDOW.as_secs_f64()).max(1.0);
+        self.one_in
+            .load(Ordering::Relaxed)
+            .max(whole_power_of_two(seen as f64 / budget))
     }
+}
+
+/// The smallest power of two at least `ratio`, and at least 1.
+fn whole_power_of_two(ratio: f64) -> u64 {
+    let n = ratio.ceil().clamp(1.0, (1u64 << 62) as f64) as u64;
+    n.next_power_of_two()
 }
 
 /// Decides, for each request, whether it is sent and at what rate.
@@ -354,12 +374,12 @@ mod tests {
         // Quiet traffic is all kept.
         let (n, now) = drive(&limiter, start, 4, 3);
         assert_eq!(n, 1);
-        // 1,000 calls a second: one in 200 keeps 5 a second.
+        // 1,000 calls a second: one in 256 (the power of two past 200) keeps about 4 a second.
         let (n, now) = drive(&limiter, now, 1_000, 2);
-        assert!((195..=205).contains(&n), "{n}");
+        assert_eq!(n, 256);
         // A burst counts from its first window.
         let (n, now) = drive(&limiter, now, 20_000, 1);
-        assert!((3_900..=4_100).contains(&n), "{n}");
+        assert_eq!(n, 4_096);
         // After a long quiet spell, everything again.
         let later = now + Duration::from_secs(120);
         assert_eq!(limiter.one_in(later), 1);
@@ -371,12 +391,34 @@ mod tests {
         let start = Instant::now();
         let limiter = RateLimiter::new(10.0, start);
         let (high, now) = drive(&limiter, start, 10_000, 1);
-        assert!((1_000..=1_002).contains(&high), "{high}");
+        assert_eq!(high, 1_024);
         // Down to 100 a second: N falls over about a second, not at once.
         let (soon, now) = drive(&limiter, now, 100, 1);
-        assert!(soon < high && soon > 10, "{soon}");
+        assert!(soon < high && soon > 16, "{soon}");
         let (settled, _) = drive(&limiter, now, 100, 8);
-        assert!((10..=12).contains(&settled), "{settled}");
+        assert!((16..=32).contains(&settled), "{settled}");
+    }
+
+    #[test]
+    fn bursts_after_quiet_spells_are_held_to_the_budget() {
+        // 5,000 calls in 90 ms, then a call 1.2 s later, then another: the pattern that
+        // would keep each burst whole if only closed windows counted.
+        let start = Instant::now();
+        let limiter = RateLimiter::new(5.0, start);
+        let mut now = start;
+        let mut expected_items = 0.0;
+        for _ in 0..10 {
+            for _ in 0..5_000 {
+                now += Duration::from_micros(18);
+                expected_items += 1.0 / limiter.one_in(now) as f64;
+            }
+            for _ in 0..2 {
+                now += Duration::from_millis(1_200);
+                expected_items += 1.0 / limiter.one_in(now) as f64;
+            }
+        }
+        // 10 bursts over about 25 s: a handful of items each, not 5,000.
+        assert!(expected_items < 200.0, "{expected_items}");
     }
 
     #[test]
@@ -384,11 +426,14 @@ mod tests {
         let now = Instant::now();
         let all = Sampler::new(Sampling::Fixed { percent: 100.0 }, now);
         let none = Sampler::new(Sampling::Fixed { percent: 0.0 }, now);
-        for _ in 0..100 {
+        for i in 0..100 {
             assert_eq!(all.request(now), SampleRate(1.0));
             assert_eq!(none.request(now), SampleRate::DROPPED);
-            // Failures are decided apart: kept at full weight below their own limit.
-            assert_eq!(none.failure(now), SampleRate(1.0));
+            // Failures are decided apart: kept at full weight below their own limit (10 in
+            // any 100 ms at 100 a second; these all come at once).
+            if i < 10 {
+                assert_eq!(none.failure(now), SampleRate(1.0));
+            }
         }
         let half = Sampler::new(Sampling::Fixed { percent: 50.0 }, now);
         let kept = (0..10_000).filter(|_| half.request(now).is_kept()).count();
