@@ -126,9 +126,12 @@ impl Guard {
     }
 
     async fn validate(&self, raw: &str, now: i64) -> Result<Identity, ApiError> {
-        if let Some(identity) = self.validate_at_once(raw, now) {
-            return Ok(identity);
-        }
+        // The key a forged signature was found with, so the full path need not verify again.
+        let forged_with = match self.validate_at_once(raw, now) {
+            Some(Ok(identity)) => return Ok(identity),
+            Some(Err(key)) => Some(key),
+            None => None,
+        };
         let parsed = token::parse(raw)?;
         let store = match &self.stores {
             Stores::One(store) => store,
@@ -154,7 +157,8 @@ impl Guard {
             }
         };
         let found = store.find(&parsed.key).await?;
-        let mut identity = parsed.validate(
+        let forged = forged_with.is_some_and(|key| Arc::ptr_eq(&key, &found.key));
+        let mut identity = parsed.validate_after(
             &found.key,
             &self.rules,
             Signer {
@@ -162,6 +166,7 @@ impl Guard {
                 key_issuer: found.key_issuer.as_deref(),
             },
             now,
+            forged,
         )?;
         // Validated: the claims are the caller's to read, through `Request::claims`.
         identity.claims = parsed.into_claims();
@@ -171,8 +176,13 @@ impl Guard {
 
 impl Guard {
     /// A fresh token accepted with one pass over its payload when its key is loaded and the
-    /// issuers come from settings; `None` leaves it to the full path, which explains refusals.
-    fn validate_at_once(&self, raw: &str, now: i64) -> Option<Identity> {
+    /// issuers come from settings (`Some(Ok)`); the key its signature failed with
+    /// (`Some(Err)`); or `None`, leaving it to the full path, which explains refusals.
+    fn validate_at_once(
+        &self,
+        raw: &str,
+        now: i64,
+    ) -> Option<Result<Identity, Arc<keys::VerifyingKey>>> {
         let Stores::One(store) = &self.stores else {
             return None;
         };
@@ -182,10 +192,14 @@ impl Guard {
             metadata_issuer: &found.metadata_issuer,
             key_issuer: found.key_issuer.as_deref(),
         };
-        let (mut identity, claims) =
-            token::accept_at_once(raw, &named, &found.key, &self.rules, signer, now)?;
-        identity.claims = claims;
-        Some(identity)
+        match token::accept_at_once(raw, &named, &found.key, &self.rules, signer, now) {
+            token::AtOnce::Accepted(mut identity, claims) => {
+                identity.claims = claims;
+                Some(Ok(identity))
+            }
+            token::AtOnce::Forged => Some(Err(found.key)),
+            token::AtOnce::Declined => None,
+        }
     }
 }
 

@@ -134,9 +134,13 @@ async fn a_stale_read_during_an_outage_answers_without_waiting_for_retries() {
     }
 }
 
-/// A handler sending telemetry to `ingestion`, with `extra` settings.
+/// A handler sending telemetry to `ingestion`, with `extra` settings; every request is sent
+/// unless `extra` chooses the sampling (these tests count items).
 async fn with_telemetry(ingestion: &Ingestion, extra: &[(String, String)]) -> Setup {
     let mut env = ingestion.settings();
+    if !extra.iter().any(|(k, _)| k.starts_with("TELEMETRY_")) {
+        env.push(("TELEMETRY_SAMPLING_PERCENT".into(), "100".into()));
+    }
     env.extend(extra.iter().cloned());
     Setup::start("", move |mut c| {
         for (k, v) in &env {

@@ -176,7 +176,26 @@ pub fn validate_at_once(
     signer: Signer<'_>,
     now: i64,
 ) -> Option<(Identity, Map<String, Value>)> {
-    accept_at_once(token, &named_key(token)?, key, rules, signer, now)
+    match accept_at_once(token, &named_key(token)?, key, rules, signer, now) {
+        AtOnce::Accepted(identity, claims) => Some((identity, claims)),
+        AtOnce::Forged | AtOnce::Declined => None,
+    }
+}
+
+/// What the one-pass path made of a token.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "made once per fresh token and taken apart at once; boxing would only add an allocation"
+)]
+pub(crate) enum AtOnce {
+    /// Accepted: the identity, and every claim.
+    Accepted(Identity, Map<String, Value>),
+    /// The signature does not verify with the key: the full path explains the refusal without
+    /// verifying again ([`Parsed::validate_after`]).
+    Forged,
+    /// Left to the full path.
+    Declined,
 }
 
 /// Accepts a token in one pass over its payload, or leaves it to [`parse`] and
@@ -185,12 +204,11 @@ pub fn validate_at_once(
 /// payload before it. Only when the accepted issuers do not depend on the token (one tenant,
 /// from settings), since the crate must be told them before it reads the payload.
 ///
-/// `None` means "not accepted here", never "refused": any failure, whatever its cause, goes
-/// through the full path, which refuses in its own order and with its own reasons, so hostile
-/// tokens get exactly the answers they always did. What this accepts passes every check the
-/// full path makes: the same header checks (on the crate's typed header, which must name the
-/// same key as `named`), duplicate names, claim types, the crate's checks with the same
-/// issuers, and Entra's rules.
+/// Anything but [`AtOnce::Accepted`] goes through the full path, which refuses in its own order
+/// and with its own reasons, so hostile tokens get exactly the answers they always did. What
+/// this accepts passes every check the full path makes: the same header checks (on the
+/// crate's typed header, which must name the same key as `named`), duplicate names, claim
+/// types, the crate's checks with the same issuers, and Entra's rules.
 pub(crate) fn accept_at_once(
     token: &str,
     named: &KeyRef,
@@ -198,11 +216,18 @@ pub(crate) fn accept_at_once(
     rules: &Rules,
     signer: Signer<'_>,
     now: i64,
-) -> Option<(Identity, Map<String, Value>)> {
-    let (issuers, validation) = rules.settled_validation(signer)?;
-    let decoded = key
-        .lend(|key| jsonwebtoken::decode::<UniqueObject>(token, key, &validation))
-        .ok()?;
+) -> AtOnce {
+    let Some((issuers, validation)) = rules.settled_validation(signer) else {
+        return AtOnce::Declined;
+    };
+    let decoded =
+        match key.lend(|key| jsonwebtoken::decode::<UniqueObject>(token, key, &validation)) {
+            Ok(decoded) => decoded,
+            // The crate checks the signature before it reads the payload, as the full path's
+            // call does with the same header, key and algorithms.
+            Err(e) if *e.kind() == JwtError::InvalidSignature => return AtOnce::Forged,
+            Err(_) => return AtOnce::Declined,
+        };
     // The crate allowed RS256 only; the rest of what `jose_header` requires, on its header.
     let head = &decoded.header;
     let same_key = match named {
@@ -212,16 +237,20 @@ pub(crate) fn accept_at_once(
         }
     };
     if !same_key || head.crit.is_some() {
-        return None;
+        return AtOnce::Declined;
     }
     let map = decoded.claims.0;
-    let claims = Claims::read(&map).ok()?;
+    let Ok(claims) = Claims::read(&map) else {
+        return AtOnce::Declined;
+    };
     let expected = Expected::for_token(&claims, rules, signer);
     if expected.issuers[..] != issuers[..] {
-        return None;
+        return AtOnce::Declined;
     }
-    let identity = conclude(&claims, &expected, rules, signer, now).ok()?;
-    Some((identity, map))
+    match conclude(&claims, &expected, rules, signer, now) {
+        Ok(identity) => AtOnce::Accepted(identity, map),
+        Err(_) => AtOnce::Declined,
+    }
 }
 
 /// A `kid` or `x5t` short enough to be a real one; longer ones never trigger a refresh.
@@ -263,12 +292,30 @@ impl Parsed<'_> {
         signer: Signer<'_>,
         now: i64,
     ) -> Result<Identity, ApiError> {
+        self.validate_after(key, rules, signer, now, false)
+    }
+
+    /// [`Parsed::validate`], told whether [`accept_at_once`] already found that the signature
+    /// does not verify with this very key: then the crate's answer is known and the RSA
+    /// operation is not done twice, while every check before it still runs in its order.
+    pub(crate) fn validate_after(
+        &self,
+        key: &VerifyingKey,
+        rules: &Rules,
+        signer: Signer<'_>,
+        now: i64,
+        forged: bool,
+    ) -> Result<Identity, ApiError> {
         let claims = Claims::read(&self.claims)?;
         let expected = Expected::for_token(&claims, rules, signer);
         let validation = rules.validation_for(&expected.issuers);
-        let outcome = key.lend(|key| {
-            jsonwebtoken::decode::<serde::de::IgnoredAny>(self.token, key, &validation)
-        });
+        let outcome = if forged {
+            Err(JwtError::InvalidSignature.into())
+        } else {
+            key.lend(|key| {
+                jsonwebtoken::decode::<serde::de::IgnoredAny>(self.token, key, &validation)
+            })
+        };
         match outcome {
             Ok(_) => {}
             // RFC 7519 allows NumericDates before 1970, which the crate cannot parse. The

@@ -34,8 +34,8 @@ mod jws;
 pub use entra::{Rules, Signer, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
 pub use identity::{Identity, TokenVersion};
 pub use jws::validate_at_once;
+pub(crate) use jws::{AtOnce, accept_at_once, named_key};
 pub use jws::{Parsed, check_size, parse};
-pub(crate) use jws::{accept_at_once, named_key};
 
 use crate::errors::{ApiError, ErrorKind};
 
@@ -227,14 +227,25 @@ mod tests {
     }
 
     /// The one-pass path accepts exactly what the full path accepts, with the same identity
-    /// and claims (when the issuers come from settings; it declines everything otherwise).
+    /// and claims (when the issuers come from settings; it declines everything otherwise); when
+    /// it finds the signature forged, the full path told so refuses exactly as it would alone.
     fn agree(token: &str, full: &Result<Identity, ApiError>, rules: &Rules, signer: Signer<'_>) {
-        let once = validate_at_once(token, &KEYS.1, rules, signer, *NOW);
+        let once = match named_key(token) {
+            Some(named) => accept_at_once(token, &named, &KEYS.1, rules, signer, *NOW),
+            None => AtOnce::Declined,
+        };
         match (full, once) {
-            (Err(_), None) => {}
+            (Err(_), AtOnce::Declined) => {}
+            (Err(e), AtOnce::Forged) => {
+                let told = parse(token)
+                    .and_then(|p| p.validate_after(&KEYS.1, rules, signer, *NOW, true))
+                    .unwrap_err();
+                assert_eq!((told.kind, &told.reason), (e.kind, &e.reason), "{token}");
+            }
+            (Ok(_), AtOnce::Forged) => panic!("a valid signature taken for forged: {token}"),
             // Declining costs only time: the full path then decides. It declines what the crate
             // cannot read (dates before 1970), and every token when the issuers depend on it.
-            (Ok(_), None) => {
+            (Ok(_), AtOnce::Declined) => {
                 let claims = parse(token).unwrap().into_claims();
                 let before_1970 = ["exp", "nbf"].iter().any(|c| {
                     claims
@@ -247,11 +258,13 @@ mod tests {
                     "the one-pass path declined a token the full path accepts: {token}"
                 );
             }
-            (Ok(identity), Some((once, claims))) => {
+            (Ok(identity), AtOnce::Accepted(once, claims)) => {
                 assert_eq!(identity, &once);
                 assert_eq!(claims, parse(token).unwrap().into_claims());
             }
-            (Err(e), Some(_)) => panic!("the one-pass path accepted a token refused with {e:?}"),
+            (Err(e), AtOnce::Accepted(..)) => {
+                panic!("the one-pass path accepted a token refused with {e:?}")
+            }
         }
     }
 
@@ -350,6 +363,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidClaims);
         assert_eq!(err.reason.as_deref(), Some("signature does not verify"));
+        agree(&tampered, &Err(err), &rules(), signer(META));
         // Expired and forged: the signature answers first.
         let mut expired = base();
         expired["exp"] = json!(*NOW - 4000);
@@ -363,6 +377,7 @@ mod tests {
             .validate(&KEYS.1, &rules(), signer(META), *NOW)
             .unwrap_err();
         assert_eq!(err.reason.as_deref(), Some("signature does not verify"));
+        agree(&forged, &Err(err), &rules(), signer(META));
     }
 
     #[test]
