@@ -65,6 +65,16 @@ fn property<'a>(item: &'a Value, name: &str) -> Option<&'a str> {
     item["data"]["baseData"]["properties"][name].as_str()
 }
 
+/// Every metric series in the metric items (each item carries a list of them).
+fn series(metrics: &[Value]) -> impl Iterator<Item = &Value> {
+    metrics.iter().flat_map(|m| {
+        m["data"]["baseData"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+    })
+}
+
 fn request_with<'a>(items: &'a [Value], invocation: &str) -> &'a Value {
     items
         .iter()
@@ -189,14 +199,7 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
     );
     // Metrics: calls by function, status and code; token cache; key fetches.
     let metrics = ingestion.items("MetricData");
-    let names: Vec<&str> = metrics
-        .iter()
-        .flat_map(|m| {
-            m["data"]["baseData"]["metrics"]
-                .as_array()
-                .into_iter()
-                .flatten()
-        })
+    let names: Vec<&str> = series(&metrics)
         .filter_map(|m| m["name"].as_str())
         .collect();
     for metric in [
@@ -355,18 +358,10 @@ async fn by_default_requests_are_rate_limited_with_whole_item_counts() {
         "nothing was weighted"
     );
     // Metrics are never sampled: every call is counted.
-    let counted: f64 = ingestion
-        .items("MetricData")
-        .iter()
-        .flat_map(|m| {
-            m["data"]["baseData"]["metrics"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|x| x["name"] == "funcgate.calls")
-                .map(|x| x["value"].as_f64().unwrap_or(0.0))
-                .collect::<Vec<_>>()
-        })
+    let metrics = ingestion.items("MetricData");
+    let counted: f64 = series(&metrics)
+        .filter(|x| x["name"] == "funcgate.calls")
+        .map(|x| x["value"].as_f64().unwrap_or(0.0))
         .sum();
     assert_eq!(counted as usize, calls);
 }
