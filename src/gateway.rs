@@ -90,6 +90,7 @@ struct Started<'a> {
 
 impl<'a> Started<'a> {
     fn new(state: &AppState, call: &Call, function: &'a str, route: &'a str) -> Started<'a> {
+        let at = Instant::now();
         let invocation = call.headers.get(INVOCATION_HEADER);
         let item = state.telemetry.request(
             &call.headers,
@@ -98,10 +99,11 @@ impl<'a> Started<'a> {
                 method: &call.method,
                 route,
                 invocation: invocation.as_deref(),
+                started: at,
             },
         );
         Started {
-            at: Instant::now(),
+            at,
             function,
             route,
             method: call.method.clone(),
@@ -126,6 +128,7 @@ impl<'a> Started<'a> {
             method: &self.method,
             route: self.route,
             invocation: self.invocation.as_deref(),
+            started: self.at,
         };
         self.item.finish(reply.status, code, &fields);
         state

@@ -204,6 +204,8 @@ pub(crate) struct ItemFields<'a> {
     pub(crate) route: &'a str,
     /// The host's invocation id (already checked to be a GUID).
     pub(crate) invocation: Option<&'a str>,
+    /// When the call arrived (the call line's clock too).
+    pub(crate) started: Instant,
 }
 
 /// Starts a request span under `parent` (which carries its [`SampleRate`]).
@@ -347,8 +349,7 @@ impl Telemetry {
         let Some(inner) = &self.inner else {
             return RequestItem { open: None };
         };
-        let started = Instant::now();
-        let rate = inner.sampler.request(started);
+        let rate = inner.sampler.request(fields.started);
         let traced = headers.first("traceparent").is_some();
         if !rate.is_kept() {
             // Nothing is built for a request not sent, unless it fails.
@@ -362,7 +363,6 @@ impl Telemetry {
                     inner: Arc::clone(inner),
                     cx,
                     sampled: false,
-                    started,
                 }),
             };
         }
@@ -382,7 +382,6 @@ impl Telemetry {
                 inner: Arc::clone(inner),
                 cx,
                 sampled: true,
-                started,
             }),
         }
     }
@@ -478,7 +477,6 @@ struct Open {
     /// The request's context: its [`SampleRate`], and its span when it is sent.
     cx: Context,
     sampled: bool,
-    started: Instant,
 }
 
 impl RequestItem {
@@ -503,7 +501,7 @@ impl RequestItem {
                 return;
             };
             let start = SystemTime::now()
-                .checked_sub(open.started.elapsed())
+                .checked_sub(fields.started.elapsed())
                 .unwrap_or_else(SystemTime::now);
             let parent = open.cx.with_value(rate);
             let span = request_span(&open.inner, &parent, fields, Some(start));
