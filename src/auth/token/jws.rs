@@ -114,15 +114,18 @@ fn jose_header(token: &str) -> Result<(KeyRef, bool), ApiError> {
     if head.crit.is_some() {
         return Err(unparsable("token header has critical extensions"));
     }
-    let key = match (head.kid, head.x5t) {
-        (Some(kid), _) if !kid.is_empty() => KeyRef::Kid(key_name(kid, "kid")?),
-        // The older Entra format names its key by certificate thumbprint only.
-        (_, Some(x5t)) if !x5t.is_empty() => KeyRef::Thumbprint(key_name(x5t, "x5t")?),
-        _ => {
-            return Err(ApiError::new(ErrorKind::KeyNotFound).because("token header has no kid"));
-        }
-    };
+    let key = key_ref(head.kid.as_deref(), head.x5t.as_deref())?;
     Ok((key, head.nonce.is_some()))
+}
+
+/// The key a header names: its `kid`, or its `x5t` when it has no `kid` (the older Entra
+/// format names its key by certificate thumbprint only). Empty names count as absent.
+fn key_ref(kid: Option<&str>, x5t: Option<&str>) -> Result<KeyRef, ApiError> {
+    match (kid, x5t) {
+        (Some(kid), _) if !kid.is_empty() => Ok(KeyRef::Kid(key_name(kid, "kid")?)),
+        (_, Some(x5t)) if !x5t.is_empty() => Ok(KeyRef::Thumbprint(key_name(x5t, "x5t")?)),
+        _ => Err(ApiError::new(ErrorKind::KeyNotFound).because("token header has no kid")),
+    }
 }
 
 /// Splits a compact JWS and decodes header and payload; checks `alg`, `crit` and the key name.
@@ -154,17 +157,9 @@ pub(crate) fn named_key(token: &str) -> Option<KeyRef> {
     if names.get("alg").and_then(Value::as_str) != Some("RS256") || names.contains_key("crit") {
         return None;
     }
-    let name = |field: &str| {
-        names
-            .get(field)
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-    };
-    match (name("kid"), name("x5t")) {
-        (Some(kid), _) => Some(KeyRef::Kid(key_name(kid.to_owned(), "kid").ok()?)),
-        (None, Some(x5t)) => Some(KeyRef::Thumbprint(key_name(x5t.to_owned(), "x5t").ok()?)),
-        (None, None) => None,
-    }
+    // A name of another type is read as absent here; the crate's typed header refuses it.
+    let name = |field: &str| names.get(field).and_then(Value::as_str);
+    key_ref(name("kid"), name("x5t")).ok()
 }
 
 /// The one-pass validation (`accept_at_once`) for a token whose key is `key`, naming the key
@@ -230,12 +225,7 @@ pub(crate) fn accept_at_once(
         };
     // The crate allowed RS256 only; the rest of what `jose_header` requires, on its header.
     let head = &decoded.header;
-    let same_key = match named {
-        KeyRef::Kid(kid) => head.kid.as_deref() == Some(kid.as_str()),
-        KeyRef::Thumbprint(x5t) => {
-            head.kid.as_deref().is_none_or(str::is_empty) && head.x5t.as_deref() == Some(x5t)
-        }
-    };
+    let same_key = key_ref(head.kid.as_deref(), head.x5t.as_deref()).is_ok_and(|key| key == *named);
     if !same_key || head.crit.is_some() {
         return AtOnce::Declined;
     }
@@ -254,13 +244,13 @@ pub(crate) fn accept_at_once(
 }
 
 /// A `kid` or `x5t` short enough to be a real one; longer ones never trigger a refresh.
-fn key_name(value: String, what: &str) -> Result<String, ApiError> {
+fn key_name(value: &str, what: &str) -> Result<String, ApiError> {
     if value.len() > MAX_KID_BYTES {
         return Err(
             ApiError::new(ErrorKind::KeyNotFound).because(format!("token {what} is too long"))
         );
     }
-    Ok(value)
+    Ok(value.to_owned())
 }
 
 impl Parsed<'_> {
