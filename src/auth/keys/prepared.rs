@@ -10,7 +10,7 @@
 //! emptied when it returns, and the keys themselves live in the key stores passed in.
 
 use std::cell::RefCell;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier};
@@ -139,10 +139,11 @@ static PROVIDER: LazyLock<CryptoProvider> = LazyLock::new(|| CryptoProvider {
 /// false when another provider was installed first (an application's own choice, or the
 /// crate's default once anything decoded or signed): keys then work as before, unprepared.
 pub fn install_hook() -> bool {
-    match CryptoProvider::install_default(&PROVIDER) {
-        Ok(()) => true,
-        Err(installed) => std::ptr::eq(installed, &*PROVIDER),
-    }
+    // A refused `install_default` hands back the provider it was offered, not the one already
+    // installed, so a refusal cannot tell whether ours went in first; the first attempt's
+    // answer is kept for the process, as the crate keeps its provider.
+    static INSTALLED: OnceLock<bool> = OnceLock::new();
+    *INSTALLED.get_or_init(|| CryptoProvider::install_default(&PROVIDER).is_ok())
 }
 
 #[cfg(test)]
