@@ -46,17 +46,17 @@ pub struct Rules {
     /// The last `Validation` built from these rules, with the issuer set it was built for:
     /// in single-tenant mode every token expects the same issuers, so it is built once.
     pub validation: LastValidation,
-    /// Single-tenant: the issuers and `Validation` for the last discovery issuer, for the
-    /// one-pass path, so a fresh token neither rebuilds nor compares the issuer set.
+    /// Single-tenant: what a token must carry and its `Validation` for the last discovery
+    /// issuer, for the one-pass path, so a fresh token rebuilds neither.
     pub settled: Settled,
 }
 
-/// The accepted issuers and their `Validation`, with the discovery issuer they follow from.
+/// What a token must carry and its `Validation`, with the discovery issuer they follow from.
 /// A clone starts empty, like [`LastValidation`].
 #[derive(Debug, Default)]
 pub struct Settled(std::sync::Mutex<Option<SettledFor>>);
 
-type SettledFor = (String, std::sync::Arc<[String]>, std::sync::Arc<Validation>);
+type SettledFor = (String, std::sync::Arc<Expected>, std::sync::Arc<Validation>);
 
 impl Clone for Settled {
     fn clone(&self) -> Self {
@@ -184,10 +184,8 @@ impl Expected {
                     tenant_in_issuer(signer.metadata_issuer).or(rules.tenant.as_deref());
                 if configured.is_none() && signer.metadata_issuer.contains(TENANT_PLACEHOLDER) {
                     tenant_problem = Some("the discovery issuer is templated ({tenantid}) but no tenant is configured: set AUTH_TENANT_ID to the tenant id (GUID), or use multi-tenant settings".to_owned());
-                } else if let (Some(t), Some(want)) = (claims.tid, configured)
-                    && !t.eq_ignore_ascii_case(want)
-                {
-                    tenant_problem = Some(format!("tenant {} is not allowed", quoted(t)));
+                } else {
+                    tenant_problem = Expected::foreign_tenant(claims.tid, configured);
                 }
                 configured
             }
@@ -216,26 +214,40 @@ impl Expected {
     }
 }
 
+impl Expected {
+    /// Single-tenant: why a token naming tenant `tid` is refused when `configured` is the
+    /// tenant, or `None`. The one part of what a token must carry that depends on the token.
+    pub(super) fn foreign_tenant(tid: Option<&str>, configured: Option<&str>) -> Option<String> {
+        match (tid, configured) {
+            (Some(t), Some(want)) if !t.eq_ignore_ascii_case(want) => {
+                Some(format!("tenant {} is not allowed", quoted(t)))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Rules {
     /// The crate's settings for a token expecting `issuers`: RS256 only, `exp` and `nbf` with
     /// the skew as leeway, the accepted audiences and issuers, `exp`/`iss`/`aud` required.
     /// Reused while the issuer set stays the same, so a request rarely builds one.
-    /// The accepted issuers and their `Validation` when they do not depend on the token
-    /// (single-tenant: the tenant comes from settings), computed once per discovery issuer;
+    /// What every token must carry and its `Validation` when they do not depend on the token
+    /// (single-tenant: the tenant comes from settings; only the `tid` check,
+    /// [`Expected::foreign_tenant`], is left per token), computed once per discovery issuer;
     /// `None` when they depend on the token.
     pub(super) fn settled_validation(
         &self,
         signer: Signer<'_>,
-    ) -> Option<(std::sync::Arc<[String]>, std::sync::Arc<Validation>)> {
+    ) -> Option<(std::sync::Arc<Expected>, std::sync::Arc<Validation>)> {
         if !matches!(self.tenancy, Tenancy::Single) {
             return None;
         }
         let mut settled = self.settled.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((issuer, issuers, validation)) = settled.as_ref()
+        if let Some((issuer, expected, validation)) = settled.as_ref()
             && issuer == signer.metadata_issuer
         {
             return Some((
-                std::sync::Arc::clone(issuers),
+                std::sync::Arc::clone(expected),
                 std::sync::Arc::clone(validation),
             ));
         }
@@ -243,15 +255,14 @@ impl Rules {
         // a token with no claims expects the same ones as any other.
         let no_claims = serde_json::Map::new();
         let claims = Claims::read(&no_claims).ok()?;
-        let issuers: std::sync::Arc<[String]> =
-            Expected::for_token(&claims, self, signer).issuers.into();
-        let validation = self.validation_for(&issuers);
+        let expected = std::sync::Arc::new(Expected::for_token(&claims, self, signer));
+        let validation = self.validation_for(&expected.issuers);
         *settled = Some((
             signer.metadata_issuer.to_owned(),
-            std::sync::Arc::clone(&issuers),
+            std::sync::Arc::clone(&expected),
             std::sync::Arc::clone(&validation),
         ));
-        Some((issuers, validation))
+        Some((expected, validation))
     }
 
     pub(super) fn validation_for(&self, issuers: &[String]) -> std::sync::Arc<Validation> {

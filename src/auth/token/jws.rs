@@ -2,6 +2,8 @@
 //! jsonwebtoken's `decode_header`), then validation through jsonwebtoken's `decode` with the
 //! typed claims and Entra's rules around it.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
@@ -153,13 +155,84 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
 /// checked against them after decoding. `None` for anything [`parse`] would have to explain.
 pub(crate) fn named_key(token: &str) -> Option<KeyRef> {
     let (header, _, _) = segments(token).ok()?;
-    let names = decode_json_object(header, "token header").ok()?;
-    if names.get("alg").and_then(Value::as_str) != Some("RS256") || names.contains_key("crit") {
+    let bytes = URL_SAFE_NO_PAD.decode(header).ok()?;
+    let names = serde_json::from_slice::<HeaderNames<'_>>(&bytes).ok()?;
+    if names.alg.as_deref() != Some("RS256") || names.crit {
         return None;
     }
-    // A name of another type is read as absent here; the crate's typed header refuses it.
-    let name = |field: &str| names.get(field).and_then(Value::as_str);
-    key_ref(name("kid"), name("x5t")).ok()
+    key_ref(names.kid.as_deref(), names.x5t.as_deref()).ok()
+}
+
+/// What [`named_key`] needs of a JOSE header, read without building a JSON map: names are
+/// borrowed from the decoded bytes where they have no escapes. Refused (so left to the full
+/// path) when a name repeats or `alg`, `kid` or `x5t` is not a string.
+#[derive(Default)]
+struct HeaderNames<'a> {
+    alg: Option<Cow<'a, str>>,
+    kid: Option<Cow<'a, str>>,
+    x5t: Option<Cow<'a, str>>,
+    crit: bool,
+}
+
+/// A JSON string, borrowed when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HeaderNames<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = HeaderNames<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JOSE header")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<HeaderNames<'de>, A::Error> {
+                let mut seen = std::collections::BTreeSet::new();
+                let mut names = HeaderNames::default();
+                while let Some(Text(name)) = access.next_key()? {
+                    let slot = match &*name {
+                        "alg" => Some(&mut names.alg),
+                        "kid" => Some(&mut names.kid),
+                        "x5t" => Some(&mut names.x5t),
+                        other => {
+                            names.crit |= other == "crit";
+                            None
+                        }
+                    };
+                    match slot {
+                        Some(slot) => *slot = Some(access.next_value::<Text<'de>>()?.0),
+                        None => drop(access.next_value::<serde::de::IgnoredAny>()?),
+                    }
+                    if !seen.insert(name) {
+                        return Err(serde::de::Error::custom("a repeated name"));
+                    }
+                }
+                Ok(names)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// The one-pass validation (`accept_at_once`) for a token whose key is `key`, naming the key
@@ -212,7 +285,7 @@ pub(crate) fn accept_at_once(
     signer: Signer<'_>,
     now: i64,
 ) -> AtOnce {
-    let Some((issuers, validation)) = rules.settled_validation(signer) else {
+    let Some((expected, validation)) = rules.settled_validation(signer) else {
         return AtOnce::Declined;
     };
     let decoded =
@@ -233,8 +306,7 @@ pub(crate) fn accept_at_once(
     let Ok(claims) = Claims::read(&map) else {
         return AtOnce::Declined;
     };
-    let expected = Expected::for_token(&claims, rules, signer);
-    if expected.issuers[..] != issuers[..] {
+    if Expected::foreign_tenant(claims.tid, expected.tenant.as_deref()).is_some() {
         return AtOnce::Declined;
     }
     match conclude(&claims, &expected, rules, signer, now) {

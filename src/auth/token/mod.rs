@@ -597,9 +597,15 @@ mod tests {
         );
         assert!(validate(&signed(header, &payload)).is_ok());
         // The key named by thumbprint, as the older Entra format does.
+        // A name written with an escape is the same name; a header may carry many names.
+        let many = (0..40).fold(String::from(r#"{"alg":"RS256","kid":"k""#), |h, i| {
+            h + &format!(r#","x-{i}":{i}"#)
+        }) + "}";
         for accepted in [
             r#"{"alg":"RS256","x5t":"k"}"#,
             r#"{"alg":"RS256","kid":"","x5t":"k"}"#,
+            r#"{"alg":"RS256","\u006bid":"k","typ":"JWT"}"#,
+            &many,
         ] {
             assert!(validate(&signed(accepted, &payload)).is_ok(), "{accepted}");
         }
@@ -614,6 +620,11 @@ mod tests {
         for (header, payload) in [
             (header, payload.replacen('{', r#"{"aud":"other","#, 1)),
             (r#"{"alg":"RS256","kid":"k","kid":"k"}"#, payload.clone()),
+            (
+                r#"{"alg":"RS256","kid":"k","\u006bid":"k"}"#,
+                payload.clone(),
+            ),
+            (r#"{"alg":"RS256","kid":"k","x":1,"x":1}"#, payload.clone()),
             (
                 header,
                 payload.replace(&format!(r#""exp":{exp}"#), &format!(r#""exp":"{exp}""#)),
