@@ -158,7 +158,7 @@ impl Guard {
         };
         let found = store.find(&parsed.key).await?;
         let forged = forged_with.is_some_and(|key| Arc::ptr_eq(&key, &found.key));
-        let mut identity = parsed.validate_after(
+        parsed.validate_after(
             &found.key,
             &self.rules,
             Signer {
@@ -167,10 +167,7 @@ impl Guard {
             },
             now,
             forged,
-        )?;
-        // Validated: the claims are the caller's to read, through `Request::claims`.
-        identity.claims = parsed.into_claims();
-        Ok(identity)
+        )
     }
 }
 
@@ -193,10 +190,7 @@ impl Guard {
             key_issuer: found.key_issuer.as_deref(),
         };
         match token::accept_at_once(raw, &named, &found.key, &self.rules, signer, now) {
-            token::AtOnce::Accepted(mut identity, claims) => {
-                identity.claims = claims;
-                Some(Ok(identity))
-            }
+            token::AtOnce::Accepted(identity) => Some(Ok(identity)),
             token::AtOnce::Forged => Some(Err(found.key)),
             token::AtOnce::Declined => None,
         }

@@ -111,7 +111,7 @@ pub enum Policy {
 fn has_acrs(who: &Identity, wanted: &[String]) -> bool {
     wanted.is_empty()
         || who
-            .claims
+            .claims()
             .get("acrs")
             .and_then(|v| v.as_array())
             .is_some_and(|have| {
@@ -123,7 +123,7 @@ fn has_acrs(who: &Identity, wanted: &[String]) -> bool {
 
 /// Whether the token's client can answer a claims challenge (`xms_cc` holds `cp1`).
 fn answers_claims_challenges(who: &Identity) -> bool {
-    who.claims
+    who.claims()
         .get("xms_cc")
         .and_then(|v| v.as_array())
         .is_some_and(|caps| caps.iter().any(|c| c.as_str() == Some("cp1")))

@@ -269,7 +269,7 @@ impl Request {
 
     /// One claim of the validated token, as JSON (`upn`, `name`, a custom claim).
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.identity.as_ref()?.claims.get(name)
+        self.identity.as_ref()?.claims().get(name)
     }
 
     /// The validated token's claims as `T`, like jwt-authorizer's typed claims: `401
@@ -293,7 +293,7 @@ impl Request {
             return Err(ApiError::new(ErrorKind::InvalidClaims)
                 .because("this method's rule is anonymous: there are no claims"));
         };
-        T::deserialize(&identity.claims).map_err(|e| {
+        T::deserialize(identity.claims()).map_err(|e| {
             ApiError::new(ErrorKind::InvalidClaims).because(shape_error("the token's claims", &e))
         })
     }

@@ -2,7 +2,10 @@
 //! coerced.
 
 use jsonwebtoken::errors::ErrorKind as JwtError;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde::de::{Error as _, IgnoredAny};
+use serde_json::{Map, Number, Value};
 
 use super::invalid;
 use crate::errors::{ApiError, ErrorKind};
@@ -10,17 +13,20 @@ use crate::errors::{ApiError, ErrorKind};
 pub(super) fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, ApiError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(i) = n.as_i64() {
-                return Ok(Some(i));
-            }
-            match n.as_f64() {
-                // NumericDate may carry a fraction (RFC 7519 §2); huge values are nonsense.
-                Some(f) if f.is_finite() && f.abs() < 1e15 => Ok(Some(f.floor() as i64)),
-                _ => Err(invalid(format!("{name} is out of range"))),
-            }
-        }
+        Some(Value::Number(n)) => numeric_date(n, name).map(Some),
         Some(_) => Err(invalid(format!("{name} is not a number"))),
+    }
+}
+
+/// A NumericDate in whole seconds.
+fn numeric_date(n: &Number, name: &str) -> Result<i64, ApiError> {
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        // NumericDate may carry a fraction (RFC 7519 §2); huge values are nonsense.
+        Some(f) if f.is_finite() && f.abs() < 1e15 => Ok(f.floor() as i64),
+        _ => Err(invalid(format!("{name} is out of range"))),
     }
 }
 
@@ -55,19 +61,29 @@ pub(super) fn string_list(
 pub(super) fn audiences(claims: &Map<String, Value>) -> Result<Vec<&str>, ApiError> {
     match claims.get("aud") {
         None => Err(invalid("aud is missing")),
-        Some(Value::String(s)) => Ok(vec![s.as_str()]),
-        Some(Value::Array(items)) => items
+        Some(aud) => audience_list(aud),
+    }
+}
+
+/// `aud`: one string or an array of strings.
+fn audience_list(aud: &Value) -> Result<Vec<&str>, ApiError> {
+    match aud {
+        Value::String(s) => Ok(vec![s.as_str()]),
+        Value::Array(items) => items
             .iter()
             .map(|v| {
                 v.as_str()
                     .ok_or_else(|| invalid("aud has a non-string entry"))
             })
             .collect(),
-        Some(_) => Err(invalid("aud is not a string")),
+        _ => Err(invalid("aud is not a string")),
     }
 }
 
 /// The claims funcgate reads, each with its one JSON type.
+///
+/// Read from the payload's JSON map ([`Claims::read`], the full path) or from [`OwnedClaims`]
+/// ([`OwnedClaims::view`], the one-pass path), with the same rules.
 #[derive(Debug)]
 pub(super) struct Claims<'a> {
     pub(super) exp: Option<i64>,
@@ -138,5 +154,128 @@ impl<'a> Claims<'a> {
             )));
         }
         Ok(())
+    }
+}
+
+/// The claims [`Claims`] reads, owned: what jsonwebtoken deserializes on the one-pass path
+/// (`decode::<OwnedClaims>`), so a fresh token's payload is never built into a JSON map only
+/// to be dropped. Each claim must have the type [`Claims::read`] demands, and no name may
+/// repeat; anything else fails to deserialize, leaving the token to the full path, which
+/// explains the refusal.
+#[derive(Debug, Default)]
+pub(super) struct OwnedClaims {
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    iss: Option<String>,
+    ver: Option<String>,
+    tid: Option<String>,
+    aud: Option<Value>,
+    roles: Vec<String>,
+    scp: Option<String>,
+    oid: Option<String>,
+    sub: Option<String>,
+    azp: Option<String>,
+    appid: Option<String>,
+    id_token_claims: bool,
+}
+
+impl OwnedClaims {
+    /// The claims as [`Claims::read`] gives them.
+    pub(super) fn view(&self) -> Result<Claims<'_>, ApiError> {
+        Ok(Claims {
+            exp: self.exp,
+            nbf: self.nbf,
+            iat: self.iat,
+            iss: self.iss.as_deref(),
+            ver: self.ver.as_deref(),
+            tid: self.tid.as_deref(),
+            aud: match &self.aud {
+                None => Vec::new(),
+                Some(aud) => audience_list(aud)?,
+            },
+            roles: self.roles.clone(),
+            scp: self.scp.as_deref(),
+            oid: self.oid.as_deref(),
+            sub: self.sub.as_deref(),
+            azp: self.azp.as_deref(),
+            appid: self.appid.as_deref(),
+            id_token_claims: self.id_token_claims,
+        })
+    }
+}
+
+/// A JSON string (a name, or a header's `alg`, `kid`, `x5t`), borrowed when it has no escapes.
+pub(super) struct Name<'a>(pub(super) Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for OwnedClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = OwnedClaims;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of claims")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<OwnedClaims, A::Error> {
+                // The reason never leaves this path: the full path finds and explains it.
+                let refuse = |_| A::Error::custom("left to the full path");
+                let mut seen = std::collections::BTreeSet::new();
+                let mut c = OwnedClaims::default();
+                while let Some(Name(name)) = access.next_key()? {
+                    match &*name {
+                        time @ ("exp" | "nbf" | "iat") => {
+                            let at = numeric_date(&access.next_value::<Number>()?, time)
+                                .map_err(refuse)?;
+                            *match time {
+                                "exp" => &mut c.exp,
+                                "nbf" => &mut c.nbf,
+                                _ => &mut c.iat,
+                            } = Some(at);
+                        }
+                        "iss" => c.iss = Some(access.next_value()?),
+                        "ver" => c.ver = Some(access.next_value()?),
+                        "tid" => c.tid = Some(access.next_value()?),
+                        "scp" => c.scp = Some(access.next_value()?),
+                        "oid" => c.oid = Some(access.next_value()?),
+                        "sub" => c.sub = Some(access.next_value()?),
+                        "azp" => c.azp = Some(access.next_value()?),
+                        "appid" => c.appid = Some(access.next_value()?),
+                        "aud" => c.aud = Some(access.next_value()?),
+                        "roles" => c.roles = access.next_value()?,
+                        other => {
+                            c.id_token_claims |= matches!(other, "nonce" | "at_hash" | "c_hash");
+                            access.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                    if !seen.insert(name) {
+                        return Err(A::Error::custom("a repeated name"));
+                    }
+                }
+                Ok(c)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }

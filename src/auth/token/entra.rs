@@ -422,7 +422,7 @@ pub(super) fn conclude(
             .unwrap_or_default(),
         expires_at: exp,
         not_before: claims.nbf,
-        claims: serde_json::Map::new(),
+        ..Identity::empty(version)
     })
 }
 
