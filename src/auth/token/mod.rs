@@ -20,8 +20,10 @@
 //!
 //! Two paths, one answer. A fresh token whose key is loaded and whose issuers come from settings
 //! is accepted by [`validate_at_once`]: the crate verifies the signature (with the key prepared
-//! once, through its verifier hook) and then deserializes funcgate's strict claim type, so the
-//! payload is decoded once by the crate instead of once here and again there. Anything it does
+//! once, through its verifier hook) and then deserializes funcgate's strict claim type (the
+//! claims funcgate reads, each with its type, no repeated names; no JSON map), so the payload
+//! is decoded by the crate instead of once here and again there. Either path keeps the claims
+//! as the token's payload, read into JSON only when a function or rule asks. Anything it does
 //! not accept, for whatever reason, goes through [`parse`] and [`Parsed::validate`], which
 //! check structure before any key lookup and explain every refusal; the unit tests run both
 //! paths on every token and require the same verdict and the same identity.
