@@ -4,7 +4,7 @@
 use jsonwebtoken::errors::ErrorKind as JwtError;
 use std::borrow::Cow;
 
-use serde::de::{Error as _, IgnoredAny};
+use serde::de::Error as _;
 use serde_json::{Map, Number, Value};
 
 use super::invalid;
@@ -205,6 +205,59 @@ impl OwnedClaims {
     }
 }
 
+/// A JSON value read as strictly as a `serde_json::Value` is (strings valid UTF-8 with paired
+/// surrogates, numbers in range, serde_json's nesting limit) and built into nothing: what the
+/// one-pass path skips, so it refuses every payload the full path's `Value` parse refuses.
+/// (`serde::de::IgnoredAny` skips strings and numbers without those checks.)
+pub(super) struct Skipped;
+
+impl<'de> serde::Deserialize<'de> for Skipped {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Skipped;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_unit<E>(self) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Skipped, A::Error> {
+                while seq.next_element::<Skipped>()?.is_some() {}
+                Ok(Skipped)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Skipped, A::Error> {
+                while map.next_key::<Name<'de>>()?.is_some() {
+                    map.next_value::<Skipped>()?;
+                }
+                Ok(Skipped)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// A JSON string (a name, or a header's `alg`, `kid`, `x5t`), borrowed when it has no escapes.
 pub(super) struct Name<'a>(pub(super) Cow<'a, str>);
 
@@ -266,7 +319,7 @@ impl<'de> serde::Deserialize<'de> for OwnedClaims {
                         "roles" => c.roles = access.next_value()?,
                         other => {
                             c.id_token_claims |= matches!(other, "nonce" | "at_hash" | "c_hash");
-                            access.next_value::<IgnoredAny>()?;
+                            access.next_value::<Skipped>()?;
                         }
                     }
                     if !seen.insert(name) {

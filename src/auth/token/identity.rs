@@ -61,12 +61,17 @@ pub(crate) struct TokenClaims {
 impl TokenClaims {
     fn get(&self) -> &Map<String, Value> {
         self.read.get_or_init(|| {
-            // Decoded and parsed once already, when the token was validated.
-            URL_SAFE_NO_PAD
+            // Decoded and parsed once already, when the token was validated: both paths refuse
+            // any payload a JSON map cannot hold, so this never fails for a validated token.
+            // Said (never with the payload) if it ever does, rather than hidden.
+            let read = URL_SAFE_NO_PAD
                 .decode(&*self.payload)
                 .ok()
-                .and_then(|json| serde_json::from_slice(&json).ok())
-                .unwrap_or_default()
+                .and_then(|json| serde_json::from_slice(&json).ok());
+            if read.is_none() && !self.payload.is_empty() {
+                log::error!("a validated token's claims did not read as JSON: it has none");
+            }
+            read.unwrap_or_default()
         })
     }
 }

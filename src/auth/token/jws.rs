@@ -10,7 +10,7 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::ErrorKind as JwtError;
 use serde_json::{Map, Value};
 
-use super::claims::{Claims, Name, OwnedClaims};
+use super::claims::{Claims, Name, OwnedClaims, Skipped};
 use super::entra::{Expected, GRAPH_HINT, Rules, Signer, conclude, is_graph_audience};
 use super::identity::Identity;
 use super::{invalid, quoted, unparsable};
@@ -23,7 +23,6 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 pub const MAX_KID_BYTES: usize = 256;
 
 /// A token split and decoded, signature not yet checked.
-#[derive(Debug)]
 pub struct Parsed<'a> {
     /// The header's `kid`, or its `x5t` when it has no `kid`.
     pub(crate) key: KeyRef,
@@ -200,7 +199,9 @@ impl<'de> serde::Deserialize<'de> for HeaderNames<'de> {
                     };
                     match slot {
                         Some(slot) => *slot = Some(access.next_value::<Name<'de>>()?.0),
-                        None => drop(access.next_value::<serde::de::IgnoredAny>()?),
+                        None => {
+                            access.next_value::<Skipped>()?;
+                        }
                     }
                     if !seen.insert(name) {
                         return Err(serde::de::Error::custom("a repeated name"));
@@ -305,6 +306,15 @@ fn key_name(value: &str, what: &str) -> Result<String, ApiError> {
         );
     }
     Ok(value.to_owned())
+}
+
+/// Never the token or its claims: a bearer token never reaches a log.
+impl std::fmt::Debug for Parsed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parsed")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Parsed<'_> {

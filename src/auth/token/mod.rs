@@ -649,6 +649,19 @@ mod tests {
             (header, payload.replacen('{', r#"{"nonce":"n","#, 1)),
             (header, payload.replacen('{', r#"{"x":1,"x":2,"#, 1)),
             (header, payload.replacen('{', r#"{"\u0061zp":"c","#, 1)),
+            // Claims funcgate does not read, which a JSON map cannot hold either: a lone
+            // surrogate, a number out of range, nesting deeper than serde_json's limit.
+            (header, payload.replacen('{', r#"{"x":"\udc00","#, 1)),
+            (header, payload.replacen('{', r#"{"x":"\ud800","#, 1)),
+            (header, payload.replacen('{', r#"{"x":{"y":1e400},"#, 1)),
+            (
+                header,
+                payload.replacen(
+                    '{',
+                    &format!(r#"{{"x":{}{},"#, "[".repeat(200), "]".repeat(200)),
+                    1,
+                ),
+            ),
         ] {
             let refused = validate(&signed(header, &payload));
             assert!(refused.is_err(), "{header} {payload}");
