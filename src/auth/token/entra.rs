@@ -212,9 +212,7 @@ impl Expected {
             tenant_problem,
         }
     }
-}
 
-impl Expected {
     /// Single-tenant: why a token naming tenant `tid` is refused when `configured` is the
     /// tenant, or `None`. The one part of what a token must carry that depends on the token.
     pub(super) fn foreign_tenant(tid: Option<&str>, configured: Option<&str>) -> Option<String> {
@@ -228,9 +226,6 @@ impl Expected {
 }
 
 impl Rules {
-    /// The crate's settings for a token expecting `issuers`: RS256 only, `exp` and `nbf` with
-    /// the skew as leeway, the accepted audiences and issuers, `exp`/`iss`/`aud` required.
-    /// Reused while the issuer set stays the same, so a request rarely builds one.
     /// What every token must carry and its `Validation` when they do not depend on the token
     /// (single-tenant: the tenant comes from settings; only the `tid` check,
     /// [`Expected::foreign_tenant`], is left per token), computed once per discovery issuer;
@@ -265,6 +260,9 @@ impl Rules {
         Some((expected, validation))
     }
 
+    /// The crate's settings for a token expecting `issuers`: RS256 only, `exp` and `nbf` with
+    /// the skew as leeway, the accepted audiences and issuers, `exp`/`iss`/`aud` required.
+    /// Reused while the issuer set stays the same, so a request rarely builds one.
     pub(super) fn validation_for(&self, issuers: &[String]) -> std::sync::Arc<Validation> {
         let mut last = self.validation.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((built_for, validation)) = last.as_ref()
