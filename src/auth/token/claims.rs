@@ -258,6 +258,23 @@ impl<'de> serde::Deserialize<'de> for Skipped {
     }
 }
 
+/// Reads a JSON object's entries, `entry` reading each value, and refuses a name that repeats
+/// ("duplicate name"): parsers disagree on which duplicate wins (`{"aud":"x","aud":"y"}`), so
+/// the header, the payload and the one-pass claims all refuse them the same way.
+pub(super) fn each_entry<'de, A: serde::de::MapAccess<'de>>(
+    mut access: A,
+    mut entry: impl FnMut(&str, &mut A) -> Result<(), A::Error>,
+) -> Result<(), A::Error> {
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(Name(name)) = access.next_key()? {
+        entry(&name, &mut access)?;
+        if !seen.insert(name) {
+            return Err(A::Error::custom("duplicate name"));
+        }
+    }
+    Ok(())
+}
+
 /// A JSON string (a name, or a header's `alg`, `kid`, `x5t`), borrowed when it has no escapes.
 pub(super) struct Name<'a>(pub(super) Cow<'a, str>);
 
@@ -290,14 +307,13 @@ impl<'de> serde::Deserialize<'de> for OwnedClaims {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
-                mut access: A,
+                access: A,
             ) -> Result<OwnedClaims, A::Error> {
                 // The reason never leaves this path: the full path finds and explains it.
                 let refuse = |_| A::Error::custom("left to the full path");
-                let mut seen = std::collections::BTreeSet::new();
                 let mut c = OwnedClaims::default();
-                while let Some(Name(name)) = access.next_key()? {
-                    match &*name {
+                each_entry(access, |name, access| {
+                    match name {
                         time @ ("exp" | "nbf" | "iat") => {
                             let at = numeric_date(&access.next_value::<Number>()?, time)
                                 .map_err(refuse)?;
@@ -322,10 +338,8 @@ impl<'de> serde::Deserialize<'de> for OwnedClaims {
                             access.next_value::<Skipped>()?;
                         }
                     }
-                    if !seen.insert(name) {
-                        return Err(A::Error::custom("a repeated name"));
-                    }
-                }
+                    Ok(())
+                })?;
                 Ok(c)
             }
         }

@@ -10,7 +10,7 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::ErrorKind as JwtError;
 use serde_json::{Map, Value};
 
-use super::claims::{Claims, Name, OwnedClaims, Skipped};
+use super::claims::{Claims, Name, OwnedClaims, Skipped, each_entry};
 use super::entra::{Expected, GRAPH_HINT, Rules, Signer, conclude, is_graph_audience};
 use super::identity::Identity;
 use super::{invalid, quoted, unparsable};
@@ -46,15 +46,13 @@ impl<'de> serde::Deserialize<'de> for UniqueObject {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
-                mut access: A,
+                access: A,
             ) -> Result<UniqueObject, A::Error> {
                 let mut map = Map::new();
-                while let Some(key) = access.next_key::<String>()? {
-                    let value: Value = access.next_value()?;
-                    if map.insert(key, value).is_some() {
-                        return Err(serde::de::Error::custom("duplicate name"));
-                    }
-                }
+                each_entry(access, |name, access| {
+                    map.insert(name.to_owned(), access.next_value()?);
+                    Ok(())
+                })?;
                 Ok(UniqueObject(map))
             }
         }
@@ -183,12 +181,11 @@ impl<'de> serde::Deserialize<'de> for HeaderNames<'de> {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
-                mut access: A,
+                access: A,
             ) -> Result<HeaderNames<'de>, A::Error> {
-                let mut seen = std::collections::BTreeSet::new();
                 let mut names = HeaderNames::default();
-                while let Some(Name(name)) = access.next_key()? {
-                    let slot = match &*name {
+                each_entry(access, |name, access| {
+                    let slot = match name {
                         "alg" => Some(&mut names.alg),
                         "kid" => Some(&mut names.kid),
                         "x5t" => Some(&mut names.x5t),
@@ -203,10 +200,8 @@ impl<'de> serde::Deserialize<'de> for HeaderNames<'de> {
                             access.next_value::<Skipped>()?;
                         }
                     }
-                    if !seen.insert(name) {
-                        return Err(serde::de::Error::custom("a repeated name"));
-                    }
-                }
+                    Ok(())
+                })?;
                 Ok(names)
             }
         }
