@@ -290,7 +290,7 @@ pub(crate) fn accept_at_once(
 
 /// The payload segment of a token [`segments`] accepted.
 fn payload_segment(token: &str) -> &str {
-    token.split('.').nth(1).unwrap_or_default()
+    segments(token).map_or("", |(_, payload, _)| payload)
 }
 
 /// A `kid` or `x5t` short enough to be a real one; longer ones never trigger a refresh.
