@@ -54,8 +54,9 @@ test:
 	$(CARGO) test --locked --doc --features testing
 	$(CARGO) test --locked -p items-app
 
-## lint: formatting and clippy, as CI checks them
+## lint: formatting, clippy, the docs, and the module stack (no module uses one that uses it back)
 lint:
+	python3 scripts/module-graph.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --features testing

@@ -10,7 +10,7 @@ use funcgate::__private::{
     Policy, Rules, Signer, TokenCache, install_hook, parse, token_cache_key, token_from_header,
     validate_at_once,
 };
-use funcgate::{ApiError, ErrorKind};
+use funcgate::{ApiError, ErrorKind, Reply};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
@@ -116,10 +116,10 @@ fn benches(c: &mut Criterion) {
     });
     let err = ApiError::new(ErrorKind::TokenExpired).because("token expired 10 seconds ago");
     c.bench_function("error rendering", |b| {
-        b.iter(|| std::hint::black_box(&err).render(false))
+        b.iter(|| Reply::error(std::hint::black_box(&err), false))
     });
     c.bench_function("error rendering with debug", |b| {
-        b.iter(|| std::hint::black_box(&err).render(true))
+        b.iter(|| Reply::error(std::hint::black_box(&err), true))
     });
 }
 

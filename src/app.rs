@@ -72,7 +72,7 @@ impl<S: Send + Sync + 'static> App<S> {
     /// it), 1 when the port cannot be bound.
     pub fn run(self) -> ExitCode {
         init_logging();
-        let state = match Settings::from_env(&self.functions)
+        let state = match Settings::from_env()
             .and_then(|settings| AppState::new(settings, self.functions))
         {
             Ok(state) => state,
@@ -106,7 +106,7 @@ impl<S: Send + Sync + 'static> App<S> {
         env: HashMap<String, String>,
         root: &Path,
     ) -> Result<AppState, SettingError> {
-        let settings = Settings::load(env, root, &self.functions)?;
+        let settings = Settings::load(env, root)?;
         AppState::new(settings, self.functions)
     }
 }

@@ -1,16 +1,10 @@
-//! Every error funcgate answers with, and the one place that renders them.
+//! Every error funcgate answers with: one table of kinds (code, description, status,
+//! challenge). Rendering them is `reply`'s job (`Reply::error`), so this module knows no reply.
 //!
 //! The `code` and `description` strings are a public contract (clients match on them); they
 //! come from the original Python decorator and must not change.
 
 use std::sync::LazyLock;
-
-use serde::Serialize;
-
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-
-use crate::reply::Reply;
 
 /// Every kind of error response, each with one row in `ErrorKind::spec`: its public `code`,
 /// `description` and HTTP status (listed in the README's error catalogue).
@@ -85,7 +79,7 @@ pub enum ErrorKind {
 
 /// How an error relates to RFC 6750's `WWW-Authenticate` challenge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Challenge {
+pub(crate) enum Challenge {
     /// Not an authentication error: no challenge.
     None,
     /// No bearer credentials were presented: a bare `Bearer` challenge.
@@ -101,7 +95,7 @@ enum Challenge {
 
 impl ErrorKind {
     /// The table: (code, description, HTTP status, challenge).
-    const fn spec(self) -> (&'static str, &'static str, u16, Challenge) {
+    pub(crate) const fn spec(self) -> (&'static str, &'static str, u16, Challenge) {
         use Challenge as C;
         use ErrorKind as K;
         match self {
@@ -308,15 +302,6 @@ pub enum Detail {
     Claims(String),
 }
 
-/// What the challenges of an app's errors name besides the error itself.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Challenges {
-    /// `resource_metadata="..."` on every 401 (RFC 9728), when `PUBLIC_BASE_URL` is set.
-    pub(crate) resource_metadata: Option<String>,
-    /// `authorization_uri="..."` of a claims challenge: the tenant's authorize endpoint.
-    pub(crate) authorization_uri: String,
-}
-
 impl ApiError {
     /// An error of this kind with no reason attached.
     pub fn new(kind: ErrorKind) -> Self {
@@ -371,89 +356,6 @@ impl ApiError {
         self.detail = detail;
         self
     }
-
-    /// Renders the error as a reply; `debug` decides whether the reason is shown.
-    pub fn render(&self, debug: bool) -> Reply {
-        self.render_for(debug, &Challenges::default())
-    }
-
-    /// [`ApiError::render`], with the app's challenge parameters.
-    pub(crate) fn render_for(&self, debug: bool, challenges: &Challenges) -> Reply {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            code: &'a str,
-            description: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            debug: Option<&'a str>,
-        }
-        let (code, description, status, challenge) = self.kind.spec();
-        let mut reply = match self.reason.as_deref().filter(|_| debug) {
-            Some(reason) => Reply::json(
-                status,
-                &Body {
-                    code,
-                    description,
-                    debug: Some(reason),
-                },
-            ),
-            // A function's own kind is rendered each time.
-            None if matches!(self.kind, ErrorKind::Custom { .. }) => Reply::json(
-                status,
-                &Body {
-                    code,
-                    description,
-                    debug: None,
-                },
-            ),
-            // Without a reason a catalogue body is fixed per kind: rendered once, copied after.
-            None => Reply::with_json_body(status, plain_body(self.kind).to_vec()),
-        };
-        reply.header("Cache-Control", "no-store");
-        // RFC 9728: every 401 points OAuth clients at the resource's metadata.
-        let metadata = |value: String| match (&challenges.resource_metadata, status) {
-            (Some(url), 401) if value == "Bearer" => format!("Bearer resource_metadata=\"{url}\""),
-            (Some(url), 401) => format!("{value}, resource_metadata=\"{url}\""),
-            _ => value,
-        };
-        match challenge {
-            Challenge::None => {}
-            Challenge::NoToken => reply.header("WWW-Authenticate", metadata("Bearer".to_owned())),
-            Challenge::InvalidToken => reply.header(
-                "WWW-Authenticate",
-                metadata(format!(
-                    "Bearer error=\"invalid_token\", error_description=\"{description}\""
-                )),
-            ),
-            Challenge::InsufficientScope => {
-                let value = match &self.detail {
-                    Detail::Scope(scope) => {
-                        format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"")
-                    }
-                    _ => "Bearer error=\"insufficient_scope\"".to_owned(),
-                };
-                reply.header("WWW-Authenticate", value);
-            }
-            Challenge::InsufficientClaims => {
-                let claims = match &self.detail {
-                    Detail::Claims(json) => STANDARD.encode(json),
-                    _ => String::new(),
-                };
-                reply.header(
-                    "WWW-Authenticate",
-                    metadata(format!(
-                        "Bearer realm=\"\", authorization_uri=\"{}\", error=\"insufficient_claims\", claims=\"{claims}\"",
-                        challenges.authorization_uri
-                    )),
-                );
-            }
-        }
-        match &self.detail {
-            Detail::Allow(methods) => reply.header("Allow", methods.clone()),
-            Detail::RetryAfter(seconds) => reply.header("Retry-After", seconds.to_string()),
-            Detail::Scope(_) | Detail::Claims(_) | Detail::None => {}
-        }
-        reply
-    }
 }
 
 /// Every kind, for building per-kind tables.
@@ -487,7 +389,7 @@ const ALL_KINDS: [ErrorKind; 26] = [
 ];
 
 /// The `{"code","description"}` body of each kind, serialised once.
-fn plain_body(kind: ErrorKind) -> &'static [u8] {
+pub(crate) fn plain_body(kind: ErrorKind) -> &'static [u8] {
     static BODIES: LazyLock<Vec<(ErrorKind, Vec<u8>)>> = LazyLock::new(|| {
         ALL_KINDS
             .iter()
@@ -514,35 +416,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn body_has_code_and_description_and_debug_only_when_enabled() {
-        let err = ApiError::new(ErrorKind::InvalidClaims).because("audience mismatch");
-        let plain = err.render(false);
-        assert_eq!(plain.status, 401);
-        assert_eq!(
-            plain.body,
-            br#"{"code":"InvalidAuthorizationClaims","description":"Failed to validate authorization claims."}"#
-        );
-        let debug = err.render(true);
-        let v: serde_json::Value = serde_json::from_slice(&debug.body).unwrap();
-        assert_eq!(v["debug"], "audience mismatch");
-    }
-
-    #[test]
-    fn a_functions_own_errors_render_like_the_catalogues() {
-        let err = ApiError::custom(409, "ItemExists", "An item with this id exists.");
-        let reply = err.render(false);
-        assert_eq!(reply.status, 409);
-        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-        assert_eq!(
-            body,
-            serde_json::json!({"code": "ItemExists", "description": "An item with this id exists."})
-        );
-        let shown = err.clone().because("id 7 is taken").render(true);
-        assert!(String::from_utf8_lossy(&shown.body).contains("id 7 is taken"));
-        assert_eq!(ApiError::custom(200, "Odd", "not an error").status(), 500);
-    }
-
-    #[test]
     fn every_kind_has_a_prerendered_body() {
         // Every catalogue kind once (`Custom` is rendered per error): a kind added to the enum
         // and not here fails `spec`'s exhaustive match review and this count.
@@ -553,31 +426,5 @@ mod tests {
             assert_eq!(v["code"], kind.code());
             assert_eq!(v["description"], kind.description());
         }
-    }
-
-    #[test]
-    fn challenges_follow_rfc_6750() {
-        let missing = ApiError::new(ErrorKind::AuthorizationHeaderMissing).render(false);
-        assert_eq!(missing.header_value("www-authenticate"), Some("Bearer"));
-        let expired = ApiError::new(ErrorKind::TokenExpired).render(false);
-        assert_eq!(
-            expired.header_value("www-authenticate"),
-            Some(
-                "Bearer error=\"invalid_token\", error_description=\"Authorization bearer token is expired.\""
-            )
-        );
-        let forbidden = ApiError::new(ErrorKind::RoleForbidden)
-            .with(Detail::Scope("GetSecret".into()))
-            .render(false);
-        assert_eq!(
-            forbidden.header_value("www-authenticate"),
-            Some("Bearer error=\"insufficient_scope\", scope=\"GetSecret\"")
-        );
-        let unavailable = ApiError::new(ErrorKind::SigningKeysUnavailable)
-            .with(Detail::RetryAfter(5))
-            .render(false);
-        assert_eq!(unavailable.status, 503);
-        assert_eq!(unavailable.header_value("retry-after"), Some("5"));
-        assert_eq!(unavailable.header_value("www-authenticate"), None);
     }
 }

@@ -5,6 +5,7 @@
 //! funcgate buffer one; it is bounded by `MAX_REQUEST_BODY_BYTES` and
 //! `REQUEST_BODY_TIMEOUT_SECONDS`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::auth::token::is_guid;
@@ -14,13 +15,13 @@ use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::functions::{self, Request};
 use crate::layout::FunctionDef;
 use crate::reply::Reply;
-use crate::state::{AppState, Services};
+use crate::state::AppState;
 use crate::telemetry::{INVOCATION_HEADER, ItemFields, RequestItem};
 use opentelemetry::trace::FutureExt as _;
 
 /// Runs a call to `function` and returns the finished reply. A body the call was refused
 /// before reading stays in `call` (see [`Body::is_unread`]).
-pub(crate) async fn handle(state: &Services, function: &FunctionDef, call: &mut Call) -> Reply {
+pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: &mut Call) -> Reply {
     keep_invocation_id_if_guid(&mut call.headers);
     let started = Started::new(state, call, &function.name, &function.route.template);
     // Only an OPTIONS call can be a preflight; the methods string is built for those alone.
@@ -92,7 +93,7 @@ impl<'a> Started<'a> {
     fn new(state: &AppState, call: &Call, function: &'a str, route: &'a str) -> Started<'a> {
         let at = Instant::now();
         let invocation = call.headers.get(INVOCATION_HEADER);
-        let item = state.telemetry.request(
+        let item = state.services.telemetry.request(
             &call.headers,
             &ItemFields {
                 function,
@@ -118,7 +119,7 @@ impl<'a> Started<'a> {
         let (reply, err) = match outcome {
             Ok(reply) => (reply, None),
             Err(err) => (
-                err.render_for(state.settings.auth.debug_errors, &state.challenges),
+                Reply::error_for(&err, state.settings.auth.debug_errors, &state.challenges),
                 Some(err),
             ),
         };
@@ -132,6 +133,7 @@ impl<'a> Started<'a> {
         };
         self.item.finish(reply.status, code, &fields);
         state
+            .services
             .telemetry
             .count_call(self.function, reply.status, code);
         log_call(&CallLine {
@@ -155,18 +157,22 @@ fn finish(state: &AppState, mut reply: Reply, method: &str, origin: Option<&str>
     reply
 }
 
-async fn run(state: &Services, function: &FunctionDef, call: &mut Call) -> Result<Reply, ApiError> {
+async fn run(state: &AppState, function: &FunctionDef, call: &mut Call) -> Result<Reply, ApiError> {
     if !function.accepts(&call.method) {
         return Err(
             ApiError::new(ErrorKind::MethodNotAllowed).with(Detail::Allow(function.allow_header()))
         );
     }
-    let policy = state.settings.policy(&function.name, &call.method);
+    let policy = state.policy(&function.name, &call.method);
     let who = if policy.is_anonymous() {
         None
     } else {
         let authorization = call.headers.get("authorization");
-        let who = state.guard.authenticate(authorization.as_deref()).await?;
+        let who = state
+            .services
+            .guard
+            .authenticate(authorization.as_deref())
+            .await?;
         policy.check(&who)?;
         Some(who)
     };
@@ -190,10 +196,10 @@ async fn run(state: &Services, function: &FunctionDef, call: &mut Call) -> Resul
             )),
             BodyError::Broken => functions::invalid_body("the connection failed mid-body"),
         })?;
-    if !state.settings.easy_auth {
+    if !state.services.easy_auth {
         strip_platform_identity(&mut call.headers);
     }
-    let req = Request::from_call(call, body, who, Services::clone(state));
+    let req = Request::from_call(call, body, who, Arc::clone(&state.services));
     implementation.run(req).await
 }
 

@@ -1,8 +1,12 @@
 //! The answer to a call, independent of which host protocol carried it.
 
 use actix_web::web::Bytes;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
 use serde::Serialize;
+
+use crate::errors::{ApiError, Challenge, Detail, ErrorKind, plain_body};
 
 /// How long a streamed reply may take to be collected for a mode that buffers (the host's
 /// proxy gives up on an idle connection after 240 s).
@@ -29,6 +33,15 @@ impl std::fmt::Debug for Reply {
             .field("streamed", &self.stream.is_some())
             .finish()
     }
+}
+
+/// What the challenges of an app's errors name besides the error itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Challenges {
+    /// `resource_metadata="..."` on every 401 (RFC 9728), when `PUBLIC_BASE_URL` is set.
+    pub(crate) resource_metadata: Option<String>,
+    /// `authorization_uri="..."` of a claims challenge: the tenant's authorize endpoint.
+    pub(crate) authorization_uri: String,
 }
 
 impl Reply {
@@ -94,9 +107,11 @@ impl Reply {
         };
         match tokio::time::timeout(COLLECT_DEADLINE, read).await {
             Ok(true) => self,
-            _ => crate::errors::ApiError::new(crate::errors::ErrorKind::ReplyTooLarge)
-                .because("the streamed reply did not end within its limits")
-                .render(false),
+            _ => Reply::error(
+                &ApiError::new(ErrorKind::ReplyTooLarge)
+                    .because("the streamed reply did not end within its limits"),
+                false,
+            ),
         }
     }
 
@@ -139,5 +154,161 @@ impl Reply {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The catalogue's answer for `err`: its status, the `{"code", "description"}` body (with
+    /// `debug`, the reason, when `debug` is true), `Cache-Control: no-store`, and the
+    /// `WWW-Authenticate`, `Allow` or `Retry-After` header its kind carries. Errors are rendered
+    /// here and nowhere else, so every protocol and every function answers alike.
+    ///
+    /// ```
+    /// use funcgate::{ApiError, ErrorKind, Reply};
+    ///
+    /// let reply = Reply::error(&ApiError::new(ErrorKind::NotFound), false);
+    /// assert_eq!(reply.status, 404);
+    /// assert_eq!(reply.header_value("cache-control"), Some("no-store"));
+    /// ```
+    pub fn error(err: &ApiError, debug: bool) -> Reply {
+        Reply::error_for(err, debug, &Challenges::default())
+    }
+
+    /// [`Reply::error`], with the app's challenge parameters.
+    pub(crate) fn error_for(err: &ApiError, debug: bool, challenges: &Challenges) -> Reply {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            code: &'a str,
+            description: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            debug: Option<&'a str>,
+        }
+        let (code, description, status, challenge) = err.kind.spec();
+        let mut reply = match err.reason.as_deref().filter(|_| debug) {
+            Some(reason) => Reply::json(
+                status,
+                &Body {
+                    code,
+                    description,
+                    debug: Some(reason),
+                },
+            ),
+            // A function's own kind is rendered each time.
+            None if matches!(err.kind, ErrorKind::Custom { .. }) => Reply::json(
+                status,
+                &Body {
+                    code,
+                    description,
+                    debug: None,
+                },
+            ),
+            // Without a reason a catalogue body is fixed per kind: rendered once, copied after.
+            None => Reply::with_json_body(status, plain_body(err.kind).to_vec()),
+        };
+        reply.header("Cache-Control", "no-store");
+        // RFC 9728: every 401 points OAuth clients at the resource's metadata.
+        let metadata = |value: String| match (&challenges.resource_metadata, status) {
+            (Some(url), 401) if value == "Bearer" => format!("Bearer resource_metadata=\"{url}\""),
+            (Some(url), 401) => format!("{value}, resource_metadata=\"{url}\""),
+            _ => value,
+        };
+        match challenge {
+            Challenge::None => {}
+            Challenge::NoToken => reply.header("WWW-Authenticate", metadata("Bearer".to_owned())),
+            Challenge::InvalidToken => reply.header(
+                "WWW-Authenticate",
+                metadata(format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{description}\""
+                )),
+            ),
+            Challenge::InsufficientScope => {
+                let value = match &err.detail {
+                    Detail::Scope(scope) => {
+                        format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"")
+                    }
+                    _ => "Bearer error=\"insufficient_scope\"".to_owned(),
+                };
+                reply.header("WWW-Authenticate", value);
+            }
+            Challenge::InsufficientClaims => {
+                let claims = match &err.detail {
+                    Detail::Claims(json) => STANDARD.encode(json),
+                    _ => String::new(),
+                };
+                reply.header(
+                    "WWW-Authenticate",
+                    metadata(format!(
+                        "Bearer realm=\"\", authorization_uri=\"{}\", error=\"insufficient_claims\", claims=\"{claims}\"",
+                        challenges.authorization_uri
+                    )),
+                );
+            }
+        }
+        match &err.detail {
+            Detail::Allow(methods) => reply.header("Allow", methods.clone()),
+            Detail::RetryAfter(seconds) => reply.header("Retry-After", seconds.to_string()),
+            Detail::Scope(_) | Detail::Claims(_) | Detail::None => {}
+        }
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_code_and_description_and_debug_only_when_enabled() {
+        let err = ApiError::new(ErrorKind::InvalidClaims).because("audience mismatch");
+        let plain = Reply::error(&err, false);
+        assert_eq!(plain.status, 401);
+        assert_eq!(
+            plain.body,
+            br#"{"code":"InvalidAuthorizationClaims","description":"Failed to validate authorization claims."}"#
+        );
+        let debug = Reply::error(&err, true);
+        let v: serde_json::Value = serde_json::from_slice(&debug.body).unwrap();
+        assert_eq!(v["debug"], "audience mismatch");
+    }
+
+    #[test]
+    fn a_functions_own_errors_render_like_the_catalogues() {
+        let err = ApiError::custom(409, "ItemExists", "An item with this id exists.");
+        let reply = Reply::error(&err, false);
+        assert_eq!(reply.status, 409);
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"code": "ItemExists", "description": "An item with this id exists."})
+        );
+        let shown = Reply::error(&err.clone().because("id 7 is taken"), true);
+        assert!(String::from_utf8_lossy(&shown.body).contains("id 7 is taken"));
+        assert_eq!(ApiError::custom(200, "Odd", "not an error").status(), 500);
+    }
+
+    #[test]
+    fn challenges_follow_rfc_6750() {
+        let missing = Reply::error(&ApiError::new(ErrorKind::AuthorizationHeaderMissing), false);
+        assert_eq!(missing.header_value("www-authenticate"), Some("Bearer"));
+        let expired = Reply::error(&ApiError::new(ErrorKind::TokenExpired), false);
+        assert_eq!(
+            expired.header_value("www-authenticate"),
+            Some(
+                "Bearer error=\"invalid_token\", error_description=\"Authorization bearer token is expired.\""
+            )
+        );
+        let forbidden = Reply::error(
+            &ApiError::new(ErrorKind::RoleForbidden).with(Detail::Scope("GetSecret".into())),
+            false,
+        );
+        assert_eq!(
+            forbidden.header_value("www-authenticate"),
+            Some("Bearer error=\"insufficient_scope\", scope=\"GetSecret\"")
+        );
+        let unavailable = Reply::error(
+            &ApiError::new(ErrorKind::SigningKeysUnavailable).with(Detail::RetryAfter(5)),
+            false,
+        );
+        assert_eq!(unavailable.status, 503);
+        assert_eq!(unavailable.header_value("retry-after"), Some("5"));
+        assert_eq!(unavailable.header_value("www-authenticate"), None);
     }
 }

@@ -44,7 +44,7 @@ pub(crate) async fn run(state: AppState, listener: Option<TcpListener>) -> std::
     let (server, state) = start(state, listener)?;
     let served = server.await;
     // The server stopped: send what telemetry still holds before exiting.
-    let telemetry = state.telemetry.clone();
+    let telemetry = state.services.telemetry.clone();
     actix_web::rt::task::spawn_blocking(move || telemetry.shutdown())
         .await
         .ok();
@@ -83,7 +83,7 @@ pub(crate) fn start(
         .copied()
         .unwrap_or(state.settings.listen);
     let server = server.run();
-    for store in state.guard.key_stores() {
+    for store in state.services.guard.key_stores() {
         tokio::spawn(store.run_background());
     }
     log::info!(
@@ -96,7 +96,7 @@ pub(crate) fn start(
             "under the Functions host"
         }
     );
-    if state.settings.easy_auth {
+    if state.services.easy_auth {
         log::info!(
             "App Service Authentication is on (WEBSITE_AUTH_ENABLED): functions may read its X-MS-CLIENT-PRINCIPAL as platform-provided; only bearer tokens authenticate"
         );
@@ -107,7 +107,11 @@ pub(crate) fn start(
     }
     if let Some(url) = &state.challenges.resource_metadata {
         log::info!("protected resource metadata at {url} (PUBLIC_BASE_URL)");
-        if state.functions.find("oauth-protected-resource").is_none() {
+        if state
+            .functions
+            .find(crate::functions::protected_resource::FOLDER)
+            .is_none()
+        {
             log::warn!(
                 "PUBLIC_BASE_URL is set but builtin::protected_resource() is not registered: 401s point to a document nobody serves"
             );
@@ -117,7 +121,7 @@ pub(crate) fn start(
         .settings
         .telemetry
         .as_ref()
-        .filter(|_| state.telemetry.is_on())
+        .filter(|_| state.services.telemetry.is_on())
     {
         log::info!(
             "telemetry: Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING), {}",
@@ -132,7 +136,6 @@ pub(crate) fn start(
     }
     for f in &state.settings.layout.functions {
         let rules = state
-            .settings
             .policies
             .get(&f.name)
             .map(|r| r.describe(f.methods.as_deref()))

@@ -1,20 +1,21 @@
 //! Everything requests share, built once at start-up and handed to the server.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::auth::Guard;
-use crate::errors::Challenges;
+use crate::auth::policy::{MethodRules, Policy};
 use crate::functions::Registry;
 use crate::functions::protected_resource::{self, PROTECTED_RESOURCE_PATH};
 use crate::net;
+use crate::reply::Challenges;
 use crate::secrets::cache::SecretCache;
 use crate::secrets::keyvault::KeyVaultStore;
 use crate::secrets::local::LocalStore;
+use crate::services::Services;
 use crate::settings::{SettingError, Settings};
 use crate::telemetry::Telemetry;
-
-/// funcgate's services as a function sees them (through `Request`): the shared state itself.
-pub(crate) type Services = actix_web::web::Data<AppState>;
 
 /// Everything requests share, built once at start-up.
 pub(crate) struct AppState {
@@ -22,16 +23,12 @@ pub(crate) struct AppState {
     pub(crate) settings: Settings,
     /// The registered functions.
     pub(crate) functions: Registry,
-    /// Token validation and its key cache.
-    pub(crate) guard: Guard,
-    /// Secrets, behind their cache.
-    pub(crate) secrets: SecretCache,
-    /// Application Insights, or off.
-    pub(crate) telemetry: Telemetry,
-    /// Start-up time, for `health`.
-    pub(crate) started: Instant,
-    /// The Protected Resource Metadata document, rendered at start-up (`PUBLIC_BASE_URL`).
-    pub(crate) protected_resource: Option<Vec<u8>>,
+    /// Each function folder's rules per method: the `AUTH_POLICY_<NAME>` setting, else the
+    /// registered function's own rules, else `deny` (joined here, so settings never know the
+    /// registry).
+    pub(crate) policies: HashMap<String, MethodRules>,
+    /// What functions may use: the guard, secrets, telemetry.
+    pub(crate) services: Arc<Services>,
     /// The parameters every challenge names (`resource_metadata`, `authorization_uri`).
     pub(crate) challenges: Challenges,
     /// Bytes of invocation payloads that may be buffered at once, one permit per byte; see
@@ -49,6 +46,7 @@ pub(crate) const MAX_BUFFERED_INVOCATIONS: usize = 8;
 impl AppState {
     /// Builds the shared state; fails on settings that only show when used (the secrets file).
     pub(crate) fn new(settings: Settings, functions: Registry) -> Result<AppState, SettingError> {
+        let policies = crate::policies::join(&settings, &functions)?;
         let http = net::Http::new();
         let telemetry = match &settings.telemetry {
             None => Telemetry::off(),
@@ -66,12 +64,16 @@ impl AppState {
                 .max()
         });
         let secrets = build_secrets(&settings, &telemetry)?;
+        let protected_resource = protected_resource::document(&settings, &policies);
         Ok(AppState {
-            guard,
-            secrets,
-            telemetry,
-            started: Instant::now(),
-            protected_resource: protected_resource::document(&settings),
+            services: Arc::new(Services {
+                guard,
+                secrets,
+                telemetry,
+                started: Instant::now(),
+                protected_resource,
+                easy_auth: settings.easy_auth,
+            }),
             challenges: Challenges {
                 resource_metadata: settings
                     .public_base_url
@@ -80,13 +82,23 @@ impl AppState {
                 authorization_uri: settings.auth.authorization_uri(),
             },
             functions,
+            policies,
             invocation_buffers: tokio::sync::Semaphore::new(
                 MAX_BUFFERED_INVOCATIONS
-                    .saturating_mul(crate::host::max_invocation_bytes(settings.body.max_bytes))
+                    .saturating_mul(settings.body.max_invocation_bytes())
                     .min(tokio::sync::Semaphore::MAX_PERMITS),
             ),
             settings,
         })
+    }
+
+    /// The policy for `method` on a function folder; folders and methods no rule covers are
+    /// denied.
+    pub(crate) fn policy(&self, function: &str, method: &str) -> &Policy {
+        match self.policies.get(function) {
+            Some(rules) => rules.for_method(method),
+            None => &Policy::Deny,
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use super::{Function, Outcome, Request};
 use crate::auth::keys::KeyStatus;
 use crate::reply::Reply;
 use crate::secrets::cache::Reachability;
-use crate::state::AppState;
+use crate::services::Services;
 
 /// The built-in `health` function (folder `health`, rule `anonymous`): whether the service
 /// runs, what the signing-key cache holds, and whether the secret store answered last time.
@@ -37,7 +37,7 @@ struct Secrets {
 }
 
 /// Always 200: an identity-provider outage must not make the platform recycle instances.
-fn run(ctx: &AppState) -> Reply {
+fn run(ctx: &Services) -> Reply {
     let keys = ctx.guard.key_status();
     let reachability = ctx.secrets.reachability();
     let healthy = keys.loaded && reachability.reachable != Some(false);

@@ -27,7 +27,7 @@ use crate::auth::token::Identity;
 use crate::call::{Call, Headers};
 use crate::errors::{ApiError, ErrorKind};
 use crate::reply::Reply;
-use crate::state::Services;
+use crate::services::Services;
 
 /// What a handler answers: a reply, or an error rendered from the catalogue's table.
 pub type Outcome = Result<Reply, ApiError>;
@@ -199,7 +199,7 @@ pub struct Request {
     headers: Headers,
     body: Bytes,
     identity: Option<Arc<Identity>>,
-    services: Services,
+    services: Arc<Services>,
 }
 
 impl Request {
@@ -209,7 +209,7 @@ impl Request {
         call: &mut Call,
         body: Bytes,
         identity: Option<Arc<Identity>>,
-        services: Services,
+        services: Arc<Services>,
     ) -> Request {
         Request {
             method: std::mem::take(&mut call.method),
@@ -324,7 +324,7 @@ impl Request {
     /// when the platform says Easy Auth is on (`WEBSITE_AUTH_ENABLED=true`); otherwise funcgate
     /// removes those headers, which a caller could set, before a function sees the request.
     pub fn platform_principal(&self) -> Option<Value> {
-        if !self.services.settings.easy_auth {
+        if !self.services.easy_auth {
             return None;
         }
         let encoded = self.headers.first("x-ms-client-principal")?;

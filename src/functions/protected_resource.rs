@@ -2,14 +2,20 @@
 //! at `/.well-known/oauth-protected-resource`, so OAuth clients (MCP clients among them) find
 //! out from the API itself where and how to get a token for it.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use super::{Function, Outcome, Request};
+use crate::auth::policy::MethodRules;
 use crate::errors::{ApiError, ErrorKind};
 use crate::reply::Reply;
 use crate::settings::Settings;
 
-/// The document's path under the app's public base URL.
+/// The function's folder name.
+pub(crate) const FOLDER: &str = "oauth-protected-resource";
+
+/// The document's path under the app's public base URL (RFC 9728's well-known location).
 pub(crate) const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
 
 /// The built-in `oauth-protected-resource` function (folder `oauth-protected-resource`, route
@@ -19,7 +25,7 @@ pub(crate) const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-r
 /// `PUBLIC_BASE_URL` it answers `404 NotFound`: the resource identifier is never guessed from
 /// `Host`.
 pub fn protected_resource<S: Send + Sync + 'static>() -> Function<S> {
-    Function::new("oauth-protected-resource", answer).rules("GET,HEAD=anonymous")
+    Function::new(FOLDER, answer).rules("GET,HEAD=anonymous")
 }
 
 #[derive(Serialize)]
@@ -32,10 +38,12 @@ struct Metadata<'a> {
 
 /// The document, rendered once at start-up from the settings (the rules and issuers do not
 /// change while the process runs); `None` without `PUBLIC_BASE_URL`.
-pub(crate) fn document(settings: &Settings) -> Option<Vec<u8>> {
+pub(crate) fn document(
+    settings: &Settings,
+    policies: &HashMap<String, MethodRules>,
+) -> Option<Vec<u8>> {
     let resource = settings.public_base_url.as_deref()?;
-    let mut scopes: Vec<String> = settings
-        .policies
+    let mut scopes: Vec<String> = policies
         .values()
         .flat_map(|rules| rules.policies())
         .flat_map(|policy| policy.scopes())

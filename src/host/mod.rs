@@ -19,24 +19,12 @@ use crate::call::{Body, Call};
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::gateway;
 use crate::reply::Reply;
-use crate::state::{AppState, Services};
+use crate::state::AppState;
 use crate::telemetry::INVOCATION_HEADER;
 
 /// A streamed reply collected for the invocation protocol may grow to at least this much (or
 /// `MAX_REQUEST_BODY_BYTES`, if larger) before it is cut off with `502 ReplyTooLarge`.
 const MIN_COLLECTED_BYTES: usize = 16 * 1024 * 1024;
-
-/// Room in an invocation payload for everything but the body (headers, query, metadata).
-const INVOCATION_OVERHEAD_BYTES: usize = 256 * 1024;
-
-/// Largest invocation payload read; larger ones are not treated as invocations. The body
-/// inside is JSON-escaped, which can take several bytes per byte, so the payload may be a few
-/// times the body limit; the gateway then applies `MAX_REQUEST_BODY_BYTES` to the body itself.
-pub(crate) fn max_invocation_bytes(max_body: usize) -> usize {
-    max_body
-        .saturating_mul(4)
-        .saturating_add(INVOCATION_OVERHEAD_BYTES)
-}
 
 /// The one request handler: readiness probe, invocation payloads, forwarded requests.
 pub(crate) async fn dispatch(
@@ -56,7 +44,7 @@ pub(crate) async fn dispatch(
         && let Some(function) = invocation_target(&req, &state)
     {
         let limits = &state.settings.body;
-        let limit = max_invocation_bytes(limits.max_bytes);
+        let limit = limits.max_invocation_bytes();
         // The payload's bytes are buffered under permits (see `MAX_BUFFERED_INVOCATIONS`),
         // held until it has been answered.
         let declared = req
@@ -93,26 +81,31 @@ pub(crate) async fn dispatch(
         // no body. A payload that was too large or too slow is answered as such, and what is
         // left of it on the connection stays unread so the reply closes it.
         let debug = state.settings.auth.debug_errors;
-        let reply = match &read {
-            Ok(Ok(_)) => {
+        let refused = match &read {
+            Ok(Ok(_)) => None,
+            Ok(Err(Unread::TooLarge)) => Some(
+                ApiError::new(ErrorKind::PayloadTooLarge)
+                    .because("the invocation payload is over its limit"),
+            ),
+            Ok(Err(Unread::Busy)) => Some(
+                ApiError::new(ErrorKind::ServiceBusy)
+                    .because("invocation payloads already fill their memory budget")
+                    .with(Detail::RetryAfter(1)),
+            ),
+            Ok(Err(Unread::Broken)) => Some(
+                ApiError::new(ErrorKind::InvalidRequestBody)
+                    .because("the connection failed mid-payload"),
+            ),
+            Err(_) => Some(ApiError::new(ErrorKind::InvalidRequestBody).because(
+                "the invocation payload did not arrive within REQUEST_BODY_TIMEOUT_SECONDS",
+            )),
+        };
+        let reply = match refused {
+            None => {
                 let mut call = forwarded::to_call(&req, Body::Empty);
                 route(&state, path, &mut call).await
             }
-            Ok(Err(Unread::TooLarge)) => ApiError::new(ErrorKind::PayloadTooLarge)
-                .because("the invocation payload is over its limit")
-                .render(debug),
-            Ok(Err(Unread::Busy)) => ApiError::new(ErrorKind::ServiceBusy)
-                .because("invocation payloads already fill their memory budget")
-                .with(Detail::RetryAfter(1))
-                .render(debug),
-            Ok(Err(Unread::Broken)) => ApiError::new(ErrorKind::InvalidRequestBody)
-                .because("the connection failed mid-payload")
-                .render(debug),
-            Err(_) => ApiError::new(ErrorKind::InvalidRequestBody)
-                .because(
-                    "the invocation payload did not arrive within REQUEST_BODY_TIMEOUT_SECONDS",
-                )
-                .render(debug),
+            Some(err) => Reply::error(&err, debug),
         };
         let rest = match read {
             Ok(Ok(_)) => Body::Empty,
@@ -127,7 +120,7 @@ pub(crate) async fn dispatch(
 }
 
 /// Routes a forwarded call to its function, or answers `NotFound`.
-async fn route(state: &Services, path: &str, call: &mut Call) -> Reply {
+async fn route(state: &AppState, path: &str, call: &mut Call) -> Reply {
     match state.settings.layout.route(path) {
         Some((function, params)) => {
             call.params = params;

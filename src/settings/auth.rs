@@ -198,7 +198,7 @@ pub(super) fn read(source: &Source) -> Result<AuthConfig, SettingError> {
 /// Roles and scopes are granted by the caller's own tenant: with any tenant allowed, any
 /// tenant's administrator could grant themselves any role. Refused unless client applications
 /// narrow who can call.
-pub(super) fn check_any_tenant(
+pub(crate) fn check_any_tenant(
     auth: &AuthConfig,
     policies: &HashMap<String, MethodRules>,
 ) -> Result<(), SettingError> {

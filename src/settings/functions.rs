@@ -1,12 +1,12 @@
-//! `AUTH_POLICY_<FUNCTION>`: each function folder's rules per method, from the setting or the
-//! implementation's defaults.
+//! `AUTH_POLICY_<FUNCTION>`: the rules per method a setting gives a function folder, overriding
+//! the registered function's own. Read here as settings; `state` joins them with the registry
+//! (settings never know which functions are registered).
 
 use std::collections::HashMap;
 
 use super::source::Source;
 use super::{SettingError, fail};
-use crate::auth::policy::{MethodRules, Policy};
-use crate::functions::Registry;
+use crate::auth::policy::MethodRules;
 use crate::layout::Layout;
 
 /// Prefix of the per-function policy settings (`AUTH_POLICY_VAULT`).
@@ -20,51 +20,19 @@ pub(crate) fn policy_setting_name(function: &str) -> String {
     )
 }
 
-pub(super) fn policies(
+/// The rules the settings give function folders, by folder name; a setting that does not
+/// parse stops start-up, one naming no folder is reported and ignored.
+pub(super) fn overrides(
     source: &Source,
     layout: &Layout,
-    functions: &Registry,
 ) -> Result<HashMap<String, MethodRules>, SettingError> {
     let mut out = HashMap::new();
     for f in &layout.functions {
         let setting = policy_setting_name(&f.name);
-        let rules = match source.get(&setting) {
-            Some(text) => MethodRules::parse(text).or_else(|e| fail(&setting, e))?,
-            None => match functions.find(&f.name) {
-                Some(implementation) => implementation
-                    .parsed_rules()
-                    .or_else(|e| fail(&format!("{} (rules in code)", f.name), e))?,
-                None => {
-                    log::warn!(
-                        "function {:?} has a folder but no registered function: every call is denied",
-                        f.name
-                    );
-                    MethodRules::every_method(Policy::Deny)
-                }
-            },
-        };
-        let uncovered = rules.uncovered_by_bare_rule(f.methods.as_deref());
-        if !uncovered.is_empty() {
-            log::warn!(
-                "{setting}: a rule without METHODS= sections covers GET and HEAD only; {} {} denied (add a section such as {}=RULE to allow it)",
-                uncovered.join(", "),
-                if uncovered.len() == 1 { "is" } else { "are" },
-                uncovered.join(",")
-            );
-        }
-        out.insert(f.name.clone(), rules);
-    }
-    for implementation in functions.iter() {
-        // Checked even when a setting overrides them: a typo in code should not wait for the
-        // day the setting is removed.
-        implementation
-            .parsed_rules()
-            .or_else(|e| fail(&format!("{} (rules in code)", implementation.name), e))?;
-        if layout.function(&implementation.name).is_none() {
-            log::warn!(
-                "function {:?} is registered but has no folder ({}/function.json): the host will never route to it",
-                implementation.name,
-                implementation.name
+        if let Some(text) = source.get(&setting) {
+            out.insert(
+                f.name.clone(),
+                MethodRules::parse(text).or_else(|e| fail(&setting, e))?,
             );
         }
     }

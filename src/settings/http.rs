@@ -26,6 +26,20 @@ pub(crate) struct BodyLimits {
     pub(crate) timeout: Duration,
 }
 
+/// Room in an invocation payload for everything but the body (headers, query, metadata).
+const INVOCATION_OVERHEAD_BYTES: usize = 256 * 1024;
+
+impl BodyLimits {
+    /// Largest invocation payload read; larger ones get `413 PayloadTooLarge`. The body inside
+    /// is JSON-escaped, which can take several bytes per byte, so the payload may be a few
+    /// times the body limit; the gateway then applies `MAX_REQUEST_BODY_BYTES` to the body.
+    pub(crate) fn max_invocation_bytes(&self) -> usize {
+        self.max_bytes
+            .saturating_mul(4)
+            .saturating_add(INVOCATION_OVERHEAD_BYTES)
+    }
+}
+
 pub(super) fn body_limits(source: &Source) -> Result<BodyLimits, SettingError> {
     Ok(BodyLimits {
         max_bytes: number_in(

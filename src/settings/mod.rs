@@ -23,13 +23,14 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::auth::config::AuthConfig;
-use crate::auth::policy::{MethodRules, Policy};
+use crate::auth::policy::MethodRules;
 use crate::cors::CorsOrigins;
-use crate::functions::Registry;
 use crate::layout::Layout;
 use crate::net;
 use crate::telemetry::TelemetryConfig;
 
+pub(crate) use auth::check_any_tenant;
+pub(crate) use functions::policy_setting_name;
 pub(crate) use http::BodyLimits;
 pub(crate) use secrets::SecretSettings;
 use source::{Source, app_root_near, read_local_settings};
@@ -70,8 +71,9 @@ pub(crate) struct Settings {
     pub(crate) standalone: bool,
     /// `host.json` and the function folders.
     pub(crate) layout: Layout,
-    /// Each function's rules per method, by folder name.
-    pub(crate) policies: HashMap<String, MethodRules>,
+    /// `AUTH_POLICY_<NAME>` rules per method, by folder name (`state` joins them with the
+    /// registered functions' own rules).
+    pub(crate) policy_overrides: HashMap<String, MethodRules>,
     /// Request body limits.
     pub(crate) body: BodyLimits,
     /// Token validation.
@@ -94,21 +96,17 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    /// Loads from the process environment, for the app's `functions`.
-    pub(crate) fn from_env(registry: &Registry) -> Result<Settings, SettingError> {
+    /// Loads from the process environment.
+    pub(crate) fn from_env() -> Result<Settings, SettingError> {
         let env: HashMap<String, String> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        Settings::load(env, &cwd, registry)
+        Settings::load(env, &cwd)
     }
 
     /// Loads from the given environment; `cwd` is the app root unless the host names one.
-    pub(crate) fn load(
-        env: HashMap<String, String>,
-        cwd: &Path,
-        registry: &Registry,
-    ) -> Result<Settings, SettingError> {
+    pub(crate) fn load(env: HashMap<String, String>, cwd: &Path) -> Result<Settings, SettingError> {
         let app_root = env
             .get("FUNCTIONS_APP_ROOT_PATH")
             .filter(|p| !p.trim().is_empty())
@@ -137,8 +135,7 @@ impl Settings {
             problem: e.problem,
         })?;
         let auth = auth::read(&source)?;
-        let policies = functions::policies(&source, &layout, registry)?;
-        auth::check_any_tenant(&auth, &policies)?;
+        let policy_overrides = functions::overrides(&source, &layout)?;
         let cors = http::cors_origins(&source)?;
         let local_secrets_file = app_root.join(
             source
@@ -162,22 +159,13 @@ impl Settings {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             standalone,
             layout,
-            policies,
+            policy_overrides,
             body,
             auth,
             cors,
             local_secrets_file,
             secrets: secrets_settings,
         })
-    }
-
-    /// The policy for `method` on a function folder; folders and methods no rule covers are
-    /// denied.
-    pub(crate) fn policy(&self, function: &str, method: &str) -> &Policy {
-        match self.policies.get(function) {
-            Some(rules) => rules.for_method(method),
-            None => &Policy::Deny,
-        }
     }
 }
 
@@ -211,7 +199,7 @@ mod tests {
         let dir = app_dir();
         let mut e = env(&BASE);
         e.extend(env(extra));
-        Settings::load(e, dir.path(), &Registry::default())
+        Settings::load(e, dir.path())
     }
 
     #[test]
@@ -300,11 +288,7 @@ mod tests {
             assert!(err.to_string().starts_with(&format!("funcgate: {name}: ")));
         }
         let dir = app_dir();
-        let err = Settings::load(
-            env(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1")]),
-            dir.path(),
-            &Registry::default(),
-        );
+        let err = Settings::load(env(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1")]), dir.path());
         assert_eq!(err.unwrap_err().name, "AUTH_TENANT_ID");
     }
 
@@ -316,12 +300,7 @@ mod tests {
             r#"{"IsEncrypted":false,"Values":{"AUTH_TENANT_ID":"t1","AUTH_CLIENT_ID":"c1","AUTH_DEBUG_ERRORS":true},"Host":{"LocalHttpPort":7555}}"#,
         )
         .unwrap();
-        let s = Settings::load(
-            env(&[("AUTH_CLIENT_ID", "from-env")]),
-            dir.path(),
-            &Registry::default(),
-        )
-        .unwrap();
+        let s = Settings::load(env(&[("AUTH_CLIENT_ID", "from-env")]), dir.path()).unwrap();
         assert!(s.standalone);
         assert_eq!(s.listen.port(), 7555);
         assert_eq!(s.auth.tenant_id, "t1");

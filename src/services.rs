@@ -1,0 +1,27 @@
+//! What a function may use of funcgate's own services, built once by `state` and handed to
+//! every [`Request`](crate::Request).
+//!
+//! It sits below `functions`, so a function never reaches up into the app's state (the
+//! settings, the registry, the host's budgets): the stack stays one-way.
+
+use std::time::Instant;
+
+use crate::auth::Guard;
+use crate::secrets::cache::SecretCache;
+use crate::telemetry::Telemetry;
+
+/// funcgate's services as the functions (and the gateway) see them.
+pub(crate) struct Services {
+    /// Token validation and its key cache (`health` reports the key status).
+    pub(crate) guard: Guard,
+    /// Secrets, behind their cache.
+    pub(crate) secrets: SecretCache,
+    /// Application Insights, or off.
+    pub(crate) telemetry: Telemetry,
+    /// Start-up time, for `health`.
+    pub(crate) started: Instant,
+    /// The Protected Resource Metadata document, rendered at start-up (`PUBLIC_BASE_URL`).
+    pub(crate) protected_resource: Option<Vec<u8>>,
+    /// `WEBSITE_AUTH_ENABLED`: App Service Authentication runs in front of the app.
+    pub(crate) easy_auth: bool,
+}
