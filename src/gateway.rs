@@ -39,6 +39,19 @@ pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: &mut 
     started.answer(state, outcome)
 }
 
+/// The reply refusing a call to `function` before it ran (a payload that could not be read,
+/// a request the host would never send it), reported like any call.
+pub(crate) fn refuse(
+    state: &AppState,
+    function: &FunctionDef,
+    call: &mut Call,
+    err: ApiError,
+) -> Reply {
+    keep_invocation_id_if_guid(&mut call.headers);
+    let started = Started::new(state, call, &function.name, &function.route.template);
+    started.answer(state, Err(err))
+}
+
 /// The reply for a path that names no function.
 pub(crate) fn not_found(state: &AppState, call: &mut Call) -> Reply {
     keep_invocation_id_if_guid(&mut call.headers);

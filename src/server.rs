@@ -87,9 +87,10 @@ pub(crate) fn start(
         tokio::spawn(store.run_background());
     }
     log::info!(
-        "funcgate {} listening on http://{listen} (route prefix {:?}, {})",
+        "funcgate {} listening on http://{listen} (route prefix {:?}, host mode {}, {})",
         env!("CARGO_PKG_VERSION"),
         state.settings.layout.route_prefix,
+        state.settings.layout.mode,
         if state.settings.standalone {
             "standalone"
         } else {

@@ -72,13 +72,20 @@ impl AppState {
                 telemetry,
                 started: Instant::now(),
                 protected_resource,
-                easy_auth: settings.easy_auth,
+                // Run alone there is no platform in front: nothing it could have set.
+                easy_auth: settings.easy_auth && !settings.standalone,
             }),
             challenges: Challenges {
-                resource_metadata: settings
-                    .public_base_url
-                    .as_ref()
-                    .map(|base| format!("{base}{PROTECTED_RESOURCE_PATH}")),
+                // Where the document is served through the host: the folder's route under the
+                // route prefix (RFC 9728's root location only when the prefix is empty, as
+                // the host routes nothing outside it to the handler).
+                resource_metadata: settings.public_base_url.as_ref().map(|base| {
+                    let path = settings
+                        .layout
+                        .public_path(protected_resource::FOLDER)
+                        .unwrap_or_else(|| PROTECTED_RESOURCE_PATH.to_owned());
+                    format!("{base}{path}")
+                }),
                 authorization_uri: settings.auth.authorization_uri(),
             },
             functions,

@@ -228,6 +228,12 @@ impl Request {
     }
 
     /// A route parameter (`{id}` in the `function.json` route), absent or empty as `None`.
+    ///
+    /// Values are the caller's, decoded as the host's server decodes them: a `{param}` is one
+    /// path segment and never holds `/` (an encoded slash stays `%2F`), `.` and `..` segments
+    /// are resolved before routing, and a `{*rest}` value joins the remaining segments with
+    /// `/`. A value may still hold `..` inside it (`a..b`, `..%2F..`): check it before using it
+    /// as a file name, a key or a URL path.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
             .get(name)
@@ -321,7 +327,10 @@ impl Request {
 
     /// The caller's identity as App Service Authentication (Easy Auth) decoded it from
     /// `X-MS-CLIENT-PRINCIPAL`: platform-provided, never a token funcgate validated, and only
-    /// when the platform says Easy Auth is on (`WEBSITE_AUTH_ENABLED=true`); otherwise funcgate
+    /// for a request that came through the platform: the platform says Easy Auth is on
+    /// (`WEBSITE_AUTH_ENABLED=true`), funcgate runs under the Functions host (not alone), and
+    /// the request arrived in the protocol the app's layout gives its function (a caller can
+    /// never make its body be read as the host's invocation payload). Otherwise funcgate
     /// removes those headers, which a caller could set, before a function sees the request.
     pub fn platform_principal(&self) -> Option<Value> {
         if !self.services.easy_auth {

@@ -224,9 +224,9 @@ pub(crate) fn to_call(payload: &Bytes, function: &FunctionDef, layout: &Layout) 
             .and_then(|u| reqwest::Url::parse(&u).ok())
             .and_then(|u| {
                 layout
-                    .route(u.path())
-                    .filter(|(f, _)| f.name == function.name)
-                    .map(|(_, p)| p)
+                    .route(&method, u.path())
+                    .filter(|r| r.function.name == function.name)
+                    .map(|r| r.params)
             })
             .unwrap_or_default(),
     };

@@ -18,6 +18,7 @@ use futures_util::StreamExt;
 use crate::call::{Body, Call};
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::gateway;
+use crate::layout::FunctionDef;
 use crate::reply::Reply;
 use crate::state::AppState;
 use crate::telemetry::INVOCATION_HEADER;
@@ -29,7 +30,7 @@ const MIN_COLLECTED_BYTES: usize = 16 * 1024 * 1024;
 /// The one request handler: readiness probe, invocation payloads, forwarded requests.
 pub(crate) async fn dispatch(
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let path = req.path();
@@ -40,78 +41,16 @@ pub(crate) async fn dispatch(
         return to_http(ready, forwarded::body(&req, payload));
     }
     let layout = &state.settings.layout;
-    if req.method() == Method::POST
-        && let Some(function) = invocation_target(&req, &state)
-    {
-        let limits = &state.settings.body;
-        let limit = limits.max_invocation_bytes();
-        // The payload's bytes are buffered under permits (see `MAX_BUFFERED_INVOCATIONS`),
-        // held until it has been answered.
-        let declared = req
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<usize>().ok());
-        let buffered = read_limited(&mut payload, limit, declared, &state.invocation_buffers);
-        let read = tokio::time::timeout(limits.timeout, buffered).await;
-        let parsed = match &read {
-            Ok(Ok((_, body))) => invocation::to_call(body, function, layout),
-            _ => None,
-        };
-        if let Some(mut call) = parsed {
-            // The call has its own copy of its body: the payload and its permits go now, so
-            // slow functions never hold the budget.
-            call.body.detach();
-            drop(read);
-            // The host names the invocation on its own POST, not in the request it describes.
-            if let Some(id) = req
-                .headers()
-                .get(INVOCATION_HEADER)
-                .and_then(|v| v.to_str().ok())
-            {
-                call.headers.set(INVOCATION_HEADER, id.to_owned());
-            }
-            let reply = gateway::handle(&state, function, &mut call).await;
-            let reply = reply
-                .collect(limits.max_bytes.max(MIN_COLLECTED_BYTES))
-                .await;
-            return invocation::render(function, &reply);
-        }
-        // Not an invocation after all, and its body is spent: answer as the route would, with
-        // no body. A payload that was too large or too slow is answered as such, and what is
-        // left of it on the connection stays unread so the reply closes it.
-        let debug = state.settings.auth.debug_errors;
-        let refused = match &read {
-            Ok(Ok(_)) => None,
-            Ok(Err(Unread::TooLarge)) => Some(
-                ApiError::new(ErrorKind::PayloadTooLarge)
-                    .because("the invocation payload is over its limit"),
-            ),
-            Ok(Err(Unread::Busy)) => Some(
-                ApiError::new(ErrorKind::ServiceBusy)
-                    .because("invocation payloads already fill their memory budget")
-                    .with(Detail::RetryAfter(1)),
-            ),
-            Ok(Err(Unread::Broken)) => Some(
-                ApiError::new(ErrorKind::InvalidRequestBody)
-                    .because("the connection failed mid-payload"),
-            ),
-            Err(_) => Some(ApiError::new(ErrorKind::InvalidRequestBody).because(
-                "the invocation payload did not arrive within REQUEST_BODY_TIMEOUT_SECONDS",
-            )),
-        };
-        let reply = match refused {
-            None => {
-                let mut call = forwarded::to_call(&req, Body::Empty);
-                route(&state, path, &mut call).await
-            }
-            Some(err) => Reply::error(&err, debug),
-        };
-        let rest = match read {
-            Ok(Ok(_)) => Body::Empty,
-            _ => forwarded::body(&req, payload),
-        };
-        return to_http(reply, rest);
+    // Which protocol a request speaks is decided by the app's layout, never by what the
+    // request looks like: under the host, `POST /{name}` of a function the host invokes with
+    // payloads is an invocation, and nothing else is (start-up refuses a layout where a
+    // public route could take that path). Run alone, funcgate plays the host itself and every
+    // request is the public one.
+    let invoked = (!state.settings.standalone && req.method() == Method::POST)
+        .then(|| layout.invoked_at(path))
+        .flatten();
+    if let Some(function) = invoked {
+        return invoke(&req, payload, &state, function).await;
     }
     let body = forwarded::body(&req, payload);
     let mut call = forwarded::to_call(&req, body);
@@ -119,39 +58,92 @@ pub(crate) async fn dispatch(
     to_http(reply, call.body)
 }
 
-/// Routes a forwarded call to its function, or answers `NotFound`.
+/// Answers an invocation request: reads the payload within its limits and budget, runs the
+/// call it describes, and wraps the reply in `Outputs`. A body that is not an invocation
+/// payload is `400 InvalidRequestBody`: the host sends nothing else to this path.
+async fn invoke(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    state: &AppState,
+    function: &FunctionDef,
+) -> HttpResponse {
+    let limits = &state.settings.body;
+    let limit = limits.max_invocation_bytes();
+    // The payload's bytes are buffered under permits (see `MAX_BUFFERED_INVOCATIONS`), held
+    // until it has become a call.
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let buffered = read_limited(&mut payload, limit, declared, &state.invocation_buffers);
+    let read = tokio::time::timeout(limits.timeout, buffered).await;
+    let parsed = match &read {
+        Ok(Ok((_, body))) => invocation::to_call(body, function, &state.settings.layout),
+        _ => None,
+    };
+    if let Some(mut call) = parsed {
+        // The call has its own copy of its body: the payload and its permits go now, so slow
+        // functions never hold the budget.
+        call.body.detach();
+        drop(read);
+        // The host names the invocation on its own POST, not in the request it describes.
+        if let Some(id) = req
+            .headers()
+            .get(INVOCATION_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            call.headers.set(INVOCATION_HEADER, id.to_owned());
+        }
+        let reply = gateway::handle(state, function, &mut call).await;
+        let reply = reply
+            .collect(limits.max_bytes.max(MIN_COLLECTED_BYTES))
+            .await;
+        return invocation::render(function, &reply);
+    }
+    // A payload that was too large or too slow is answered as such, and what is left of it on
+    // the connection stays unread so the reply closes it.
+    let err = match &read {
+        Ok(Ok(_)) => ApiError::new(ErrorKind::InvalidRequestBody)
+            .because("the body is not an invocation payload for this function"),
+        Ok(Err(Unread::TooLarge)) => ApiError::new(ErrorKind::PayloadTooLarge)
+            .because("the invocation payload is over its limit"),
+        Ok(Err(Unread::Busy)) => ApiError::new(ErrorKind::ServiceBusy)
+            .because("invocation payloads already fill their memory budget")
+            .with(Detail::RetryAfter(1)),
+        Ok(Err(Unread::Broken)) => ApiError::new(ErrorKind::InvalidRequestBody)
+            .because("the connection failed mid-payload"),
+        Err(_) => ApiError::new(ErrorKind::InvalidRequestBody)
+            .because("the invocation payload did not arrive within REQUEST_BODY_TIMEOUT_SECONDS"),
+    };
+    let mut call = forwarded::to_call(req, Body::Empty);
+    let reply = gateway::refuse(state, function, &mut call, err);
+    let rest = match read {
+        Ok(Ok(_)) => Body::Empty,
+        _ => forwarded::body(req, payload),
+    };
+    to_http(reply, rest)
+}
+
+/// Routes a forwarded call to its function, or answers `NotFound`. A function the host
+/// invokes with payloads never receives a forwarded request under the host.
 async fn route(state: &AppState, path: &str, call: &mut Call) -> Reply {
-    match state.settings.layout.route(path) {
-        Some((function, params)) => {
-            call.params = params;
-            gateway::handle(state, function, call).await
+    match state.settings.layout.route(&call.method, path) {
+        Some(routed) if routed.function.invoked && !state.settings.standalone => {
+            let reason = "the host invokes this function with payloads, never with the request";
+            gateway::refuse(
+                state,
+                routed.function,
+                call,
+                ApiError::new(ErrorKind::NotFound).because(reason),
+            )
+        }
+        Some(routed) => {
+            call.params = routed.params;
+            gateway::handle(state, routed.function, call).await
         }
         None => gateway::not_found(state, call),
     }
-}
-
-/// The function an invocation request would be for: `POST /{folder}` with a JSON body, where
-/// the same path is not a public route that itself accepts POST.
-fn invocation_target<'a>(
-    req: &HttpRequest,
-    state: &'a AppState,
-) -> Option<&'a crate::layout::FunctionDef> {
-    let layout = &state.settings.layout;
-    let name = req.path().strip_prefix('/')?;
-    let function = layout.function(name)?;
-    let is_json = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        });
-    let public_post = layout
-        .route(req.path())
-        .is_some_and(|(f, _)| f.accepts("POST"));
-    (is_json && !public_post).then_some(function)
 }
 
 /// Reads a payload of at most `limit` bytes, taking one of `budget`'s permits per byte as the

@@ -224,6 +224,50 @@ async fn jwks() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "keys": [jwk] }))
 }
 
+/// A copy of the app folder at `root` whose `host.json` turns on neither forwarding nor
+/// proxying: the host then invokes every function with payloads (`POST /{name}`), the only
+/// way [`TestApp::invoke`] reaches a function with one HTTP input and one HTTP output. The
+/// files directly in `root` and each function folder's `function.json` are copied.
+///
+/// funcgate decides which protocol a request speaks from the app's layout, never from the
+/// request, so testing a function over both protocols takes two apps: `root` for
+/// [`TestApp::call`] and this copy for [`TestApp::invoke`].
+pub fn invocation_copy(root: impl AsRef<Path>) -> Result<tempfile::TempDir, TestError> {
+    let root = root.as_ref();
+    let io = |what: &str, e: std::io::Error| TestError(format!("{what}: {e}"));
+    let dir = tempfile::tempdir().map_err(|e| io("cannot make a folder", e))?;
+    let host_text = std::fs::read_to_string(root.join("host.json"))
+        .map_err(|e| io("cannot read host.json", e))?;
+    let mut host: Value = serde_json::from_str(&host_text)
+        .map_err(|e| TestError(format!("host.json is not JSON: {e}")))?;
+    if let Some(custom) = host
+        .as_object_mut()
+        .map(|h| h.entry("customHandler").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut)
+    {
+        custom.insert("enableForwardingHttpRequest".into(), json!(false));
+        custom.insert("enableProxyingHttpRequest".into(), json!(false));
+    }
+    if let Some(h) = host.as_object_mut() {
+        h.remove("configurationProfile");
+    }
+    let entries = std::fs::read_dir(root).map_err(|e| io("cannot list the app folder", e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let target = dir.path().join(entry.file_name());
+        if path.join("function.json").is_file() {
+            std::fs::create_dir(&target).map_err(|e| io("cannot copy a function", e))?;
+            std::fs::copy(path.join("function.json"), target.join("function.json"))
+                .map_err(|e| io("cannot copy a function", e))?;
+        } else if path.is_file() && entry.file_name() != "host.json" {
+            std::fs::copy(&path, &target).map_err(|e| io("cannot copy a file", e))?;
+        }
+    }
+    std::fs::write(dir.path().join("host.json"), host.to_string())
+        .map_err(|e| io("cannot write host.json", e))?;
+    Ok(dir)
+}
+
 /// An app served on a free loopback port, as the Functions host would reach it: in-process
 /// ([`TestApp::start`]) or as the built executable ([`TestApp::start_binary`]). Stops when
 /// dropped.
@@ -516,7 +560,11 @@ impl TestApp {
 
     /// The same call in the invocation protocol: `POST /{function}` with the `Data.req`
     /// payload the host builds (method, URL, headers, route `params`, JSON or text body),
-    /// unwrapped from `Outputs.res`.
+    /// unwrapped from `Outputs.res`. The host invokes a function this way only when it has
+    /// bindings beyond one HTTP input and one HTTP output, or when `host.json` forwards
+    /// nothing (see [`invocation_copy`]); for any other function the app answers `404
+    /// NotFound` (returned as it came), as funcgate never takes a payload the host would not
+    /// send.
     ///
     /// # Panics
     ///
@@ -562,6 +610,9 @@ impl TestApp {
             .send()
             .await
             .expect("the app answers");
+        if answer.status() != reqwest::StatusCode::OK {
+            return TestResponse::from(answer).await;
+        }
         let out: Value = answer.json().await.expect("an invocation response");
         let res = out["Outputs"]["res"].clone();
         let res = if res.is_null() {

@@ -63,7 +63,7 @@ fn payload(
 
 async fn invoke(s: &Setup, function: &str, body: &Value) -> (u16, Value) {
     let resp = client()
-        .post(s.handler.url(&format!("/{function}")))
+        .post(s.invoked().await.url(&format!("/{function}")))
         .header("content-type", "application/json; charset=utf-8")
         .header(
             "X-Azure-Functions-InvocationId",
@@ -262,6 +262,7 @@ async fn return_binding_answers_in_return_value() {
     .unwrap();
     f["bindings"][1]["name"] = json!("$return");
     app.write("vault/function.json", &f.to_string());
+    let app = app.invoked_copy();
     let handler = HandlerConfig::hosted(&app, &provider.base).spawn().await;
     let resp = client()
         .post(handler.url("/vault"))

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use funcgate::testing::{IdentityProvider, TestApp};
+use funcgate::testing::{IdentityProvider, TestApp, invocation_copy};
 use funcgate::{ApiError, App, Function, Outcome, Reply, Request, State};
 use serde::Deserialize;
 use serde_json::json;
@@ -88,12 +88,19 @@ fn folder() -> AppDir {
             ),
         );
     }
+    // `tally` has a queue output too, so the host invokes it with payloads (and funcgate
+    // takes only payloads for it), while `count` gets the request itself.
+    app.write(
+        "tally/function.json",
+        r#"{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get","post"]},{"type":"http","direction":"out","name":"res"},{"type":"queue","direction":"out","name":"msg","queueName":"tallies","connection":"AzureWebJobsStorage"}]}"#,
+    );
     app
 }
 
 fn app() -> App<Counter> {
     App::with_state(Counter::default())
         .function(Function::new("count", count).rules("GET=authenticated;POST=roles:Writer"))
+        .function(Function::new("tally", count).rules("GET=authenticated;POST=roles:Writer"))
         .function(Function::new("team", team).rules("GET=authenticated"))
         .function(Function::new("ticks", ticks).rules("GET=authenticated"))
         .function(Function::new("endless", endless).rules("GET=anonymous"))
@@ -104,7 +111,8 @@ fn app() -> App<Counter> {
 async fn an_endless_stream_is_cut_off_where_the_host_buffers() {
     let idp = IdentityProvider::start();
     let dir = folder();
-    let app = TestApp::start(app(), dir.path(), &idp, &[]).unwrap();
+    let invoked = invocation_copy(dir.path()).unwrap();
+    let app = TestApp::start(app(), invoked.path(), &idp, &[]).unwrap();
     let a = app
         .invoke("endless", "GET", "/api/endless", &[], None, None)
         .await;
@@ -147,7 +155,8 @@ fn chunked_invocation(addr: &str, function: &str) -> u64 {
 async fn slow_functions_never_hold_the_invocation_budget() {
     let idp = IdentityProvider::start();
     let dir = folder();
-    let app = TestApp::start(app(), dir.path(), &idp, &[]).unwrap();
+    let invoked = invocation_copy(dir.path()).unwrap();
+    let app = TestApp::start(app(), invoked.path(), &idp, &[]).unwrap();
     let addr = app
         .url("")
         .trim_start_matches("http://")
@@ -207,7 +216,9 @@ async fn a_streamed_reply_arrives_in_pieces_when_proxied_and_whole_when_buffered
         "first piece at {first_at:?}, last at {done_at:?}"
     );
     // A mode that buffers (the invocation protocol) gets the same events, whole.
-    let whole = app
+    let copy = invocation_copy(dir.path()).unwrap();
+    let buffered = TestApp::start(self::app(), copy.path(), &idp, &[]).unwrap();
+    let whole = buffered
         .invoke("ticks", "GET", "/api/ticks", &[], Some(&token), None)
         .await;
     assert_eq!(whole.status, 200);
@@ -230,15 +241,27 @@ async fn an_app_of_async_fns_with_state_claims_and_its_own_codes() {
     let writer = idp.token(json!({"roles": ["Writer"], "team": "blue", "upn": "ada@contoso.com"}));
     let reader = idp.token(json!({"team": "red"}));
 
-    // State is shared by every call, whichever protocol carries it.
+    // State is shared by every call, whichever protocol carries it: `count` is forwarded,
+    // `tally` (the same handler, with a queue binding) invoked with payloads.
     assert_eq!(
         app.call("POST", "/count", Some(&writer), None).await.status,
         200
     );
     let invoked = app
-        .invoke("count", "POST", "/api/count", &[], Some(&writer), None)
+        .invoke("tally", "POST", "/api/tally", &[], Some(&writer), None)
         .await;
     assert_eq!(invoked.json()["count"], 2, "{}", invoked.body);
+    assert_eq!(app.get("/count", Some(&reader)).await.json()["count"], 2);
+    // Neither is reached in the other's protocol: the host would never send those.
+    let forwarded = app.call("POST", "/tally", Some(&writer), None).await;
+    assert_eq!(
+        (forwarded.status, forwarded.code().as_str()),
+        (404, "NotFound")
+    );
+    let payload = app
+        .invoke("count", "POST", "/api/count", &[], Some(&writer), None)
+        .await;
+    assert_eq!((payload.status, payload.code().as_str()), (404, "NotFound"));
     assert_eq!(app.get("/count", Some(&reader)).await.json()["count"], 2);
     // The rules next to the function apply per method.
     let refused = app.call("POST", "/count", Some(&reader), None).await;

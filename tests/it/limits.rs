@@ -102,7 +102,7 @@ async fn oversized_heads_and_bodies() {
         "x".repeat(4 * 1024 * 1024 + 300_000)
     );
     let resp = client()
-        .post(s.handler.url("/health"))
+        .post(s.invoked().await.url("/health"))
         .header("content-type", "application/json")
         .body(huge)
         .send()

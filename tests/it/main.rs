@@ -16,6 +16,7 @@ mod limits;
 mod package;
 mod proxying;
 mod review_round3;
+mod review_round4;
 mod security_review;
 mod signals;
 mod smoke;

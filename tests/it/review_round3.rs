@@ -222,18 +222,19 @@ async fn invocation_ids_other_than_guids_are_dropped() {
         }},
         "Metadata": {"InvocationId": forged_audit},
     });
+    let invoked = s.invoked().await;
     let resp = client()
-        .post(s.handler.url("/vault"))
+        .post(invoked.url("/vault"))
         .header("content-type", "application/json")
         .body(payload.to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let logs = s
-        .handler
-        .wait_for_log("audit vault read", Duration::from_secs(5))
-        .await;
+    let logs = s.handler.logs()
+        + &invoked
+            .wait_for_log("audit vault read", Duration::from_secs(5))
+            .await;
     assert!(!logs.contains("function=forged"), "{logs}");
     assert!(!logs.contains("tenant=forged"), "{logs}");
     assert!(logs.lines().all(|l| l.len() < 2048), "no line is 20 KB");
@@ -242,6 +243,7 @@ async fn invocation_ids_other_than_guids_are_dropped() {
         "{logs}"
     );
     s.handler.terminate();
+    s.invoked_mut().unwrap().terminate();
     let raw = ingestion.raw();
     assert!(!raw.contains("forged"), "forged ids reached telemetry");
     assert!(
@@ -475,13 +477,14 @@ fn peak_kib(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invocation_payloads_never_become_json_trees() {
     let s = Setup::start("", |c| c).await;
-    let before = peak_kib(s.handler.pid());
+    let invoked = s.invoked().await;
+    let before = peak_kib(invoked.pid());
     let zeros = vec!["0"; 2 * 1024 * 1024].join(",");
     let payload = format!(
         r#"{{"Data":{{"req":{{"Method":"PUT","Url":"http://localhost/vault/x","Headers":{{"Content-Type":["application/json"]}},"Params":{{"secret_name":"x"}},"Body":[{zeros}]}}}},"Metadata":{{}}}}"#
     );
     let calls = (0..16).map(|_| {
-        let (url, payload) = (s.handler.url("/vault"), payload.clone());
+        let (url, payload) = (invoked.url("/vault"), payload.clone());
         tokio::spawn(async move {
             let resp = client()
                 .post(url)
@@ -511,7 +514,7 @@ async fn invocation_payloads_never_become_json_trees() {
         answered += usize::from(call.await.unwrap());
     }
     assert!(answered >= 8, "{answered} of 16 answered");
-    let grown = peak_kib(s.handler.pid()).saturating_sub(before) / 1024;
+    let grown = peak_kib(invoked.pid()).saturating_sub(before) / 1024;
     eprintln!("peak grew by {grown} MiB");
     // The budget is 8 payloads of 4.25 MiB; a tree of one such payload is ~60 MiB.
     assert!(grown < 100, "peak grew by {grown} MiB");
@@ -565,7 +568,8 @@ async fn every_ingestion_endpoint_must_be_https() {
 #[tokio::test]
 async fn trickling_payloads_do_not_hold_up_invocations() {
     let s = Setup::start("", |c| c).await;
-    let addr = s.handler.addr();
+    let invoked = s.invoked().await;
+    let addr = invoked.addr();
     let mut trickles = Vec::new();
     for _ in 0..12 {
         use std::io::Write;
@@ -580,7 +584,7 @@ async fn trickling_payloads_do_not_hold_up_invocations() {
         "Headers": {}, "Params": {}}}, "Metadata": {}});
     let t = Instant::now();
     let resp = client()
-        .post(s.handler.url("/health"))
+        .post(invoked.url("/health"))
         .header("content-type", "application/json")
         .body(payload.to_string())
         .send()
@@ -596,12 +600,13 @@ async fn trickling_payloads_do_not_hold_up_invocations() {
 #[tokio::test]
 async fn an_invocation_payload_over_its_limit_gets_413() {
     let s = Setup::start("", |c| c.set("MAX_REQUEST_BODY_BYTES", "1024")).await;
+    let invoked = s.invoked().await;
     let big = format!(
         r#"{{"Data":{{"req":{{"Method":"GET","Body":"{}"}}}}}}"#,
         "a".repeat(300_000)
     );
     let resp = client()
-        .post(s.handler.url("/vault"))
+        .post(invoked.url("/vault"))
         .header("content-type", "application/json")
         .body(big)
         .send()

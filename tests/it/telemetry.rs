@@ -111,8 +111,9 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
         "Url": "http://localhost:7071/whoami", "Method": "GET",
         "Headers": {"Authorization": [bearer(&good)]}, "Query": {}, "Params": {},
     }}, "Metadata": {}});
+    // (A host that invokes with payloads: the same app, its host.json forwarding nothing.)
     let resp = client()
-        .post(s.handler.url("/whoami"))
+        .post(s.invoked().await.url("/whoami"))
         .header("content-type", "application/json")
         .header(INVOCATION, INV_INVOCATION_MODE)
         .body(payload.to_string())
@@ -122,12 +123,14 @@ async fn requests_dependencies_and_metrics_reach_application_insights() {
     assert_eq!(resp.status(), 200);
     let logs = s.handler.logs();
     assert!(logs.contains("telemetry: Application Insights"), "{logs}");
+    let invoked_logs = s.invoked().await.logs();
     assert!(
-        logs.contains(&format!("invocation_id={INV_INVOCATION_MODE}")),
-        "{logs}"
+        invoked_logs.contains(&format!("invocation_id={INV_INVOCATION_MODE}")),
+        "{invoked_logs}"
     );
     // SIGTERM, as the platform stops an instance: what is queued is sent before exit.
     assert!(s.handler.terminate().success());
+    assert!(s.invoked_mut().unwrap().terminate().success());
 
     assert!(ingestion.uploads() > 0);
     let requests = ingestion.items("RequestData");

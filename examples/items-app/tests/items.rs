@@ -2,7 +2,7 @@
 //! The items API and the echo, through funcgate's testing kit: a loopback identity provider
 //! with a test key, and the app served in-process, called in both host protocols.
 
-use funcgate::testing::{IdentityProvider, TestApp};
+use funcgate::testing::{IdentityProvider, TestApp, invocation_copy};
 use serde_json::{Value, json};
 
 fn start(idp: &IdentityProvider) -> TestApp {
@@ -164,7 +164,16 @@ async fn items_follow_the_sample_contract() {
 #[tokio::test]
 async fn the_same_calls_arrive_as_invocation_payloads() {
     let idp = IdentityProvider::start();
-    let app = start(&idp);
+    // The host sends payloads only where host.json forwards nothing (or a function has more
+    // bindings than HTTP in and out): the same app, its host.json changed so.
+    let invoked = invocation_copy(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let app = TestApp::start(
+        items_app::app(),
+        invoked.path(),
+        &idp,
+        &[("AUTH_DEBUG_ERRORS", "true")],
+    )
+    .unwrap();
     let write = idp.token(json!({"roles": ["Api.Write", "Api.Read"]}));
     let created = app
         .invoke(
@@ -298,6 +307,10 @@ async fn events_stream_through_the_built_executable() {
         "{pieces:?}"
     );
     // As the invocation protocol (a mode that buffers) carries it: whole.
+    let invoked = invocation_copy(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let app = TestApp::start_binary(env!("CARGO_BIN_EXE_items-app"), invoked.path(), &idp, &[])
+        .await
+        .unwrap();
     let whole = app
         .invoke("events", "GET", "/api/events", &[], Some(&reader), None)
         .await;

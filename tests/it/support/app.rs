@@ -70,6 +70,31 @@ impl AppDir {
         self.dir.path()
     }
 
+    /// The same app with `host.json` turning on neither forwarding nor proxying: the host then
+    /// invokes every function with payloads (`POST /{name}`), and funcgate takes only those.
+    /// Function folders and `host.json` are copied; other files stay in this folder.
+    pub fn invoked_copy(&self) -> AppDir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.path().join("host.json")).unwrap())
+                .unwrap();
+        host["customHandler"]["enableForwardingHttpRequest"] = json!(false);
+        host["customHandler"]["enableProxyingHttpRequest"] = json!(false);
+        std::fs::write(dir.path().join("host.json"), host.to_string()).unwrap();
+        for entry in std::fs::read_dir(self.path()).unwrap().flatten() {
+            let json = entry.path().join("function.json");
+            if json.is_file() {
+                let folder = dir.path().join(entry.file_name());
+                std::fs::create_dir(&folder).unwrap();
+                std::fs::copy(&json, folder.join("function.json")).unwrap();
+            }
+        }
+        AppDir {
+            dir,
+            prefix: self.prefix.clone(),
+        }
+    }
+
     /// Writes a file relative to the app root, creating folders.
     pub fn write(&self, rel: &str, text: &str) {
         let path = self.dir.path().join(rel);

@@ -128,6 +128,11 @@ pub struct Setup {
     pub provider: Provider,
     pub key: TestKey,
     pub app: AppDir,
+    /// The handler's settings, for [`Setup::invoked`].
+    env: Vec<(String, String)>,
+    /// The same app under a host that invokes every function with payloads, started on first
+    /// use.
+    invoked: tokio::sync::OnceCell<(AppDir, Handler)>,
 }
 
 impl Setup {
@@ -136,16 +141,47 @@ impl Setup {
         let key = TestKey::load("key1", "k1");
         let provider = Provider::start(vec![key.clone()]);
         let app = AppDir::new(prefix);
-        let handler = tweak(HandlerConfig::hosted(&app, &provider.base))
-            .spawn()
-            .await;
+        let config = tweak(HandlerConfig::hosted(&app, &provider.base));
+        let env = config.env.clone();
+        let handler = config.spawn().await;
         handler.wait_for_keys().await;
         Setup {
             handler,
             provider,
             key,
             app,
+            env,
+            invoked: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// A second handler with the same settings, for the same app under a host that invokes
+    /// every function with payloads (the only way the host sends them to a function with one
+    /// HTTP input and one HTTP output); it reads this setup's local secrets file.
+    pub async fn invoked(&self) -> &Handler {
+        let (_, handler) = self
+            .invoked
+            .get_or_init(|| async {
+                let app = self.app.invoked_copy();
+                let mut config = HandlerConfig::hosted(&app, &self.provider.base);
+                config.env = self.env.clone();
+                let file = self.env.iter().find(|(k, _)| k == "LOCAL_SECRETS_FILE");
+                let file = self
+                    .app
+                    .path()
+                    .join(file.map_or("local.secrets.json", |(_, v)| v));
+                config = config.set("LOCAL_SECRETS_FILE", &file.to_string_lossy());
+                let handler = config.spawn().await;
+                handler.wait_for_keys().await;
+                (app, handler)
+            })
+            .await;
+        handler
+    }
+
+    /// The second handler, once started (to terminate it and flush its telemetry).
+    pub fn invoked_mut(&mut self) -> Option<&mut Handler> {
+        self.invoked.get_mut().map(|(_, handler)| handler)
     }
 
     /// A valid v2 token carrying `roles`.

@@ -1,0 +1,540 @@
+//! The Functions app as the host sees it: `host.json` and one `function.json` per folder.
+//!
+//! Read once at start-up by settings; used by the host adapters (which protocol, which
+//! function) and the gateway (methods), which is why it is not inside `host`.
+//!
+//! funcgate reads the same files so the route prefix, each function's route and methods, and
+//! which protocol the host speaks for each function have one source of truth.
+
+mod route;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+pub(crate) use route::Route;
+
+/// One function folder.
+#[derive(Clone, Debug)]
+pub(crate) struct FunctionDef {
+    /// Folder name (the host's function name).
+    pub(crate) name: String,
+    /// Upper-case methods from `function.json`; `None` accepts every method.
+    pub(crate) methods: Option<Vec<String>>,
+    /// The route template (defaults to the function name).
+    pub(crate) route: Route,
+    /// Name of the `httpTrigger` binding (`Data.<name>` in invocation payloads).
+    pub(crate) trigger_name: String,
+    /// Name of the `http` output binding (`Outputs.<name>`, or `$return`).
+    pub(crate) output_name: String,
+    /// The host calls this function with invocation payloads (`POST /{name}`), never with the
+    /// request itself: it has bindings beyond one `httpTrigger` and one `http` output, or
+    /// `host.json` turns on neither proxying nor forwarding.
+    pub(crate) invoked: bool,
+}
+
+impl FunctionDef {
+    /// Whether `method` is among the function's methods.
+    pub(crate) fn accepts(&self, method: &str) -> bool {
+        match &self.methods {
+            None => true,
+            Some(list) => list.iter().any(|m| m.eq_ignore_ascii_case(method)),
+        }
+    }
+
+    /// The `Allow` header value.
+    pub(crate) fn allow_header(&self) -> String {
+        match &self.methods {
+            None => "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".to_owned(),
+            Some(list) => list.join(", "),
+        }
+    }
+}
+
+/// How the host passes HTTP requests on (`host.json`'s `customHandler`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HostMode {
+    /// `enableProxyingHttpRequest` (or the `mcp-custom-handler` profile): the request itself,
+    /// streamed both ways.
+    Proxying,
+    /// `enableForwardingHttpRequest` (or the legacy `httpWorker` section): the request itself,
+    /// the reply buffered.
+    Forwarding,
+    /// Neither: every function is invoked with payloads.
+    Invocation,
+}
+
+impl std::fmt::Display for HostMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HostMode::Proxying => "proxying",
+            HostMode::Forwarding => "forwarding",
+            HostMode::Invocation => "invocation payloads only",
+        })
+    }
+}
+
+/// The whole app: route prefix, host mode and functions.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    /// `extensions.http.routePrefix` without slashes (`api` by default, may be empty).
+    pub(crate) route_prefix: String,
+    /// How the host passes requests on.
+    pub(crate) mode: HostMode,
+    /// Function folders that hold an HTTP trigger, in the order the host tries their routes
+    /// (see [`Route::precedence`]; folder name breaks ties).
+    pub(crate) functions: Vec<FunctionDef>,
+}
+
+/// What routing found for a public request.
+pub(crate) struct Routed<'a> {
+    /// The function the host would run.
+    pub(crate) function: &'a FunctionDef,
+    /// Its route parameters.
+    pub(crate) params: HashMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct FunctionJson {
+    #[serde(default)]
+    bindings: Vec<Binding>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Binding {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    direction: String,
+    #[serde(default)]
+    name: String,
+    auth_level: Option<String>,
+    methods: Option<Vec<String>>,
+    route: Option<String>,
+}
+
+/// Why the layout could not be read: the file and the problem.
+#[derive(Debug)]
+pub(crate) struct LayoutError {
+    /// The file at fault, relative to the app root.
+    pub(crate) file: String,
+    /// What is wrong with it.
+    pub(crate) problem: String,
+}
+
+/// A `host.json` switch: JSON `true`, or the string `"true"` (the host binds configuration
+/// values as text, so both work there).
+fn switch(host: &Value, pointer: &str) -> bool {
+    match host.pointer(pointer) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// The host's mode, as `DefaultHttpWorkerService` decides it (proxying first).
+fn host_mode(host: &Value) -> HostMode {
+    let profile = host
+        .pointer("/configurationProfile")
+        .and_then(Value::as_str)
+        .is_some_and(|p| p.eq_ignore_ascii_case("mcp-custom-handler"));
+    let custom = host.get("customHandler").is_some();
+    if profile || switch(host, "/customHandler/enableProxyingHttpRequest") {
+        HostMode::Proxying
+    } else if switch(host, "/customHandler/enableForwardingHttpRequest")
+        || (!custom && host.get("httpWorker").is_some())
+    {
+        HostMode::Forwarding
+    } else {
+        HostMode::Invocation
+    }
+}
+
+impl Layout {
+    /// Reads `host.json` and every direct sub-folder holding a `function.json`.
+    pub(crate) fn load(root: &Path) -> Result<Layout, LayoutError> {
+        let host_text = fs::read_to_string(root.join("host.json")).map_err(|e| LayoutError {
+            file: "host.json".into(),
+            problem: format!("cannot be read in {}: {e}", root.display()),
+        })?;
+        let host: Value = serde_json::from_str(&host_text).map_err(|e| LayoutError {
+            file: "host.json".into(),
+            problem: format!("is not valid JSON: {e}"),
+        })?;
+        let route_prefix = match host.pointer("/extensions/http/routePrefix") {
+            None | Some(Value::Null) => "api".to_owned(),
+            Some(Value::String(p)) => p.trim_matches('/').to_owned(),
+            Some(_) => {
+                return Err(LayoutError {
+                    file: "host.json".into(),
+                    problem: "extensions.http.routePrefix must be a string".into(),
+                });
+            }
+        };
+        let mode = host_mode(&host);
+        let mut functions = Vec::new();
+        let entries = fs::read_dir(root).map_err(|e| LayoutError {
+            file: ".".into(),
+            problem: format!("cannot list {}: {e}", root.display()),
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path().join("function.json");
+            if !path.is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(f) = read_function(&path, name, mode)? {
+                functions.push(f);
+            }
+        }
+        functions.sort_by(|a, b| a.name.cmp(&b.name));
+        // The host's order; the sort is stable, so equal routes stay in folder-name order.
+        functions.sort_by(|a, b| a.route.precedence(&b.route));
+        let layout = Layout {
+            route_prefix,
+            mode,
+            functions,
+        };
+        layout.check_invocation_paths()?;
+        Ok(layout)
+    }
+
+    /// Refuses a layout where a public request could arrive at the path where the host
+    /// invokes a function (`POST /{name}`): such a request would be indistinguishable from the
+    /// host's own invocation, so a caller could write the method, headers and identity of a
+    /// call it describes. Only possible when the route prefix is empty (or a route is the
+    /// prefix alone) and another function's route takes `POST /{name}` first.
+    fn check_invocation_paths(&self) -> Result<(), LayoutError> {
+        for invoked in self.functions.iter().filter(|f| f.invoked) {
+            let path = format!("/{}", invoked.name);
+            if let Some(routed) = self.route("POST", &path)
+                && !routed.function.invoked
+                && routed.function.accepts("POST")
+            {
+                return Err(LayoutError {
+                    file: format!("{}/function.json", routed.function.name),
+                    problem: format!(
+                        "its route {:?} takes public POST {path}, the path where the host invokes function {:?} with payloads; a caller could then write an invocation payload. Give one of them another route (or set a routePrefix)",
+                        routed.function.route.template, invoked.name
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The function the host would run for a public `method` and `path`, with its route
+    /// parameters: the first route in the host's order whose template, constraints and
+    /// methods match. When routes match the path but none takes the method, the first of them
+    /// (the gateway answers `405` with its `Allow`; under the host such a request is a 404 and
+    /// never arrives).
+    pub(crate) fn route(&self, method: &str, path: &str) -> Option<Routed<'_>> {
+        let mut parts = route::path_segments(path);
+        if !self.route_prefix.is_empty() {
+            let prefix: Vec<&str> = self.route_prefix.split('/').collect();
+            if parts.len() < prefix.len()
+                || !parts
+                    .iter()
+                    .zip(&prefix)
+                    .all(|(a, b)| a.eq_ignore_ascii_case(b))
+            {
+                return None;
+            }
+            parts.drain(..prefix.len());
+        }
+        if parts.iter().any(String::is_empty) {
+            return None;
+        }
+        let mut fallback = None;
+        for function in &self.functions {
+            let Some(params) = function.route.matches(&parts) else {
+                continue;
+            };
+            if function.accepts(method) {
+                return Some(Routed { function, params });
+            }
+            fallback.get_or_insert(Routed { function, params });
+        }
+        fallback
+    }
+
+    /// The function folder called `name` (invocation requests use folder names).
+    pub(crate) fn function(&self, name: &str) -> Option<&FunctionDef> {
+        self.functions
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The function the host invokes at `path` (`/{name}`), if one is invoked with payloads.
+    pub(crate) fn invoked_at(&self, path: &str) -> Option<&FunctionDef> {
+        let name = path.strip_prefix('/')?;
+        self.function(name).filter(|f| f.invoked)
+    }
+
+    /// The public path of a function's route with its optional parameters left out, under
+    /// the route prefix (`/api/.well-known/oauth-protected-resource`).
+    pub(crate) fn public_path(&self, function: &str) -> Option<String> {
+        let bare = self.function(function)?.route.bare_path()?;
+        Some(if self.route_prefix.is_empty() {
+            if bare.is_empty() {
+                "/".to_owned()
+            } else {
+                bare
+            }
+        } else {
+            format!("/{}{bare}", self.route_prefix)
+        })
+    }
+}
+
+/// One `function.json`; `None` for a folder without an HTTP trigger.
+fn read_function(
+    path: &Path,
+    name: String,
+    mode: HostMode,
+) -> Result<Option<FunctionDef>, LayoutError> {
+    let file = format!("{name}/function.json");
+    let bad = |problem: String| LayoutError {
+        file: file.clone(),
+        problem,
+    };
+    let text = fs::read_to_string(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    let parsed: FunctionJson =
+        serde_json::from_str(&text).map_err(|e| bad(format!("is not valid: {e}")))?;
+    let Some(trigger) = parsed
+        .bindings
+        .iter()
+        .find(|b| b.kind.eq_ignore_ascii_case("httpTrigger"))
+    else {
+        log::warn!("{file}: no httpTrigger binding; funcgate does not serve it");
+        return Ok(None);
+    };
+    let output = parsed
+        .bindings
+        .iter()
+        .find(|b| b.kind.eq_ignore_ascii_case("http") && b.direction.eq_ignore_ascii_case("out"));
+    // The host's `IsHttpInAndOutFunction`: exactly one input binding (the trigger) and one
+    // output binding (http); anything else is invoked with payloads whatever host.json says.
+    let direction = |d: &str| {
+        parsed
+            .bindings
+            .iter()
+            .filter(|b| b.direction.eq_ignore_ascii_case(d))
+            .count()
+    };
+    let http_in_and_out = direction("in") == 1 && direction("out") == 1 && output.is_some();
+    let invoked = !http_in_and_out || mode == HostMode::Invocation;
+    if !http_in_and_out && mode != HostMode::Invocation {
+        log::warn!(
+            "{file}: not exactly one httpTrigger and one http output; the host invokes it with payloads (POST /{name}), buffering its replies"
+        );
+    }
+    let route =
+        Route::parse(trigger.route.as_deref().unwrap_or(&name)).map_err(|e| bad(e.to_string()))?;
+    let auth_level = trigger
+        .auth_level
+        .clone()
+        .unwrap_or_else(|| "function".to_owned());
+    if !auth_level.eq_ignore_ascii_case("anonymous") {
+        log::warn!(
+            "{file}: authLevel is {auth_level:?}; in Azure the host will also demand a function key"
+        );
+    }
+    Ok(Some(FunctionDef {
+        name,
+        methods: trigger
+            .methods
+            .as_ref()
+            .map(|m| m.iter().map(|s| s.to_ascii_uppercase()).collect()),
+        route,
+        trigger_name: if trigger.name.is_empty() {
+            "req".to_owned()
+        } else {
+            trigger.name.clone()
+        },
+        output_name: output
+            .map(|b| b.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "res".to_owned()),
+        invoked,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(prefix: &str) -> Layout {
+        let def = |name: &str, route: &str| FunctionDef {
+            name: name.into(),
+            methods: Some(vec!["GET".into(), "HEAD".into()]),
+            route: Route::parse(route).unwrap(),
+            trigger_name: "req".into(),
+            output_name: "res".into(),
+            invoked: false,
+        };
+        Layout {
+            route_prefix: prefix.into(),
+            mode: HostMode::Forwarding,
+            functions: vec![
+                def("health", "health"),
+                def("vault", "vault/{secret_name?}"),
+            ],
+        }
+    }
+
+    fn routed(l: &Layout, path: &str) -> Option<(String, Option<String>)> {
+        l.route("GET", path).map(|r| {
+            (
+                r.function.name.clone(),
+                r.params.get("secret_name").cloned(),
+            )
+        })
+    }
+
+    #[test]
+    fn routes_with_and_without_prefix() {
+        let bare = layout("");
+        assert_eq!(routed(&bare, "/health"), Some(("health".into(), None)));
+        assert_eq!(routed(&bare, "/HEALTH/"), Some(("health".into(), None)));
+        assert_eq!(routed(&bare, "/vault"), Some(("vault".into(), None)));
+        assert_eq!(
+            routed(&bare, "/vault/my%2Dsecret"),
+            Some(("vault".into(), Some("my-secret".into())))
+        );
+        assert_eq!(routed(&bare, "/vault/a/b"), None);
+        assert_eq!(routed(&bare, "/vault//"), None);
+        assert_eq!(routed(&bare, "/"), None);
+        assert_eq!(routed(&bare, "/api/health"), None);
+
+        let api = layout("api");
+        assert_eq!(routed(&api, "/api/health"), Some(("health".into(), None)));
+        assert_eq!(
+            routed(&api, "/api/vault/x"),
+            Some(("vault".into(), Some("x".into())))
+        );
+        assert_eq!(routed(&api, "/health"), None);
+        assert_eq!(routed(&api, "/apihealth"), None);
+    }
+
+    fn app(host: &str, functions: &[(&str, &str)]) -> Result<Layout, LayoutError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("host.json"), host).unwrap();
+        for (name, json) in functions {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+            std::fs::write(dir.path().join(name).join("function.json"), json).unwrap();
+        }
+        Layout::load(dir.path())
+    }
+
+    fn http(route: &str, methods: &str) -> String {
+        format!(
+            r#"{{"bindings":[{{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":{methods},"route":"{route}"}},{{"type":"http","direction":"out","name":"res"}}]}}"#
+        )
+    }
+
+    const QUEUED: &str = r#"{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["post"]},{"type":"http","direction":"out","name":"res"},{"type":"queue","direction":"out","name":"msg","queueName":"q"}]}"#;
+    const FORWARDING: &str = r#"{"customHandler":{"description":{"defaultExecutablePath":"h"},"enableForwardingHttpRequest":true},"extensions":{"http":{"routePrefix":""}}}"#;
+
+    #[test]
+    fn the_protocol_comes_from_the_layout() {
+        let l = app(
+            FORWARDING,
+            &[("jobs", QUEUED), ("items", &http("items", r#"["get"]"#))],
+        )
+        .unwrap();
+        assert_eq!(l.mode, HostMode::Forwarding);
+        assert!(l.function("jobs").unwrap().invoked);
+        assert!(!l.function("items").unwrap().invoked);
+        assert!(l.invoked_at("/jobs").is_some());
+        assert!(l.invoked_at("/items").is_none());
+        let neither = app(
+            r#"{"customHandler":{"description":{"defaultExecutablePath":"h"}}}"#,
+            &[("items", &http("items", r#"["get"]"#))],
+        )
+        .unwrap();
+        assert_eq!(neither.mode, HostMode::Invocation);
+        assert!(neither.function("items").unwrap().invoked);
+        let mcp = app(r#"{"configurationProfile":"mcp-custom-handler"}"#, &[]).unwrap();
+        assert_eq!(mcp.mode, HostMode::Proxying);
+    }
+
+    #[test]
+    fn a_public_route_over_an_invocation_path_is_refused() {
+        let elsewhere = QUEUED.replace(
+            r#""methods":["post"]"#,
+            r#""methods":["post"],"route":"work/run""#,
+        );
+        let err = app(
+            FORWARDING,
+            &[
+                ("jobs", &elsewhere),
+                ("proxy", &http("{*path}", r#"["post"]"#)),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.file, "proxy/function.json");
+        assert!(err.problem.contains("POST /jobs"), "{}", err.problem);
+        // The invoked function's own route (its name, by default) comes first: no public
+        // request reaches another function at that path.
+        assert!(
+            app(
+                FORWARDING,
+                &[("jobs", QUEUED), ("proxy", &http("{*path}", r#"["post"]"#))]
+            )
+            .is_ok()
+        );
+        // GET-only catch-alls cannot carry a POST; a route prefix keeps public paths apart.
+        assert!(
+            app(
+                FORWARDING,
+                &[
+                    ("jobs", &elsewhere),
+                    ("proxy", &http("{*path}", r#"["get"]"#))
+                ]
+            )
+            .is_ok()
+        );
+        let prefixed = FORWARDING.replace(r#""routePrefix":"""#, r#""routePrefix":"api""#);
+        assert!(
+            app(
+                &prefixed,
+                &[
+                    ("jobs", &elsewhere),
+                    ("proxy", &http("{*path}", r#"["post"]"#))
+                ]
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn methods_and_constraints_choose_as_the_host_does() {
+        let l = app(
+            FORWARDING,
+            &[
+                ("byid", &http("items/{id:int}", r#"["get"]"#)),
+                ("byname", &http("items/{name}", r#"["get","delete"]"#)),
+                ("feed", &http("items/feed", r#"["get"]"#)),
+                ("create", &http("items/{id?}", r#"["post"]"#)),
+                ("all", &http("{*rest}", r#"["get","post","put"]"#)),
+            ],
+        )
+        .unwrap();
+        let to = |m: &str, p: &str| l.route(m, p).map(|r| r.function.name.clone());
+        assert_eq!(to("GET", "/items/feed").as_deref(), Some("feed"));
+        assert_eq!(to("GET", "/items/7").as_deref(), Some("byid"));
+        assert_eq!(to("GET", "/items/seven").as_deref(), Some("byname"));
+        assert_eq!(to("DELETE", "/items/7").as_deref(), Some("byname"));
+        assert_eq!(to("POST", "/items/7").as_deref(), Some("create"));
+        assert_eq!(to("POST", "/items").as_deref(), Some("create"));
+        assert_eq!(to("PUT", "/items/7").as_deref(), Some("all"));
+        assert_eq!(to("GET", "/other").as_deref(), Some("all"));
+        // No route takes PATCH: the first that matches the path answers 405.
+        assert_eq!(to("PATCH", "/items/7").as_deref(), Some("byid"));
+    }
+}
