@@ -60,13 +60,50 @@ pub(crate) fn document(
     .ok()
 }
 
+/// The route parameter of the path-inserted form (RFC 9728 §3.1):
+/// `/.well-known/oauth-protected-resource/<path>` describes the resource `<base>/<path>`.
+const RESOURCE_PATH_PARAM: &str = "resource";
+
 async fn answer(req: Request) -> Outcome {
     let Some(document) = &req.services().protected_resource else {
         return Err(ApiError::new(ErrorKind::NotFound)
             .because("PUBLIC_BASE_URL is not set: no protected resource metadata"));
     };
-    let mut reply = Reply::with_json_body(200, document.clone());
+    let body = match req.param(RESOURCE_PATH_PARAM) {
+        None => document.clone(),
+        Some(path) => for_path(document, path)?,
+    };
+    let mut reply = Reply::with_json_body(200, body);
     // The same for every caller, and changes only with settings.
     reply.header("Cache-Control", "public, max-age=3600");
     Ok(reply)
 }
+
+/// The document for the resource at `path` under the base URL: the same servers and scopes,
+/// `resource` naming that path, as a client that derived this location expects it to.
+fn for_path(document: &[u8], path: &str) -> Result<Vec<u8>, ApiError> {
+    let not_found = || {
+        ApiError::new(ErrorKind::NotFound).because("no protected resource metadata for this path")
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(document).map_err(|_| not_found())?;
+    let base = value["resource"].as_str().ok_or_else(not_found)?;
+    // The value is the caller's: encode what a URL path cannot hold as it is.
+    let encoded =
+        percent_encoding::utf8_percent_encode(path.trim_matches('/'), RESOURCE_PATH_ENCODE);
+    value["resource"] = serde_json::Value::String(format!("{base}/{encoded}"));
+    serde_json::to_vec(&value).map_err(|_| not_found())
+}
+
+/// What is escaped in a resource path: controls, space, and the characters that would end the
+/// path or change its meaning.
+const RESOURCE_PATH_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\');
