@@ -9,6 +9,7 @@ mod faults;
 mod functions;
 mod host_protocols;
 mod hostile;
+mod key_rollover;
 mod keys;
 mod keyvault;
 mod library;

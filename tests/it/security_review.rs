@@ -117,16 +117,20 @@ async fn a_kid_refused_during_the_cooldown_is_retried_after_it() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let a = s.get("/vault/demo", Some(&token)).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    // The junk kid, proven unknown by a refresh it waited on, still costs no fetch.
+    // The junk kid, proven unknown by a refresh it waited on, is remembered only for a
+    // cooldown (round 4, finding 3: a proof can race a rollover): after it, a burst of the
+    // junk kid still costs one fetch at most.
     let before = s.provider.jwks_hits();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    s.get(
-        "/vault/demo",
-        Some(&s.key.sign_with_kid(&claims, Some("junk"))),
-    )
-    .await
-    .assert_error(401, "InvalidAuthorizationHeader");
-    assert_eq!(s.provider.jwks_hits(), before);
+    for _ in 0..5 {
+        s.get(
+            "/vault/demo",
+            Some(&s.key.sign_with_kid(&claims, Some("junk"))),
+        )
+        .await
+        .assert_error(401, "InvalidAuthorizationHeader");
+    }
+    assert!(s.provider.jwks_hits() - before <= 1);
 }
 
 fn organizations_metadata(p: &Provider) -> String {

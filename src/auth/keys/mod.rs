@@ -13,10 +13,11 @@
 //! - a background task loads keys at start-up (retrying with back-off, without delaying
 //!   readiness), then refreshes every hour with jitter;
 //! - an unknown `kid` triggers one synchronous refresh, at most once per cooldown counted from
-//!   the last such refresh; a `kid` is remembered as unknown (bounded, until the next
-//!   background refresh) only when a refresh this request waited on completed without it, so
-//!   a flood of random `kid`s costs nothing and a `kid` refused during the cooldown is tried
-//!   again once the cooldown has passed;
+//!   the last such refresh; a `kid` is remembered as unknown (bounded, for one cooldown, and
+//!   forgotten at the next background refresh) only when a refresh this request waited on,
+//!   started after its lookup missed, completed without it, so a flood of random `kid`s costs
+//!   nothing, a refresh that read the key set just before a rollover proves nothing, and a
+//!   `kid` refused during the cooldown is tried again once the cooldown has passed;
 //! - refreshes are single-flight and run in their own task; callers wait on the shared result,
 //!   never on a lock held across network I/O, and requests with known `kid`s never wait.
 

@@ -114,8 +114,19 @@ type Refresh = Shared<BoxFuture<'static, Result<(), KeyFetchError>>>;
 
 struct Control {
     gate: UnknownKidGate,
-    inflight: Option<Refresh>,
+    /// The refresh under way, with its sequence number.
+    inflight: Option<(u64, Refresh)>,
+    /// How many refreshes have started: the sequence number of the latest.
+    started: u64,
     last_attempt: Option<Instant>,
+}
+
+/// A refresh a lookup waits on, and whether its outcome can prove the key unknown.
+struct Awaited {
+    refresh: Refresh,
+    /// True only for a refresh that started after the lookup missed: one started before may
+    /// have read the key set just before the key was published.
+    proves: bool,
 }
 
 /// The signing-key cache of one tenant (or one metadata document).
@@ -144,6 +155,7 @@ impl KeyStore {
             control: Mutex::new(Control {
                 gate: UnknownKidGate::new(policy.unknown_kid_cooldown),
                 inflight: None,
+                started: 0,
                 last_attempt: None,
             }),
             source,
@@ -180,55 +192,97 @@ impl KeyStore {
         }
     }
 
-    /// The key a token names, refreshing when the policy allows.
     /// The key `by` names when it is already loaded; never starts a refresh.
     pub(crate) fn cached(&self, by: &KeyRef) -> Option<Found> {
         lookup(&self.snapshot(), by)
     }
 
+    /// The key a token names, refreshing when the policy allows.
+    ///
+    /// A key is remembered as unknown only when a refresh that started after this lookup
+    /// missed completed without it: a refresh already under way may have read the key set
+    /// just before the key was published (a rollover race), so it is waited on but proves
+    /// nothing, and the key may then earn a refresh of its own (the cooldown still applies).
     pub(crate) async fn find(self: &Arc<Self>, by: &KeyRef) -> Result<Found, ApiError> {
-        let snap = self.snapshot();
-        if let Some(found) = lookup(&snap, by) {
+        if let Some(found) = self.cached(by) {
             return Ok(found);
         }
         let memo = by.memo();
-        let now = Instant::now();
-        let refresh = {
+        // Refreshes numbered above `missed` started after this lookup missed.
+        let (first, missed) = {
             let mut control = self.control();
-            if let Some(inflight) = &control.inflight {
-                // A refresh is under way: its result is as fresh as any we could start.
-                Some(inflight.clone())
-            } else if !snap.is_loaded() {
-                let recent = control
-                    .last_attempt
-                    .is_some_and(|t| now.saturating_duration_since(t) < self.policy.empty_retry);
-                (!recent).then(|| self.start_refresh(&mut control))
-            } else if control.gate.allow(&memo, now) {
-                Some(self.start_refresh(&mut control))
-            } else {
-                None
+            let missed = control.started;
+            (self.next_refresh(&mut control, &memo, missed), missed)
+        };
+        let mut awaited = first;
+        // At most two rounds: a refresh that was already under way, then one of our own.
+        for round in 0..2 {
+            let (outcome, proves) = match awaited.take() {
+                Some(a) => (Some(a.refresh.await.is_ok()), a.proves),
+                None => (None, false),
+            };
+            let snap = self.snapshot();
+            if !snap.is_loaded() {
+                return Err(ApiError::new(ErrorKind::SigningKeysUnavailable)
+                    .because("signing keys could not be fetched")
+                    .with(Detail::RetryAfter(RETRY_AFTER_SECONDS)));
             }
-        };
-        // Only a refresh this request waited on, and that succeeded, proves the key unknown;
-        // failures were logged by the refresh itself.
-        let proven = match refresh {
-            Some(refresh) => refresh.await.is_ok(),
-            None => false,
-        };
-        let snap = self.snapshot();
-        if !snap.is_loaded() {
-            return Err(ApiError::new(ErrorKind::SigningKeysUnavailable)
-                .because("signing keys could not be fetched")
-                .with(Detail::RetryAfter(RETRY_AFTER_SECONDS)));
+            if let Some(found) = lookup(&snap, by) {
+                return Ok(found);
+            }
+            match outcome {
+                // Only a refresh this request waited on, that started after its lookup missed
+                // and that succeeded, proves the key unknown; failures were logged by the
+                // refresh itself.
+                Some(true) if proves => {
+                    self.control().gate.confirm_unknown(&memo, Instant::now());
+                }
+                // A refresh that was already under way proves nothing (see above).
+                Some(true) if round == 0 => {
+                    let mut control = self.control();
+                    awaited = self.next_refresh(&mut control, &memo, missed);
+                    if awaited.is_some() {
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            break;
         }
-        lookup(&snap, by).ok_or_else(|| {
-            if proven {
-                self.control().gate.confirm_unknown(&memo);
-            }
-            ApiError::new(ErrorKind::KeyNotFound).because(match by {
-                KeyRef::Kid(_) => "kid is not among the signing keys",
-                KeyRef::Thumbprint(_) => "x5t is not among the signing keys",
-            })
+        Err(ApiError::new(ErrorKind::KeyNotFound).because(match by {
+            KeyRef::Kid(_) => "kid is not among the signing keys",
+            KeyRef::Thumbprint(_) => "x5t is not among the signing keys",
+        }))
+    }
+
+    /// The refresh a lookup that missed at sequence number `missed` should wait on, if any:
+    /// the one under way, else a new one when the key set is empty (at most once per
+    /// `empty_retry`) or when the unknown-`kid` gate allows.
+    fn next_refresh(
+        self: &Arc<Self>,
+        control: &mut Control,
+        memo: &str,
+        missed: u64,
+    ) -> Option<Awaited> {
+        if let Some((seq, inflight)) = &control.inflight {
+            // A refresh is under way: its result is as fresh as any we could start, though it
+            // proves nothing if it started before the lookup missed.
+            return Some(Awaited {
+                refresh: inflight.clone(),
+                proves: *seq > missed,
+            });
+        }
+        let now = Instant::now();
+        let start = if !self.snapshot().is_loaded() {
+            control
+                .last_attempt
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.policy.empty_retry)
+        } else {
+            control.gate.allow(memo, now)
+        };
+        start.then(|| Awaited {
+            refresh: self.start_refresh(control),
+            proves: true,
         })
     }
 
@@ -236,13 +290,19 @@ impl KeyStore {
     /// cancel it; callers wait on the shared outcome.
     fn start_refresh(self: &Arc<Self>, control: &mut Control) -> Refresh {
         control.last_attempt = Some(Instant::now());
+        control.started += 1;
+        let seq = control.started;
         let me = Arc::clone(self);
         // A refresh a request triggered belongs to that request in telemetry.
         let cx = opentelemetry::Context::current();
         let task = tokio::spawn(opentelemetry::trace::FutureExt::with_context(
             async move {
                 let outcome = me.fetch_and_install().await;
-                me.control().inflight = None;
+                let mut control = me.control();
+                if control.inflight.as_ref().is_some_and(|(s, _)| *s == seq) {
+                    control.inflight = None;
+                }
+                drop(control);
                 outcome
             },
             cx,
@@ -253,7 +313,7 @@ impl KeyStore {
         }
         .boxed()
         .shared();
-        control.inflight = Some(shared.clone());
+        control.inflight = Some((seq, shared.clone()));
         shared
     }
 
@@ -261,7 +321,7 @@ impl KeyStore {
         let refresh = {
             let mut control = self.control();
             match &control.inflight {
-                Some(inflight) => inflight.clone(),
+                Some((_, inflight)) => inflight.clone(),
                 None => self.start_refresh(&mut control),
             }
         };

@@ -79,6 +79,8 @@ struct State {
     mode: ProviderMode,
     discovery_hits: usize,
     jwks_hits: usize,
+    /// How long a JWKS answer takes after the key set was read.
+    jwks_delay: Duration,
     base: String,
 }
 
@@ -109,6 +111,7 @@ impl Provider {
             mode: ProviderMode::Up,
             discovery_hits: 0,
             jwks_hits: 0,
+            jwks_delay: Duration::ZERO,
             base: base.clone(),
         }));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -166,6 +169,12 @@ impl Provider {
     /// The v2 issuer of another tenant.
     pub fn issuer_for(&self, tenant: &str) -> String {
         format!("{}/{tenant}/v2.0", self.base)
+    }
+
+    /// Serves each JWKS `delay` after reading the key set, so a key published meanwhile is
+    /// missing from an answer that arrives after it (a refresh racing a rollover).
+    pub fn set_jwks_delay(&self, delay: Duration) {
+        self.state.lock().unwrap().jwks_delay = delay;
     }
 
     /// How many times the JWKS was fetched.
@@ -256,15 +265,19 @@ async fn discovery(state: web::Data<Mutex<State>>, path: web::Path<String>) -> H
 
 async fn jwks(state: web::Data<Mutex<State>>, path: web::Path<String>) -> HttpResponse {
     let tenant = path.into_inner();
-    let (mode, keys) = {
+    let (mode, keys, delay) = {
         let mut s = state.lock().unwrap();
         s.jwks_hits += 1;
         let set = s.tenant_keys.get(&tenant).unwrap_or(&s.keys);
         (
             s.mode,
             set.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>(),
+            s.jwks_delay,
         )
     };
+    if !delay.is_zero() {
+        actix_web::rt::time::sleep(delay).await;
+    }
     if let Some(r) = fault(mode).await {
         return r;
     }
