@@ -132,7 +132,11 @@ impl<'a> Started<'a> {
         let (reply, err) = match outcome {
             Ok(reply) => (reply, None),
             Err(err) => (
-                Reply::error_for(&err, state.settings.auth.debug_errors, &state.challenges),
+                Reply::error_for(
+                    &err,
+                    state.settings.auth.debug_errors,
+                    &state.challenges_for(&err),
+                ),
                 Some(err),
             ),
         };

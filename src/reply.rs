@@ -40,8 +40,10 @@ impl std::fmt::Debug for Reply {
 pub(crate) struct Challenges {
     /// `resource_metadata="..."` on every 401 (RFC 9728), when `PUBLIC_BASE_URL` is set.
     pub(crate) resource_metadata: Option<String>,
-    /// `authorization_uri="..."` of a claims challenge: the tenant's authorize endpoint.
-    pub(crate) authorization_uri: String,
+    /// `authorization_uri="..."` of a claims challenge: the provider's authorize endpoint,
+    /// left out when none is known (a wrong one would send clients elsewhere). The value is
+    /// quoted as is: it must hold no `"`, `\`, control or non-ASCII character.
+    pub(crate) authorization_uri: Option<String>,
 }
 
 impl Reply {
@@ -233,11 +235,14 @@ impl Reply {
                     Detail::Claims(json) => STANDARD.encode(json),
                     _ => String::new(),
                 };
+                let authorization_uri = match &challenges.authorization_uri {
+                    Some(url) => format!("authorization_uri=\"{url}\", "),
+                    None => String::new(),
+                };
                 reply.header(
                     "WWW-Authenticate",
                     metadata(format!(
-                        "Bearer realm=\"\", authorization_uri=\"{}\", error=\"insufficient_claims\", claims=\"{claims}\"",
-                        challenges.authorization_uri
+                        "Bearer realm=\"\", {authorization_uri}error=\"insufficient_claims\", claims=\"{claims}\""
                     )),
                 );
             }
@@ -310,5 +315,24 @@ mod tests {
         assert_eq!(unavailable.status, 503);
         assert_eq!(unavailable.header_value("retry-after"), Some("5"));
         assert_eq!(unavailable.header_value("www-authenticate"), None);
+    }
+
+    #[test]
+    fn a_claims_challenge_names_an_authorization_uri_only_when_one_is_known() {
+        let err = ApiError::new(ErrorKind::InsufficientClaims).with(Detail::Claims("{}".into()));
+        let known = Challenges {
+            resource_metadata: None,
+            authorization_uri: Some("https://idp.example/authorize".into()),
+        };
+        assert_eq!(
+            Reply::error_for(&err, false, &known).header_value("www-authenticate"),
+            Some(
+                "Bearer realm=\"\", authorization_uri=\"https://idp.example/authorize\", error=\"insufficient_claims\", claims=\"e30=\""
+            )
+        );
+        assert_eq!(
+            Reply::error_for(&err, false, &Challenges::default()).header_value("www-authenticate"),
+            Some("Bearer realm=\"\", error=\"insufficient_claims\", claims=\"e30=\"")
+        );
     }
 }

@@ -1,11 +1,13 @@
 //! Everything requests share, built once at start-up and handed to the server.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::auth::Guard;
 use crate::auth::policy::{MethodRules, Policy};
+use crate::errors::{ApiError, Challenge};
 use crate::functions::Registry;
 use crate::functions::protected_resource::{self, PROTECTED_RESOURCE_PATH};
 use crate::net;
@@ -29,7 +31,8 @@ pub(crate) struct AppState {
     pub(crate) policies: HashMap<String, MethodRules>,
     /// What functions may use: the guard, secrets, telemetry.
     pub(crate) services: Arc<Services>,
-    /// The parameters every challenge names (`resource_metadata`, `authorization_uri`).
+    /// The parameters every challenge names (`resource_metadata`); `authorization_uri` is
+    /// left empty here and filled per claims challenge by [`AppState::challenges_for`].
     pub(crate) challenges: Challenges,
     /// Bytes of invocation payloads that may be buffered at once, one permit per byte; see
     /// [`MAX_BUFFERED_INVOCATIONS`].
@@ -86,7 +89,8 @@ impl AppState {
                         .unwrap_or_else(|| PROTECTED_RESOURCE_PATH.to_owned());
                     format!("{base}{path}")
                 }),
-                authorization_uri: settings.auth.authorization_uri(),
+                // Known only once a discovery document arrives, after start-up.
+                authorization_uri: None,
             },
             functions,
             policies,
@@ -96,6 +100,19 @@ impl AppState {
                     .min(tokio::sync::Semaphore::MAX_PERMITS),
             ),
             settings,
+        })
+    }
+
+    /// The challenge parameters for `err`: a claims challenge also names the authorize
+    /// endpoint the guard knows now (the discovery document's, which may change with a
+    /// refresh), so it is looked up per challenge rather than fixed at start-up.
+    pub(crate) fn challenges_for(&self, err: &ApiError) -> Cow<'_, Challenges> {
+        if err.kind.spec().3 != Challenge::InsufficientClaims {
+            return Cow::Borrowed(&self.challenges);
+        }
+        Cow::Owned(Challenges {
+            authorization_uri: self.services.guard.authorization_uri(),
+            ..self.challenges.clone()
         })
     }
 

@@ -79,9 +79,21 @@ impl AuthConfig {
         vec![format!("{}/{tenant}/v2.0", self.instance)]
     }
 
-    /// The tenant's authorize endpoint, named by claims challenges.
-    pub(crate) fn authorization_uri(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/authorize", self.instance, self.tenant_id)
+    /// Entra's authorize endpoint for `AUTH_INSTANCE` and `AUTH_TENANT_ID`, which claims
+    /// challenges name until a discovery document gives its own `authorization_endpoint`.
+    ///
+    /// None with `AUTH_METADATA_URL`: the document is another provider's (or a B2C policy's),
+    /// whose endpoint cannot be built from Entra's pattern; with no tenant to fill in, the
+    /// pattern gave `…//oauth2/v2.0/authorize` on Entra's host. A challenge then names the
+    /// document's own endpoint, or none at all rather than a wrong one.
+    pub(crate) fn entra_authorization_uri(&self) -> Option<String> {
+        if self.metadata_url.is_some() {
+            return None;
+        }
+        Some(format!(
+            "{}/{}/oauth2/v2.0/authorize",
+            self.instance, self.tenant_id
+        ))
     }
 
     /// `scope` as a full scope value (`api://{client}/Api.Read`) of this API.

@@ -30,6 +30,8 @@ enum Stores {
 /// Validates bearer tokens against the cached signing keys and the claim rules.
 pub(crate) struct Guard {
     stores: Stores,
+    /// Entra's authorize endpoint, when the settings name an Entra tenant.
+    entra_authorization_uri: Option<String>,
     rules: Rules,
     verified: TokenCache,
     telemetry: Telemetry,
@@ -70,6 +72,7 @@ impl Guard {
         };
         Guard {
             stores,
+            entra_authorization_uri: auth.entra_authorization_uri(),
             rules: auth.rules(),
             verified: TokenCache::new(auth.token_cache_size, auth.clock_skew_seconds as i64),
             telemetry: telemetry.clone(),
@@ -82,6 +85,24 @@ impl Guard {
             Stores::One(s) => vec![Arc::clone(s)],
             Stores::PerTenant(map) => map.values().cloned().collect(),
         }
+    }
+
+    /// The authorize endpoint claims challenges name: the discovery document's
+    /// `authorization_endpoint` once it was fetched and checked, else Entra's endpoint for
+    /// the configured tenant. None with `AUTH_METADATA_URL` while its document names no
+    /// usable endpoint: a challenge then leaves `authorization_uri` out rather than send
+    /// clients to a wrong one.
+    ///
+    /// With an allow-list of tenants (one document each) the configured `organizations` or
+    /// `common` authority is named: no one tenant's endpoint is right for every caller.
+    pub(crate) fn authorization_uri(&self) -> Option<String> {
+        let discovered = match &self.stores {
+            Stores::One(store) => store.authorization_endpoint(),
+            Stores::PerTenant(_) => None,
+        };
+        discovered
+            .map(|url| url.to_string())
+            .or_else(|| self.entra_authorization_uri.clone())
     }
 
     /// Cache state across stores, for `health`: loaded only when every store is.

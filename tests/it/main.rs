@@ -4,6 +4,7 @@
 
 mod support;
 
+mod challenge_uri;
 mod contract;
 mod faults;
 mod functions;

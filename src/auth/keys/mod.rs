@@ -1,7 +1,8 @@
 //! Signing keys: a tenant's OpenID discovery document and JWKS, cached in memory.
 //!
-//! [`key_set`] (the keys, by `kid` or `x5t`) and [`gate`] (the unknown-`kid` rules) are plain
-//! data, tested without HTTP; [`jwks`] reads a JWKS into keys [`prepared`] once for
+//! [`key_set`] (the keys, by `kid` or `x5t`), [`gate`] (the unknown-`kid` rules) and
+//! [`discovery`] (the discovery document, and the `authorization_endpoint` claims challenges
+//! name) are plain data, tested without HTTP; [`jwks`] reads a JWKS into keys [`prepared`] once for
 //! jsonwebtoken's verifier hook; [`store`] is the refresh manager that adds
 //! the I/O, following Microsoft's key rollover
 //! guidance and going past it:
@@ -21,6 +22,7 @@
 //! - refreshes are single-flight and run in their own task; callers wait on the shared result,
 //!   never on a lock held across network I/O, and requests with known `kid`s never wait.
 
+mod discovery;
 pub(crate) mod gate;
 pub(crate) mod jwks;
 pub(crate) mod key_set;

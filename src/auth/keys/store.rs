@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use serde::Deserialize;
 
 use super::VerifyingKey;
+use super::discovery::{self, Discovery};
 use super::gate::UnknownKidGate;
 use super::jwks::{FetchedKey, JwksError, parse_jwks};
 use super::key_set::{KeyRef, KeySet};
@@ -136,7 +136,16 @@ pub(crate) struct KeyStore {
     current: RwLock<Arc<KeySet>>,
     /// The current set's generation, readable without touching the set.
     generation: AtomicU64,
+    /// The latest discovery document's checked `authorization_endpoint`.
+    authorization_endpoint: RwLock<Option<Arc<str>>>,
     control: Mutex<Control>,
+}
+
+/// What one successful fetch read.
+struct Fetched {
+    issuer: String,
+    keys: Vec<FetchedKey>,
+    authorization_endpoint: Option<Arc<str>>,
 }
 
 /// A key found for a token, with what validation needs to know about it.
@@ -162,6 +171,16 @@ impl KeyStore {
             policy,
             current: RwLock::new(Arc::new(KeySet::default())),
             generation: AtomicU64::new(0),
+            authorization_endpoint: RwLock::new(None),
+        }
+    }
+
+    /// The `authorization_endpoint` of the latest discovery document fetched, when it named
+    /// one fit for a `WWW-Authenticate` header (see [`discovery::authorization_endpoint`]).
+    pub(crate) fn authorization_endpoint(&self) -> Option<Arc<str>> {
+        match self.authorization_endpoint.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -332,9 +351,15 @@ impl KeyStore {
         let fetched = self.fetch().await;
         self.source.telemetry.count_key_fetch(fetched.is_ok());
         match fetched {
-            Ok((issuer, fetched)) => {
+            Ok(fetched) => {
+                // The endpoint follows the document like the keys: a successful refresh
+                // replaces it, a failed one keeps it.
+                match self.authorization_endpoint.write() {
+                    Ok(mut guard) => *guard = fetched.authorization_endpoint,
+                    Err(poisoned) => *poisoned.into_inner() = fetched.authorization_endpoint,
+                }
                 let old = self.snapshot();
-                let next = old.replaced(issuer, fetched, Instant::now());
+                let next = old.replaced(fetched.issuer, fetched.keys, Instant::now());
                 if next.generation != old.generation {
                     log::info!(
                         "signing keys loaded from {}: {} keys",
@@ -396,12 +421,7 @@ impl KeyStore {
         answer.map_err(KeyFetchError::Fetch)
     }
 
-    async fn fetch(&self) -> Result<(String, Vec<FetchedKey>), KeyFetchError> {
-        #[derive(Deserialize)]
-        struct Discovery {
-            issuer: String,
-            jwks_uri: String,
-        }
+    async fn fetch(&self) -> Result<Fetched, KeyFetchError> {
         let doc: Discovery = serde_json::from_value(
             self.get_json("GET signing-key discovery", &self.source.discovery_url)
                 .await?,
@@ -414,7 +434,28 @@ impl KeyStore {
         let jwks = self
             .get_json("GET signing keys (JWKS)", &doc.jwks_uri)
             .await?;
-        Ok((doc.issuer, parse_jwks(&jwks).map_err(KeyFetchError::Jwks)?))
+        let keys = parse_jwks(&jwks).map_err(KeyFetchError::Jwks)?;
+        let authorization_endpoint = match doc
+            .authorization_endpoint
+            .as_ref()
+            .map(discovery::authorization_endpoint)
+        {
+            None => None,
+            Some(Ok(url)) => Some(Arc::from(url)),
+            Some(Err(e)) => {
+                // Claims challenges then name none; the keys are as good as ever.
+                log::warn!(
+                    "the authorization_endpoint of {} is not passed on: it {e}",
+                    self.source.discovery_url
+                );
+                None
+            }
+        };
+        Ok(Fetched {
+            issuer: doc.issuer,
+            keys,
+            authorization_endpoint,
+        })
     }
 }
 

@@ -81,6 +81,8 @@ struct State {
     jwks_hits: usize,
     /// How long a JWKS answer takes after the key set was read.
     jwks_delay: Duration,
+    /// Fields that replace (or, as `null`, remove) the discovery document's own.
+    discovery_overrides: serde_json::Map<String, Value>,
     base: String,
 }
 
@@ -112,6 +114,7 @@ impl Provider {
             discovery_hits: 0,
             jwks_hits: 0,
             jwks_delay: Duration::ZERO,
+            discovery_overrides: Default::default(),
             base: base.clone(),
         }));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -177,6 +180,15 @@ impl Provider {
         self.state.lock().unwrap().jwks_delay = delay;
     }
 
+    /// Serves `value` as the discovery document's `field` (`null` leaves the field out).
+    pub fn set_discovery_field(&self, field: &str, value: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .discovery_overrides
+            .insert(field.to_owned(), value);
+    }
+
     /// How many times the JWKS was fetched.
     pub fn jwks_hits(&self) -> usize {
         self.state.lock().unwrap().jwks_hits
@@ -240,10 +252,10 @@ async fn fault(mode: ProviderMode) -> Option<HttpResponse> {
 }
 
 async fn discovery(state: web::Data<Mutex<State>>, path: web::Path<String>) -> HttpResponse {
-    let (mode, base) = {
+    let (mode, base, overrides) = {
         let mut s = state.lock().unwrap();
         s.discovery_hits += 1;
-        (s.mode, s.base.clone())
+        (s.mode, s.base.clone(), s.discovery_overrides.clone())
     };
     if let Some(r) = fault(mode).await {
         return r;
@@ -254,13 +266,21 @@ async fn discovery(state: web::Data<Mutex<State>>, path: web::Path<String>) -> H
         "organizations" | "common" => "{tenantid}",
         t => t,
     };
-    HttpResponse::Ok().json(json!({
+    let mut doc = json!({
         "issuer": format!("{base}/{issuer_tenant}/v2.0"),
         "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
         "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
         "id_token_signing_alg_values_supported": ["RS256"],
-    }))
+    });
+    let fields = doc.as_object_mut().unwrap();
+    for (name, value) in overrides {
+        match value {
+            Value::Null => fields.remove(&name),
+            value => fields.insert(name, value),
+        };
+    }
+    HttpResponse::Ok().json(doc)
 }
 
 async fn jwks(state: web::Data<Mutex<State>>, path: web::Path<String>) -> HttpResponse {
