@@ -94,7 +94,7 @@ async fn read(secrets: &SecretCache, req: &Request, name: &str) -> Result<Reply,
         }
         Read::Failed(e) => {
             audit("read", who, name, "error", cache);
-            log::error!("secret store failed reading {name}: {e}");
+            log::error!("secret store failed reading {name:?}: {e}");
             Err(ApiError::new(ErrorKind::VaultError).because("the secret store failed"))
         }
     }
@@ -156,18 +156,23 @@ async fn write(secrets: &SecretCache, req: &Request, name: &str) -> Result<Reply
         }
         Write::Failed(e) => {
             audit("write", who, name, "error", "none");
-            log::error!("secret store failed writing {name}: {e}");
+            log::error!("secret store failed writing {name:?}: {e}");
             Err(ApiError::new(ErrorKind::VaultError).because("the secret store failed"))
         }
     }
 }
 
 /// One line per call: action, caller, secret name, result, cache use; never the value.
+///
+/// The caller's fields come from the token (a provider behind `AUTH_METADATA_URL` signs what
+/// it likes) and the name from the request, so each is quoted with `{:?}` as the call line
+/// quotes its reason: a line break or `key=value` text in a claim stays inside its field and
+/// cannot forge a field or a whole audit line. Absent fields are a bare `-`.
 fn audit(action: &str, who: Option<&Identity>, name: &str, result: &str, cache: &str) {
-    let field = |v: Option<&String>| v.map(String::as_str).unwrap_or("-").to_owned();
+    let field = |v: Option<&String>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:?}"));
     log::info!(
         target: "audit",
-        "audit vault {action}: tenant={} oid={} app={} secret={name} result={result} cache={cache}",
+        "audit vault {action}: tenant={} oid={} app={} secret={name:?} result={result} cache={cache}",
         field(who.and_then(|w| w.tenant_id.as_ref())),
         field(who.and_then(|w| w.object_id.as_ref())),
         field(who.and_then(|w| w.client_app.as_ref())),

@@ -228,8 +228,14 @@ async fn vault_writes_round_trip_through_the_local_file_and_survive_a_restart() 
     }
     let audit = s.handler.logs();
     assert!(audit.contains("audit vault write: tenant="), "{audit}");
-    assert!(audit.contains("secret=new-one result=created"), "{audit}");
-    assert!(audit.contains("secret=new-one result=updated"), "{audit}");
+    assert!(
+        audit.contains("secret=\"new-one\" result=created"),
+        "{audit}"
+    );
+    assert!(
+        audit.contains("secret=\"new-one\" result=updated"),
+        "{audit}"
+    );
 
     // A new process on the same folder reads every one back.
     let again = HandlerConfig::hosted(&s.app, &s.provider.base)

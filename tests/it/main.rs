@@ -15,6 +15,7 @@ mod keys;
 mod keyvault;
 mod library;
 mod limits;
+mod log_injection;
 mod package;
 mod proxying;
 mod review_round3;
