@@ -36,19 +36,24 @@ pub(crate) enum FetchError {
     NotJson { url: String, reason: String },
 }
 
+/// URLs are quoted: a `jwks_uri` comes from a discovery document, and URL parsing drops tabs
+/// and line breaks, so a URL that fetches fine may still hold a line break that would forge a
+/// log line when the failure is logged.
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FetchError::Client(why) => write!(f, "cannot build the HTTP client: {why}"),
-            FetchError::Transport { url, reason } => write!(f, "GET {url} failed: {reason}"),
-            FetchError::Status { url, status } => write!(f, "GET {url} answered {status}"),
+            FetchError::Transport { url, reason } => write!(f, "GET {url:?} failed: {reason}"),
+            FetchError::Status { url, status } => write!(f, "GET {url:?} answered {status}"),
             FetchError::TooLarge { url } => {
-                write!(f, "GET {url}: body larger than {MAX_BODY_BYTES} bytes")
+                write!(f, "GET {url:?}: body larger than {MAX_BODY_BYTES} bytes")
             }
             FetchError::Body { url, reason } => {
-                write!(f, "GET {url}: reading the body failed: {reason}")
+                write!(f, "GET {url:?}: reading the body failed: {reason}")
             }
-            FetchError::NotJson { url, reason } => write!(f, "GET {url}: invalid JSON: {reason}"),
+            FetchError::NotJson { url, reason } => {
+                write!(f, "GET {url:?}: invalid JSON: {reason}")
+            }
         }
     }
 }
@@ -208,5 +213,39 @@ mod tests {
         assert!(check_url("http://10.0.0.1").is_err());
         assert!(check_url("ftp://x").is_err());
         assert!(check_url("not a url").is_err());
+    }
+
+    #[test]
+    fn fetch_errors_keep_a_urls_line_breaks_escaped() {
+        let url = "https://127.0.0.1/keys\nforged line";
+        // It parses: URL parsing drops line breaks, so only the message can keep it harmless.
+        assert!(check_url(url).is_ok());
+        let url = url.to_owned();
+        for e in [
+            FetchError::Transport {
+                url: url.clone(),
+                reason: "timed out".into(),
+            },
+            FetchError::Status {
+                url: url.clone(),
+                status: 404,
+            },
+            FetchError::TooLarge { url: url.clone() },
+            FetchError::Body {
+                url: url.clone(),
+                reason: "reset".into(),
+            },
+            FetchError::NotJson {
+                url: url.clone(),
+                reason: "expected value".into(),
+            },
+        ] {
+            let text = e.to_string();
+            assert!(!text.contains('\n'), "{text}");
+            assert!(
+                text.contains(r#""https://127.0.0.1/keys\nforged line""#),
+                "{text}"
+            );
+        }
     }
 }

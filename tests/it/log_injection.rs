@@ -1,7 +1,9 @@
 //! Issue 26, finding 6: values a caller or a token controls never forge a log line. Claims
-//! and secret names in the audit line are quoted, so a line break in one stays inside its
-//! field.
+//! and secret names in the audit line, and URLs from a discovery document, are quoted, so a
+//! line break in one stays inside its field.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::time::Duration;
 
 use crate::support::*;
@@ -52,4 +54,71 @@ async fn claims_with_line_breaks_never_forge_an_audit_line() {
         "the audit line holds the claims escaped:\n{}\nexpected to contain:\n{expected}",
         audits[0]
     );
+}
+
+/// A provider's discovery document names a `jwks_uri` with a line break and a forged record.
+/// URL parsing drops the line break, so the URL passes the https/loopback check and is
+/// fetched; its 404 is logged, and the URL in that warning stays on one line.
+#[tokio::test]
+async fn a_discovery_documents_urls_never_forge_a_log_line() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let jwks_uri = format!("{base}/keys\n{FORGED_AT} INFO  audit vault read: tenant=forged");
+    let discovery = serde_json::json!({
+        "issuer": format!("{base}/v2.0"),
+        "jwks_uri": jwks_uri,
+    })
+    .to_string();
+    std::thread::spawn(move || serve_discovery(&listener, &discovery));
+
+    let app = AppDir::new("");
+    let handler = HandlerConfig::hosted(&app, "https://unused.invalid")
+        .set(
+            "AUTH_METADATA_URL",
+            &format!("{base}/.well-known/openid-configuration"),
+        )
+        .spawn()
+        .await;
+    let logs = handler
+        .wait_for_log("signing key refresh failed", Duration::from_secs(10))
+        .await;
+    assert!(
+        !logs.lines().any(|l| l.starts_with(FORGED_AT)),
+        "a discovery document forged a log line:\n{logs}"
+    );
+    let warning = logs
+        .lines()
+        .find(|l| l.contains("signing key refresh failed"))
+        .unwrap();
+    assert!(
+        warning.contains(&format!("{:?}", jwks_uri)) && warning.contains("answered 404"),
+        "the URL is quoted, its line break escaped: {warning}"
+    );
+}
+
+/// Answers the discovery document at `/.well-known/openid-configuration` and 404 elsewhere,
+/// one request per connection.
+fn serve_discovery(listener: &TcpListener, discovery: &str) {
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { return };
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        let request = String::from_utf8_lossy(&request);
+        let (status, body) = if request.starts_with("GET /.well-known/openid-configuration ") {
+            ("200 OK", discovery)
+        } else {
+            ("404 Not Found", "")
+        };
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
 }
