@@ -6,7 +6,16 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use funcgate::{ApiError, Function, Outcome, Reply, Request, State};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
+
+/// What an id may hold unencoded in a URL path segment: RFC 3986's unreserved characters.
+/// Everything else, `/`, `?`, `#`, `%`, spaces and control characters among them, is encoded.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The items, shared by every call: registered once at start-up with `App::with_state`. A real
 /// app holds a database client here.
@@ -94,7 +103,11 @@ async fn items(State(store): State<Store>, req: Request) -> Outcome {
             }
             items.insert(item.id.clone(), item.clone());
             let mut reply = Reply::json(201, &item);
-            reply.header("Location", format!("/api/items/{}", item.id));
+            // The id is the caller's: raw, a line break in it is no valid header value (and
+            // the reply would fail after the item was stored), and a `/` or `?` would point
+            // elsewhere. Encoded, the path names this item, and GET of it decodes to the id.
+            let location = format!("/api/items/{}", utf8_percent_encode(&item.id, PATH_SEGMENT));
+            reply.header("Location", location);
             Ok(reply)
         }
         ("POST", Some(_)) => Err(ApiError::custom(

@@ -161,6 +161,40 @@ async fn items_follow_the_sample_contract() {
     assert_eq!(app.get("/items", Some(&app_only)).await.status, 200);
 }
 
+/// An id is the caller's text: one with a line break, a `/` and spaces is stored, answered
+/// 201 with a `Location` that percent-encodes it (raw, it is no valid header value and the
+/// app could only fail after storing the item), and a GET of that `Location` finds it.
+#[tokio::test]
+async fn ids_are_percent_encoded_in_location() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp);
+    let read = idp.token(json!({"scp": "Api.Read"}));
+    let write = idp.token(json!({"scp": "Api.Write"}));
+    let id = "a/b c\r\nSet-Cookie: x=1";
+    let a = app
+        .call(
+            "POST",
+            "/items",
+            Some(&write),
+            Some((
+                "application/json",
+                json!({"id": id, "name": "odd"}).to_string().as_bytes(),
+            )),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.json()["id"], id);
+    assert_eq!(a.header("set-cookie"), None, "no header was injected");
+    let location = a.header("location").unwrap();
+    assert_eq!(location, "/api/items/a%2Fb%20c%0D%0ASet-Cookie%3A%20x%3D1");
+    // The app's route prefix is `api`; the test kit adds it back.
+    let a = app
+        .get(location.strip_prefix("/api").unwrap(), Some(&read))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["id"], id);
+}
+
 #[tokio::test]
 async fn the_same_calls_arrive_as_invocation_payloads() {
     let idp = IdentityProvider::start();
