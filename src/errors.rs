@@ -65,6 +65,9 @@ pub enum ErrorKind {
     ServiceBusy,
     /// `502 ReplyTooLarge`: a streamed reply could not be collected for a mode that buffers.
     ReplyTooLarge,
+    /// `500 InvalidReplyHeader`: the function's reply has a header name or value HTTP cannot
+    /// carry (a CR, LF, NUL or other control character, often from a caller's input).
+    InvalidReplyHeader,
     /// A function's own error: its status, `code` and `description`
     /// (see [`ApiError::custom`]).
     Custom {
@@ -250,6 +253,12 @@ impl ErrorKind {
                 502,
                 C::None,
             ),
+            K::InvalidReplyHeader => (
+                "InvalidReplyHeader",
+                "The function's reply has a header that cannot be sent.",
+                500,
+                C::None,
+            ),
             K::Custom {
                 status,
                 code,
@@ -359,7 +368,7 @@ impl ApiError {
 }
 
 /// Every kind, for building per-kind tables.
-const ALL_KINDS: [ErrorKind; 26] = [
+const ALL_KINDS: [ErrorKind; 27] = [
     ErrorKind::AuthorizationHeaderMissing,
     ErrorKind::HeaderNotBearer,
     ErrorKind::TokenNotFound,
@@ -386,6 +395,7 @@ const ALL_KINDS: [ErrorKind; 26] = [
     ErrorKind::AuthenticationContextRequired,
     ErrorKind::ServiceBusy,
     ErrorKind::ReplyTooLarge,
+    ErrorKind::InvalidReplyHeader,
 ];
 
 /// The `{"code","description"}` body of each kind, serialised once.
@@ -419,7 +429,7 @@ mod tests {
     fn every_kind_has_a_prerendered_body() {
         // Every catalogue kind once (`Custom` is rendered per error): a kind added to the enum
         // and not here fails `spec`'s exhaustive match review and this count.
-        assert_eq!(ALL_KINDS.len(), 26);
+        assert_eq!(ALL_KINDS.len(), 27);
         for (i, kind) in ALL_KINDS.iter().enumerate() {
             assert!(!ALL_KINDS[..i].contains(kind), "{kind:?} listed twice");
             let v: serde_json::Value = serde_json::from_slice(plain_body(*kind)).unwrap();

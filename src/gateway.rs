@@ -129,6 +129,16 @@ impl<'a> Started<'a> {
 
     /// Renders the outcome, reports it (telemetry item, metric, log line) and finishes it.
     fn answer(self, state: &AppState, outcome: Result<Reply, ApiError>) -> Reply {
+        // A reply HTTP cannot carry becomes the catalogue's 500 here, before it is reported,
+        // so the caller, the call line and telemetry all see the same answer.
+        let outcome = outcome.and_then(|reply| match reply.unsendable_header() {
+            None => Ok(reply),
+            Some(name) => Err(
+                ApiError::new(ErrorKind::InvalidReplyHeader).because(format!(
+                    "the reply's {name:?} header has a character HTTP cannot carry"
+                )),
+            ),
+        });
         let (reply, err) = match outcome {
             Ok(reply) => (reply, None),
             Err(err) => (

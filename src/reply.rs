@@ -150,6 +150,19 @@ impl Reply {
         }
     }
 
+    /// The first header HTTP cannot carry: a name that is not a token, or a value with a
+    /// control character (CR, LF, NUL, ...). Such a reply would make the server answer a bare
+    /// 500 of its own after the function's work is done, while the call line said otherwise.
+    pub(crate) fn unsendable_header(&self) -> Option<&'static str> {
+        self.headers
+            .iter()
+            .find(|(name, value)| {
+                http::HeaderName::from_bytes(name.as_bytes()).is_err()
+                    || http::HeaderValue::from_str(value).is_err()
+            })
+            .map(|(name, _)| *name)
+    }
+
     /// The value of a header, by case-insensitive name.
     pub fn header_value(&self, name: &str) -> Option<&str> {
         self.headers
@@ -287,6 +300,20 @@ mod tests {
         let shown = Reply::error(&err.clone().because("id 7 is taken"), true);
         assert!(String::from_utf8_lossy(&shown.body).contains("id 7 is taken"));
         assert_eq!(ApiError::custom(200, "Odd", "not an error").status(), 500);
+    }
+
+    #[test]
+    fn headers_http_cannot_carry_are_found() {
+        let mut reply = Reply::json(201, &"ok");
+        reply.header("Location", "/items/a%0D%0A");
+        assert_eq!(reply.unsendable_header(), None);
+        for bad in ["a\r\nSet-Cookie: x", "a\nb", "a\0b", "a\u{7f}"] {
+            reply.header("Location", bad);
+            assert_eq!(reply.unsendable_header(), Some("Location"), "{bad:?}");
+        }
+        let mut named = Reply::empty(200);
+        named.header("Bad Name", "x");
+        assert_eq!(named.unsendable_header(), Some("Bad Name"));
     }
 
     #[test]

@@ -254,3 +254,55 @@ async fn every_401_points_where_the_metadata_is_served() {
         "https://funcgate.example/api/vault"
     );
 }
+
+/// Finding 5: a reply header built from a caller's input with CR/LF used to make the server
+/// answer a plain-text 500 after the function's work was done, while the call line and
+/// telemetry said 201. Now the reply is the catalogue's 500, decided before it is reported.
+#[tokio::test]
+async fn a_reply_header_with_a_line_break_is_the_catalogues_500() {
+    use funcgate::testing::{IdentityProvider, TestApp};
+    use funcgate::{App, Function, Outcome, Reply, Request};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static STORED: AtomicUsize = AtomicUsize::new(0);
+    async fn create(req: Request) -> Outcome {
+        let id = String::from_utf8_lossy(req.body()).into_owned();
+        STORED.fetch_add(1, Ordering::SeqCst);
+        let mut reply = Reply::json(201, &json!({ "id": id }));
+        // The mistake the example app used to make: the caller's id, raw, in a header.
+        reply.header("Location", format!("/api/things/{id}"));
+        Ok(reply)
+    }
+    let app = AppDir::new("api");
+    app.write(
+        "things/function.json",
+        &http_function("things", r#"["post"]"#),
+    );
+    let idp = IdentityProvider::start();
+    let served = TestApp::start(
+        App::new().function(Function::new("things", create).rules("POST=anonymous")),
+        app.path(),
+        &idp,
+        &[("AUTH_DEBUG_ERRORS", "true")],
+    )
+    .unwrap();
+    let fine = served
+        .call("POST", "/things", None, Some(("text/plain", b"a1")))
+        .await;
+    assert_eq!(fine.status, 201);
+    assert_eq!(fine.header("location"), Some("/api/things/a1"));
+    for id in ["a\r\nSet-Cookie: x=1", "a\nb", "a\0b"] {
+        let a = served
+            .call("POST", "/things", None, Some(("text/plain", id.as_bytes())))
+            .await;
+        assert_eq!(
+            (a.status, a.code().as_str()),
+            (500, "InvalidReplyHeader"),
+            "{}",
+            a.body
+        );
+        assert!(a.json()["debug"].as_str().unwrap().contains("Location"));
+        assert_eq!(a.header("set-cookie"), None);
+    }
+    assert_eq!(STORED.load(Ordering::SeqCst), 4);
+}
