@@ -109,7 +109,8 @@ pub(crate) fn parse_jwks(jwks: &Value) -> Result<Vec<FetchedKey>, JwksError> {
         let jwk = match Jwk::deserialize(entry) {
             Ok(jwk) => jwk,
             Err(e) => {
-                log::warn!("ignoring a malformed JWKS entry: {e}");
+                // serde repeats the provider's text (an unknown `alg`, say): quoted, one line.
+                log::warn!("ignoring a malformed JWKS entry: {:?}", e.to_string());
                 continue;
             }
         };
