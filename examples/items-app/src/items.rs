@@ -93,6 +93,15 @@ async fn items(State(store): State<Store>, req: Request) -> Outcome {
             .ok_or_else(not_found),
         ("POST", None) => {
             let item: Item = req.json()?;
+            // An id a path segment cannot name could be created but never read: the host
+            // keeps `%2F` encoded in a route value and resolves `.` and `..` segments.
+            if item.id.is_empty() || item.id == "." || item.id == ".." || item.id.contains('/') {
+                return Err(ApiError::custom(
+                    400,
+                    "InvalidItemId",
+                    "An item id must name one path segment: not empty, . or .., and without /.",
+                ));
+            }
             let mut items = lock();
             if items.contains_key(&item.id) {
                 return Err(ApiError::custom(
@@ -104,7 +113,7 @@ async fn items(State(store): State<Store>, req: Request) -> Outcome {
             items.insert(item.id.clone(), item.clone());
             let mut reply = Reply::json(201, &item);
             // The id is the caller's: raw, a line break in it is no valid header value (and
-            // the reply would fail after the item was stored), and a `/` or `?` would point
+            // the reply would fail after the item was stored), and a `?` or `#` would point
             // elsewhere. Encoded, the path names this item, and GET of it decodes to the id.
             let location = format!("/api/items/{}", utf8_percent_encode(&item.id, PATH_SEGMENT));
             reply.header("Location", location);

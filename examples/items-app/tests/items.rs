@@ -170,7 +170,26 @@ async fn ids_are_percent_encoded_in_location() {
     let app = start(&idp);
     let read = idp.token(json!({"scp": "Api.Read"}));
     let write = idp.token(json!({"scp": "Api.Write"}));
-    let id = "a/b c\r\nSet-Cookie: x=1";
+    // An id no path segment can name is refused before anything is stored.
+    for bad in ["a/b", "..", "."] {
+        let a = app
+            .call(
+                "POST",
+                "/items",
+                Some(&write),
+                Some((
+                    "application/json",
+                    json!({"id": bad, "name": "odd"}).to_string().as_bytes(),
+                )),
+            )
+            .await;
+        assert_eq!(
+            (a.status, a.code().as_str()),
+            (400, "InvalidItemId"),
+            "{bad}"
+        );
+    }
+    let id = "a?b c\r\nSet-Cookie: x=1";
     let a = app
         .call(
             "POST",
@@ -186,7 +205,7 @@ async fn ids_are_percent_encoded_in_location() {
     assert_eq!(a.json()["id"], id);
     assert_eq!(a.header("set-cookie"), None, "no header was injected");
     let location = a.header("location").unwrap();
-    assert_eq!(location, "/api/items/a%2Fb%20c%0D%0ASet-Cookie%3A%20x%3D1");
+    assert_eq!(location, "/api/items/a%3Fb%20c%0D%0ASet-Cookie%3A%20x%3D1");
     // The app's route prefix is `api`; the test kit adds it back.
     let a = app
         .get(location.strip_prefix("/api").unwrap(), Some(&read))
