@@ -65,15 +65,19 @@ def main():
     check(challenge.startswith("Bearer"), "and a Bearer challenge", challenge)
     pointer = re.search(r'resource_metadata="([^"]+)"', challenge)
 
-    status, headers, body = get(f"{base}/.well-known/oauth-protected-resource")
     if pointer:
-        check(status == 200, "the metadata document is served", f"{status} {body[:200]}")
+        # Fetched where the 401s point: with a route prefix that is /api/.well-known/...
+        url = pointer.group(1)
+        check(url.startswith(base + "/") and url.endswith("/.well-known/oauth-protected-resource"),
+              "401s point to the metadata document under this app", url)
+        status, headers, body = get(url)
+        check(status == 200, "the metadata document is served where 401s point",
+              f"{status} {body[:200]}")
         doc = json.loads(body)
         check(doc.get("bearer_methods_supported") == ["header"], "it says tokens go in the header")
         check(bool(doc.get("authorization_servers")), "it names the authorization servers")
-        check(pointer.group(1).endswith("/.well-known/oauth-protected-resource"),
-              "401s point to it", pointer.group(1))
     else:
+        status, headers, body = get(f"{base}/.well-known/oauth-protected-resource")
         check(status == 404, "no metadata document without PUBLIC_BASE_URL", f"{status}")
         print("skip resource_metadata (PUBLIC_BASE_URL is not set)")
 
