@@ -291,7 +291,7 @@ mod tests {
             r#"{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous"},{"type":"http","direction":"out","name":"res"}]}"#,
         )
         .unwrap();
-        let layout = Layout::load(dir.path()).unwrap();
+        let layout = Layout::load(dir.path(), &Default::default()).unwrap();
         (dir, layout)
     }
 

@@ -126,37 +126,103 @@ pub(crate) struct LayoutError {
     pub(crate) problem: String,
 }
 
-/// A `host.json` switch: JSON `true`, or the string `"true"` (the host binds configuration
-/// values as text, so both work there).
-fn switch(host: &Value, pointer: &str) -> bool {
-    match host.pointer(pointer) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
-        _ => false,
-    }
+/// The prefix of the app settings that override `host.json` (`AzureFunctionsJobHost__a__b`
+/// for `a.b`), as the host's configuration reads them.
+const HOST_OVERRIDE_PREFIX: &str = "AzureFunctionsJobHost__";
+
+/// `host.json` as the host reads it: through .NET configuration, where keys match in any case
+/// and an app setting `AzureFunctionsJobHost__customHandler__enableProxyingHttpRequest` wins
+/// over the file. Reading it any other way could take the app for one in another mode than
+/// the host runs it in, and with that mistake which protocol a request speaks.
+struct HostConfig {
+    json: Value,
+    /// (key path, value) of each override in the environment.
+    overrides: Vec<(Vec<String>, String)>,
 }
 
-/// The host's mode, as `DefaultHttpWorkerService` decides it (proxying first).
-fn host_mode(host: &Value) -> HostMode {
-    let profile = host
-        .pointer("/configurationProfile")
-        .and_then(Value::as_str)
-        .is_some_and(|p| p.eq_ignore_ascii_case("mcp-custom-handler"));
-    let custom = host.get("customHandler").is_some();
-    if profile || switch(host, "/customHandler/enableProxyingHttpRequest") {
-        HostMode::Proxying
-    } else if switch(host, "/customHandler/enableForwardingHttpRequest")
-        || (!custom && host.get("httpWorker").is_some())
-    {
-        HostMode::Forwarding
-    } else {
-        HostMode::Invocation
+impl HostConfig {
+    fn new(json: Value, env: &HashMap<String, String>) -> HostConfig {
+        let overrides = env
+            .iter()
+            .filter_map(|(name, value)| {
+                let head = name.get(..HOST_OVERRIDE_PREFIX.len())?;
+                head.eq_ignore_ascii_case(HOST_OVERRIDE_PREFIX).then(|| {
+                    let path = name[HOST_OVERRIDE_PREFIX.len()..]
+                        .split("__")
+                        .map(str::to_owned)
+                        .collect();
+                    (path, value.clone())
+                })
+            })
+            .collect();
+        HostConfig { json, overrides }
+    }
+
+    /// The value at `path` (keys in any case), an override first.
+    fn get(&self, path: &[&str]) -> Option<Value> {
+        let same = |keys: &[String]| {
+            keys.len() == path.len()
+                && keys
+                    .iter()
+                    .zip(path)
+                    .all(|(a, b)| a.eq_ignore_ascii_case(b))
+        };
+        if let Some((_, value)) = self.overrides.iter().find(|(keys, _)| same(keys)) {
+            return Some(Value::String(value.clone()));
+        }
+        let mut here = &self.json;
+        for key in path {
+            here = here
+                .as_object()?
+                .iter()
+                .rev()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)?;
+        }
+        Some(here.clone())
+    }
+
+    /// Whether a section is present (in the file, or by an override under it).
+    fn has(&self, section: &str) -> bool {
+        self.get(&[section]).is_some()
+            || self.overrides.iter().any(|(keys, _)| {
+                keys.first()
+                    .is_some_and(|k| k.eq_ignore_ascii_case(section))
+            })
+    }
+
+    /// A switch: JSON `true`, or the text `true` in any case (configuration values are text).
+    fn switch(&self, path: &[&str]) -> bool {
+        match self.get(path) {
+            Some(Value::Bool(b)) => b,
+            Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+            _ => false,
+        }
+    }
+
+    /// The host's mode, as `DefaultHttpWorkerService` decides it (proxying first).
+    fn mode(&self) -> HostMode {
+        let profile = self
+            .get(&["configurationProfile"])
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|p| p.eq_ignore_ascii_case("mcp-custom-handler"));
+        if profile || self.switch(&["customHandler", "enableProxyingHttpRequest"]) {
+            HostMode::Proxying
+        } else if self.switch(&["customHandler", "enableForwardingHttpRequest"])
+            || (!self.has("customHandler") && self.has("httpWorker"))
+        {
+            HostMode::Forwarding
+        } else {
+            HostMode::Invocation
+        }
     }
 }
 
 impl Layout {
-    /// Reads `host.json` and every direct sub-folder holding a `function.json`.
-    pub(crate) fn load(root: &Path) -> Result<Layout, LayoutError> {
+    /// Reads `host.json` (with the `AzureFunctionsJobHost__…` overrides in `env`) and every
+    /// direct sub-folder holding a `function.json`.
+    pub(crate) fn load(root: &Path, env: &HashMap<String, String>) -> Result<Layout, LayoutError> {
         let host_text = fs::read_to_string(root.join("host.json")).map_err(|e| LayoutError {
             file: "host.json".into(),
             problem: format!("cannot be read in {}: {e}", root.display()),
@@ -165,7 +231,8 @@ impl Layout {
             file: "host.json".into(),
             problem: format!("is not valid JSON: {e}"),
         })?;
-        let route_prefix = match host.pointer("/extensions/http/routePrefix") {
+        let host = HostConfig::new(host, env);
+        let route_prefix = match host.get(&["extensions", "http", "routePrefix"]) {
             None | Some(Value::Null) => "api".to_owned(),
             Some(Value::String(p)) => p.trim_matches('/').to_owned(),
             Some(_) => {
@@ -175,7 +242,7 @@ impl Layout {
                 });
             }
         };
-        let mode = host_mode(&host);
+        let mode = host.mode();
         let mut functions = Vec::new();
         let entries = fs::read_dir(root).map_err(|e| LayoutError {
             file: ".".into(),
@@ -206,20 +273,32 @@ impl Layout {
     /// Refuses a layout where a public request could arrive at the path where the host
     /// invokes a function (`POST /{name}`): such a request would be indistinguishable from the
     /// host's own invocation, so a caller could write the method, headers and identity of a
-    /// call it describes. Only possible when the route prefix is empty (or a route is the
-    /// prefix alone) and another function's route takes `POST /{name}` first.
+    /// call it describes. Only possible when the route prefix is empty (or the function is
+    /// named like the prefix). A public route that takes that POST must come strictly after an
+    /// invoked function's route that takes it too; a tie is refused as well, since the host's
+    /// order between equal routes is its registration order, not one funcgate can know.
     fn check_invocation_paths(&self) -> Result<(), LayoutError> {
         for invoked in self.functions.iter().filter(|f| f.invoked) {
             let path = format!("/{}", invoked.name);
-            if let Some(routed) = self.route("POST", &path)
-                && !routed.function.invoked
-                && routed.function.accepts("POST")
-            {
+            let takers: Vec<&FunctionDef> = self
+                .candidates(&path)
+                .into_iter()
+                .filter(|(f, _)| f.accepts("POST"))
+                .map(|(f, _)| f)
+                .collect();
+            let first_invoked = takers.iter().find(|f| f.invoked);
+            let exposed = takers.iter().find(|public| {
+                !public.invoked
+                    && first_invoked.is_none_or(|i| {
+                        i.route.precedence(&public.route) != std::cmp::Ordering::Less
+                    })
+            });
+            if let Some(public) = exposed {
                 return Err(LayoutError {
-                    file: format!("{}/function.json", routed.function.name),
+                    file: format!("{}/function.json", public.name),
                     problem: format!(
-                        "its route {:?} takes public POST {path}, the path where the host invokes function {:?} with payloads; a caller could then write an invocation payload. Give one of them another route (or set a routePrefix)",
-                        routed.function.route.template, invoked.name
+                        "its route {:?} can take public POST {path}, the path where the host invokes function {:?} with payloads; a caller could then write an invocation payload. Give one of them another route (or set a routePrefix)",
+                        public.route.template, invoked.name
                     ),
                 });
             }
@@ -227,12 +306,8 @@ impl Layout {
         Ok(())
     }
 
-    /// The function the host would run for a public `method` and `path`, with its route
-    /// parameters: the first route in the host's order whose template, constraints and
-    /// methods match. When routes match the path but none takes the method, the first of them
-    /// (the gateway answers `405` with its `Allow`; under the host such a request is a 404 and
-    /// never arrives).
-    pub(crate) fn route(&self, method: &str, path: &str) -> Option<Routed<'_>> {
+    /// The routes matching a public `path` (template and constraints), in the host's order.
+    fn candidates(&self, path: &str) -> Vec<(&FunctionDef, HashMap<String, String>)> {
         let mut parts = route::path_segments(path);
         if !self.route_prefix.is_empty() {
             let prefix: Vec<&str> = self.route_prefix.split('/').collect();
@@ -242,18 +317,27 @@ impl Layout {
                     .zip(&prefix)
                     .all(|(a, b)| a.eq_ignore_ascii_case(b))
             {
-                return None;
+                return Vec::new();
             }
             parts.drain(..prefix.len());
         }
         if parts.iter().any(String::is_empty) {
-            return None;
+            return Vec::new();
         }
+        self.functions
+            .iter()
+            .filter_map(|f| f.route.matches(&parts).map(|params| (f, params)))
+            .collect()
+    }
+
+    /// The function the host would run for a public `method` and `path`, with its route
+    /// parameters: the first route in the host's order whose template, constraints and
+    /// methods match. When routes match the path but none takes the method, the first of them
+    /// (the gateway answers `405` with its `Allow`; under the host such a request is a 404 and
+    /// never arrives).
+    pub(crate) fn route(&self, method: &str, path: &str) -> Option<Routed<'_>> {
         let mut fallback = None;
-        for function in &self.functions {
-            let Some(params) = function.route.matches(&parts) else {
-                continue;
-            };
+        for (function, params) in self.candidates(path) {
             if function.accepts(method) {
                 return Some(Routed { function, params });
             }
@@ -333,8 +417,9 @@ fn read_function(
             "{file}: not exactly one httpTrigger and one http output; the host invokes it with payloads (POST /{name}), buffering its replies"
         );
     }
-    let route =
-        Route::parse(trigger.route.as_deref().unwrap_or(&name)).map_err(|e| bad(e.to_string()))?;
+    // The host's rule: an empty route is the function's name, as an absent one is.
+    let template = trigger.route.as_deref().filter(|r| !r.is_empty());
+    let route = Route::parse(template.unwrap_or(&name)).map_err(|e| bad(e.to_string()))?;
     let auth_level = trigger
         .auth_level
         .clone()
@@ -428,7 +513,7 @@ mod tests {
             std::fs::create_dir(dir.path().join(name)).unwrap();
             std::fs::write(dir.path().join(name).join("function.json"), json).unwrap();
         }
-        Layout::load(dir.path())
+        Layout::load(dir.path(), &HashMap::new())
     }
 
     fn http(route: &str, methods: &str) -> String {
@@ -510,6 +595,85 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn host_json_is_read_as_the_hosts_configuration() {
+        let shouting = r#"{"CustomHandler":{"Description":{"DefaultExecutablePath":"h"},"EnableForwardingHttpRequest":true},"Extensions":{"HTTP":{"RoutePrefix":""}}}"#;
+        let l = app(shouting, &[("items", &http("items", r#"["get"]"#))]).unwrap();
+        assert_eq!(
+            (l.mode, l.route_prefix.as_str()),
+            (HostMode::Forwarding, "")
+        );
+        assert!(!l.function("items").unwrap().invoked);
+        // An app setting overrides the file, as the host's configuration has it.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("host.json"),
+            r#"{"customHandler":{"enableForwardingHttpRequest":false}}"#,
+        )
+        .unwrap();
+        let env: HashMap<String, String> = [
+            (
+                "AzureFunctionsJobHost__customHandler__enableProxyingHttpRequest",
+                "True",
+            ),
+            ("AZUREFUNCTIONSJOBHOST__EXTENSIONS__HTTP__ROUTEPREFIX", "v1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let l = Layout::load(dir.path(), &env).unwrap();
+        assert_eq!(
+            (l.mode, l.route_prefix.as_str()),
+            (HostMode::Proxying, "v1")
+        );
+    }
+
+    #[test]
+    fn an_empty_route_is_the_functions_name() {
+        let l = app(
+            FORWARDING,
+            &[
+                ("pub", &http("", r#"["get"]"#)),
+                ("byname", &http("{name}", r#"["get"]"#)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(l.route("GET", "/pub").unwrap().function.name, "pub");
+        assert!(l.route("GET", "/").is_none());
+    }
+
+    #[test]
+    fn a_tie_with_an_invocation_path_is_refused() {
+        // `{name}` and `{*path}` tie in the host's order: which comes first is its
+        // registration order, so funcgate cannot promise the invoked route wins.
+        let invoked = QUEUED.replace(
+            r#""methods":["post"]"#,
+            r#""methods":["post"],"route":"{name}""#,
+        );
+        for proxy in ["aproxy", "zproxy"] {
+            let err = app(
+                FORWARDING,
+                &[("jobs", &invoked), (proxy, &http("{*path}", r#"["post"]"#))],
+            )
+            .unwrap_err();
+            assert_eq!(err.file, format!("{proxy}/function.json"));
+        }
+        // `~/` is dropped as the host's parser drops it: still a catch-all over /jobs.
+        let elsewhere = QUEUED.replace(
+            r#""methods":["post"]"#,
+            r#""methods":["post"],"route":"me""#,
+        );
+        let err = app(
+            FORWARDING,
+            &[
+                ("jobs", &elsewhere),
+                ("proxy", &http("~/{*path}", r#"["post"]"#)),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.file, "proxy/function.json");
     }
 
     #[test]

@@ -66,8 +66,10 @@ enum Constraint {
     Bool,
     Guid,
     Alpha,
-    /// `decimal`, `double`, `float`: a number in the invariant culture.
-    Number,
+    /// `decimal`: `decimal.TryParse` with `NumberStyles.Number` (no exponent, no NaN).
+    Decimal,
+    /// `double`, `float`: `NumberStyles.Float | AllowThousands` (exponent, NaN, Infinity).
+    Float,
     Min(i64),
     Max(i64),
     Range(i64, i64),
@@ -103,7 +105,8 @@ impl Constraint {
             ("bool", None) => Constraint::Bool,
             ("guid", None) => Constraint::Guid,
             ("alpha", None) => Constraint::Alpha,
-            ("decimal" | "double" | "float", None) => Constraint::Number,
+            ("decimal", None) => Constraint::Decimal,
+            ("double" | "float", None) => Constraint::Float,
             ("required", None) => Constraint::Required,
             ("file", None) => Constraint::File,
             ("nonfile", None) => Constraint::NonFile,
@@ -139,8 +142,12 @@ impl Constraint {
 
     /// Whether `value` (a decoded route value) satisfies the constraint.
     fn accepts(&self, value: &str) -> bool {
-        // .NET's integer and number parsing (invariant culture) allows surrounding white space.
-        let trimmed = value.trim_matches(|c: char| c.is_ascii_whitespace());
+        // .NET's number and boolean parsing (invariant culture) allows surrounding white space
+        // (U+0009 to U+000D and space) and trailing NUL characters.
+        let white = |c: char| matches!(c, '\t' | '\n' | '\x0B' | '\x0C' | '\r' | ' ');
+        let trimmed = value
+            .trim_start_matches(white)
+            .trim_end_matches(|c: char| white(c) || c == '\0');
         let long = || trimmed.parse::<i64>().ok();
         let length = value.encode_utf16().count();
         match self {
@@ -150,8 +157,15 @@ impl Constraint {
                 trimmed.eq_ignore_ascii_case("true") || trimmed.eq_ignore_ascii_case("false")
             }
             Constraint::Guid => is_guid(trimmed),
-            Constraint::Alpha => value.bytes().all(|b| b.is_ascii_alphabetic()),
-            Constraint::Number => is_number(trimmed),
+            // The regex `^[a-z]*$` (ignoring case), whose `$` also matches before a final
+            // line feed.
+            Constraint::Alpha => value
+                .strip_suffix('\n')
+                .unwrap_or(value)
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic()),
+            Constraint::Decimal => is_decimal(trimmed),
+            Constraint::Float => is_number(trimmed),
             Constraint::Min(n) => long().is_some_and(|v| v >= *n),
             Constraint::Max(n) => long().is_some_and(|v| v <= *n),
             Constraint::Range(lo, hi) => long().is_some_and(|v| (*lo..=*hi).contains(&v)),
@@ -206,10 +220,28 @@ fn is_number(text: &str) -> bool {
     digits > 0 && whole_ok && fraction.bytes().all(|b| b.is_ascii_digit()) && exponent_ok
 }
 
-/// ASP.NET Core's `file` constraint: the last segment has a `.` with something after it.
+/// ASP.NET Core's `file` constraint (`FileNameRouteConstraint.IsFileName`): in the last
+/// segment, some character other than `.` follows the first `.`.
 fn is_file_name(value: &str) -> bool {
     let last = value.rsplit('/').next().unwrap_or(value);
-    last.rfind('.').is_some_and(|i| i + 1 < last.len())
+    last.find('.')
+        .is_some_and(|i| last[i + 1..].chars().any(|c| c != '.'))
+}
+
+/// A number as `decimal.TryParse` reads it with `NumberStyles.Number` in the invariant
+/// culture: a sign before or after, digits with `,` separators, a point; no exponent.
+fn is_decimal(text: &str) -> bool {
+    let unsigned = text
+        .strip_prefix(['+', '-'])
+        .or_else(|| text.strip_suffix(['+', '-']))
+        .unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = whole.bytes().filter(u8::is_ascii_digit).count()
+        + fraction.bytes().filter(u8::is_ascii_digit).count();
+    digits > 0
+        && !whole.starts_with(',')
+        && whole.bytes().all(|b| b.is_ascii_digit() || b == b',')
+        && fraction.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// One segment of a template.
@@ -307,6 +339,11 @@ pub(crate) struct Route {
 impl Route {
     /// Parses a template such as `vault/{secret_name?}`.
     pub(crate) fn parse(template: &str) -> Result<Route, RouteError> {
+        // ASP.NET's parser drops a leading `~/` (and `/`); a `~` anywhere else is a literal.
+        let template = template.strip_prefix("~/").unwrap_or(template);
+        if template == "~" {
+            return Err(RouteError::Malformed(template.to_owned()));
+        }
         let mut segments = Vec::new();
         let parts: Vec<&str> = template
             .trim_matches('/')
@@ -452,12 +489,13 @@ pub(crate) fn path_segments(path: &str) -> Vec<String> {
     out
 }
 
-/// Percent-decodes one segment, leaving `%2F` (either case) as it was.
+/// Percent-decodes one segment as Kestrel does: `%2F` (either case) stays as it was, and so
+/// does an escape whose bytes are not UTF-8 (`%FF` stays three characters, not U+FFFD), so
+/// lengths and constraints see what the host's routing sees.
 fn decode_keeping_slashes(segment: &str) -> String {
     let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
+        let bytes: Vec<u8> = percent_encoding::percent_decode_str(s).collect();
+        keep_invalid_escapes(&bytes)
     };
     if !segment.contains('%') {
         return segment.to_owned();
@@ -473,6 +511,28 @@ fn decode_keeping_slashes(segment: &str) -> String {
     }
     out.push_str(&decode(&segment[start..]));
     out
+}
+
+/// Decoded bytes as text, each byte that is not part of valid UTF-8 written back as `%XX`.
+fn keep_invalid_escapes(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                out.push_str(text);
+                return out;
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(rest.len()).min(rest.len());
+                for b in &rest[..bad] {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+                bytes = &rest[bad..];
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -522,7 +582,32 @@ mod tests {
         for bad in ["", "1e", "abc", ",1", "1.2.3"] {
             assert!(n.matches(&[bad.to_owned()]).is_none(), "{bad}");
         }
+        let d = Route::parse("{v:decimal}").unwrap();
+        for ok in ["1", "5-", "-1.5", "1,000.25"] {
+            assert!(d.matches(&[ok.to_owned()]).is_some(), "{ok}");
+        }
+        for bad in ["NaN", "1e5", "Infinity"] {
+            assert!(d.matches(&[bad.to_owned()]).is_none(), "{bad}");
+        }
+        let i = Route::parse("{v:int}").unwrap();
+        assert!(i.matches(&["\x0B5".to_owned()]).is_some());
+        assert!(i.matches(&["5\0".to_owned()]).is_some());
+        let alpha = Route::parse("{v:alpha}").unwrap();
+        assert!(alpha.matches(&["abc\n".to_owned()]).is_some());
+        assert!(alpha.matches(&["ab\nc".to_owned()]).is_none());
+        let len = Route::parse("{v:maxlength(1)}").unwrap();
+        assert!(
+            len.matches(&parts("/%FF")).is_none(),
+            "%FF stays three characters"
+        );
+        assert!(len.matches(&parts("/%C3%A9")).is_some(), "one character");
+        assert_eq!(parts("/%FFa%C3%A9"), ["%FFa\u{e9}"]);
+        let tilde = Route::parse("~/{*path}").unwrap();
+        assert_eq!(tilde.template, "/{*path}");
+        assert!(Route::parse("~").is_err());
         let file = Route::parse("{*f:file}").unwrap();
+        assert!(file.matches(&parts("/a/b.c.")).is_some());
+        assert!(file.matches(&parts("/a/b..")).is_none());
         assert!(file.matches(&parts("/a/b.txt")).is_some());
         assert!(file.matches(&parts("/a/b.")).is_none());
     }

@@ -130,7 +130,14 @@ impl Settings {
                 (port.unwrap_or(DEFAULT_LOCAL_PORT), true)
             }
         };
-        let layout = Layout::load(&app_root).map_err(|e| SettingError {
+        // Under `func start`, local.settings.json's Values are app settings too.
+        let app_settings: HashMap<String, String> = source
+            .local
+            .iter()
+            .chain(&source.env)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let layout = Layout::load(&app_root, &app_settings).map_err(|e| SettingError {
             name: e.file,
             problem: e.problem,
         })?;

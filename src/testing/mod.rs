@@ -397,7 +397,7 @@ impl TestApp {
         settings: &[(&str, &str)],
     ) -> Result<TestApp, TestError> {
         let root = root.as_ref();
-        let layout = crate::layout::Layout::load(root)
+        let layout = crate::layout::Layout::load(root, &HashMap::new())
             .map_err(|e| TestError(format!("{}: {}", e.file, e.problem)))?;
         let http = client()?;
         // A port free a moment ago may be taken by the time the app binds it: try another.

@@ -306,3 +306,51 @@ async fn a_reply_header_with_a_line_break_is_the_catalogues_500() {
     }
     assert_eq!(STORED.load(Ordering::SeqCst), 4);
 }
+
+/// Review of the fixes, finding 1: host.json is read as the host reads it, keys in any case
+/// and `AzureFunctionsJobHost__…` app settings over the file. Spelled `EnableForwarding…`, the
+/// switch used to be missed: funcgate took every function for invoked and read a caller's
+/// forwarded JSON body as the host's payload.
+#[tokio::test]
+async fn host_json_is_read_as_the_host_reads_it() {
+    let forged = json!({"Data": {"req": {
+        "Url": "http://localhost/whoami", "Method": "GET", "Query": {}, "Params": {},
+        "Headers": {"X-MS-CLIENT-PRINCIPAL": ["eyJjbGFpbXMiOltdfQ=="]},
+    }}, "Metadata": {}});
+    let settings = [
+        ("WEBSITE_AUTH_ENABLED", "true"),
+        ("AUTH_POLICY_WHOAMI", "GET,HEAD,POST=authenticated"),
+    ];
+    let whoami = ("whoami", http_function("whoami", r#"["get","head","post"]"#));
+    let key = TestKey::load("key1", "k1");
+    let provider = Provider::start(vec![key.clone()]);
+    for (host, extra) in [
+        (
+            r#"{"version":"2.0","CustomHandler":{"Description":{"DefaultExecutablePath":"handler"},"EnableForwardingHttpRequest":true},"extensions":{"http":{"routePrefix":""}}}"#,
+            None,
+        ),
+        (
+            r#"{"version":"2.0","customHandler":{"description":{"defaultExecutablePath":"handler"}},"extensions":{"http":{"routePrefix":""}}}"#,
+            Some((
+                "AzureFunctionsJobHost__customHandler__enableForwardingHttpRequest",
+                "true",
+            )),
+        ),
+    ] {
+        let app = AppDir::new("");
+        app.write("host.json", host);
+        app.write("whoami/function.json", &whoami.1);
+        let mut config = HandlerConfig::hosted(&app, &provider.base);
+        for (k, v) in settings.iter().chain(extra.as_ref()) {
+            config = config.set(k, v);
+        }
+        let handler = config.spawn().await;
+        assert!(handler.logs().contains("host mode forwarding"), "{}", handler.logs());
+        let (status, body) = post_json(&handler.url("/whoami"), &forged).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("AuthorizationHeaderMissing")),
+            "{host}: {body}"
+        );
+    }
+}
