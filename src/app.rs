@@ -33,6 +33,8 @@ use crate::state::AppState;
 pub struct App<S = ()> {
     state: State<S>,
     functions: Registry,
+    /// The app's name and version ([`App::named`]).
+    about: Option<(String, String)>,
 }
 
 impl App<()> {
@@ -55,7 +57,15 @@ impl<S: Send + Sync + 'static> App<S> {
         App {
             state: State(Arc::new(state)),
             functions: Registry::default(),
+            about: None,
         }
+    }
+
+    /// Names the app for `health` and the start-up line, beside funcgate's own version:
+    /// `App::new().named(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))`.
+    pub fn named(mut self, name: &str, version: &str) -> App<S> {
+        self.about = Some((name.to_owned(), version.to_owned()));
+        self
     }
 
     /// Registers `function`; a second function with the same name replaces the first.
@@ -70,10 +80,19 @@ impl<S: Send + Sync + 'static> App<S> {
     /// Returns the process's exit code, never 0 on failure (the host does not restart a
     /// process that exits 0): 2 when a setting is wrong or missing (one line on stderr naming
     /// it), 1 when the port cannot be bound.
+    ///
+    /// Run with the single argument `--funcgate-check` (as `cargo funcgate check` does; the
+    /// Functions host never passes it), it prints what it would serve as one JSON object on
+    /// stdout instead (its functions and rules, the folders, a setting that stops start-up)
+    /// and exits.
     pub fn run(self) -> ExitCode {
+        if std::env::args().nth(1).as_deref() == Some(CHECK_ARGUMENT) {
+            return self.describe();
+        }
         init_logging();
+        let about = self.about;
         let state = match Settings::from_env()
-            .and_then(|settings| AppState::new(settings, self.functions))
+            .and_then(|settings| AppState::new(settings, self.functions, about))
         {
             Ok(state) => state,
             Err(e) => {
@@ -107,7 +126,54 @@ impl<S: Send + Sync + 'static> App<S> {
         root: &Path,
     ) -> Result<AppState, SettingError> {
         let settings = Settings::load(env, root)?;
-        AppState::new(settings, self.functions)
+        AppState::new(settings, self.functions, self.about)
+    }
+
+    /// `--funcgate-check`: the app as the tooling sees it, as JSON on stdout; 0 when the
+    /// settings load, 2 when one stops start-up (named in `error`).
+    fn describe(self) -> ExitCode {
+        let functions: Vec<serde_json::Value> = self
+            .functions
+            .iter()
+            .map(|f| serde_json::json!({"name": f.name, "rules": f.rules}))
+            .collect();
+        let mut out = serde_json::json!({
+            "funcgate": env!("CARGO_PKG_VERSION"),
+            "app": self.about.as_ref().map(|(name, version)| serde_json::json!({"name": name, "version": version})),
+            "functions": functions,
+        });
+        let loaded = Settings::from_env().and_then(|settings| {
+            let policies = crate::policies::join(&settings, &self.functions)?;
+            Ok((settings, policies))
+        });
+        let code = match loaded {
+            Ok((settings, policies)) => {
+                let layout = &settings.layout;
+                out["mode"] = serde_json::json!(layout.mode.to_string());
+                out["folders"] = layout
+                    .functions
+                    .iter()
+                    .map(|f| {
+                        let rules = policies.get(&f.name);
+                        serde_json::json!({
+                            "name": f.name,
+                            "route": f.route.template,
+                            "methods": f.methods,
+                            "invoked": f.invoked,
+                            "rules": rules.map(|r| r.describe(f.methods.as_deref())),
+                            "any_token": rules.map(|r| r.methods_any_token_passes(f.methods.as_deref())).unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                out["error"] = serde_json::json!(e.to_string());
+                ExitCode::from(2)
+            }
+        };
+        println!("{out}");
+        code
     }
 }
 
@@ -120,6 +186,9 @@ pub(crate) fn serve(
 ) -> std::io::Result<actix_web::dev::Server> {
     crate::server::start(state, Some(listener)).map(|(server, _)| server)
 }
+
+/// The argument that makes [`App::run`] describe the app instead of serving it.
+const CHECK_ARGUMENT: &str = "--funcgate-check";
 
 /// One line per record on stdout, which the host logs as the function's console; a logger the
 /// team set up first is kept.

@@ -14,8 +14,9 @@ use crate::telemetry::Telemetry;
 pub(crate) struct Services {
     /// Token validation and its key cache (`health` reports the key status).
     pub(crate) guard: Guard,
-    /// Secrets, behind their cache.
-    pub(crate) secrets: SecretCache,
+    /// Secrets, behind their cache; `None` for an app that does not register `vault` (no
+    /// store is opened, nothing about secrets is logged or reported).
+    pub(crate) secrets: Option<SecretCache>,
     /// Application Insights, or off.
     pub(crate) telemetry: Telemetry,
     /// Start-up time, for `health`.
@@ -24,4 +25,9 @@ pub(crate) struct Services {
     pub(crate) protected_resource: Option<Vec<u8>>,
     /// `WEBSITE_AUTH_ENABLED`: App Service Authentication runs in front of the app.
     pub(crate) easy_auth: bool,
+    /// The app's own name and version, as its `main.rs` gave them ([`App::named`]), for
+    /// `health`.
+    ///
+    /// [`App::named`]: crate::App::named
+    pub(crate) app: Option<(String, String)>,
 }

@@ -48,7 +48,11 @@ pub(crate) const MAX_BUFFERED_INVOCATIONS: usize = 8;
 
 impl AppState {
     /// Builds the shared state; fails on settings that only show when used (the secrets file).
-    pub(crate) fn new(settings: Settings, functions: Registry) -> Result<AppState, SettingError> {
+    pub(crate) fn new(
+        settings: Settings,
+        functions: Registry,
+        app: Option<(String, String)>,
+    ) -> Result<AppState, SettingError> {
         let policies = crate::policies::join(&settings, &functions)?;
         let http = net::Http::new();
         let telemetry = match &settings.telemetry {
@@ -66,7 +70,11 @@ impl AppState {
                 .filter_map(|store| store.status().age_seconds)
                 .max()
         });
-        let secrets = build_secrets(&settings, &telemetry)?;
+        // Only an app that serves `vault` opens a secret store (and says so in its log).
+        let secrets = match functions.find(crate::functions::vault::FOLDER) {
+            Some(_) => Some(build_secrets(&settings, &telemetry)?),
+            None => None,
+        };
         let protected_resource = protected_resource::document(&settings, &policies);
         Ok(AppState {
             services: Arc::new(Services {
@@ -77,6 +85,7 @@ impl AppState {
                 protected_resource,
                 // Run alone there is no platform in front: nothing it could have set.
                 easy_auth: settings.easy_auth && !settings.standalone,
+                app,
             }),
             challenges: Challenges {
                 // Where the document is served through the host: the folder's route under the

@@ -408,6 +408,23 @@ impl MethodRules {
             .collect()
     }
 
+    /// The methods among `declared` (`None`: the common ones) that any valid token of the
+    /// tenant may call: neither anonymous nor denied, and naming no role, scope or context.
+    pub(crate) fn methods_any_token_passes(&self, declared: Option<&[String]>) -> Vec<String> {
+        let common = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"].map(str::to_owned);
+        declared
+            .unwrap_or(&common)
+            .iter()
+            .filter(|m| {
+                let policy = self.for_method(m);
+                !policy.is_anonymous()
+                    && !matches!(policy, Policy::Deny)
+                    && !policy.names_roles_or_scopes()
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Every policy these rules contain.
     pub(crate) fn policies(&self) -> impl Iterator<Item = &Policy> {
         self.sections.iter().map(|(_, p)| p).chain(&self.other)

@@ -21,12 +21,24 @@ async fn answer(req: Request) -> Outcome {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Report {
+struct Report<'a> {
     status: &'static str,
+    /// funcgate's version (the library the app is built on).
     version: &'static str,
+    /// The app's own name and version, when its `main.rs` names them (`App::named`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app: Option<AppVersion<'a>>,
     uptime_seconds: u64,
     signing_keys: KeyStatus,
-    secrets: Secrets,
+    /// Only for an app that serves `vault`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secrets: Option<Secrets>,
+}
+
+#[derive(Serialize)]
+struct AppVersion<'a> {
+    name: &'a str,
+    version: &'a str,
 }
 
 #[derive(Serialize)]
@@ -39,19 +51,26 @@ struct Secrets {
 /// Always 200: an identity-provider outage must not make the platform recycle instances.
 fn run(ctx: &Services) -> Reply {
     let keys = ctx.guard.key_status();
-    let reachability = ctx.secrets.reachability();
-    let healthy = keys.loaded && reachability.reachable != Some(false);
+    let secrets = ctx.secrets.as_ref().map(|store| Secrets {
+        backend: store.backend(),
+        reachability: store.reachability(),
+    });
+    let secrets_down = secrets
+        .as_ref()
+        .is_some_and(|s| s.reachability.reachable == Some(false));
+    let healthy = keys.loaded && !secrets_down;
     Reply::json(
         200,
         &Report {
             status: if healthy { "ok" } else { "degraded" },
             version: env!("CARGO_PKG_VERSION"),
+            app: ctx
+                .app
+                .as_ref()
+                .map(|(name, version)| AppVersion { name, version }),
             uptime_seconds: ctx.started.elapsed().as_secs(),
             signing_keys: keys,
-            secrets: Secrets {
-                backend: ctx.secrets.backend(),
-                reachability,
-            },
+            secrets,
         },
     )
 }

@@ -12,6 +12,9 @@ use crate::errors::{ApiError, ErrorKind};
 use crate::reply::Reply;
 use crate::secrets::cache::{CacheUse, Read, SecretCache, Write};
 
+/// The function's folder name.
+pub(crate) const FOLDER: &str = "vault";
+
 /// Key Vault's largest secret value: 25 KB.
 pub(crate) const MAX_VALUE_BYTES: usize = 25 * 1024;
 
@@ -20,12 +23,15 @@ pub(crate) const MAX_VALUE_BYTES: usize = 25 * 1024;
 /// secrets file) by `/vault/NAME` or `/vault?secret=NAME`, and writes one with `PUT` and
 /// `{"value": "..."}`. One audit line per call; replies never carry a written value.
 pub fn vault<S: Send + Sync + 'static>() -> Function<S> {
-    Function::new("vault", answer).rules("GET,HEAD=roles:GetSecret;PUT=roles:SetSecret")
+    Function::new(FOLDER, answer).rules("GET,HEAD=roles:GetSecret;PUT=roles:SetSecret")
 }
 
 async fn answer(req: Request) -> Outcome {
     let name = secret_name(&req)?;
-    let secrets = &req.services().secrets;
+    // Registering `vault` is what opens the store: it is there whenever this runs.
+    let Some(secrets) = &req.services().secrets else {
+        return Err(ApiError::new(ErrorKind::VaultError).because("no secret store is open"));
+    };
     match req.method() {
         "PUT" => write(secrets, &req, &name).await,
         _ => read(secrets, &req, &name).await,

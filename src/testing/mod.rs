@@ -69,7 +69,8 @@ impl std::error::Error for TestError {}
 pub struct IdentityProvider {
     base: String,
     key: EncodingKey,
-    handle: ServerHandle,
+    /// The server, or `None` for [`IdentityProvider::offline`].
+    handle: Option<ServerHandle>,
 }
 
 impl IdentityProvider {
@@ -84,10 +85,34 @@ impl IdentityProvider {
         reason = "a test kit reports failures by panicking"
     )]
     pub fn start() -> IdentityProvider {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port for the provider");
+        let started = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| TestError(format!("cannot bind a loopback port: {e}")))
+            .and_then(IdentityProvider::serve);
+        started.expect("the provider started")
+    }
+
+    /// Starts the provider on 127.0.0.1:`port` (a development issuer whose tokens stay valid
+    /// across restarts of the app, as `cargo funcgate dev` runs it).
+    pub fn start_on(port: u16) -> Result<IdentityProvider, TestError> {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .map_err(|e| TestError(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+        IdentityProvider::serve(listener)
+    }
+
+    /// Mints tokens for a provider of this kit already serving at `instance` (another
+    /// process's [`IdentityProvider::start_on`]), without serving anything itself.
+    pub fn offline(instance: &str) -> Result<IdentityProvider, TestError> {
+        Ok(IdentityProvider {
+            base: instance.trim_end_matches('/').to_owned(),
+            key: test_key()?,
+            handle: None,
+        })
+    }
+
+    fn serve(listener: TcpListener) -> Result<IdentityProvider, TestError> {
         let port = listener
             .local_addr()
-            .expect("the provider's address")
+            .map_err(|e| TestError(format!("the provider's address: {e}")))?
             .port();
         let base = format!("http://127.0.0.1:{port}");
         let (tx, rx) = mpsc::channel();
@@ -114,11 +139,14 @@ impl IdentityProvider {
                 let _ = server.await;
             });
         });
-        IdentityProvider {
+        let handle = rx
+            .recv()
+            .map_err(|_| TestError("the provider's server did not start".into()))?;
+        Ok(IdentityProvider {
             base,
-            key: EncodingKey::from_rsa_pem(PRIVATE_KEY).expect("the kit's test key"),
-            handle: rx.recv().expect("the provider started"),
-        }
+            key: test_key()?,
+            handle: Some(handle),
+        })
     }
 
     /// `http://127.0.0.1:PORT`: the value for `AUTH_INSTANCE`.
@@ -202,8 +230,15 @@ impl IdentityProvider {
 
 impl Drop for IdentityProvider {
     fn drop(&mut self) {
-        drop(self.handle.stop(false));
+        if let Some(handle) = &self.handle {
+            drop(handle.stop(false));
+        }
     }
+}
+
+/// The kit's signing key.
+fn test_key() -> Result<EncodingKey, TestError> {
+    EncodingKey::from_rsa_pem(PRIVATE_KEY).map_err(|e| TestError(format!("the test key: {e}")))
 }
 
 async fn discovery(base: web::Data<String>, tenant: web::Path<String>) -> HttpResponse {

@@ -15,6 +15,7 @@ pub use items::Store;
 /// The app: its state, built once here, and its functions.
 pub fn app() -> App<Store> {
     App::with_state(Store::default())
+        .named(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
         .function(builtin::health())
         .function(items::function())
         .function(echo::function())
