@@ -1,0 +1,168 @@
+//! `cargo funcgate check`: what would break in Azure, one line per problem, before a deploy
+//! finds out. The app itself says what it registers (run with `--funcgate-check`, it prints
+//! its functions, rules and folders as funcgate reads them, and a setting that would stop it).
+
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::Failure;
+use crate::project::Project;
+
+#[derive(Args)]
+pub(crate) struct CheckArgs {}
+
+pub(crate) fn run(_args: &CheckArgs) -> Result<ExitCode, Failure> {
+    let project = Project::find()?;
+    let problems = problems(&project);
+    for problem in &problems {
+        println!("problem: {problem}");
+    }
+    if problems.is_empty() {
+        println!("no problems found");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// Every problem, each one line.
+pub(crate) fn problems(project: &Project) -> Vec<String> {
+    let mut out = Vec::new();
+    let exe = match project.executable() {
+        Ok(exe) => exe,
+        Err(why) => {
+            out.push(why);
+            return out;
+        }
+    };
+    let built = match project.build(&[]) {
+        Ok(built) => built,
+        Err(why) => {
+            out.push(format!(
+                "host.json: the executable {exe:?} is not built: {why}"
+            ));
+            return out;
+        }
+    };
+    let report = match describe(&built, &project.root) {
+        Ok(report) => report,
+        Err(why) => {
+            out.push(why);
+            return out;
+        }
+    };
+    if let Some(error) = report["error"].as_str() {
+        out.push(format!(
+            "a setting stops start-up (from local.settings.json): {error}"
+        ));
+    }
+    let registered: Vec<&str> = report["functions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    let folders = project.function_folders();
+    for folder in &folders {
+        if !registered.iter().any(|r| r.eq_ignore_ascii_case(folder)) {
+            out.push(format!(
+                "{folder}/function.json: no function is registered for it in main.rs: every call is denied"
+            ));
+        }
+    }
+    for name in &registered {
+        if !folders.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            out.push(format!(
+                "function {name:?} is registered but has no folder {name}/function.json: the host never routes to it"
+            ));
+        }
+    }
+    for folder in report["folders"].as_array().into_iter().flatten() {
+        let methods: Vec<&str> = folder["any_token"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if !methods.is_empty() {
+            out.push(format!(
+                "function {}: {} {} any token of the tenant (its rules name no role or scope)",
+                folder["name"].as_str().unwrap_or("?"),
+                methods.join(", "),
+                if methods.len() == 1 {
+                    "accepts"
+                } else {
+                    "accept"
+                }
+            ));
+        }
+    }
+    let proxying = report["mode"] == "proxying"
+        || project
+            .host
+            .pointer("/customHandler/enableProxyingHttpRequest")
+            .is_some_and(|v| v == true || v == "true");
+    if !proxying && let Some(file) = streaming_source(&project.root.join("src")) {
+        out.push(format!(
+            "{file} streams a reply (Reply::stream), but host.json does not turn on customHandler.enableProxyingHttpRequest: the host buffers it whole"
+        ));
+    }
+    out
+}
+
+/// The app's own account of itself (`--funcgate-check`), run standalone in the app root as
+/// `func start` would run it.
+fn describe(exe: &Path, root: &Path) -> Result<Value, Failure> {
+    let output = Command::new(exe)
+        .arg("--funcgate-check")
+        .current_dir(root)
+        .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+        .env_remove("FUNCTIONS_HTTPWORKER_PORT")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .rev()
+        .find_map(|line| {
+            serde_json::from_str::<Value>(line)
+                .ok()
+                .filter(Value::is_object)
+        })
+        .ok_or_else(|| {
+            format!(
+                "{} did not describe itself (--funcgate-check): is it built on funcgate's App?",
+                exe.display()
+            )
+        })
+}
+
+/// The first source file under `dir` that streams a reply.
+fn streaming_source(dir: &Path) -> Option<String> {
+    let mut stack = vec![dir.to_owned()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let base = dir.parent().unwrap_or(dir);
+    files.into_iter().find_map(|path| {
+        let text = std::fs::read_to_string(&path).ok()?;
+        text.contains("Reply::stream(").then(|| {
+            path.strip_prefix(base)
+                .unwrap_or(&path)
+                .display()
+                .to_string()
+        })
+    })
+}

@@ -1,0 +1,147 @@
+//! `cargo funcgate dev`: the app on :7071 as `func start` runs it (standalone: no host, the
+//! app reads local.settings.json itself), trusting a local dev issuer started beside it, built
+//! and restarted whenever a source file, Cargo.toml, host.json or a function.json changes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use clap::Args;
+use funcgate::testing::IdentityProvider;
+use notify::{RecursiveMode, Watcher};
+
+use crate::Failure;
+use crate::project::Project;
+use crate::token::DEFAULT_ISSUER_PORT;
+
+#[derive(Args)]
+pub(crate) struct DevArgs {
+    /// The dev issuer's port (`cargo funcgate token` signs for it)
+    #[arg(long, default_value_t = DEFAULT_ISSUER_PORT)]
+    issuer_port: u16,
+    /// Build and run once, without watching for changes
+    #[arg(long)]
+    no_watch: bool,
+}
+
+pub(crate) fn run(args: &DevArgs) -> Result<ExitCode, Failure> {
+    let project = Project::find()?;
+    let issuer = IdentityProvider::start_on(args.issuer_port).map_err(|e| {
+        format!("the dev issuer: {e} (another `cargo funcgate dev` running? --issuer-port picks another)")
+    })?;
+    let mut settings = issuer.settings();
+    settings.push(("AUTH_DEBUG_ERRORS".into(), "true".into()));
+    print_help(&project, &settings, args.issuer_port);
+    let (tx, rx) = mpsc::channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && event.kind.is_modify() | event.kind.is_create() | event.kind.is_remove()
+            && event.paths.iter().any(|p| is_source(p))
+        {
+            let _ = tx.send(());
+        }
+    })
+    .map_err(|e| format!("cannot watch files: {e}"))?;
+    if !args.no_watch {
+        watch(&mut watcher, &project)?;
+    }
+    loop {
+        let mut child = match project.build(&[]) {
+            Ok(exe) => Some(start(&exe, &project.root, &settings)?),
+            Err(why) => {
+                eprintln!("cargo funcgate dev: {why}; waiting for a change");
+                None
+            }
+        };
+        if args.no_watch {
+            if let Some(child) = &mut child {
+                let _ = child.wait();
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        // One rebuild per burst of changes (an editor saves several files, or one twice).
+        if rx.recv().is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        while rx.try_recv().is_ok() {}
+        if let Some(mut child) = child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        eprintln!("cargo funcgate dev: a source changed; rebuilding");
+        // New function folders are watched from now on.
+        watch(&mut watcher, &project)?;
+    }
+}
+
+/// Watches what the app is built and routed from; not `target/`, which every build rewrites.
+fn watch(watcher: &mut impl Watcher, project: &Project) -> Result<(), Failure> {
+    let root = &project.root;
+    let mut paths: Vec<(PathBuf, RecursiveMode)> =
+        vec![(root.clone(), RecursiveMode::NonRecursive)];
+    for dir in ["src", "tests"] {
+        if root.join(dir).is_dir() {
+            paths.push((root.join(dir), RecursiveMode::Recursive));
+        }
+    }
+    for folder in project.function_folders() {
+        paths.push((root.join(folder), RecursiveMode::NonRecursive));
+    }
+    for (path, mode) in paths {
+        watcher
+            .watch(&path, mode)
+            .map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Files whose change means a rebuild or restart.
+fn is_source(path: &Path) -> bool {
+    let in_target = path
+        .components()
+        .any(|c| matches!(c.as_os_str().to_str(), Some("target" | ".git" | "dist")));
+    let wanted = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e, "rs" | "toml" | "json" | "lock"));
+    wanted && !in_target
+}
+
+/// Starts the built app standalone in the app root, trusting the dev issuer.
+fn start(exe: &Path, root: &Path, settings: &[(String, String)]) -> Result<Child, Failure> {
+    Command::new(exe)
+        .current_dir(root)
+        // Standalone, as `func start` would run it: no host port, so the app listens on
+        // local.settings.json's Host.LocalHttpPort and reads its Values.
+        .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+        .env_remove("FUNCTIONS_HTTPWORKER_PORT")
+        .envs(settings.iter().map(|(k, v)| (k, v)))
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))
+}
+
+fn print_help(project: &Project, settings: &[(String, String)], issuer_port: u16) {
+    let port = project.local_port();
+    let function = project
+        .function_folders()
+        .into_iter()
+        .find(|f| f != "health")
+        .unwrap_or_else(|| "health".to_owned());
+    let health = project.public_path("health");
+    let path = project.public_path(&function);
+    println!(
+        "cargo funcgate dev: http://localhost:{port}, trusting the dev issuer on 127.0.0.1:{issuer_port}"
+    );
+    println!("settings (over local.settings.json):");
+    for (k, v) in settings {
+        println!("  {k}={v}");
+    }
+    println!("try, in another terminal:");
+    println!("  curl -i localhost:{port}{health}");
+    println!("  curl -i localhost:{port}{path}                      # 401: no token");
+    println!("  TOKEN=$(cargo funcgate token --scp Api.Read --claim upn=ada@contoso.com)");
+    println!("  curl -i -H \"Authorization: Bearer $TOKEN\" localhost:{port}{path}");
+    println!("tokens with any claims: cargo funcgate token --help");
+}

@@ -1,0 +1,196 @@
+//! `cargo funcgate function NAME`: one more function, with nothing else to edit: its folder
+//! and `function.json` (the host routes by it), its source from a template, its registration
+//! under the markers of the app's registry module, and a test on the built executable.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::Failure;
+use crate::project::{Project, check_function_name};
+
+/// The rules a scaffolded function starts with: reads need `Api.Read`, writes `Api.Write`,
+/// as a delegated scope (a user's token) or an app role (a daemon's).
+pub(crate) const DEFAULT_RULES: &str = "GET,HEAD=scopes:Api.Read|roles:Api.Read;POST,PUT,PATCH,DELETE=scopes:Api.Write|roles:Api.Write";
+
+/// The markers in the registry module that new lines go under.
+const MODULES_MARKER: &str = "// new-function: modules";
+const REGISTRATIONS_MARKER: &str = "// new-function: registrations";
+
+const SOURCE: &str = include_str!("../templates/function.rs.in");
+const FUNCTION_JSON: &str = include_str!("../templates/function.json.in");
+const TEST: &str = include_str!("../templates/function_test.rs.in");
+
+#[derive(Args)]
+pub(crate) struct FunctionArgs {
+    /// The function's name: its folder, its route (`/NAME/{id?}`) and its module
+    name: String,
+    /// Its rules per method, in the AUTH_POLICY_<NAME> grammar
+    #[arg(long, default_value = DEFAULT_RULES)]
+    rules: String,
+}
+
+pub(crate) fn run(args: &FunctionArgs) -> Result<ExitCode, Failure> {
+    let project = Project::find()?;
+    let added = add(&project, &args.name, &args.rules)?;
+    println!(
+        "added {name}: {name}/function.json (GET, HEAD, POST, PUT, PATCH, DELETE at /{name}/{{id?}}), {}, {} and its registration in {}",
+        added.source.display(),
+        added.test.display(),
+        added.registry.display(),
+        name = args.name,
+    );
+    println!(
+        "its rules are next to its code; AUTH_POLICY_{} overrides them without a rebuild",
+        args.name.to_ascii_uppercase().replace('-', "_")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `add` wrote, relative to the app root.
+pub(crate) struct Added {
+    pub(crate) source: PathBuf,
+    pub(crate) test: PathBuf,
+    pub(crate) registry: PathBuf,
+}
+
+/// Adds function `name` with `rules` to the app.
+pub(crate) fn add(project: &Project, name: &str, rules: &str) -> Result<Added, Failure> {
+    let module = check_function_name(name)?;
+    if rules.contains(['"', '\\', '\n']) {
+        return Err("--rules: quotes, backslashes and line breaks have no place in rules".into());
+    }
+    let root = &project.root;
+    let registry = find_registry(root)?;
+    let source_dir = registry.parent().unwrap_or(root).to_owned();
+    let source = source_dir.join(format!("{module}.rs"));
+    let test = root.join("tests").join(format!("{module}.rs"));
+    for taken in [root.join(name), source.clone(), test.clone()] {
+        if taken.exists() {
+            return Err(format!("{} already exists", taken.display()));
+        }
+    }
+    let registry_text =
+        std::fs::read_to_string(&registry).map_err(|e| format!("{}: {e}", registry.display()))?;
+    let registered = register(&registry_text, &module).ok_or_else(|| {
+        format!(
+            "{} has lost its '{MODULES_MARKER}' or '{REGISTRATIONS_MARKER}' line; add the function by hand",
+            registry.display()
+        )
+    })?;
+    let exe = project.executable()?;
+    let fill = |text: &str| {
+        text.replace("__NAME__", name)
+            .replace("__MODULE__", &module)
+            .replace("__UPPER__", &module.to_ascii_uppercase())
+            .replace("__RULES__", rules)
+            .replace("__BIN__", &exe)
+    };
+    // The test checks what the default rules promise; other rules get a check that the
+    // function is served at all.
+    let checks = if rules == DEFAULT_RULES {
+        format!(
+            "    assert_eq!(app.get(\"/{name}\", None).await.code(), \"AuthorizationHeaderMissing\");\n    let reader = idp.token(json!({{\"scp\": \"Api.Read\"}}));\n    assert_eq!(app.get(\"/{name}\", Some(&reader)).await.status, 200);\n"
+        )
+    } else {
+        format!(
+            "    let reader = idp.token(json!({{\"scp\": \"Api.Read\"}}));\n    assert_ne!(app.get(\"/{name}\", Some(&reader)).await.code(), \"NotFound\");\n"
+        )
+    };
+    write(&root.join(name).join("function.json"), &fill(FUNCTION_JSON))?;
+    write(&source, &fill(SOURCE))?;
+    write(&test, &fill(TEST).replace("__CHECKS__", &checks))?;
+    write(&registry, &registered)?;
+    // Rules of any length: the layout rustfmt gives them, so the team's `cargo fmt --check`
+    // passes on what was generated. Best effort: without rustfmt the code still builds.
+    let _ = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024"])
+        .args([&source, &test, &registry])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let relative = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_owned();
+    Ok(Added {
+        source: relative(&source),
+        test: relative(&test),
+        registry: relative(&registry),
+    })
+}
+
+/// The source file under `src/` holding both markers.
+fn find_registry(root: &Path) -> Result<PathBuf, Failure> {
+    let mut stack = vec![root.join("src")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && std::fs::read_to_string(&path)
+                    .is_ok_and(|t| t.contains(MODULES_MARKER) && t.contains(REGISTRATIONS_MARKER))
+            {
+                return Ok(path);
+            }
+        }
+    }
+    Err(format!(
+        "no source file under src/ has the lines '{MODULES_MARKER}' and '{REGISTRATIONS_MARKER}' (the module that registers the app's functions)"
+    ))
+}
+
+/// The registry text with `module` declared under one marker and registered under the other.
+fn register(text: &str, module: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 80);
+    let (mut declared, mut registered) = (false, false);
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        if trimmed == MODULES_MARKER && !declared {
+            out.push_str(&format!("{indent}pub mod {module};\n"));
+            declared = true;
+        } else if trimmed == REGISTRATIONS_MARKER && !registered {
+            out.push_str(&format!(
+                "{indent}let app = app.function({module}::function());\n"
+            ));
+            registered = true;
+        }
+    }
+    (declared && registered).then_some(out)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Failure> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_goes_under_the_markers() {
+        let text = "use funcgate::App;\n\n// new-function: modules\n\npub fn register(app: App) -> App {\n    // new-function: registrations\n    app\n}\n";
+        let out = register(text, "items").unwrap();
+        assert!(out.contains("// new-function: modules\npub mod items;\n"));
+        assert!(out.contains(
+            "    // new-function: registrations\n    let app = app.function(items::function());\n"
+        ));
+        assert_eq!(register("fn x() {}", "items"), None);
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for bad in ["", "Items", "1x", "a b", "fn", "host", "x/y", "ünï"] {
+            assert!(check_function_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(check_function_name("my-items").unwrap(), "my_items");
+    }
+}

@@ -1,0 +1,62 @@
+//! Running `cargo funcgate` on apps it made, outside the repository.
+#![allow(dead_code, reason = "each test file uses part of it")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The funcgate checkout.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// The repository's target folder, shared so nothing is compiled twice.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
+}
+
+/// `cargo funcgate ARGS` in `dir`; panics with its output unless it succeeds.
+pub fn funcgate(dir: &Path, args: &[&str]) -> String {
+    let out = run_funcgate(dir, args);
+    assert!(
+        out.status.success(),
+        "cargo funcgate {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `cargo funcgate ARGS` in `dir`, whatever it answers.
+pub fn run_funcgate(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cargo-funcgate"))
+        .arg("funcgate")
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// A new app called `name` in a fresh folder outside the repository, depending on this
+/// checkout, with the repository's lock file (the same versions, already compiled).
+pub fn new_app(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let outside = tempfile::tempdir().unwrap();
+    let repo = repo();
+    funcgate(
+        outside.path(),
+        &["new", name, "--funcgate-path", repo.to_str().unwrap()],
+    );
+    let app = outside.path().join(name);
+    std::fs::copy(repo.join("Cargo.lock"), app.join("Cargo.lock")).unwrap();
+    (outside, app)
+}
+
+/// Edits a file of the app.
+pub fn edit(app: &Path, file: &str, change: impl FnOnce(String) -> String) {
+    let path = app.join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, change(text)).unwrap();
+}

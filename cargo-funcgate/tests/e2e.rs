@@ -1,0 +1,145 @@
+//! `cargo funcgate` from an empty folder outside the repository to a packaged app started from
+//! its zip, as a newcomer goes: new → function → test → check → package → start as the host
+//! does → token. The app depends on this checkout by path and builds into the repository's
+//! target folder with its lock file, so the dependencies compiled for `make test` are reused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use funcgate::testing::IdentityProvider;
+
+mod common;
+use common::{funcgate, new_app, run_funcgate, target_dir};
+
+#[test]
+fn from_an_empty_folder_to_a_zip_that_starts() {
+    let started = Instant::now();
+    let (_outside, app) = new_app("orders-app");
+    for file in [
+        "Cargo.toml",
+        "src/main.rs",
+        "src/lib.rs",
+        "src/functions/hello.rs",
+        "tests/hello.rs",
+        "host.json",
+        "local.settings.json",
+        ".gitignore",
+        ".funcignore",
+        "README.md",
+        ".github/workflows/ci.yml",
+        ".github/workflows/deploy.yml",
+    ] {
+        assert!(app.join(file).is_file(), "{file}");
+    }
+    funcgate(&app, &["function", "orders"]);
+    // A bad name is refused, and nothing is half-written.
+    let bad = run_funcgate(&app, &["function", "Orders!"]);
+    assert!(!bad.status.success());
+    assert!(!app.join("Orders!").exists());
+
+    // The app's own tests (one per function, on the built executable) pass as generated.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tested = Command::new(&cargo)
+        .args(["test", "--quiet"])
+        .current_dir(&app)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .output()
+        .unwrap();
+    assert!(
+        tested.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&tested.stdout),
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    assert!(funcgate(&app, &["check"]).contains("no problems found"));
+
+    // The package (a dev build: the release profile's LTO is minutes of CPU), checked by
+    // the tool itself from the zip, then again here as the host would start it.
+    let packaged = funcgate(&app, &["package", "--profile", "dev"]);
+    assert!(packaged.contains("GET /api/health answers 200"), "{packaged}");
+    let zip_path = app.join("dist/orders-app.zip");
+    let unpacked = tempfile::tempdir().unwrap();
+    let mut names = Vec::new();
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().unwrap().to_string();
+        let target = unpacked.path().join(&name);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        std::fs::write(&target, bytes).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = entry.unix_mode().unwrap() & 0o777;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)).unwrap();
+        names.push((name, mode));
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("health/function.json".to_owned(), 0o644),
+            ("hello/function.json".to_owned(), 0o644),
+            ("host.json".to_owned(), 0o644),
+            ("orders-app".to_owned(), 0o755),
+            ("orders/function.json".to_owned(), 0o644),
+        ],
+        "no sources, no local.settings.json"
+    );
+
+    // Started from the unpacked folder as the host starts it, trusting a dev issuer whose
+    // tokens come from `cargo funcgate token`.
+    let issuer = IdentityProvider::start_on(0).unwrap();
+    let issuer_port = issuer.instance().rsplit(':').next().unwrap().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(unpacked.path().join("orders-app"))
+        .current_dir(unpacked.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("FUNCTIONS_APP_ROOT_PATH", unpacked.path())
+        .envs(issuer.settings())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{base}/")).send().is_err() {
+        assert!(Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let anonymous = http.get(format!("{base}/api/orders")).send().unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let token = funcgate(
+        &app,
+        &[
+            "token", "--issuer-port", &issuer_port, "--scp", "Api.Read", "--claim",
+            "upn=ada@contoso.com", "--claim", "team=blue", "--claim", "level=3",
+        ],
+    );
+    let read = http
+        .get(format!("{base}/api/orders"))
+        .bearer_auth(token.trim())
+        .send()
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let health: serde_json::Value = http
+        .get(format!("{base}/api/health"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["app"]["name"], "orders-app");
+    assert!(health.get("secrets").is_none(), "no vault, no secrets backend");
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!("the walk took {:?}", started.elapsed());
+}
