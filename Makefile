@@ -8,6 +8,9 @@ export CARGO_TARGET_DIR := $(TARGET_DIR)
 
 .PHONY: smoke build dist run dev test lint fmt clean fuzz bench package demo check-azure-cli new-function
 
+# The team tool, built from this workspace: funcgate's own app uses it as a team's app does.
+FUNCGATE ?= $(CARGO) run --quiet --locked -p cargo-funcgate -- funcgate
+
 ## build: release build, copied to ./handler (the file host.json names)
 build:
 	$(CARGO) build --release --locked
@@ -17,22 +20,19 @@ build:
 dist:
 	$(CARGO) build --profile dist --locked
 
-## package: dist/funcgate.zip with host.json, the function folders and handler (TARGET=x86_64-unknown-linux-musl for a static binary)
+## package: dist/funcgate.zip with host.json, the function folders and handler, started once from the zip (TARGET=x86_64-unknown-linux-musl for a static binary)
 TARGET ?=
-DIST_BIN = $(TARGET_DIR)/$(if $(TARGET),$(TARGET)/,)dist/handler
 package:
-	$(CARGO) build --profile dist --locked $(if $(TARGET),--target $(TARGET),)
-	python3 scripts/package.py --binary $(DIST_BIN) --out dist/funcgate.zip
+	$(FUNCGATE) package --profile dist $(if $(TARGET),--target $(TARGET),) --out dist/funcgate.zip
 
 ## demo: offline demo against a local development issuer (401, 403, 200 with curl)
-demo: build
-	$(CARGO) build --release --locked --example dev_issuer
-	ISSUER_BIN=$(TARGET_DIR)/release/examples/dev_issuer bash scripts/demo.sh
+demo: $(SECRETS)
+	$(CARGO) build --locked -p cargo-funcgate
+	FUNCGATE_BIN=$(TARGET_DIR)/debug/cargo-funcgate bash scripts/demo.sh
 
-## dev: offline, no Azure: ./handler on :7071 trusting a local dev issuer on :7099 (Ctrl-C stops)
-dev: build $(SECRETS)
-	$(CARGO) build --release --locked --example dev_issuer
-	ISSUER_BIN=$(TARGET_DIR)/release/examples/dev_issuer bash scripts/dev.sh
+## dev: offline, no Azure: the app on :7071 trusting a local dev issuer on :7099, rebuilt on change (cargo funcgate dev; Ctrl-C stops)
+dev: $(SECRETS)
+	$(FUNCGATE) dev
 
 ## run: `func start` when Core Tools are installed, else ./handler alone on port 7071
 run: build $(SECRETS)
@@ -47,12 +47,14 @@ $(SECRETS):
 	@echo "funcgate: created $@ with a demo secret"
 
 ## test: every unit, integration and doc test (integration tests start the real binary), then
-## the example app's (examples/items-app, a team's own app on funcgate); benchmarks are only built
+## the example app's (examples/items-app, a team's own app on funcgate), then cargo funcgate's
+## (an app made from an empty folder, packaged and started from its zip); benchmarks are only built
 test:
 	$(CARGO) build --locked --benches --examples
 	$(CARGO) test --locked --lib --bins --tests
 	$(CARGO) test --locked --doc --features testing
 	$(CARGO) test --locked -p items-app
+	$(CARGO) test --locked -p cargo-funcgate
 
 ## lint: formatting, clippy, the docs, and the module stack (no module uses one that uses it back)
 lint:
@@ -77,9 +79,10 @@ fuzz:
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 	$(CARGO) +nightly fuzz run token fuzz/corpus/token -- -max_total_time=$(FUZZ_SECONDS)
 
-## new-function: scaffold NAME/function.json and src/app_functions/NAME.rs, and register it (make new-function NAME=items)
+## new-function: scaffold NAME/function.json, src/app_functions/NAME.rs and tests/NAME.rs, and register it (make new-function NAME=items; cargo funcgate function)
 new-function:
-	bash scripts/new-function.sh $(NAME)
+	@test -n "$(NAME)" || { echo "usage: make new-function NAME=items [RULES='GET=...']" >&2; exit 2; }
+	$(FUNCGATE) function $(NAME) $(if $(RULES),--rules "$(RULES)",)
 
 ## smoke: post-deploy check of a Function App: make smoke URL=https://my-app.azurewebsites.net [TOKEN=...]
 smoke:

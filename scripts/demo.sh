@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
 # Offline demo: funcgate against the local development issuer, three calls with curl.
-# Run by `make demo` after it has built ./handler and the dev_issuer example.
+# Run by `make demo` after it has built cargo funcgate, whose `dev` runs the app and the issuer
+# and whose `token` mints the tokens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ISSUER_PORT="${ISSUER_PORT:-7099}"
-HANDLER_PORT="${HANDLER_PORT:-7072}"
-ISSUER_BIN="${ISSUER_BIN:-${CARGO_TARGET_DIR:-target}/release/examples/dev_issuer}"
-TENANT="dddddddd-0000-4000-8000-000000000001"
-CLIENT="dddddddd-0000-4000-8000-0000000000a1"
-BASE="http://127.0.0.1:${HANDLER_PORT}"
+FUNCGATE_BIN="${FUNCGATE_BIN:-${CARGO_TARGET_DIR:-target}/debug/cargo-funcgate}"
+# cargo funcgate dev runs the app as `func start` would: on local.settings.json's port.
+BASE="http://127.0.0.1:7071"
 
 [[ -f local.secrets.json ]] || echo '{"demo": "funcgate-demo-value"}' > local.secrets.json
 
@@ -17,13 +15,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-"${ISSUER_BIN}" "${ISSUER_PORT}" > /dev/null &
-pids+=("$!")
-AUTH_TENANT_ID="${TENANT}" AUTH_CLIENT_ID="${CLIENT}" AUTH_INSTANCE="http://127.0.0.1:${ISSUER_PORT}" \
-  AUTH_DEBUG_ERRORS=true FUNCTIONS_CUSTOMHANDLER_PORT="${HANDLER_PORT}" RUST_LOG=warn ./handler &
+# Stopped, it stops the app it started.
+"${FUNCGATE_BIN}" funcgate dev --no-watch > /dev/null 2>&1 &
 pids+=("$!")
 
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
   if curl -fsS "${BASE}/health" 2>/dev/null | grep -q '"loaded":true'; then break; fi
   sleep 0.1
 done
@@ -35,16 +31,16 @@ show() {
   printf '\n'
 }
 
-token() { curl -fsS "http://127.0.0.1:${ISSUER_PORT}/token?$1"; }
+token() { "${FUNCGATE_BIN}" funcgate token "$@"; }
 
-echo "funcgate demo: handler on ${BASE}, dev issuer on http://127.0.0.1:${ISSUER_PORT}"
+echo "funcgate demo: the app on ${BASE}, the dev issuer on http://127.0.0.1:7099 (cargo funcgate dev)"
 show "curl -i ${BASE}/vault/demo   # no token" "${BASE}/vault/demo"
-READER="$(token 'roles=Reader')"
+READER="$(token --roles Reader)"
 show "curl -i -H 'Authorization: Bearer <token with role Reader>' ${BASE}/vault/demo" \
   -H "Authorization: Bearer ${READER}" "${BASE}/vault/demo"
-WRITER="$(token 'roles=GetSecret')"
+WRITER="$(token --roles GetSecret)"
 show "curl -i -H 'Authorization: Bearer <token with role GetSecret>' ${BASE}/vault/demo" \
   -H "Authorization: Bearer ${WRITER}" "${BASE}/vault/demo"
-EXPIRED="$(token 'roles=GetSecret&ttl=-600')"
+EXPIRED="$(token --roles GetSecret --ttl -600)"
 show "curl -i -H 'Authorization: Bearer <expired token>' ${BASE}/vault?secret=demo" \
   -H "Authorization: Bearer ${EXPIRED}" "${BASE}/vault?secret=demo"

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -33,6 +35,18 @@ pub(crate) fn run(args: &DevArgs) -> Result<ExitCode, Failure> {
     let mut settings = issuer.settings();
     settings.push(("AUTH_DEBUG_ERRORS".into(), "true".into()));
     print_help(&project, &settings, args.issuer_port);
+    // Stopped (Ctrl-C, SIGTERM from a script or a terminal closing), the app goes too: it is
+    // a child process, which would otherwise keep the port.
+    let running = Arc::new(AtomicU32::new(0));
+    let on_stop = Arc::clone(&running);
+    ctrlc::set_handler(move || {
+        let pid = on_stop.load(Ordering::SeqCst);
+        if pid != 0 {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+        std::process::exit(130);
+    })
+    .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
     let (tx, rx) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
@@ -48,7 +62,11 @@ pub(crate) fn run(args: &DevArgs) -> Result<ExitCode, Failure> {
     }
     loop {
         let mut child = match project.build(&[]) {
-            Ok(exe) => Some(start(&exe, &project.root, &settings)?),
+            Ok(exe) => {
+                let child = start(&exe, &project.root, &settings)?;
+                running.store(child.id(), Ordering::SeqCst);
+                Some(child)
+            }
             Err(why) => {
                 eprintln!("cargo funcgate dev: {why}; waiting for a change");
                 None

@@ -321,7 +321,10 @@ async fn host_json_is_read_as_the_host_reads_it() {
         ("WEBSITE_AUTH_ENABLED", "true"),
         ("AUTH_POLICY_WHOAMI", "GET,HEAD,POST=authenticated"),
     ];
-    let whoami = ("whoami", http_function("whoami", r#"["get","head","post"]"#));
+    let whoami = (
+        "whoami",
+        http_function("whoami", r#"["get","head","post"]"#),
+    );
     let key = TestKey::load("key1", "k1");
     let provider = Provider::start(vec![key.clone()]);
     for (host, extra) in [
@@ -345,7 +348,11 @@ async fn host_json_is_read_as_the_host_reads_it() {
             config = config.set(k, v);
         }
         let handler = config.spawn().await;
-        assert!(handler.logs().contains("host mode forwarding"), "{}", handler.logs());
+        assert!(
+            handler.logs().contains("host mode forwarding"),
+            "{}",
+            handler.logs()
+        );
         let (status, body) = post_json(&handler.url("/whoami"), &forged).await;
         assert_eq!(
             (status, body["code"].as_str()),
