@@ -29,7 +29,14 @@ BIN="$(cd "$(dirname "${AZ}")" && pwd)"
 
 failures=0
 checked=0
-for plan in flex consumption; do
+# Both plans with funcgate's own app (roles, Key Vault), then a team's app on Flex: delegated
+# scopes, an authentication context, no Key Vault.
+for variant in flex consumption team; do
+  plan="${variant/team/flex}"
+  team=()
+  if [[ "${variant}" == team ]]; then
+    team=(env "SCOPES=Orders.Read,Orders.Write" "APP_ROLES=Orders.Admin" "AUTH_CONTEXT=c1:Require MFA" VAULT=no)
+  fi
   while IFS= read -r line; do
     [[ "${line}" == az\ * ]] || continue
     checked=$((checked + 1))
@@ -44,11 +51,11 @@ for plan in flex consumption; do
     fi
     if [[ "${verdict}" != ok ]]; then
       failures=$((failures + 1))
-      printf '%-24s [%s] %s\n%s\n' "${verdict}" "${plan}" "${line}" "$(head -5 <<<"${out}" | sed 's/^/    /')"
+      printf '%-24s [%s] %s\n%s\n' "${verdict}" "${variant}" "${line}" "$(head -5 <<<"${out}" | sed 's/^/    /')"
     else
-      printf 'ok   [%s] %s\n' "${plan}" "${line:0:110}"
+      printf 'ok   [%s] %s\n' "${variant}" "${line:0:110}"
     fi
-  done < <(bash scripts/azure-setup.sh --dry-run --plan "${plan}")
+  done < <("${team[@]}" bash scripts/azure-setup.sh --dry-run --plan "${plan}")
 done
 
 # A failing lookup must stop the script before anything is created, and an ambiguous name must

@@ -10,7 +10,7 @@ use crate::function::{DEFAULT_RULES, add};
 use crate::project::Project;
 
 /// Every file of a new app: (path in the app, template).
-const FILES: [(&str, &str); 12] = [
+const FILES: [(&str, &str); 13] = [
     ("Cargo.toml", include_str!("../templates/app/Cargo.toml.in")),
     ("src/lib.rs", include_str!("../templates/app/src/lib.rs.in")),
     (
@@ -40,6 +40,10 @@ const FILES: [(&str, &str); 12] = [
     (
         ".github/workflows/deploy.yml",
         include_str!("../templates/app/.github/workflows/deploy.yml"),
+    ),
+    (
+        "scripts/azure-setup.sh",
+        include_str!("../templates/app/scripts/azure-setup.sh"),
     ),
 ];
 
@@ -179,6 +183,12 @@ pub(crate) fn run(args: &NewArgs) -> Result<ExitCode, Failure> {
         }
         std::fs::write(&target, fill(template))
             .map_err(|e| format!("{}: {e}", target.display()))?;
+        #[cfg(unix)]
+        if path.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| format!("{}: {e}", target.display()))?;
+        }
     }
     // The first function goes in the way every later one does.
     let project = Project::at(&root)?;
