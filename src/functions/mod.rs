@@ -280,7 +280,7 @@ impl Request {
 
     /// The validated token's claims as `T`, like jwt-authorizer's typed claims: `401
     /// InvalidAuthorizationClaims` when there is no token (an `anonymous` rule) or the claims
-    /// do not fit `T` (the reason, in `debug`, names the field, never a value).
+    /// do not fit `T` (the reason, in `debug`, names the claim, never its value).
     ///
     /// ```
     /// use funcgate::{Outcome, Reply, Request};
@@ -299,8 +299,15 @@ impl Request {
             return Err(ApiError::new(ErrorKind::InvalidClaims)
                 .because("this method's rule is anonymous: there are no claims"));
         };
-        T::deserialize(identity.claims()).map_err(|e| {
-            ApiError::new(ErrorKind::InvalidClaims).because(shape_error("the token's claims", &e))
+        serde_path_to_error::deserialize(identity.claims()).map_err(|e| {
+            // The path is the team's field names, or a map's keys (the token's): bounded.
+            let field: String = e.path().to_string().chars().take(60).collect();
+            let reason = shape_error("the token's claims", e.inner());
+            ApiError::new(ErrorKind::InvalidClaims).because(match field.as_str() {
+                // A missing claim has no path of its own; serde's message names it.
+                "." | "" => reason,
+                _ => format!("claim {field:?}: {reason}"),
+            })
         })
     }
 

@@ -285,6 +285,13 @@ async fn an_app_of_async_fns_with_state_claims_and_its_own_codes() {
         "{}",
         none.body
     );
+    // A claim of the wrong type: the reason names the claim, never its value.
+    let odd = app
+        .get("/team", Some(&idp.token(json!({"team": 31337}))))
+        .await;
+    let debug = odd.json()["debug"].as_str().unwrap().to_owned();
+    assert!(debug.contains("\"team\""), "{debug}");
+    assert!(!debug.contains("31337"), "{debug}");
 }
 
 #[tokio::test]
