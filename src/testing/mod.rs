@@ -504,6 +504,15 @@ impl TestApp {
         }
     }
 
+    /// A public path with the app's route prefix (`/api/items/1`).
+    fn url_path(&self, path: &str) -> String {
+        if self.route_prefix.is_empty() {
+            path.to_owned()
+        } else {
+            format!("/{}{path}", self.route_prefix)
+        }
+    }
+
     /// The URL of a public path (`/items/1`), with the app's route prefix.
     pub fn url(&self, path: &str) -> String {
         if self.route_prefix.is_empty() {
@@ -564,15 +573,11 @@ impl TestApp {
     }
 
     /// Any method as the host forwards it (forwarding and proxying modes): the original path
-    /// and headers, `body` as `(content type, bytes)`.
+    /// and headers, `body` as `(content type, bytes)`. [`TestApp::request`] adds headers.
     ///
     /// # Panics
     ///
     /// When `method` is not an HTTP method or the app does not answer.
-    #[allow(
-        clippy::expect_used,
-        reason = "a test kit reports failures by panicking"
-    )]
     pub async fn call(
         &self,
         method: &str,
@@ -580,34 +585,28 @@ impl TestApp {
         token: Option<&str>,
         body: Option<(&str, &[u8])>,
     ) -> TestResponse {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
-        let mut req = self.http.request(method, self.url(path));
+        let mut req = self.request(method, path);
         if let Some(token) = token {
-            req = req.bearer_auth(token);
+            req = req.bearer(token);
         }
         if let Some((content_type, bytes)) = body {
-            req = req
-                .header("content-type", content_type)
-                .body(bytes.to_vec());
+            req = req.body(content_type, bytes);
         }
-        TestResponse::from(req.send().await.expect("the app answers")).await
+        req.send().await
     }
 
     /// The same call in the invocation protocol: `POST /{function}` with the `Data.req`
-    /// payload the host builds (method, URL, headers, route `params`, JSON or text body),
+    /// payload the host builds (method, URL, headers, route `params`, JSON or text body;
+    /// `path` with the route prefix, as the host reports the URL),
     /// unwrapped from `Outputs.res`. The host invokes a function this way only when it has
     /// bindings beyond one HTTP input and one HTTP output, or when `host.json` forwards
     /// nothing (see [`invocation_copy`]); for any other function the app answers `404
     /// NotFound` (returned as it came), as funcgate never takes a payload the host would not
-    /// send.
+    /// send. [`TestApp::request`] adds headers.
     ///
     /// # Panics
     ///
     /// When the app does not answer with an invocation response.
-    #[allow(
-        clippy::expect_used,
-        reason = "a test kit reports failures by panicking"
-    )]
     pub async fn invoke(
         &self,
         function: &str,
@@ -617,29 +616,151 @@ impl TestApp {
         token: Option<&str>,
         body: Option<(&str, &str)>,
     ) -> TestResponse {
-        let mut headers = serde_json::Map::new();
+        // `path` is the URL's path as the host reports it, route prefix included.
+        let public = match self.route_prefix.as_str() {
+            "" => path,
+            prefix => path
+                .strip_prefix('/')
+                .and_then(|p| p.strip_prefix(prefix))
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+                .unwrap_or(path),
+        };
+        let mut req = self.request(method, public);
         if let Some(token) = token {
-            headers.insert("Authorization".into(), json!([format!("Bearer {token}")]));
+            req = req.bearer(token);
+        }
+        for (name, value) in params {
+            req = req.param(name, value);
+        }
+        if let Some((content_type, text)) = body {
+            req = req.body(content_type, text);
+        }
+        req.invoke(function).await
+    }
+
+    /// A request to build: any headers, a body of text or bytes, then [`TestRequest::send`]
+    /// as the host forwards it or [`TestRequest::invoke`] as it invokes a function.
+    ///
+    /// ```no_run
+    /// # async fn example(app: funcgate::testing::TestApp, token: &str) {
+    /// let answer = app
+    ///     .request("POST", "/items")
+    ///     .bearer(token)
+    ///     .header("If-Match", "\"v1\"")
+    ///     .body("application/json", r#"{"id":"7"}"#)
+    ///     .send()
+    ///     .await;
+    /// assert_eq!(answer.status, 201);
+    /// # }
+    /// ```
+    pub fn request(&self, method: &str, path: &str) -> TestRequest<'_> {
+        TestRequest {
+            app: self,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers: Vec::new(),
+            params: Vec::new(),
+            body: None,
+        }
+    }
+}
+
+/// A request to a [`TestApp`], built by [`TestApp::request`].
+pub struct TestRequest<'a> {
+    app: &'a TestApp,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    params: Vec<(String, String)>,
+    body: Option<(String, Vec<u8>)>,
+}
+
+impl TestRequest<'_> {
+    /// `Authorization: Bearer {token}`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+
+    /// A header (repeat a name to send it twice).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// A route parameter, for [`TestRequest::invoke`] (the host's `Params`; a forwarded
+    /// request carries them in its path).
+    pub fn param(mut self, name: &str, value: &str) -> Self {
+        self.params.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The body and its content type: text or bytes (`&str`, `String`, `&[u8]`, `Vec<u8>`).
+    pub fn body(mut self, content_type: &str, bytes: impl Into<Vec<u8>>) -> Self {
+        self.body = Some((content_type.to_owned(), bytes.into()));
+        self
+    }
+
+    /// Sent as the host forwards it (forwarding and proxying modes).
+    ///
+    /// # Panics
+    ///
+    /// When the method is not an HTTP method or the app does not answer.
+    #[allow(
+        clippy::expect_used,
+        reason = "a test kit reports failures by panicking"
+    )]
+    pub async fn send(self) -> TestResponse {
+        let method = reqwest::Method::from_bytes(self.method.as_bytes()).expect("an HTTP method");
+        let mut req = self.app.http.request(method, self.app.url(&self.path));
+        for (name, value) in &self.headers {
+            req = req.header(name, value);
+        }
+        if let Some((content_type, bytes)) = self.body {
+            req = req.header("content-type", content_type).body(bytes);
+        }
+        TestResponse::from(req.send().await.expect("the app answers")).await
+    }
+
+    /// Sent as the host invokes `function` with a payload (see [`TestApp::invoke`]): JSON
+    /// content parsed, other text as a string, binary content base64-encoded, as the host
+    /// encodes them.
+    ///
+    /// # Panics
+    ///
+    /// When the app does not answer.
+    #[allow(
+        clippy::expect_used,
+        reason = "a test kit reports failures by panicking"
+    )]
+    pub async fn invoke(self, function: &str) -> TestResponse {
+        let mut headers = serde_json::Map::new();
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), json!([value]));
         }
         let mut req = json!({
-            "Url": format!("http://localhost:7071{path}"),
-            "Method": method,
+            "Url": format!("http://localhost:7071{}", self.app.url_path(&self.path)),
+            "Method": self.method,
             "Query": {},
-            "Params": params.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "Params": self.params.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         });
-        if let Some((content_type, text)) = body {
+        if let Some((content_type, bytes)) = &self.body {
             headers.insert("Content-Type".into(), json!([content_type]));
-            // The host passes JSON content parsed, and other text as a string.
-            req["Body"] = match serde_json::from_str::<Value>(text) {
-                Ok(v) if content_type.starts_with("application/json") => v,
-                _ => json!(text),
+            let text = std::str::from_utf8(bytes).ok();
+            req["Body"] = match (text.map(serde_json::from_str::<Value>), text) {
+                (Some(Ok(v)), _) if content_type.starts_with("application/json") => v,
+                (_, Some(text)) if !binary(content_type) => json!(text),
+                _ => json!(base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    bytes
+                )),
             };
         }
         req["Headers"] = Value::Object(headers);
         let payload = json!({"Data": {"req": req}, "Metadata": {}});
         let answer = self
+            .app
             .http
-            .post(format!("{}/{function}", self.base))
+            .post(format!("{}/{function}", self.app.base))
             .header("content-type", "application/json")
             .body(payload.to_string())
             .send()
@@ -668,6 +789,13 @@ impl TestApp {
             body: res["body"].as_str().unwrap_or("").to_owned(),
         }
     }
+}
+
+/// Content the host base64-encodes in an invocation payload.
+fn binary(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/octet-stream")
+        || essence.to_ascii_lowercase().starts_with("multipart/")
 }
 
 impl Drop for TestApp {

@@ -304,3 +304,55 @@ async fn a_rule_that_does_not_parse_stops_start_up_naming_the_function() {
     };
     assert!(e.to_string().contains("team (rules in code)"), "{e}");
 }
+
+/// The kit's request builder: headers on a forwarded call, and one body type (text or bytes)
+/// for both protocols.
+#[tokio::test]
+async fn the_kit_sends_headers_and_bodies_of_either_kind() {
+    async fn echo(req: Request) -> Outcome {
+        Ok(Reply::json(
+            200,
+            &json!({
+                "tag": req.header("x-tag"),
+                "bytes": req.body().len(),
+                "type": req.header("content-type"),
+            }),
+        ))
+    }
+    let idp = IdentityProvider::start();
+    let dir = folder();
+    dir.write(
+        "echo/function.json",
+        r#"{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["post"],"route":"echo"},{"type":"http","direction":"out","name":"res"}]}"#,
+    );
+    let with_echo = || app().function(Function::new("echo", echo).rules("POST=anonymous"));
+    let served = TestApp::start(with_echo(), dir.path(), &idp, &[]).unwrap();
+    let a = served
+        .request("POST", "/echo")
+        .header("X-Tag", "blue")
+        .body("application/octet-stream", vec![0u8, 1, 2, 255])
+        .send()
+        .await;
+    assert_eq!(
+        a.json(),
+        json!({"tag": "blue", "bytes": 4, "type": "application/octet-stream"})
+    );
+    let copy = invocation_copy(dir.path()).unwrap();
+    let invoked = TestApp::start(with_echo(), copy.path(), &idp, &[]).unwrap();
+    let b = invoked
+        .request("POST", "/echo")
+        .header("X-Tag", "red")
+        .body("application/octet-stream", vec![0u8, 1, 2, 255])
+        .invoke("echo")
+        .await;
+    assert_eq!(
+        b.json(),
+        json!({"tag": "red", "bytes": 4, "type": "application/octet-stream"})
+    );
+    let c = invoked
+        .request("POST", "/echo")
+        .body("text/plain", "hello")
+        .invoke("echo")
+        .await;
+    assert_eq!(c.json()["bytes"], 5);
+}
