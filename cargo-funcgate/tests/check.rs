@@ -38,7 +38,9 @@ fn host_json_without_an_executable() {
 #[test]
 fn host_json_naming_an_executable_that_is_not_built() {
     let (_dir, app) = new_app("check-bin");
-    edit(&app, "host.json", |t| t.replace("\"check-bin\"", "\"handler\""));
+    edit(&app, "host.json", |t| {
+        t.replace("\"check-bin\"", "\"handler\"")
+    });
     one(&app, "\"handler\" is not built");
 }
 
@@ -46,13 +48,19 @@ fn host_json_naming_an_executable_that_is_not_built() {
 fn a_streaming_function_without_proxying() {
     let (_dir, app) = new_app("check-stream");
     edit(&app, "host.json", |t| {
-        t.replace("\"enableProxyingHttpRequest\": true", "\"enableProxyingHttpRequest\": false")
+        t.replace(
+            "\"enableProxyingHttpRequest\": true",
+            "\"enableProxyingHttpRequest\": false",
+        )
     });
     edit(&app, "src/functions/hello.rs", |t| {
         t + "\n/// A feed of events.\n#[allow(dead_code)]\nfn feed() -> Reply {\n    Reply::stream(200, \"text/event-stream\", futures_util::stream::empty())\n}\n"
     });
     edit(&app, "Cargo.toml", |t| {
-        t.replace("serde_json = \"1\"\n", "serde_json = \"1\"\nfutures-util = \"0.3\"\n")
+        t.replace(
+            "serde_json = \"1\"\n",
+            "serde_json = \"1\"\nfutures-util = \"0.3\"\n",
+        )
     });
     one(&app, "src/functions/hello.rs streams a reply");
 }
@@ -80,8 +88,14 @@ fn a_registered_function_without_a_folder() {
 #[test]
 fn rules_that_name_no_role_or_scope() {
     let (_dir, app) = new_app("check-rules");
-    funcgate(&app, &["function", "open", "--rules", "GET,HEAD=authenticated"]);
-    one(&app, "function open: GET, HEAD accept any token of the tenant");
+    funcgate(
+        &app,
+        &["function", "open", "--rules", "GET,HEAD=authenticated"],
+    );
+    one(
+        &app,
+        "function open: GET, HEAD accept any token of the tenant",
+    );
 }
 
 #[test]

@@ -2,7 +2,12 @@
 //! its zip, as a newcomer goes: new → function → test → check → package → start as the host
 //! does → token. The app depends on this checkout by path and builds into the repository's
 //! target folder with its lock file, so the dependencies compiled for `make test` are reused.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -58,7 +63,10 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
     // The package (a dev build: the release profile's LTO is minutes of CPU), checked by
     // the tool itself from the zip, then again here as the host would start it.
     let packaged = funcgate(&app, &["package", "--profile", "dev"]);
-    assert!(packaged.contains("GET /api/health answers 200"), "{packaged}");
+    assert!(
+        packaged.contains("GET /api/health answers 200"),
+        "{packaged}"
+    );
     let zip_path = app.join("dist/orders-app.zip");
     let unpacked = tempfile::tempdir().unwrap();
     let mut names = Vec::new();
@@ -109,7 +117,10 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let http = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while http.get(format!("{base}/")).send().is_err() {
@@ -121,8 +132,17 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
     let token = funcgate(
         &app,
         &[
-            "token", "--issuer-port", &issuer_port, "--scp", "Api.Read", "--claim",
-            "upn=ada@contoso.com", "--claim", "team=blue", "--claim", "level=3",
+            "token",
+            "--issuer-port",
+            &issuer_port,
+            "--scp",
+            "Api.Read",
+            "--claim",
+            "upn=ada@contoso.com",
+            "--claim",
+            "team=blue",
+            "--claim",
+            "level=3",
         ],
     );
     let read = http
@@ -138,7 +158,10 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
         .json()
         .unwrap();
     assert_eq!(health["app"]["name"], "orders-app");
-    assert!(health.get("secrets").is_none(), "no vault, no secrets backend");
+    assert!(
+        health.get("secrets").is_none(),
+        "no vault, no secrets backend"
+    );
     let _ = child.kill();
     let _ = child.wait();
     eprintln!("the walk took {:?}", started.elapsed());

@@ -27,17 +27,28 @@ fn the_repositorys_app_packages_as_a_teams_does() {
     let mut entries = BTreeMap::new();
     for i in 0..archive.len() {
         let file = archive.by_index(i).unwrap();
-        entries.insert(file.name().unwrap().to_string(), file.unix_mode().unwrap_or(0) & 0o777);
+        entries.insert(
+            file.name().unwrap().to_string(),
+            file.unix_mode().unwrap_or(0) & 0o777,
+        );
     }
     let mut expected: BTreeMap<String, u32> = std::fs::read_dir(repo())
         .unwrap()
         .flatten()
         .filter(|e| e.path().join("function.json").is_file())
-        .map(|e| (format!("{}/function.json", e.file_name().to_string_lossy()), 0o644))
+        .map(|e| {
+            (
+                format!("{}/function.json", e.file_name().to_string_lossy()),
+                0o644,
+            )
+        })
         .collect();
     expected.insert("host.json".into(), 0o644);
     expected.insert("handler".into(), 0o755);
-    assert_eq!(entries, expected, "host.json, every function folder, handler: nothing else");
+    assert_eq!(
+        entries, expected,
+        "host.json, every function folder, handler: nothing else"
+    );
     for built_in in ["health", "vault", "whoami", "oauth-protected-resource"] {
         assert!(entries.contains_key(&format!("{built_in}/function.json")));
     }

@@ -30,7 +30,10 @@ async fn protected_resource_metadata_and_every_401_points_to_it() {
     // The scopes every function's rules name, as full values: whoami's here, and those of
     // any function the app adds (cargo funcgate function), so adding one breaks nothing.
     let scopes = doc["scopes_supported"].as_array().unwrap();
-    assert!(scopes.contains(&json!(format!("api://{CLIENT}/Api.Read"))), "{doc}");
+    assert!(
+        scopes.contains(&json!(format!("api://{CLIENT}/Api.Read"))),
+        "{doc}"
+    );
     assert!(
         scopes
             .iter()

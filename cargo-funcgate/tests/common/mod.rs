@@ -6,7 +6,10 @@ use std::process::{Command, Output, Stdio};
 
 /// The funcgate checkout.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// The repository's target folder, shared so nothing is compiled twice.
