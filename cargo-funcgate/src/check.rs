@@ -69,7 +69,7 @@ pub(crate) fn problems(project: &Project) -> Vec<String> {
     for folder in &folders {
         if !registered.iter().any(|r| r.eq_ignore_ascii_case(folder)) {
             out.push(format!(
-                "{folder}/function.json: no function is registered for it in main.rs: every call is denied"
+                "{folder}/function.json: no function is registered for it in the app's code (src/functions/mod.rs, or App::function in main.rs): every call is denied"
             ));
         }
     }

@@ -78,9 +78,21 @@ pub(crate) fn run(args: &DevArgs) -> Result<ExitCode, Failure> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        // One rebuild per burst of changes (an editor saves several files, or one twice).
-        if rx.recv().is_err() {
-            return Ok(ExitCode::SUCCESS);
+        // One rebuild per burst of changes (an editor saves several files, or one twice);
+        // meanwhile, an app that stops (a port in use, a setting) is reported once.
+        loop {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(()) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(ExitCode::SUCCESS),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                        eprintln!(
+                            "cargo funcgate dev: the app exited ({status}); waiting for a change"
+                        );
+                        child = None;
+                    }
+                }
+            }
         }
         std::thread::sleep(Duration::from_millis(300));
         while rx.try_recv().is_ok() {}
@@ -123,7 +135,8 @@ fn is_source(path: &Path) -> bool {
     let wanted = path
         .extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e, "rs" | "toml" | "json" | "lock"));
+        // Not Cargo.lock: cargo itself writes it during the build this would restart.
+        .is_some_and(|e| matches!(e, "rs" | "toml" | "json"));
     wanted && !in_target
 }
 

@@ -35,7 +35,7 @@ pub(crate) fn run(args: &FunctionArgs) -> Result<ExitCode, Failure> {
     let project = Project::find()?;
     let added = add(&project, &args.name, &args.rules)?;
     println!(
-        "added {name}: {name}/function.json (GET, HEAD, POST, PUT, PATCH, DELETE at /{name}/{{id?}}), {}, {} and its registration in {}",
+        "added {name}: {name}/function.json (/{name}/{{id?}}, the methods its rules name), {}, {} and its registration in {}",
         added.source.display(),
         added.test.display(),
         added.registry.display(),
@@ -80,22 +80,37 @@ pub(crate) fn add(project: &Project, name: &str, rules: &str) -> Result<Added, F
         )
     })?;
     let exe = project.executable()?;
+    let methods = methods_of(rules);
+    let methods_json = methods
+        .iter()
+        .map(|m| format!("\"{}\"", m.to_ascii_lowercase()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let fill = |text: &str| {
-        text.replace("__NAME__", name)
+        text.replace("__METHODS__", &methods_json)
+            .replace("__NAME__", name)
             .replace("__MODULE__", &module)
             .replace("__UPPER__", &module.to_ascii_uppercase())
             .replace("__RULES__", rules)
             .replace("__BIN__", &exe)
     };
-    // The test checks what the default rules promise; other rules get a check that the
-    // function is served at all.
+    // The test checks what the default rules promise; for other rules, that a call without a
+    // token gets what its GET rule says (served when anonymous, 401 otherwise).
     let checks = if rules == DEFAULT_RULES {
         format!(
             "    assert_eq!(app.get(\"/{name}\", None).await.code(), \"AuthorizationHeaderMissing\");\n    let reader = idp.token(json!({{\"scp\": \"Api.Read\"}}));\n    assert_eq!(app.get(\"/{name}\", Some(&reader)).await.status, 200);\n"
         )
+    } else if get_rule(rules).is_some_and(|r| r.trim() == "anonymous") {
+        format!(
+            "    let _ = idp.token(json!({{}}));\n    assert_eq!(app.get(\"/{name}\", None).await.status, 200);\n"
+        )
+    } else if methods.iter().any(|m| m == "GET") {
+        format!(
+            "    let _ = idp.token(json!({{}}));\n    assert_eq!(app.get(\"/{name}\", None).await.status, 401);\n"
+        )
     } else {
         format!(
-            "    let reader = idp.token(json!({{\"scp\": \"Api.Read\"}}));\n    assert_ne!(app.get(\"/{name}\", Some(&reader)).await.code(), \"NotFound\");\n"
+            "    let _ = idp.token(json!({{}}));\n    assert_ne!(app.get(\"/{name}\", None).await.code(), \"NotFound\");\n"
         )
     };
     write(&root.join(name).join("function.json"), &fill(FUNCTION_JSON))?;
@@ -114,6 +129,52 @@ pub(crate) fn add(project: &Project, name: &str, rules: &str) -> Result<Added, F
         source: relative(&source),
         test: relative(&test),
         registry: relative(&registry),
+    })
+}
+
+/// The methods the rules name (`GET,HEAD=...;POST=...`: get, head, post), which the
+/// function's `function.json` lists so the host routes exactly those; `*` or a rule without
+/// sections (GET and HEAD) as funcgate reads them.
+fn methods_of(rules: &str) -> Vec<String> {
+    let mut methods: Vec<String> = Vec::new();
+    let mut add = |m: &str| {
+        let m = m.trim().to_ascii_uppercase();
+        if !m.is_empty() && !methods.contains(&m) {
+            methods.push(m);
+        }
+    };
+    let mut sectioned = false;
+    for part in rules.split(';') {
+        if let Some((head, _)) = part.split_once('=') {
+            sectioned = true;
+            for m in head.split(',') {
+                if m.trim() == "*" {
+                    ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+                        .iter()
+                        .for_each(|m| add(m));
+                } else {
+                    add(m);
+                }
+            }
+        }
+    }
+    if !sectioned {
+        add("GET");
+        add("HEAD");
+    }
+    methods
+}
+
+/// The policy text the rules give GET.
+fn get_rule(rules: &str) -> Option<&str> {
+    if !rules.contains('=') {
+        return Some(rules);
+    }
+    rules.split(';').find_map(|part| {
+        let (head, policy) = part.split_once('=')?;
+        head.split(',')
+            .any(|m| m.trim().eq_ignore_ascii_case("GET") || m.trim() == "*")
+            .then_some(policy)
     })
 }
 
@@ -184,6 +245,24 @@ mod tests {
             "    // new-function: registrations\n    let app = app.function(items::function());\n"
         ));
         assert_eq!(register("fn x() {}", "items"), None);
+    }
+
+    #[test]
+    fn function_json_lists_the_methods_the_rules_name() {
+        assert_eq!(
+            methods_of(DEFAULT_RULES),
+            ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+        );
+        assert_eq!(
+            methods_of("GET,HEAD=scopes:A;POST=roles:B"),
+            ["GET", "HEAD", "POST"]
+        );
+        assert_eq!(methods_of("authenticated"), ["GET", "HEAD"]);
+        assert_eq!(
+            get_rule("GET,HEAD=anonymous;POST=roles:B"),
+            Some("anonymous")
+        );
+        assert_eq!(get_rule("POST=roles:B"), None);
     }
 
     #[test]

@@ -160,7 +160,8 @@ pub(crate) fn run(args: &NewArgs) -> Result<ExitCode, Failure> {
     };
     let docs = match &source {
         Source::Git { url, .. } => url.clone(),
-        _ => "https://crates.io/crates/funcgate".to_owned(),
+        Source::Version(_) => "https://crates.io/crates/funcgate".to_owned(),
+        Source::Path(path) => path.display().to_string(),
     };
     let fill = |text: &str| {
         text.replace("__APP_SNAKE__", &name.replace('-', "_"))
@@ -190,10 +191,21 @@ pub(crate) fn run(args: &NewArgs) -> Result<ExitCode, Failure> {
                 .map_err(|e| format!("{}: {e}", target.display()))?;
         }
     }
+    // A checkout's lock file: the versions funcgate is tested with (cargo drops the rest).
+    if let Source::Path(checkout) = &source
+        && checkout.join("Cargo.lock").is_file()
+    {
+        let _ = std::fs::copy(checkout.join("Cargo.lock"), root.join("Cargo.lock"));
+    }
     // The first function goes in the way every later one does.
     let project = Project::at(&root)?;
     add(&project, "hello", DEFAULT_RULES)?;
     println!("created {name}/ (funcgate: {dependency})");
     println!("  cd {name} && cargo test && cargo funcgate dev");
+    if let Source::Path(_) = source {
+        println!(
+            "note: a path dependency builds on this machine only; for the team's repository and its workflows, create it with --funcgate-git URL --funcgate-rev COMMIT (or --funcgate-version once funcgate is on crates.io)"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -40,7 +40,12 @@ pub(crate) fn run(args: &PackageArgs) -> Result<ExitCode, Failure> {
     if let Some(target) = &args.target {
         extra.extend(["--target".to_owned(), target.clone()]);
     }
-    let built = project.build(&extra)?;
+    let built = project.build(&extra).map_err(|why| match &args.target {
+        Some(target) if target.contains("musl") => format!(
+            "{why}: a musl build needs `rustup target add {target}` and a musl C compiler for aws-lc (Debian/Ubuntu: apt-get install musl-tools)"
+        ),
+        _ => why,
+    })?;
     let out = args
         .out
         .clone()

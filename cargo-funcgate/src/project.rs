@@ -104,7 +104,9 @@ impl Project {
         }
         let status = child.wait().map_err(|e| format!("cargo: {e}"))?;
         if !status.success() {
-            return Err(format!("cargo build --bin {exe} failed"));
+            return Err(format!(
+                "cargo build --bin {exe} failed (host.json's defaultExecutablePath names {exe:?}: the package's binary must have that name)"
+            ));
         }
         built.ok_or_else(|| {
             format!("host.json names {exe:?}, but cargo built no executable of that name (is it a [[bin]] of this package?)")

@@ -68,7 +68,11 @@ fn claims(mut base: Value, args: &TokenArgs, now: i64) -> Result<Value, Failure>
         };
         // A JSON number, array, object, boolean or null is taken as JSON; anything else is
         // a string (so --claim upn=ada@contoso.com needs no quotes).
+        let looks_json = value.starts_with(['[', '{']);
         match serde_json::from_str::<Value>(value) {
+            Err(e) if looks_json => {
+                return Err(format!("--claim {name}: {value:?} is not valid JSON: {e}"));
+            }
             Ok(Value::Null) => {
                 map.remove(name);
             }
@@ -128,5 +132,6 @@ mod tests {
         assert_eq!(c["exp"], 940);
         assert_eq!(c["aud"], "api://x");
         assert!(claims(json!({}), &args(&["--claim", "novalue"]), 0).is_err());
+        assert!(claims(json!({}), &args(&["--claim", "groups=[a"]), 0).is_err());
     }
 }
