@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::Failure;
 use crate::function::{DEFAULT_RULES, add};
-use crate::project::Project;
+use crate::project::{Project, is_lower_name};
 
 /// Every file of a new app: (path in the app, template).
 const FILES: [(&str, &str); 13] = [
@@ -127,13 +127,7 @@ impl Source {
 
 pub(crate) fn run(args: &NewArgs) -> Result<ExitCode, Failure> {
     let name = &args.name;
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !valid {
+    if !is_lower_name(name, 64) {
         return Err(format!(
             "{name:?} is not a package name: lower-case letters, digits, '-' and '_', starting with a letter"
         ));

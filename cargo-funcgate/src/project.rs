@@ -142,15 +142,20 @@ impl Project {
     }
 }
 
-/// Names a function folder may have: the host's rule (`^[a-z][a-z0-9_-]{0,127}$`), kept to
-/// what is also a Rust module once `-` becomes `_`, and not a word Rust or the host reserves.
-pub(crate) fn check_function_name(name: &str) -> Result<String, Failure> {
-    let valid = name.len() <= 60
+/// Lower-case letters, digits, `-` and `_`, starting with a letter, at most `max` bytes: what
+/// both a package and a function folder may be called.
+pub(crate) fn is_lower_name(name: &str, max: usize) -> bool {
+    name.len() <= max
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !valid {
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Names a function folder may have: the host's rule (`^[a-z][a-z0-9_-]{0,127}$`), kept to
+/// what is also a Rust module once `-` becomes `_`, and not a word Rust or the host reserves.
+pub(crate) fn check_function_name(name: &str) -> Result<String, Failure> {
+    if !is_lower_name(name, 60) {
         return Err(format!(
             "{name:?} is not a function name: lower-case letters, digits, '-' and '_', starting with a letter (at most 60)"
         ));
