@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::functions::{Function, Registry, State};
+use crate::mcp::Mcp;
 use crate::settings::{SettingError, Settings};
 use crate::state::AppState;
 
@@ -35,6 +36,9 @@ pub struct App<S = ()> {
     functions: Registry,
     /// The app's name and version ([`App::named`]).
     about: Option<(String, String)>,
+    /// What registration found wrong (an MCP tool's rule that does not parse), reported
+    /// at start-up like a wrong setting.
+    problems: Vec<SettingError>,
 }
 
 impl App<()> {
@@ -58,6 +62,7 @@ impl<S: Send + Sync + 'static> App<S> {
             state: State(Arc::new(state)),
             functions: Registry::default(),
             about: None,
+            problems: Vec::new(),
         }
     }
 
@@ -74,6 +79,51 @@ impl<S: Send + Sync + 'static> App<S> {
         self
     }
 
+    /// Serves the MCP server `mcp` at its path (see [`Mcp`]), and the protected resource
+    /// metadata it needs (`builtin::protected_resource`) if the app does not register it.
+    /// A rule that does not parse stops start-up with a line naming the server and tool.
+    ///
+    /// ```no_run
+    /// use funcgate::App;
+    /// use funcgate::mcp::{Mcp, Tool, ToolRequest};
+    ///
+    /// async fn ping(_args: (), _req: ToolRequest) -> String {
+    ///     "pong".to_owned()
+    /// }
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     App::new()
+    ///         .mcp(Mcp::new("tools").tool(Tool::new("ping", ping).rules("authenticated")))
+    ///         .run()
+    /// }
+    /// ```
+    pub fn mcp<H: rmcp::ServerHandler>(mut self, mcp: Mcp<S, H>) -> App<S> {
+        let name = mcp_name(&mcp);
+        match mcp.bind(&self.state) {
+            Ok(registered) => self.functions.add(registered),
+            Err(problem) => self.problems.push(SettingError {
+                name: format!("MCP server {name:?}"),
+                problem,
+            }),
+        }
+        if self
+            .functions
+            .find(crate::functions::protected_resource::FOLDER)
+            .is_none()
+        {
+            self = self.function(crate::functions::protected_resource::protected_resource());
+        }
+        self
+    }
+
+    /// The first problem registration found, as a start-up error.
+    fn registration_problem(&mut self) -> Result<(), SettingError> {
+        match self.problems.drain(..).next() {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
+    }
+
     /// Starts logging (one line per record on stdout, `RUST_LOG`, default `info`), reads the
     /// settings from the environment and serves until the host stops the process.
     ///
@@ -85,11 +135,15 @@ impl<S: Send + Sync + 'static> App<S> {
     /// Functions host never passes it), it prints what it would serve as one JSON object on
     /// stdout instead (its functions and rules, the folders, a setting that stops start-up)
     /// and exits.
-    pub fn run(self) -> ExitCode {
+    pub fn run(mut self) -> ExitCode {
         if std::env::args().nth(1).as_deref() == Some(CHECK_ARGUMENT) {
             return self.describe();
         }
         init_logging();
+        if let Err(e) = self.registration_problem() {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
         let about = self.about;
         let state = match Settings::from_env()
             .and_then(|settings| AppState::new(settings, self.functions, about))
@@ -121,10 +175,11 @@ impl<S: Send + Sync + 'static> App<S> {
     /// folder at `root`, for the testing kit.
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn build(
-        self,
+        mut self,
         env: HashMap<String, String>,
         root: &Path,
     ) -> Result<AppState, SettingError> {
+        self.registration_problem()?;
         let settings = Settings::load(env, root)?;
         AppState::new(settings, self.functions, self.about)
     }
@@ -150,6 +205,7 @@ impl<S: Send + Sync + 'static> App<S> {
             Ok((settings, policies)) => {
                 let layout = &settings.layout;
                 out["mode"] = serde_json::json!(layout.mode.to_string());
+                out["profile"] = serde_json::json!(layout.profile);
                 out["folders"] = layout
                     .functions
                     .iter()
@@ -205,4 +261,9 @@ fn init_logging() {
             )
         })
         .try_init();
+}
+
+/// An MCP server's name, before it is bound.
+fn mcp_name<S: Send + Sync + 'static, H: rmcp::ServerHandler>(mcp: &Mcp<S, H>) -> String {
+    mcp.name().to_owned()
 }

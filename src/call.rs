@@ -57,6 +57,11 @@ impl Headers {
         self.0.iter().map(|(n, _)| n.as_str())
     }
 
+    /// Every (lower-case name, value) pair, in arrival order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
     /// The value of `name`; several values are joined with `, ` as HTTP allows.
     pub(crate) fn get(&self, name: &str) -> Option<String> {
         let mut values = self

@@ -68,6 +68,9 @@ pub enum ErrorKind {
     /// `500 InvalidReplyHeader`: the function's reply has a header name or value HTTP cannot
     /// carry (a CR, LF, NUL or other control character, often from a caller's input).
     InvalidReplyHeader,
+    /// `403 OriginNotAllowed`: a browser's `Origin` that the MCP server's allow-list
+    /// (`MCP_ALLOWED_ORIGINS`) does not name; the MCP transport's DNS-rebinding defence.
+    OriginNotAllowed,
     /// A function's own error: its status, `code` and `description`
     /// (see [`ApiError::custom`]).
     Custom {
@@ -259,6 +262,12 @@ impl ErrorKind {
                 500,
                 C::None,
             ),
+            K::OriginNotAllowed => (
+                "OriginNotAllowed",
+                "The request's Origin is not allowed to call this server.",
+                403,
+                C::None,
+            ),
             K::Custom {
                 status,
                 code,
@@ -368,7 +377,7 @@ impl ApiError {
 }
 
 /// Every kind, for building per-kind tables.
-const ALL_KINDS: [ErrorKind; 27] = [
+const ALL_KINDS: [ErrorKind; 28] = [
     ErrorKind::AuthorizationHeaderMissing,
     ErrorKind::HeaderNotBearer,
     ErrorKind::TokenNotFound,
@@ -396,6 +405,7 @@ const ALL_KINDS: [ErrorKind; 27] = [
     ErrorKind::ServiceBusy,
     ErrorKind::ReplyTooLarge,
     ErrorKind::InvalidReplyHeader,
+    ErrorKind::OriginNotAllowed,
 ];
 
 /// The `{"code","description"}` body of each kind, serialised once.
@@ -429,7 +439,7 @@ mod tests {
     fn every_kind_has_a_prerendered_body() {
         // Every catalogue kind once (`Custom` is rendered per error): a kind added to the enum
         // and not here fails `spec`'s exhaustive match review and this count.
-        assert_eq!(ALL_KINDS.len(), 27);
+        assert_eq!(ALL_KINDS.len(), 28);
         for (i, kind) in ALL_KINDS.iter().enumerate() {
             assert!(!ALL_KINDS[..i].contains(kind), "{kind:?} listed twice");
             let v: serde_json::Value = serde_json::from_slice(plain_body(*kind)).unwrap();

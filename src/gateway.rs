@@ -131,6 +131,18 @@ impl<'a> Started<'a> {
     fn answer(self, state: &AppState, outcome: Result<Reply, ApiError>) -> Reply {
         // A reply HTTP cannot carry becomes the catalogue's 500 here, before it is reported,
         // so the caller, the call line and telemetry all see the same answer.
+        // A refusal carried in a reply (to keep its call-line fields) is an error like any.
+        let mut notes = Vec::new();
+        let outcome = outcome.and_then(|mut reply| match reply.meta.take() {
+            None => Ok(reply),
+            Some(meta) => {
+                notes = meta.notes;
+                match meta.refusal {
+                    Some(err) => Err(err),
+                    None => Ok(reply),
+                }
+            }
+        });
         let outcome = outcome.and_then(|reply| match reply.unsendable_header() {
             None => Ok(reply),
             Some(name) => Err(
@@ -145,7 +157,7 @@ impl<'a> Started<'a> {
                 Reply::error_for(
                     &err,
                     state.settings.auth.debug_errors,
-                    &state.challenges_for(&err),
+                    &state.challenges_for(&err, self.function),
                 ),
                 Some(err),
             ),
@@ -158,11 +170,14 @@ impl<'a> Started<'a> {
             invocation: self.invocation.as_deref(),
             started: self.at,
         };
-        self.item.finish(reply.status, code, &fields);
+        self.item.finish(reply.status, code, &fields, &notes);
         state
             .services
             .telemetry
             .count_call(self.function, reply.status, code);
+        if !notes.is_empty() {
+            state.services.telemetry.count_mcp(self.function, &notes);
+        }
         log_call(&CallLine {
             function: self.function,
             method: &self.method,
@@ -170,6 +185,7 @@ impl<'a> Started<'a> {
             err: err.as_ref(),
             started: self.at,
             invocation: self.invocation.as_deref(),
+            notes: &notes,
         });
         finish(state, reply, &self.method, self.origin.as_deref())
     }
@@ -238,13 +254,20 @@ struct CallLine<'a> {
     err: Option<&'a ApiError>,
     started: Instant,
     invocation: Option<&'a str>,
+    /// Extra `key=value` fields (an MCP request's method, tool, outcome), after the others.
+    notes: &'a [(&'static str, String)],
 }
 
 /// One line per call, fields in a fixed `key=value` order so console traces can be queried:
 /// never the token, the query, a header or a body.
 fn log_call(line: &CallLine<'_>) {
+    use std::fmt::Write as _;
+    let mut extra = String::new();
+    for (name, value) in line.notes {
+        let _ = write!(extra, " {name}={value}");
+    }
     log::info!(
-        "call function={} method={} status={} code={} reason={:?} duration_us={} invocation_id={}",
+        "call function={} method={} status={} code={} reason={:?} duration_us={} invocation_id={}{extra}",
         line.function,
         line.method,
         line.status,

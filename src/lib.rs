@@ -41,6 +41,7 @@ mod functions;
 mod gateway;
 mod host;
 mod layout;
+pub mod mcp;
 mod net;
 mod policies;
 mod reply;

@@ -249,3 +249,81 @@ mod tests {
         }
     }
 }
+
+/// Browser origins allowed to call an MCP server (`MCP_ALLOWED_ORIGINS`): the transport's
+/// defence against DNS rebinding, where a page on an attacker's name reaches a server by its
+/// address. Requests without `Origin` (every non-browser client) are not affected.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OriginList(Vec<AllowedOrigin>);
+
+/// One entry: scheme, host (lower-case, IPv6 without brackets), and a port (`None`: any).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AllowedOrigin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl OriginList {
+    /// Parses `scheme://host[:port]` entries; `:*` allows any port. `Err` names the entry.
+    pub(crate) fn parse<'a>(
+        entries: impl IntoIterator<Item = &'a str>,
+    ) -> Result<OriginList, String> {
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            let (text, any_port) = match entry.strip_suffix(":*") {
+                Some(head) => (head, true),
+                None => (entry, false),
+            };
+            let url = url::Url::parse(text)
+                .ok()
+                .filter(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some()
+                        && matches!(u.path(), "" | "/")
+                        && u.query().is_none()
+                        && u.fragment().is_none()
+                        && u.username().is_empty()
+                })
+                .ok_or_else(|| {
+                    format!("{entry:?} is not an origin (scheme://host[:port], or :* for any port)")
+                })?;
+            out.push(AllowedOrigin {
+                scheme: url.scheme().to_owned(),
+                host: url
+                    .host_str()
+                    .unwrap_or_default()
+                    .trim_matches(['[', ']'])
+                    .to_owned(),
+                port: if any_port {
+                    None
+                } else {
+                    url.port_or_known_default()
+                },
+            });
+        }
+        Ok(OriginList(out))
+    }
+
+    /// Whether the `Origin` header value `origin` is allowed (`null` and anything that is
+    /// not an origin never are).
+    pub(crate) fn allows(&self, origin: &str) -> bool {
+        let Ok(url) = url::Url::parse(origin.trim()) else {
+            return false;
+        };
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = host.trim_matches(['[', ']']);
+        let port = url.port_or_known_default();
+        self.0.iter().any(|a| {
+            a.scheme == url.scheme()
+                && a.host.eq_ignore_ascii_case(host)
+                && (a.port.is_none() || a.port == port)
+        })
+    }
+}

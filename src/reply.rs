@@ -22,6 +22,37 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// A body produced while it is sent.
     pub(crate) stream: Option<LocalBoxStream<'static, Bytes>>,
+    /// What the call line and telemetry say beyond status and code, and a refusal to render
+    /// with the app's challenges (an MCP request's; see [`CallMeta`]).
+    pub(crate) meta: Option<Box<CallMeta>>,
+}
+
+/// What a reply tells the gateway besides itself.
+#[derive(Debug, Default)]
+pub(crate) struct CallMeta {
+    /// Fields for the call line and telemetry (an MCP request's method, tool and outcome);
+    /// values are funcgate's own or checked, never the caller's text as it came.
+    pub(crate) notes: Vec<(&'static str, String)>,
+    /// An error the gateway renders in place of this reply (with the app's challenges), the
+    /// notes kept.
+    pub(crate) refusal: Option<ApiError>,
+}
+
+impl Reply {
+    /// Adds a call-line field.
+    pub(crate) fn note(&mut self, name: &'static str, value: String) {
+        self.meta.get_or_insert_default().notes.push((name, value));
+    }
+
+    /// A refusal the gateway renders, carrying call-line fields.
+    pub(crate) fn refusal(err: ApiError) -> Reply {
+        let mut reply = Reply::empty(err.status());
+        reply.meta = Some(Box::new(CallMeta {
+            notes: Vec::new(),
+            refusal: Some(err),
+        }));
+        reply
+    }
 }
 
 impl std::fmt::Debug for Reply {
@@ -44,6 +75,9 @@ pub(crate) struct Challenges {
     /// left out when none is known (a wrong one would send clients elsewhere). The value is
     /// quoted as is: it must hold no `"`, `\`, control or non-ASCII character.
     pub(crate) authorization_uri: Option<String>,
+    /// `scope="..."` on a 401: what connecting needs (an MCP endpoint's scopes), space-separated
+    /// full scope values.
+    pub(crate) scope: Option<String>,
 }
 
 impl Reply {
@@ -56,6 +90,7 @@ impl Reply {
             headers: vec![("Content-Type", "application/json".to_owned())],
             body,
             stream: None,
+            meta: None,
         }
     }
 
@@ -88,6 +123,7 @@ impl Reply {
             ],
             body: Vec::new(),
             stream: Some(body.boxed_local()),
+            meta: None,
         }
     }
 
@@ -124,6 +160,7 @@ impl Reply {
             headers: vec![("Content-Type", "application/json".to_owned())],
             body,
             stream: None,
+            meta: None,
         }
     }
 
@@ -134,6 +171,7 @@ impl Reply {
             headers: Vec::new(),
             body: Vec::new(),
             stream: None,
+            meta: None,
         }
     }
 
@@ -220,10 +258,19 @@ impl Reply {
         };
         reply.header("Cache-Control", "no-store");
         // RFC 9728: every 401 points OAuth clients at the resource's metadata.
-        let metadata = |value: String| match (&challenges.resource_metadata, status) {
-            (Some(url), 401) if value == "Bearer" => format!("Bearer resource_metadata=\"{url}\""),
-            (Some(url), 401) => format!("{value}, resource_metadata=\"{url}\""),
-            _ => value,
+        let metadata = |value: String| {
+            let value = match (&challenges.scope, status) {
+                (Some(scope), 401) if value == "Bearer" => format!("Bearer scope=\"{scope}\""),
+                (Some(scope), 401) => format!("{value}, scope=\"{scope}\""),
+                _ => value,
+            };
+            match (&challenges.resource_metadata, status) {
+                (Some(url), 401) if value == "Bearer" => {
+                    format!("Bearer resource_metadata=\"{url}\"")
+                }
+                (Some(url), 401 | 403) => format!("{value}, resource_metadata=\"{url}\""),
+                _ => value,
+            }
         };
         match challenge {
             Challenge::None => {}
@@ -241,7 +288,7 @@ impl Reply {
                     }
                     _ => "Bearer error=\"insufficient_scope\"".to_owned(),
                 };
-                reply.header("WWW-Authenticate", value);
+                reply.header("WWW-Authenticate", metadata(value));
             }
             Challenge::InsufficientClaims => {
                 let claims = match &err.detail {
@@ -350,6 +397,7 @@ mod tests {
         let known = Challenges {
             resource_metadata: None,
             authorization_uri: Some("https://idp.example/authorize".into()),
+            scope: None,
         };
         assert_eq!(
             Reply::error_for(&err, false, &known).header_value("www-authenticate"),

@@ -30,4 +30,21 @@ pub(crate) struct Services {
     ///
     /// [`App::named`]: crate::App::named
     pub(crate) app: Option<(String, String)>,
+    /// `MCP_ALLOWED_ORIGINS`, for the MCP transport.
+    pub(crate) mcp_origins: crate::net::OriginList,
+    /// The App ID URI full scope values are made from (`api://{client}`).
+    pub(crate) scope_resource: String,
+    /// The metadata documents of MCP servers, by their path under `PUBLIC_BASE_URL`
+    /// (`mcp`, `api/mcp`), for the path-inserted location.
+    pub(crate) resource_documents: Vec<(String, Vec<u8>)>,
+}
+
+impl Services {
+    /// `scope` as a full scope value of this API (`api://{client}/Orders.Read`).
+    pub(crate) fn full_scope(&self, scope: &str) -> String {
+        if scope.contains("://") {
+            return scope.to_owned();
+        }
+        format!("{}/{scope}", self.scope_resource)
+    }
 }

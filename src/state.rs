@@ -34,6 +34,9 @@ pub(crate) struct AppState {
     /// The parameters every challenge names (`resource_metadata`); `authorization_uri` is
     /// left empty here and filled per claims challenge by [`AppState::challenges_for`].
     pub(crate) challenges: Challenges,
+    /// An MCP server's own challenge parameters (its metadata document, the `scope`
+    /// connecting needs), by lower-case function name.
+    pub(crate) endpoint_challenges: HashMap<String, Challenges>,
     /// Bytes of invocation payloads that may be buffered at once, one permit per byte; see
     /// [`MAX_BUFFERED_INVOCATIONS`].
     pub(crate) invocation_buffers: tokio::sync::Semaphore,
@@ -49,10 +52,28 @@ pub(crate) const MAX_BUFFERED_INVOCATIONS: usize = 8;
 impl AppState {
     /// Builds the shared state; fails on settings that only show when used (the secrets file).
     pub(crate) fn new(
-        settings: Settings,
+        mut settings: Settings,
         functions: Registry,
         app: Option<(String, String)>,
     ) -> Result<AppState, SettingError> {
+        // Functions without a folder, where host.json passes folder-less routes on.
+        for f in functions.iter() {
+            let placed = settings
+                .layout
+                .add_folderless(&f.name, &f.route, f.methods.clone())
+                .map_err(|e| SettingError {
+                    name: e.file,
+                    problem: e.problem,
+                })?;
+            if placed {
+                log::info!(
+                    "function {} has no folder: served at its route {:?} (customHandler.http.routes)",
+                    f.name,
+                    f.route
+                );
+            }
+        }
+        let mcp = mcp_endpoints(&mut settings, &functions)?;
         let policies = crate::policies::join(&settings, &functions)?;
         let http = net::Http::new();
         let telemetry = match &settings.telemetry {
@@ -75,7 +96,18 @@ impl AppState {
             Some(_) => Some(build_secrets(&settings, &telemetry)?),
             None => None,
         };
-        let protected_resource = protected_resource::document(&settings, &policies);
+        // Under an MCP server, the root document describes it: the app is that server.
+        let protected_resource = match mcp.first() {
+            Some(endpoint) => endpoint.document.clone(),
+            None => protected_resource::document(&settings, &policies),
+        };
+        let resource_metadata_base = settings.public_base_url.as_ref().map(|base| {
+            let path = settings
+                .layout
+                .public_path(protected_resource::FOLDER)
+                .unwrap_or_else(|| PROTECTED_RESOURCE_PATH.to_owned());
+            format!("{base}{path}")
+        });
         Ok(AppState {
             services: Arc::new(Services {
                 guard,
@@ -86,20 +118,39 @@ impl AppState {
                 // Run alone there is no platform in front: nothing it could have set.
                 easy_auth: settings.easy_auth && !settings.standalone,
                 app,
+                mcp_origins: settings.mcp_origins.clone(),
+                scope_resource: settings
+                    .auth
+                    .full_scope("")
+                    .trim_end_matches('/')
+                    .to_owned(),
+                resource_documents: mcp
+                    .iter()
+                    .filter_map(|e| Some((e.path.clone(), e.document.clone()?)))
+                    .collect(),
             }),
+            endpoint_challenges: mcp
+                .iter()
+                .map(|e| {
+                    let challenges = Challenges {
+                        // The path-inserted location of the server's own document.
+                        resource_metadata: resource_metadata_base
+                            .as_ref()
+                            .map(|base| format!("{base}/{}", e.path)),
+                        authorization_uri: None,
+                        scope: (!e.scopes.is_empty()).then(|| e.scopes.join(" ")),
+                    };
+                    (e.name.to_ascii_lowercase(), challenges)
+                })
+                .collect(),
             challenges: Challenges {
                 // Where the document is served through the host: the folder's route under the
                 // route prefix (RFC 9728's root location only when the prefix is empty, as
                 // the host routes nothing outside it to the handler).
-                resource_metadata: settings.public_base_url.as_ref().map(|base| {
-                    let path = settings
-                        .layout
-                        .public_path(protected_resource::FOLDER)
-                        .unwrap_or_else(|| PROTECTED_RESOURCE_PATH.to_owned());
-                    format!("{base}{path}")
-                }),
+                resource_metadata: resource_metadata_base,
                 // Known only once a discovery document arrives, after start-up.
                 authorization_uri: None,
+                scope: None,
             },
             functions,
             policies,
@@ -115,13 +166,20 @@ impl AppState {
     /// The challenge parameters for `err`: a claims challenge also names the authorize
     /// endpoint the guard knows now (the discovery document's, which may change with a
     /// refresh), so it is looked up per challenge rather than fixed at start-up.
-    pub(crate) fn challenges_for(&self, err: &ApiError) -> Cow<'_, Challenges> {
+    pub(crate) fn challenges_for(&self, err: &ApiError, function: &str) -> Cow<'_, Challenges> {
+        let base = if self.endpoint_challenges.is_empty() {
+            &self.challenges
+        } else {
+            self.endpoint_challenges
+                .get(&function.to_ascii_lowercase())
+                .unwrap_or(&self.challenges)
+        };
         if err.kind.spec().3 != Challenge::InsufficientClaims {
-            return Cow::Borrowed(&self.challenges);
+            return Cow::Borrowed(base);
         }
         Cow::Owned(Challenges {
             authorization_uri: self.services.guard.authorization_uri(),
-            ..self.challenges.clone()
+            ..base.clone()
         })
     }
 
@@ -133,6 +191,105 @@ impl AppState {
             None => &Policy::Deny,
         }
     }
+}
+
+/// An MCP server as start-up placed it.
+struct McpEndpoint {
+    /// The function name.
+    name: String,
+    /// Its resource's path under `PUBLIC_BASE_URL`, without slashes (`mcp`, `api/mcp`).
+    path: String,
+    /// Full scope values connecting asks for.
+    scopes: Vec<String>,
+    /// Its metadata document, with `PUBLIC_BASE_URL`.
+    document: Option<Vec<u8>>,
+}
+
+/// Places each MCP server: it must be reachable as the request itself (a folder-less route
+/// or a folder of its own, never the invocation protocol, which carries no stream and would
+/// make the host the protocol's parser). Its resource URI (`PUBLIC_BASE_URL` + path) must be
+/// one Entra can issue tokens for and MCP clients accept (https, no fragment, no trailing
+/// slash); tokens issued for it are accepted beside the client id forms.
+fn mcp_endpoints(
+    settings: &mut Settings,
+    functions: &Registry,
+) -> Result<Vec<McpEndpoint>, SettingError> {
+    let mut out = Vec::new();
+    for f in functions.iter() {
+        let Some(mount) = &f.mcp else {
+            continue;
+        };
+        let name = format!("MCP server {:?}", f.name);
+        let fail = |problem: String| SettingError {
+            name: name.clone(),
+            problem,
+        };
+        let Some(def) = settings.layout.function(&f.name) else {
+            return Err(fail(format!(
+                "host.json passes nothing at /{} to the handler: set \"configurationProfile\": \"mcp-custom-handler\" (or customHandler.http.routes), or add a {}/function.json",
+                mount.path, f.name
+            )));
+        };
+        if def.invoked {
+            return Err(fail(
+                "MCP needs the request itself, which the invocation protocol does not carry: set \"configurationProfile\": \"mcp-custom-handler\" or customHandler.enableProxyingHttpRequest in host.json".to_owned(),
+            ));
+        }
+        let path = settings
+            .layout
+            .public_path(&f.name)
+            .unwrap_or_else(|| format!("/{}", mount.path));
+        let path = path.trim_matches('/').to_owned();
+        let document = match &settings.public_base_url {
+            None => None,
+            Some(base) => {
+                let resource = format!("{base}/{path}");
+                check_resource(&resource).map_err(|problem| SettingError {
+                    name: "PUBLIC_BASE_URL".into(),
+                    problem: format!("{name}'s resource {resource:?} {problem}"),
+                })?;
+                if !settings.auth.audiences.contains(&resource) {
+                    settings.auth.audiences.push(resource.clone());
+                }
+                protected_resource::resource_document(settings, &resource, &mount.scopes)
+            }
+        };
+        out.push(McpEndpoint {
+            name: f.name.clone(),
+            path,
+            scopes: mount
+                .scopes
+                .iter()
+                .filter(|s| !s.eq_ignore_ascii_case("offline_access"))
+                .map(|s| settings.auth.full_scope(s))
+                .collect(),
+            document,
+        });
+    }
+    Ok(out)
+}
+
+/// Why `resource` cannot identify an MCP server: not https (plain http only on loopback,
+/// for local runs), a fragment, or a trailing slash (Entra then refuses the `resource`
+/// parameter with AADSTS9010010, and clients compare it as written).
+fn check_resource(resource: &str) -> Result<(), String> {
+    let url = url::Url::parse(resource).map_err(|e| format!("is not a URL: {e}"))?;
+    let loopback = matches!(url.host(), Some(url::Host::Domain("localhost")))
+        || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err("must be https (plain http only on loopback)".into());
+    }
+    if resource.contains('#') {
+        return Err("must not have a fragment".into());
+    }
+    if resource.ends_with('/') {
+        return Err("must not end with a slash".into());
+    }
+    if url.query().is_some() {
+        return Err("must not have a query".into());
+    }
+    Ok(())
 }
 
 /// The secret source: Key Vault when `KEY_VAULT_URL` is set, else the local secrets file.

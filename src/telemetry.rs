@@ -98,6 +98,7 @@ struct Inner {
     traces: SdkTracerProvider,
     meters: SdkMeterProvider,
     calls: Counter<u64>,
+    mcp_requests: Counter<u64>,
     token_cache: Counter<u64>,
     key_fetches: Counter<u64>,
     key_age: OnceLock<ObservableGauge<u64>>,
@@ -321,6 +322,10 @@ impl Telemetry {
                 .u64_counter("funcgate.calls")
                 .with_description("Calls by function, status and catalogue code")
                 .build(),
+            mcp_requests: meter
+                .u64_counter("funcgate.mcp_requests")
+                .with_description("MCP requests by server, JSON-RPC method, tool and outcome")
+                .build(),
             token_cache: meter
                 .u64_counter("funcgate.token_cache")
                 .with_description("Verified-token cache lookups by result (hit, miss)")
@@ -420,6 +425,32 @@ impl Telemetry {
         }
     }
 
+    /// Counts an MCP request by server, JSON-RPC method, tool and outcome (`ok`,
+    /// `tool_error`, `protocol_error`, `refused`), from its call-line fields.
+    pub(crate) fn count_mcp(&self, function: &str, notes: &[(&'static str, String)]) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let field = |name: &str| {
+            notes
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let Some(outcome) = field("mcp_outcome") else {
+            return;
+        };
+        inner.mcp_requests.add(
+            1,
+            &[
+                KeyValue::new("Function", function.to_owned()),
+                KeyValue::new("Method", field("mcp_method").unwrap_or_else(|| "-".into())),
+                KeyValue::new("Tool", field("mcp_tool").unwrap_or_else(|| "-".into())),
+                KeyValue::new("Outcome", outcome),
+            ],
+        );
+    }
+
     /// Counts a verified-token cache lookup.
     pub(crate) fn count_token_cache(&self, hit: bool) {
         if let Some(inner) = &self.inner {
@@ -488,7 +519,13 @@ impl RequestItem {
     /// Ends the item with the reply's status and catalogue code; 4xx and 5xx count as failed,
     /// as Application Insights' own SDKs count them. A 5xx is sent at its own rate (see
     /// [`sampling`]), whether or not the request was sampled when it started.
-    pub(crate) fn finish(self, status: u16, code: Option<&'static str>, fields: &ItemFields<'_>) {
+    pub(crate) fn finish(
+        self,
+        status: u16,
+        code: Option<&'static str>,
+        fields: &ItemFields<'_>,
+        notes: &[(&'static str, String)],
+    ) {
         let Some(open) = self.open else {
             return;
         };
@@ -518,6 +555,9 @@ impl RequestItem {
         ));
         if let Some(code) = code {
             span.set_attribute(KeyValue::new("Code", code));
+        }
+        for (name, value) in notes {
+            span.set_attribute(KeyValue::new(*name, value.clone()));
         }
         if status >= 400 {
             span.set_status(Status::Error {

@@ -12,7 +12,9 @@ use crate::services::Services;
 /// runs, what the signing-key cache holds, and whether the secret store answered last time.
 /// Always `200`, so an identity-provider outage never makes the platform recycle instances.
 pub fn health<S: Send + Sync + 'static>() -> Function<S> {
-    Function::new("health", answer).rules("anonymous")
+    Function::new("health", answer)
+        .rules("anonymous")
+        .route("health", &["GET", "HEAD"])
 }
 
 async fn answer(req: Request) -> Outcome {

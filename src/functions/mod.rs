@@ -109,6 +109,8 @@ type Erased<S> = Arc<dyn Fn(&State<S>, Request) -> LocalBoxFuture<'static, Outco
 pub struct Function<S = ()> {
     name: String,
     rules: String,
+    route: Option<String>,
+    methods: Option<Vec<String>>,
     handler: Erased<S>,
 }
 
@@ -119,6 +121,8 @@ impl<S: Send + Sync + 'static> Function<S> {
         Function {
             name: name.to_owned(),
             rules: "deny".to_owned(),
+            route: None,
+            methods: None,
             handler: Arc::new(move |state: &State<S>, req| handler.call(state, req)),
         }
     }
@@ -127,6 +131,18 @@ impl<S: Send + Sync + 'static> Function<S> {
     /// start-up), e.g. `GET,HEAD=scopes:Api.Read;POST,PUT,PATCH,DELETE=scopes:Api.Write`.
     pub fn rules(mut self, rules: &str) -> Function<S> {
         self.rules = rules.to_owned();
+        self
+    }
+
+    /// The route and methods the function is served at when the app has no folder for it
+    /// and `host.json` passes folder-less routes to the handler (`customHandler.http.routes`,
+    /// `{*route}` under the `mcp-custom-handler` profile): a route template as in
+    /// `function.json` (`items/{id?}`), and upper-case methods (empty: any). Without it such
+    /// a function is served at its name, any method. A folder's `function.json` wins.
+    pub fn route(mut self, template: &str, methods: &[&str]) -> Function<S> {
+        self.route = Some(template.trim_start_matches('/').to_owned());
+        self.methods =
+            (!methods.is_empty()).then(|| methods.iter().map(|m| m.to_ascii_uppercase()).collect());
         self
     }
 
@@ -139,12 +155,28 @@ impl<S: Send + Sync + 'static> Function<S> {
     pub(crate) fn bind(self, state: &State<S>) -> Registered {
         let (handler, state) = (self.handler, state.clone());
         Registered {
+            route: self.route.unwrap_or_else(|| self.name.clone()),
+            methods: self.methods,
             name: self.name,
             rules: self.rules,
+            mcp: None,
             call: Box::new(move |req| handler(&state, req)),
         }
     }
 }
+
+/// Where an MCP server is mounted and what it asks of tokens, for start-up (the folder-less
+/// route, the metadata document, the 401's `scope`).
+#[derive(Clone, Debug)]
+pub(crate) struct McpMount {
+    /// The path under the route prefix, without slashes.
+    pub(crate) path: String,
+    /// Every short scope name the server's rule and its tools accept.
+    pub(crate) scopes: Vec<String>,
+}
+
+/// A registered function's call, its state bound.
+pub(crate) type BoundCall = Box<dyn Fn(Request) -> LocalBoxFuture<'static, Outcome> + Send + Sync>;
 
 /// A registered function, its state bound.
 pub(crate) struct Registered {
@@ -152,10 +184,28 @@ pub(crate) struct Registered {
     pub(crate) name: String,
     /// Default rules, as written.
     pub(crate) rules: String,
-    call: Box<dyn Fn(Request) -> LocalBoxFuture<'static, Outcome> + Send + Sync>,
+    /// The route without a folder (see [`Function::route`]).
+    pub(crate) route: String,
+    /// The methods without a folder; `None` for any.
+    pub(crate) methods: Option<Vec<String>>,
+    /// An MCP server's mount, when this is one.
+    pub(crate) mcp: Option<McpMount>,
+    call: BoundCall,
 }
 
 impl Registered {
+    /// An MCP server's endpoint: `POST` at its path.
+    pub(crate) fn mcp(name: String, rules: String, mount: McpMount, call: BoundCall) -> Registered {
+        Registered {
+            name,
+            rules,
+            route: mount.path.clone(),
+            methods: Some(vec!["POST".to_owned()]),
+            mcp: Some(mount),
+            call,
+        }
+    }
+
     /// Parses the default rules; the error names the function.
     pub(crate) fn parsed_rules(&self) -> Result<MethodRules, PolicyError> {
         MethodRules::parse(&self.rules)
@@ -353,6 +403,44 @@ impl Request {
     /// funcgate's own services, for the built-in functions.
     pub(crate) fn services(&self) -> &Services {
         &self.services
+    }
+
+    /// The services, shared (an MCP tool's request gets its own copy of the handle).
+    pub(crate) fn services_arc(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    /// The validated identity, shared.
+    pub(crate) fn identity_arc(&self) -> Option<&Arc<Identity>> {
+        self.identity.as_ref()
+    }
+
+    /// Every header.
+    pub(crate) fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The body, shared (a cheap clone of the bytes).
+    pub(crate) fn body_bytes(&self) -> Bytes {
+        self.body.clone()
+    }
+
+    /// A request with no route, query or body: what an MCP tool sees of the HTTP request
+    /// that carried its call (headers without `Authorization`, the caller's identity).
+    pub(crate) fn for_tool(
+        headers: Headers,
+        identity: Option<Arc<Identity>>,
+        services: Arc<Services>,
+    ) -> Request {
+        Request {
+            method: "POST".to_owned(),
+            params: HashMap::new(),
+            query: Vec::new(),
+            headers,
+            body: Bytes::new(),
+            identity,
+            services,
+        }
     }
 }
 

@@ -25,7 +25,12 @@ pub(crate) const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-r
 /// `PUBLIC_BASE_URL` it answers `404 NotFound`: the resource identifier is never guessed from
 /// `Host`.
 pub fn protected_resource<S: Send + Sync + 'static>() -> Function<S> {
-    Function::new(FOLDER, answer).rules("GET,HEAD=anonymous")
+    Function::new(FOLDER, answer)
+        .rules("GET,HEAD=anonymous")
+        .route(
+            ".well-known/oauth-protected-resource/{*resource}",
+            &["GET", "HEAD"],
+        )
 }
 
 #[derive(Serialize)]
@@ -60,6 +65,30 @@ pub(crate) fn document(
     .ok()
 }
 
+/// The document of an MCP server at `resource` (`PUBLIC_BASE_URL` + its path): the scopes its
+/// rule and tools accept, as full values under the API's one App ID URI. `offline_access` is
+/// never listed: it is Entra's to grant, not this resource's scope.
+pub(crate) fn resource_document(
+    settings: &Settings,
+    resource: &str,
+    scopes: &[String],
+) -> Option<Vec<u8>> {
+    let mut scopes: Vec<String> = scopes
+        .iter()
+        .filter(|s| !s.eq_ignore_ascii_case("offline_access"))
+        .map(|scope| settings.auth.full_scope(scope))
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    serde_json::to_vec(&Metadata {
+        resource,
+        authorization_servers: settings.auth.authorization_servers(),
+        scopes_supported: scopes,
+        bearer_methods_supported: ["header"],
+    })
+    .ok()
+}
+
 /// The route parameter of the path-inserted form (RFC 9728 §3.1):
 /// `/.well-known/oauth-protected-resource/<path>` describes the resource `<base>/<path>`.
 const RESOURCE_PATH_PARAM: &str = "resource";
@@ -69,9 +98,17 @@ async fn answer(req: Request) -> Outcome {
         return Err(ApiError::new(ErrorKind::NotFound)
             .because("PUBLIC_BASE_URL is not set: no protected resource metadata"));
     };
+    let services = req.services();
     let body = match req.param(RESOURCE_PATH_PARAM) {
         None => document.clone(),
-        Some(path) => for_path(document, path)?,
+        Some(path) => match services
+            .resource_documents
+            .iter()
+            .find(|(p, _)| p == path.trim_matches('/'))
+        {
+            Some((_, document)) => document.clone(),
+            None => for_path(document, path)?,
+        },
     };
     let mut reply = Reply::with_json_body(200, body);
     // The same for every caller, and changes only with settings.

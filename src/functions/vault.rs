@@ -23,7 +23,9 @@ pub(crate) const MAX_VALUE_BYTES: usize = 25 * 1024;
 /// secrets file) by `/vault/NAME` or `/vault?secret=NAME`, and writes one with `PUT` and
 /// `{"value": "..."}`. One audit line per call; replies never carry a written value.
 pub fn vault<S: Send + Sync + 'static>() -> Function<S> {
-    Function::new(FOLDER, answer).rules("GET,HEAD=roles:GetSecret;PUT=roles:SetSecret")
+    Function::new(FOLDER, answer)
+        .rules("GET,HEAD=roles:GetSecret;PUT=roles:SetSecret")
+        .route("vault/{secret_name?}", &["GET", "HEAD", "PUT"])
 }
 
 async fn answer(req: Request) -> Outcome {

@@ -9,7 +9,9 @@ use crate::reply::Reply;
 /// The built-in `whoami` function (folder `whoami`, rule `authenticated`): the validated
 /// identity behind the caller's token, for debugging app registrations.
 pub fn whoami<S: Send + Sync + 'static>() -> Function<S> {
-    Function::new("whoami", answer).rules("authenticated")
+    Function::new("whoami", answer)
+        .rules("authenticated")
+        .route("whoami", &["GET", "HEAD"])
 }
 
 async fn answer(req: Request) -> Outcome {

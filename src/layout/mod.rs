@@ -85,8 +85,15 @@ pub(crate) struct Layout {
     /// How the host passes requests on.
     pub(crate) mode: HostMode,
     /// Function folders that hold an HTTP trigger, in the order the host tries their routes
-    /// (see [`Route::precedence`]; folder name breaks ties).
+    /// (see [`Route::precedence`]; folder name breaks ties), and the app's folder-less
+    /// functions once [`Layout::add_folderless`] has placed them.
     pub(crate) functions: Vec<FunctionDef>,
+    /// `customHandler.http.routes`: routes the host passes to the handler without a function
+    /// folder (`{*route}` under the `mcp-custom-handler` and `web-app-custom-handler`
+    /// profiles), where funcgate serves the functions that have no folder.
+    pub(crate) custom_routes: Vec<Route>,
+    /// `configurationProfile`, lower-case, when one is set.
+    pub(crate) profile: Option<String>,
 }
 
 /// What routing found for a public request.
@@ -125,6 +132,11 @@ pub(crate) struct LayoutError {
     /// What is wrong with it.
     pub(crate) problem: String,
 }
+
+/// The custom-handler profiles: both turn on proxying, an empty route prefix and the
+/// folder-less route `{*route}` (the host's `HostConfigurationProfile`).
+const PROFILE_MCP: &str = "mcp-custom-handler";
+const PROFILE_WEB_APP: &str = "web-app-custom-handler";
 
 /// The prefix of the app settings that override `host.json` (`AzureFunctionsJobHost__a__b`
 /// for `a.b`), as the host's configuration reads them.
@@ -200,14 +212,39 @@ impl HostConfig {
         }
     }
 
+    /// `configurationProfile`, as `HostConfigurationProfile.Get` reads it: `''` and
+    /// `default` are no profile, the two custom-handler profiles are known, anything else
+    /// stops the host, so it stops funcgate too.
+    fn profile(&self) -> Result<Option<String>, LayoutError> {
+        let name = match self.get(&["configurationProfile"]) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::String(name)) => name.to_ascii_lowercase(),
+            Some(_) => String::from("(not a string)"),
+        };
+        match name.as_str() {
+            "" | "default" => Ok(None),
+            PROFILE_MCP | PROFILE_WEB_APP => Ok(Some(name)),
+            _ => Err(LayoutError {
+                file: "host.json".into(),
+                problem: format!(
+                    "configurationProfile {name:?} is not one the host supports ('', 'default', '{PROFILE_MCP}', '{PROFILE_WEB_APP}'); the host would not start"
+                ),
+            }),
+        }
+    }
+
+    /// A switch with the profile's default under it: the profile's values are defaults that
+    /// host.json and app settings override, as the host layers them.
+    fn switch_or(&self, path: &[&str], default: bool) -> bool {
+        match self.get(path) {
+            None | Some(Value::Null) => default,
+            Some(_) => self.switch(path),
+        }
+    }
+
     /// The host's mode, as `DefaultHttpWorkerService` decides it (proxying first).
-    fn mode(&self) -> HostMode {
-        let profile = self
-            .get(&["configurationProfile"])
-            .as_ref()
-            .and_then(Value::as_str)
-            .is_some_and(|p| p.eq_ignore_ascii_case("mcp-custom-handler"));
-        if profile || self.switch(&["customHandler", "enableProxyingHttpRequest"]) {
+    fn mode(&self, profile: bool) -> HostMode {
+        if self.switch_or(&["customHandler", "enableProxyingHttpRequest"], profile) {
             HostMode::Proxying
         } else if self.switch(&["customHandler", "enableForwardingHttpRequest"])
             || (!self.has("customHandler") && self.has("httpWorker"))
@@ -232,7 +269,9 @@ impl Layout {
             problem: format!("is not valid JSON: {e}"),
         })?;
         let host = HostConfig::new(host, env);
+        let profile = host.profile()?;
         let route_prefix = match host.get(&["extensions", "http", "routePrefix"]) {
+            None | Some(Value::Null) if profile.is_some() => String::new(),
             None | Some(Value::Null) => "api".to_owned(),
             Some(Value::String(p)) => p.trim_matches('/').to_owned(),
             Some(_) => {
@@ -242,7 +281,8 @@ impl Layout {
                 });
             }
         };
-        let mode = host.mode();
+        let mode = host.mode(profile.is_some());
+        let custom_routes = custom_routes(&host, profile.is_some())?;
         let mut functions = Vec::new();
         let entries = fs::read_dir(root).map_err(|e| LayoutError {
             file: ".".into(),
@@ -265,6 +305,8 @@ impl Layout {
             route_prefix,
             mode,
             functions,
+            custom_routes,
+            profile,
         };
         layout.check_invocation_paths()?;
         Ok(layout)
@@ -375,6 +417,109 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// Places a function that has no folder at `template` (under the route prefix), with
+    /// `methods` (`None`: any), when a `customHandler.http.routes` route takes its path; the
+    /// host passes those requests on in the app's mode. Returns whether it was placed; a
+    /// function with a folder keeps the folder's route.
+    pub(crate) fn add_folderless(
+        &mut self,
+        name: &str,
+        template: &str,
+        methods: Option<Vec<String>>,
+    ) -> Result<bool, LayoutError> {
+        if self.function(name).is_some() {
+            return Ok(false);
+        }
+        let route = Route::parse(template).map_err(|e| LayoutError {
+            file: format!("(function {name})"),
+            problem: e.to_string(),
+        })?;
+        let Some(bare) = route.bare_path() else {
+            return Ok(false);
+        };
+        let parts = route::path_segments(&bare);
+        if !self
+            .custom_routes
+            .iter()
+            .any(|r| r.matches(&parts).is_some())
+        {
+            return Ok(false);
+        }
+        self.functions.push(FunctionDef {
+            name: name.to_owned(),
+            methods,
+            route,
+            trigger_name: "req".to_owned(),
+            output_name: "res".to_owned(),
+            invoked: self.mode == HostMode::Invocation,
+        });
+        self.functions.sort_by(|a, b| a.name.cmp(&b.name));
+        self.functions.sort_by(|a, b| a.route.precedence(&b.route));
+        Ok(true)
+    }
+}
+
+/// `customHandler.http`: its folder-less routes (the profile's `{*route}` unless host.json or
+/// an app setting gives its own), and a warning for each that demands a function key, which
+/// the host checks before funcgate's own gate (its default level is `function`).
+fn custom_routes(host: &HostConfig, profile: bool) -> Result<Vec<Route>, LayoutError> {
+    let bad = |problem: String| LayoutError {
+        file: "host.json".into(),
+        problem,
+    };
+    let default_level = match host.get(&["customHandler", "http", "defaultAuthorizationLevel"]) {
+        Some(Value::String(level)) => level,
+        _ => "function".to_owned(),
+    };
+    let mut entries: Vec<(String, Option<String>)> = Vec::new();
+    match host.get(&["customHandler", "http", "routes"]) {
+        Some(Value::Array(routes)) => {
+            for route in routes {
+                let template = route
+                    .as_object()
+                    .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("route")))
+                    .and_then(|(_, v)| v.as_str())
+                    .ok_or_else(|| bad("customHandler.http.routes entries need a route".into()))?;
+                let level = route
+                    .as_object()
+                    .and_then(|o| {
+                        o.iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("authorizationLevel"))
+                    })
+                    .and_then(|(_, v)| v.as_str())
+                    .map(str::to_owned);
+                entries.push((template.to_owned(), level));
+            }
+        }
+        // An app setting override names entries by index (`routes__0__route`).
+        _ => {
+            if let Some(Value::String(template)) =
+                host.get(&["customHandler", "http", "routes", "0", "route"])
+            {
+                entries.push((template, None));
+            } else if profile {
+                entries.push(("{*route}".to_owned(), None));
+            }
+        }
+    }
+    let mut routes = Vec::with_capacity(entries.len());
+    for (template, level) in entries {
+        let level = level.unwrap_or_else(|| default_level.clone());
+        if !level.eq_ignore_ascii_case("anonymous") {
+            log::warn!(
+                "host.json: customHandler.http route {template:?} has authorization level {level:?}; in Azure the host will demand a function key before funcgate's gate (set customHandler.http.defaultAuthorizationLevel to \"anonymous\")"
+            );
+        }
+        let template = template.trim_start_matches('/');
+        routes.push(
+            Route::parse(template)
+                .map_err(|e| bad(format!("customHandler.http.routes {template:?}: {e}")))?,
+        );
+    }
+    Ok(routes)
+}
+
 /// One `function.json`; `None` for a folder without an HTTP trigger.
 fn read_function(
     path: &Path,
@@ -463,6 +608,8 @@ mod tests {
             invoked: false,
         };
         Layout {
+            custom_routes: Vec::new(),
+            profile: None,
             route_prefix: prefix.into(),
             mode: HostMode::Forwarding,
             functions: vec![

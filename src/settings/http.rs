@@ -7,6 +7,7 @@ use super::source::Source;
 use super::values::{number_in, seconds_in};
 use super::{SettingError, fail};
 use crate::cors::CorsOrigins;
+use crate::net::OriginList;
 
 /// Default `MAX_REQUEST_BODY_BYTES`: 1 MiB.
 pub(crate) const DEFAULT_MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
@@ -118,4 +119,28 @@ pub(super) fn public_base_url(source: &Source) -> Result<Option<String>, Setting
         return fail(NAME, shape);
     }
     Ok(Some(url.as_str().trim_end_matches('/').to_owned()))
+}
+
+/// `MCP_ALLOWED_ORIGINS`: comma-separated origins (`https://app.contoso.com`,
+/// `http://localhost:*`) a browser may call the app's MCP servers from. Unset: the origin of
+/// `PUBLIC_BASE_URL` and loopback origins on any port (local tools and inspectors).
+pub(super) fn mcp_origins(
+    source: &Source,
+    public_base_url: Option<&str>,
+) -> Result<OriginList, SettingError> {
+    const NAME: &str = "MCP_ALLOWED_ORIGINS";
+    if let Some(text) = source.get(NAME) {
+        return OriginList::parse(text.split(',')).or_else(|problem| fail(NAME, problem));
+    }
+    let mut defaults = vec![
+        "http://localhost:*".to_owned(),
+        "http://127.0.0.1:*".to_owned(),
+        "http://[::1]:*".to_owned(),
+    ];
+    if let Some(base) = public_base_url
+        && let Ok(url) = url::Url::parse(base)
+    {
+        defaults.push(url.origin().ascii_serialization());
+    }
+    OriginList::parse(defaults.iter().map(String::as_str)).or_else(|problem| fail(NAME, problem))
 }

@@ -90,6 +90,8 @@ pub(crate) struct Settings {
     pub(crate) proxy_variables: Vec<&'static str>,
     /// `PUBLIC_BASE_URL`, without a trailing slash: enables Protected Resource Metadata.
     pub(crate) public_base_url: Option<String>,
+    /// `MCP_ALLOWED_ORIGINS` (or its default).
+    pub(crate) mcp_origins: crate::net::OriginList,
     /// `WEBSITE_AUTH_ENABLED` (set by the platform): App Service Authentication runs in front,
     /// so its `X-MS-CLIENT-PRINCIPAL*` headers come from the platform.
     pub(crate) easy_auth: bool,
@@ -154,12 +156,14 @@ impl Settings {
         let telemetry = telemetry::read(&source)?;
         let public_base_url = http::public_base_url(&source)?;
         let easy_auth = values::flag(&source, "WEBSITE_AUTH_ENABLED", false)?;
+        let mcp_origins = http::mcp_origins(&source, public_base_url.as_deref())?;
         let proxy_variables = net::PROXY_VARIABLES
             .into_iter()
             .filter(|name| source.process_env(name).is_some())
             .collect();
         Ok(Settings {
             public_base_url,
+            mcp_origins,
             easy_auth,
             proxy_variables,
             telemetry,

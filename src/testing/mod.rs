@@ -665,6 +665,139 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// An MCP client for the server at `path` (`/mcp`), speaking revision 2025-11-25 until
+    /// [`McpClient::version`] says otherwise.
+    pub fn mcp(&self, path: &str) -> McpClient<'_> {
+        McpClient {
+            app: self,
+            path: path.to_owned(),
+            token: None,
+            version: "2025-11-25".to_owned(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// A stateless MCP client over Streamable HTTP, for tests: each call is one POST with the
+/// headers a real client sends (`Accept`, `MCP-Protocol-Version`, and from 2026-07-28 on
+/// `Mcp-Method` / `Mcp-Name` and the per-request `_meta`).
+///
+/// ```no_run
+/// # async fn test(app: &funcgate::testing::TestApp, token: &str) {
+/// let mcp = app.mcp("/mcp").bearer(token);
+/// assert_eq!(mcp.initialize().await.status, 200);
+/// let tools = mcp.list_tools().await.result();
+/// let answer = mcp.call("get_order", serde_json::json!({ "id": 7 })).await;
+/// assert_eq!(answer.result()["isError"], false);
+/// # }
+/// ```
+pub struct McpClient<'a> {
+    app: &'a TestApp,
+    path: String,
+    token: Option<String>,
+    version: String,
+    headers: Vec<(String, String)>,
+}
+
+impl McpClient<'_> {
+    /// Sends `Authorization: Bearer {token}` with every request.
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    /// The protocol revision to speak (`2025-06-18`, `2025-11-25`, `2026-07-28`).
+    pub fn version(mut self, version: &str) -> Self {
+        self.version = version.to_owned();
+        self
+    }
+
+    /// An extra header on every request (`Origin`, say).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// `initialize` (before 2026-07-28) or `server/discover` (from it on).
+    pub async fn initialize(&self) -> TestResponse {
+        if self.version.as_str() >= "2026-07-28" {
+            return self.request("server/discover", json!({})).await;
+        }
+        let params = json!({
+            "protocolVersion": self.version,
+            "capabilities": {},
+            "clientInfo": {"name": "funcgate-testing", "version": env!("CARGO_PKG_VERSION")},
+        });
+        self.request("initialize", params).await
+    }
+
+    /// `tools/list`.
+    pub async fn list_tools(&self) -> TestResponse {
+        self.request("tools/list", json!({})).await
+    }
+
+    /// `tools/call` of `tool` with `arguments`.
+    pub async fn call(&self, tool: &str, arguments: Value) -> TestResponse {
+        self.request("tools/call", json!({"name": tool, "arguments": arguments}))
+            .await
+    }
+
+    /// `tools/call` with a progress token: the answer is an event stream when the tool
+    /// reports progress ([`TestResponse::messages`] reads it).
+    pub async fn call_with_progress(&self, tool: &str, arguments: Value) -> TestResponse {
+        let params =
+            json!({"name": tool, "arguments": arguments, "_meta": {"progressToken": "p1"}});
+        self.request("tools/call", params).await
+    }
+
+    /// Any JSON-RPC request (`id` 1), with the headers and `_meta` of the revision.
+    pub async fn request(&self, method: &str, mut params: Value) -> TestResponse {
+        let modern = self.version.as_str() >= "2026-07-28";
+        if modern && let Some(object) = params.as_object_mut() {
+            let meta = object.entry("_meta").or_insert_with(|| json!({}));
+            if let Some(meta) = meta.as_object_mut() {
+                meta.insert(
+                    "io.modelcontextprotocol/protocolVersion".into(),
+                    json!(self.version),
+                );
+                meta.insert(
+                    "io.modelcontextprotocol/clientInfo".into(),
+                    json!({"name": "funcgate-testing", "version": env!("CARGO_PKG_VERSION")}),
+                );
+                meta.insert(
+                    "io.modelcontextprotocol/clientCapabilities".into(),
+                    json!({}),
+                );
+            }
+        }
+        let name = match method {
+            "tools/call" | "prompts/get" => params["name"].as_str().map(str::to_owned),
+            "resources/read" => params["uri"].as_str().map(str::to_owned),
+            _ => None,
+        };
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let mut req = self
+            .app
+            .request("POST", &self.path)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", &self.version);
+        if modern {
+            req = req.header("Mcp-Method", method);
+            if let Some(name) = &name {
+                req = req.header("Mcp-Name", name);
+            }
+        }
+        if let Some(token) = &self.token {
+            req = req.bearer(token);
+        }
+        for (name, value) in &self.headers {
+            req = req.header(name, value);
+        }
+        req.body("application/json", body.to_string()).send().await
+    }
+}
+
 /// A request to a [`TestApp`], built by [`TestApp::request`].
 pub struct TestRequest<'a> {
     app: &'a TestApp,
@@ -853,6 +986,32 @@ impl TestResponse {
     /// The body as JSON (`Null` when it is not JSON).
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The JSON-RPC messages of an MCP answer: the body, or each `data:` of an event stream.
+    pub fn messages(&self) -> Vec<Value> {
+        let event_stream = self
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        if !event_stream {
+            return match self.json() {
+                Value::Null => Vec::new(),
+                one => vec![one],
+            };
+        }
+        self.body
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .collect()
+    }
+
+    /// The `result` of an MCP answer's last message (`Null` when it has none).
+    pub fn result(&self) -> Value {
+        self.messages()
+            .pop()
+            .map(|m| m["result"].clone())
+            .unwrap_or(Value::Null)
     }
 
     /// The error `code` of a JSON error body (empty when there is none).

@@ -1,0 +1,92 @@
+//! A team's MCP server on funcgate: three tools, each behind its own Entra rule.
+//!
+//! - `get_order`: a delegated scope or an application role that reads orders.
+//! - `export_orders`: the read scope; reports progress while it works (the reply becomes a
+//!   stream of server-sent events).
+//! - `cancel_order`: the admin role, and the authentication context `c1` (step-up: a client
+//!   that can answer claims challenges is asked for it).
+//!
+//! The server is at `/mcp` (host.json's `mcp-custom-handler` profile: no route prefix, every
+//! path passed on), its metadata at `/.well-known/oauth-protected-resource/mcp`.
+
+use std::time::Duration;
+
+use funcgate::mcp::rmcp::model::{CallToolResult, ContentBlock};
+use funcgate::mcp::{Mcp, Tool, ToolRequest};
+use funcgate::{App, builtin};
+use serde::Deserialize;
+
+/// The app: `health` and the MCP server `orders`.
+pub fn app() -> App {
+    App::new()
+        .named(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+        .function(builtin::health())
+        .mcp(
+            Mcp::new("orders")
+                .version(env!("CARGO_PKG_VERSION"))
+                .instructions("Reads, exports and cancels Contoso orders.")
+                .tool(
+                    Tool::new("get_order", get_order)
+                        .description("Reads one order by its number.")
+                        .rules("scopes:Orders.Read|roles:Orders.Read"),
+                )
+                .tool(
+                    Tool::new("export_orders", export_orders)
+                        .description("Exports the caller's orders, reporting progress.")
+                        .rules("scopes:Orders.Read"),
+                )
+                .tool(
+                    Tool::new("cancel_order", cancel_order)
+                        .description("Cancels an order; needs the admin role and a recent MFA.")
+                        .rules("roles:Orders.Admin&acrs:c1"),
+                ),
+        )
+}
+
+/// Which order.
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct OrderId {
+    /// The order's number.
+    pub id: u32,
+}
+
+/// How many orders to export.
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct Export {
+    /// Orders to export, 1 to 10.
+    pub count: u32,
+}
+
+async fn get_order(args: OrderId, req: ToolRequest) -> Result<CallToolResult, String> {
+    if args.id == 0 {
+        return Err("there is no order 0".to_owned());
+    }
+    let caller = req
+        .claim("upn")
+        .or_else(|| req.claim("azp"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("unknown")
+        .to_owned();
+    let order = serde_json::json!({ "id": args.id, "status": "shipped", "readBy": caller });
+    Ok(CallToolResult::structured(order))
+}
+
+async fn export_orders(args: Export, req: ToolRequest) -> Result<String, String> {
+    if !(1..=10).contains(&args.count) {
+        return Err("count must be 1 to 10".to_owned());
+    }
+    let total = f64::from(args.count);
+    for done in 1..=args.count {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        req.progress(f64::from(done), Some(total), Some("exporting"))
+            .await;
+    }
+    Ok(format!("exported {} orders", args.count))
+}
+
+async fn cancel_order(args: OrderId, _req: ToolRequest) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(format!(
+        "order {} cancelled",
+        args.id
+    ))])
+}

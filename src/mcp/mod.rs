@@ -1,0 +1,644 @@
+//! MCP servers behind the gate: a team's tools, each with its own rule, served over the MCP
+//! Streamable HTTP transport (stateless) at one path of the app.
+//!
+//! ```no_run
+//! use funcgate::mcp::{Mcp, Tool, ToolRequest};
+//! use funcgate::App;
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct OrderId {
+//!     /// The order's number.
+//!     id: u32,
+//! }
+//!
+//! async fn get_order(args: OrderId, req: ToolRequest) -> Result<String, String> {
+//!     let who = req.identity().map(|i| i.subject.clone()).unwrap_or_default();
+//!     Ok(format!("order {} for {who}", args.id))
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     App::new()
+//!         .mcp(Mcp::new("orders").tool(
+//!             Tool::new("get_order", get_order)
+//!                 .description("Reads one order")
+//!                 .rules("scopes:Orders.Read|roles:Orders.Read"),
+//!         ))
+//!         .run()
+//! }
+//! # mod schemars { pub use funcgate::mcp::rmcp::schemars::*; }
+//! ```
+//!
+//! What funcgate does and what the SDK does: the official Rust SDK (`rmcp`) speaks the
+//! protocol (JSON-RPC, `initialize` and `server/discover`, the revisions 2025-06-18 to
+//! 2026-07-28, per-request `_meta`, `MCP-Protocol-Version`, progress over server-sent events).
+//! funcgate decides who may do what before the SDK sees a request: the endpoint's own rule
+//! (a valid token, by default), the `Origin` allow-list, the 2026-07-28 `Mcp-Method` /
+//! `Mcp-Name` headers against the body, then the called tool's rule, answered with the
+//! challenges OAuth clients act on (`401` with `resource_metadata` and `scope`, `403
+//! insufficient_scope` naming every scope the tool accepts, Entra's claims challenge for
+//! step-up). `tools/list` shows a caller only the tools it may call. A tool never sees the
+//! caller's token.
+
+mod transport;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::BoxFuture;
+use rmcp::handler::server::tool::IntoCallToolResult;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde::de::DeserializeOwned;
+
+use crate::auth::policy::Policy;
+use crate::auth::token::Identity;
+use crate::call::Headers;
+use crate::functions::{McpMount, Registered, Request, State};
+use crate::services::Services;
+
+pub use rmcp;
+
+/// The path an MCP server is served at unless [`Mcp::path`] says otherwise: the one MCP
+/// clients and Microsoft's samples use.
+pub const DEFAULT_PATH: &str = "mcp";
+
+/// An MCP server: its name (the server's `serverInfo.name`, and the function name its calls
+/// are logged and counted under), the path it is served at, the rule for reaching it at all,
+/// and its tools. Register it with [`App::mcp`](crate::App::mcp).
+///
+/// Resources, prompts and completions come from an SDK handler of the team's own
+/// ([`Mcp::extras`]), written with `rmcp`'s types as its documentation shows; they are behind
+/// the endpoint's rule.
+pub struct Mcp<S = (), H = NoExtras> {
+    name: String,
+    version: String,
+    path: String,
+    rules: String,
+    instructions: Option<String>,
+    tools: Vec<Tool<S>>,
+    extras: H,
+}
+
+impl<S: Send + Sync + 'static> Mcp<S, NoExtras> {
+    /// A server called `name` at [`DEFAULT_PATH`], reachable with any valid token
+    /// (`authenticated`), with no tools yet.
+    pub fn new(name: &str) -> Mcp<S, NoExtras> {
+        Mcp {
+            name: name.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            path: DEFAULT_PATH.to_owned(),
+            rules: "authenticated".to_owned(),
+            instructions: None,
+            tools: Vec::new(),
+            extras: NoExtras,
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
+    /// The path under the route prefix (`mcp` by default; the `mcp-custom-handler` profile's
+    /// prefix is empty, so `/mcp`). Leading and trailing slashes are dropped.
+    pub fn path(mut self, path: &str) -> Mcp<S, H> {
+        self.path = path.trim_matches('/').to_owned();
+        self
+    }
+
+    /// The version the server reports (`serverInfo.version`); funcgate's own by default.
+    pub fn version(mut self, version: &str) -> Mcp<S, H> {
+        self.version = version.to_owned();
+        self
+    }
+
+    /// The instructions the server gives clients on `initialize` and `server/discover`.
+    pub fn instructions(mut self, text: &str) -> Mcp<S, H> {
+        self.instructions = Some(text.to_owned());
+        self
+    }
+
+    /// The rule for reaching the server at all (one rule, the `AUTH_POLICY_<NAME>` grammar
+    /// without methods): `authenticated` by default; `anonymous` lets callers without a token
+    /// list and call the tools whose own rule is `anonymous`. Each tool's rule applies on top.
+    pub fn rules(mut self, rules: &str) -> Mcp<S, H> {
+        self.rules = rules.to_owned();
+        self
+    }
+
+    /// Adds `tool`; a second tool of the same name replaces the first.
+    pub fn tool(mut self, tool: Tool<S>) -> Mcp<S, H> {
+        self.tools.retain(|t| t.name != tool.name);
+        self.tools.push(tool);
+        self
+    }
+
+    /// Serves resources, prompts, completions and logging levels with `extras`, an SDK handler
+    /// (`rmcp::ServerHandler`) of the team's own; its tools, if any, are never offered
+    /// (every tool goes through [`Mcp::tool`] and its rule).
+    pub fn extras<E: ServerHandler>(self, extras: E) -> Mcp<S, E> {
+        Mcp {
+            name: self.name,
+            version: self.version,
+            path: self.path,
+            rules: self.rules,
+            instructions: self.instructions,
+            tools: self.tools,
+            extras,
+        }
+    }
+
+    /// The server's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The server as a registered function: its rules, its folder-less route, and the handler
+    /// that runs the transport.
+    pub(crate) fn bind(self, state: &State<S>) -> Result<Registered, String> {
+        let rules = Policy::parse(&self.rules).map_err(|e| format!("rules: {e}"))?;
+        let mut tools = Vec::with_capacity(self.tools.len());
+        for tool in self.tools {
+            let policy = Policy::parse(&tool.rules)
+                .map_err(|e| format!("tool {:?}: rules: {e}", tool.name))?;
+            tools.push(BoundTool {
+                scopes: policy.scopes().iter().map(|s| (*s).to_owned()).collect(),
+                policy,
+                definition: tool.definition,
+                run: {
+                    let (run, state) = (tool.run, state.clone());
+                    Box::new(move |args, req| run(&state, args, req))
+                },
+            });
+        }
+        // Every scope the server's rule and tools name: what connecting asks for (the 401's
+        // `scope`) and what its metadata lists.
+        let mut scopes: Vec<String> = rules.scopes().iter().map(|s| (*s).to_owned()).collect();
+        for tool in &tools {
+            for scope in &tool.scopes {
+                if !scopes.contains(scope) {
+                    scopes.push(scope.clone());
+                }
+            }
+        }
+        let server = Arc::new(Server {
+            info: Implementation::new(self.name.clone(), self.version),
+            instructions: self.instructions,
+            tools,
+            extras: self.extras,
+        });
+        let transport = transport::Transport::new(Arc::clone(&server));
+        Ok(Registered::mcp(
+            self.name,
+            format!("POST={}", self.rules),
+            McpMount {
+                path: self.path,
+                scopes,
+            },
+            Box::new(move |req| {
+                let transport = transport.clone();
+                Box::pin(async move { transport.serve(req).await })
+            }),
+        ))
+    }
+}
+
+/// An `extras` handler with nothing in it: the server offers tools only.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoExtras;
+
+impl ServerHandler for NoExtras {}
+
+/// One MCP tool: its name, description, input schema (derived from the arguments' type), its
+/// rule (`deny` until [`Tool::rules`] says otherwise, as for functions) and its handler.
+pub struct Tool<S = ()> {
+    name: String,
+    rules: String,
+    definition: rmcp::model::Tool,
+    run: ErasedTool<S>,
+}
+
+/// What a tool's handler gives back, its argument shape forgotten.
+type ToolFuture = BoxFuture<'static, Result<CallToolResponse, ErrorData>>;
+type ErasedTool<S> =
+    Arc<dyn Fn(&State<S>, serde_json::Value, ToolRequest) -> ToolFuture + Send + Sync>;
+
+impl<S: Send + Sync + 'static> Tool<S> {
+    /// The tool `name`, answered by `handler`: `async fn(Args, ToolRequest) -> R` or
+    /// `async fn(State<S>, Args, ToolRequest) -> R`, where `Args` is `Deserialize` and
+    /// `JsonSchema` (its schema is the tool's `inputSchema`; `()` for none) and `R` is what
+    /// the SDK turns into a result: a `String`, `rmcp::model::CallToolResult`, or a `Result`
+    /// of them (an `Err` becomes an `isError` result the client's model reads).
+    pub fn new<Args, T: ToolHandler<Args, S>>(name: &str, handler: T) -> Tool<S> {
+        let schema = T::input_schema();
+        Tool {
+            name: name.to_owned(),
+            rules: "deny".to_owned(),
+            definition: rmcp::model::Tool::new_with_raw(name.to_owned(), None, schema),
+            run: Arc::new(move |state: &State<S>, args, req| handler.call(state, args, req)),
+        }
+    }
+
+    /// Its rule, in the `AUTH_POLICY_<NAME>` grammar without methods (checked at start-up):
+    /// `scopes:Orders.Read|roles:Orders.Read`, `roles:Orders.Admin&acrs:c1`, `anonymous`.
+    pub fn rules(mut self, rules: &str) -> Tool<S> {
+        self.rules = rules.to_owned();
+        self
+    }
+
+    /// What the tool does, for the client's model.
+    pub fn description(mut self, text: &str) -> Tool<S> {
+        self.definition.description = Some(Cow::Owned(text.to_owned()));
+        self
+    }
+
+    /// A human-readable title.
+    pub fn title(mut self, text: &str) -> Tool<S> {
+        self.definition.title = Some(text.to_owned());
+        self
+    }
+
+    /// Changes the tool's definition as the SDK builds it (annotations, an output schema,
+    /// icons); its name stays.
+    pub fn definition(mut self, edit: impl FnOnce(&mut rmcp::model::Tool)) -> Tool<S> {
+        edit(&mut self.definition);
+        self.definition.name = Cow::Owned(self.name.clone());
+        self
+    }
+}
+
+/// An `async fn` that answers a tool call; `Args` tells the shapes apart and is never named
+/// by hand (see [`Tool::new`]).
+pub trait ToolHandler<Args, S>: Send + Sync + 'static {
+    /// The JSON Schema of the tool's arguments.
+    fn input_schema() -> Arc<rmcp::model::JsonObject>;
+    /// Answers one call with `args` as the client sent them.
+    fn call(&self, state: &State<S>, args: serde_json::Value, req: ToolRequest) -> ToolFuture;
+}
+
+impl<F, Fut, A, R, S> ToolHandler<(A, ToolRequest), S> for F
+where
+    F: Fn(A, ToolRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    A: DeserializeOwned + rmcp::schemars::JsonSchema + Send + 'static,
+    R: IntoCallToolResult + 'static,
+{
+    fn input_schema() -> Arc<rmcp::model::JsonObject> {
+        schema_of::<A>()
+    }
+
+    fn call(&self, _state: &State<S>, args: serde_json::Value, req: ToolRequest) -> ToolFuture {
+        match arguments::<A>(args) {
+            Ok(args) => {
+                let fut = self(args, req);
+                Box::pin(async move { fut.await.into_call_tool_result() })
+            }
+            Err(refusal) => Box::pin(std::future::ready(Ok(*refusal))),
+        }
+    }
+}
+
+impl<F, Fut, A, R, S> ToolHandler<(State<S>, A, ToolRequest), S> for F
+where
+    F: Fn(State<S>, A, ToolRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    A: DeserializeOwned + rmcp::schemars::JsonSchema + Send + 'static,
+    R: IntoCallToolResult + 'static,
+    S: Send + Sync + 'static,
+{
+    fn input_schema() -> Arc<rmcp::model::JsonObject> {
+        schema_of::<A>()
+    }
+
+    fn call(&self, state: &State<S>, args: serde_json::Value, req: ToolRequest) -> ToolFuture {
+        match arguments::<A>(args) {
+            Ok(args) => {
+                let fut = self(state.clone(), args, req);
+                Box::pin(async move { fut.await.into_call_tool_result() })
+            }
+            Err(refusal) => Box::pin(std::future::ready(Ok(*refusal))),
+        }
+    }
+}
+
+/// The schema of `A`; `()` (no arguments) as the empty object schema clients expect.
+fn schema_of<A: rmcp::schemars::JsonSchema + 'static>() -> Arc<rmcp::model::JsonObject> {
+    if std::any::TypeId::of::<A>() == std::any::TypeId::of::<()>() {
+        return rmcp::handler::server::common::schema_for_empty_input();
+    }
+    rmcp::handler::server::common::schema_for_type::<A>()
+}
+
+/// The arguments as `A`, or the `isError` result saying which field is wrong (never a value:
+/// the arguments are the caller's). Input the tool cannot take is a tool error the model can
+/// correct, as the 2025-11-25 revision asks, not a protocol error.
+fn arguments<A: DeserializeOwned + 'static>(
+    args: serde_json::Value,
+) -> Result<A, Box<CallToolResponse>> {
+    let args = if std::any::TypeId::of::<A>() == std::any::TypeId::of::<()>() {
+        serde_json::Value::Null
+    } else {
+        args
+    };
+    serde_path_to_error::deserialize(args).map_err(|e| {
+        let path: String = e.path().to_string().chars().take(60).collect();
+        let text = e.inner().to_string();
+        let names_a_field = ["missing field", "unknown field", "duplicate field"]
+            .iter()
+            .any(|p| text.starts_with(p));
+        let reason = if names_a_field {
+            text.split(" at line ").next().unwrap_or("").to_owned()
+        } else {
+            "a value of the wrong type".to_owned()
+        };
+        let message = match path.as_str() {
+            "." | "" => format!("invalid arguments: {reason}"),
+            _ => format!("invalid arguments: {path}: {reason}"),
+        };
+        Box::new(CallToolResponse::Complete(CallToolResult::error(vec![
+            rmcp::model::ContentBlock::text(message),
+        ])))
+    })
+}
+
+/// A tool call as the tool sees it: the request that carried it (the caller's identity and
+/// claims, its headers without `Authorization`), and the MCP request context for progress,
+/// log messages and anything else of the SDK's (`peer`).
+///
+/// The caller's token is not here: a tool that calls another API on the caller's behalf gets
+/// its own token for that API (on-behalf-of), never this one.
+pub struct ToolRequest {
+    req: Request,
+    context: RequestContext<RoleServer>,
+}
+
+impl std::ops::Deref for ToolRequest {
+    type Target = Request;
+
+    fn deref(&self) -> &Request {
+        &self.req
+    }
+}
+
+impl ToolRequest {
+    /// Reports progress to a client that asked for it (`_meta.progressToken`): the reply
+    /// then becomes a stream of server-sent events ending with the result. A no-op otherwise.
+    pub async fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) {
+        let Some(token) = self.context.meta.get_progress_token() else {
+            return;
+        };
+        let mut param = ProgressNotificationParam::new(token, progress);
+        param.total = total;
+        param.message = message.map(str::to_owned);
+        // A client that went away is not the tool's failure.
+        let _ = self.context.peer.notify_progress(param).await;
+    }
+
+    /// The SDK's request context: the request's `_meta`, its cancellation, the peer.
+    pub fn context(&self) -> &RequestContext<RoleServer> {
+        &self.context
+    }
+}
+
+impl std::fmt::Debug for ToolRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolRequest")
+            .field("id", &self.context.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A tool with its state bound and its rule parsed.
+struct BoundTool {
+    policy: Policy,
+    /// The short scope names the rule accepts, for the 403's `scope`.
+    scopes: Vec<String>,
+    definition: rmcp::model::Tool,
+    run: Box<dyn Fn(serde_json::Value, ToolRequest) -> ToolFuture + Send + Sync>,
+}
+
+/// Who is calling, handed to the SDK inside the HTTP request's extensions.
+pub(crate) struct Caller {
+    pub(crate) identity: Option<Arc<Identity>>,
+    pub(crate) services: Arc<Services>,
+    pub(crate) headers: Headers,
+    /// How the tool call ended, for the call line and telemetry.
+    pub(crate) outcome: Mutex<Option<ToolOutcome>>,
+}
+
+/// How a tool call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ToolOutcome {
+    /// A result.
+    Ok,
+    /// An `isError` result: the tool's own failure.
+    ToolError,
+}
+
+/// The SDK handler funcgate serves: its own tools, then the team's extras.
+pub(crate) struct Server<H> {
+    info: Implementation,
+    instructions: Option<String>,
+    tools: Vec<BoundTool>,
+    extras: H,
+}
+
+impl<H> Server<H> {
+    /// The tool `name`.
+    fn tool(&self, name: &str) -> Option<&BoundTool> {
+        self.tools.iter().find(|t| t.definition.name == name)
+    }
+
+    /// Whether `name` is one of the server's tools (a name safe to log).
+    pub(crate) fn knows(&self, name: &str) -> bool {
+        self.tool(name).is_some()
+    }
+
+    /// The rule of tool `name` and the scopes it accepts.
+    pub(crate) fn rule(&self, name: &str) -> Option<(&Policy, &[String])> {
+        self.tool(name).map(|t| (&t.policy, t.scopes.as_slice()))
+    }
+
+    /// Whether every tool can be called without a token.
+    pub(crate) fn tool_needs_token(&self, name: &str) -> bool {
+        self.tool(name).is_some_and(|t| !t.policy.is_anonymous())
+    }
+}
+
+/// The caller of the request `context` belongs to.
+fn caller(context: &RequestContext<RoleServer>) -> Option<&Arc<Caller>> {
+    context
+        .extensions
+        .get::<http::request::Parts>()?
+        .extensions
+        .get::<Arc<Caller>>()
+}
+
+/// Whether `who` may call a tool with `policy`, now or after a step-up it can be asked for.
+fn may_call(policy: &Policy, who: Option<&Identity>) -> bool {
+    match who {
+        None => policy.is_anonymous(),
+        Some(who) => match policy.check(who) {
+            Ok(()) => true,
+            Err(e) => e.kind == crate::errors::ErrorKind::InsufficientClaims,
+        },
+    }
+}
+
+impl<H: ServerHandler> ServerHandler for Server<H> {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = self.extras.get_info();
+        info.server_info = self.info.clone();
+        if let Some(text) = &self.instructions {
+            info.instructions = Some(text.clone());
+        }
+        if !self.tools.is_empty() {
+            info.capabilities.tools = Some(rmcp::model::ToolsCapability::default());
+        } else {
+            info.capabilities.tools = None;
+        }
+        info
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.tool(name).map(|t| t.definition.clone())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let who = caller(&context).and_then(|c| c.identity.as_deref());
+        let tools = self
+            .tools
+            .iter()
+            .filter(|t| may_call(&t.policy, who))
+            .map(|t| t.definition.clone())
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(caller) = caller(&context).cloned() else {
+            return Err(ErrorData::internal_error("no caller", None));
+        };
+        let Some(tool) = self.tool(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool: {}", request.name),
+                None,
+            ));
+        };
+        // The transport decided already; this keeps a tool from ever running on a path
+        // that skipped it.
+        let allowed = match caller.identity.as_deref() {
+            None => tool.policy.is_anonymous(),
+            Some(who) => tool.policy.check(who).is_ok(),
+        };
+        if !allowed {
+            return Err(ErrorData::invalid_request("not allowed", None));
+        }
+        let args = request
+            .arguments
+            .map(serde_json::Value::Object)
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+        let req = ToolRequest {
+            req: Request::for_tool(
+                caller.headers.clone(),
+                caller.identity.clone(),
+                Arc::clone(&caller.services),
+            ),
+            context,
+        };
+        let result = (tool.run)(args, req).await;
+        let outcome = match &result {
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
+                Some(ToolOutcome::ToolError)
+            }
+            Ok(_) => Some(ToolOutcome::Ok),
+            Err(_) => None,
+        };
+        if let Ok(mut slot) = caller.outcome.lock() {
+            *slot = outcome;
+        }
+        result
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [rmcp::model::ProtocolVersion]> {
+        Cow::Borrowed(SUPPORTED_VERSIONS)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        self.extras.complete(request, context).await
+    }
+
+    #[allow(deprecated)] // Still part of the revisions before 2026-07-28.
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.extras.set_level(request, context).await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        self.extras.get_prompt(request, context).await
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.extras.list_prompts(request, context).await
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.extras.list_resources(request, context).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.extras.list_resource_templates(request, context).await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.extras.read_resource(request, context).await
+    }
+}
+
+/// The revisions funcgate serves: the stateless ones the issue and the Functions profile
+/// name, and 2025-03-26, the version a client that sends no header is taken to speak.
+const SUPPORTED_VERSIONS: &[rmcp::model::ProtocolVersion] = &[
+    rmcp::model::ProtocolVersion::V_2025_03_26,
+    rmcp::model::ProtocolVersion::V_2025_06_18,
+    rmcp::model::ProtocolVersion::V_2025_11_25,
+    rmcp::model::ProtocolVersion::V_2026_07_28,
+];
