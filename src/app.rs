@@ -75,6 +75,17 @@ impl<S: Send + Sync + 'static> App<S> {
 
     /// Registers `function`; a second function with the same name replaces the first.
     pub fn function(mut self, function: Function<S>) -> App<S> {
+        if self
+            .functions
+            .find(function.name())
+            .is_some_and(|f| f.mcp.is_some())
+        {
+            self.problems.push(SettingError {
+                name: format!("function {:?}", function.name()),
+                problem: "an MCP server has this name; calls and rules are by name".into(),
+            });
+            return self;
+        }
         self.functions.add(function.bind(&self.state));
         self
     }
@@ -99,6 +110,13 @@ impl<S: Send + Sync + 'static> App<S> {
     /// ```
     pub fn mcp<H: rmcp::ServerHandler>(mut self, mcp: Mcp<S, H>) -> App<S> {
         let name = mcp_name(&mcp);
+        if self.functions.find(&name).is_some() {
+            self.problems.push(SettingError {
+                name: format!("MCP server {name:?}"),
+                problem: "a function or server has this name; calls and rules are by name".into(),
+            });
+            return self;
+        }
         match mcp.bind(&self.state) {
             Ok(registered) => self.functions.add(registered),
             Err(problem) => self.problems.push(SettingError {
@@ -197,7 +215,18 @@ impl<S: Send + Sync + 'static> App<S> {
             "app": self.about.as_ref().map(|(name, version)| serde_json::json!({"name": name, "version": version})),
             "functions": functions,
         });
-        let loaded = Settings::from_env().and_then(|settings| {
+        let loaded = Settings::from_env().and_then(|mut settings| {
+            // Folder-less functions where host.json passes such routes on, as start-up
+            // places them.
+            for f in self.functions.iter() {
+                settings
+                    .layout
+                    .add_folderless(&f.name, &f.route, f.methods.clone())
+                    .map_err(|e| SettingError {
+                        name: e.file,
+                        problem: e.problem,
+                    })?;
+            }
             let policies = crate::policies::join(&settings, &self.functions)?;
             Ok((settings, policies))
         });
@@ -218,6 +247,7 @@ impl<S: Send + Sync + 'static> App<S> {
                             "invoked": f.invoked,
                             "rules": rules.map(|r| r.describe(f.methods.as_deref())),
                             "any_token": rules.map(|r| r.methods_any_token_passes(f.methods.as_deref())).unwrap_or_default(),
+                            "mcp": self.functions.find(&f.name).is_some_and(|r| r.mcp.is_some()),
                         })
                     })
                     .collect();

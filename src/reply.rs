@@ -78,6 +78,8 @@ pub(crate) struct Challenges {
     /// `scope="..."` on a 401: what connecting needs (an MCP endpoint's scopes), space-separated
     /// full scope values.
     pub(crate) scope: Option<String>,
+    /// `resource_metadata` on a 403 too (an MCP server's challenges).
+    pub(crate) metadata_on_403: bool,
 }
 
 impl Reply {
@@ -268,7 +270,12 @@ impl Reply {
                 (Some(url), 401) if value == "Bearer" => {
                     format!("Bearer resource_metadata=\"{url}\"")
                 }
-                (Some(url), 401 | 403) => format!("{value}, resource_metadata=\"{url}\""),
+                (Some(url), 401) => format!("{value}, resource_metadata=\"{url}\""),
+                // The MCP authorization spec's 403 names the metadata too; a plain API's
+                // 403 is left as RFC 6750 shows it.
+                (Some(url), 403) if challenges.metadata_on_403 => {
+                    format!("{value}, resource_metadata=\"{url}\"")
+                }
                 _ => value,
             }
         };
@@ -398,6 +405,7 @@ mod tests {
             resource_metadata: None,
             authorization_uri: Some("https://idp.example/authorize".into()),
             scope: None,
+            metadata_on_403: false,
         };
         assert_eq!(
             Reply::error_for(&err, false, &known).header_value("www-authenticate"),

@@ -139,6 +139,7 @@ impl AppState {
                             .map(|base| format!("{base}/{}", e.path)),
                         authorization_uri: None,
                         scope: (!e.scopes.is_empty()).then(|| e.scopes.join(" ")),
+                        metadata_on_403: true,
                     };
                     (e.name.to_ascii_lowercase(), challenges)
                 })
@@ -151,6 +152,7 @@ impl AppState {
                 // Known only once a discovery document arrives, after start-up.
                 authorization_uri: None,
                 scope: None,
+                metadata_on_403: false,
             },
             functions,
             policies,
@@ -224,16 +226,18 @@ fn mcp_endpoints(
             name: name.clone(),
             problem,
         };
-        let Some(def) = settings.layout.function(&f.name) else {
+        let invoked = settings.layout.mode == crate::layout::HostMode::Invocation
+            || settings.layout.function(&f.name).is_some_and(|d| d.invoked);
+        if invoked {
+            return Err(fail(
+                "MCP needs the request itself, which the invocation protocol does not carry: set \"configurationProfile\": \"mcp-custom-handler\" or customHandler.enableProxyingHttpRequest in host.json".to_owned(),
+            ));
+        }
+        if settings.layout.function(&f.name).is_none() {
             return Err(fail(format!(
                 "host.json passes nothing at /{} to the handler: set \"configurationProfile\": \"mcp-custom-handler\" (or customHandler.http.routes), or add a {}/function.json",
                 mount.path, f.name
             )));
-        };
-        if def.invoked {
-            return Err(fail(
-                "MCP needs the request itself, which the invocation protocol does not carry: set \"configurationProfile\": \"mcp-custom-handler\" or customHandler.enableProxyingHttpRequest in host.json".to_owned(),
-            ));
         }
         let path = settings
             .layout

@@ -73,8 +73,18 @@ pub(crate) fn problems(project: &Project) -> Vec<String> {
             ));
         }
     }
+    // Functions start-up placed without a folder (host.json's customHandler.http.routes, or
+    // the mcp-custom-handler profile's `{*route}`) are routed too.
+    let placed: Vec<&str> = report["folders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
     for name in &registered {
-        if !folders.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+        if !folders.iter().any(|f| f.eq_ignore_ascii_case(name))
+            && !placed.iter().any(|f| f.eq_ignore_ascii_case(name))
+        {
             out.push(format!(
                 "function {name:?} is registered but has no folder {name}/function.json: the host never routes to it"
             ));
@@ -87,7 +97,8 @@ pub(crate) fn problems(project: &Project) -> Vec<String> {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        if !methods.is_empty() {
+        // An MCP server's own rule admits callers; each tool's rule decides what they do.
+        if !methods.is_empty() && folder["mcp"] != true {
             out.push(format!(
                 "function {}: {} {} any token of the tenant (its rules name no role or scope)",
                 folder["name"].as_str().unwrap_or("?"),

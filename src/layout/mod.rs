@@ -435,15 +435,14 @@ impl Layout {
             file: format!("(function {name})"),
             problem: e.to_string(),
         })?;
-        let Some(bare) = route.bare_path() else {
-            return Ok(false);
-        };
-        let parts = route::path_segments(&bare);
-        if !self
+        // A lone catch-all (`{*route}`, the profiles') takes every path; another custom
+        // route must take the function's path without its optional parts.
+        let parts = route.bare_path().map(|bare| route::path_segments(&bare));
+        let covered = self
             .custom_routes
             .iter()
-            .any(|r| r.matches(&parts).is_some())
-        {
+            .any(|r| r.is_catch_all() || parts.as_ref().is_some_and(|p| r.matches(p).is_some()));
+        if !covered {
             return Ok(false);
         }
         self.functions.push(FunctionDef {
@@ -847,5 +846,75 @@ mod tests {
         assert_eq!(to("GET", "/other").as_deref(), Some("all"));
         // No route takes PATCH: the first that matches the path answers 405.
         assert_eq!(to("PATCH", "/items/7").as_deref(), Some("byid"));
+    }
+}
+
+#[cfg(test)]
+mod folderless_tests {
+    use super::*;
+
+    #[test]
+    fn profiles_place_folderless_functions() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("host.json"),
+            r#"{"version":"2.0","configurationProfile":"MCP-Custom-Handler","customHandler":{"http":{"defaultAuthorizationLevel":"anonymous"}}}"#,
+        )
+        .unwrap();
+        let mut layout = Layout::load(dir.path(), &HashMap::new()).unwrap();
+        assert_eq!(layout.mode, HostMode::Proxying);
+        assert_eq!(layout.route_prefix, "");
+        assert_eq!(layout.profile.as_deref(), Some("mcp-custom-handler"));
+        assert_eq!(layout.custom_routes.len(), 1, "{:?}", layout.custom_routes);
+        assert!(
+            layout.custom_routes[0].is_catch_all(),
+            "{:?}",
+            layout.custom_routes
+        );
+        assert!(
+            layout
+                .add_folderless("order", "orders/{id:int}", None)
+                .unwrap()
+        );
+        assert!(
+            layout
+                .add_folderless("mcp", "mcp", Some(vec!["POST".into()]))
+                .unwrap()
+        );
+        let routed = layout.route("GET", "/orders/5").unwrap();
+        assert_eq!(routed.function.name, "order");
+        assert_eq!(routed.params["id"], "5");
+        assert!(layout.route("GET", "/orders/x").is_none());
+        assert_eq!(layout.route("POST", "/mcp").unwrap().function.name, "mcp");
+    }
+
+    #[test]
+    fn profile_defaults_yield_to_host_json_and_unknown_profiles_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| std::fs::write(dir.path().join("host.json"), text).unwrap();
+        write(
+            r#"{"configurationProfile":"web-app-custom-handler","customHandler":{"enableProxyingHttpRequest":false,"enableForwardingHttpRequest":true},"extensions":{"http":{"routePrefix":"api"}}}"#,
+        );
+        let layout = Layout::load(dir.path(), &HashMap::new()).unwrap();
+        assert_eq!(layout.mode, HostMode::Forwarding);
+        assert_eq!(layout.route_prefix, "api");
+        write(r#"{"configurationProfile":"mcp-server"}"#);
+        let err = Layout::load(dir.path(), &HashMap::new()).unwrap_err();
+        assert!(
+            err.problem.contains("not one the host supports"),
+            "{}",
+            err.problem
+        );
+        // Without a profile or custom routes, nothing is folder-less.
+        write(r#"{"customHandler":{"enableProxyingHttpRequest":true}}"#);
+        let mut layout = Layout::load(dir.path(), &HashMap::new()).unwrap();
+        assert!(!layout.add_folderless("health", "health", None).unwrap());
+        // Explicit custom routes place what they cover.
+        write(
+            r#"{"customHandler":{"enableProxyingHttpRequest":true,"http":{"routes":[{"route":"tools/{*rest}","authorizationLevel":"anonymous"}]}}}"#,
+        );
+        let mut layout = Layout::load(dir.path(), &HashMap::new()).unwrap();
+        assert!(layout.add_folderless("mcp", "tools/mcp", None).unwrap());
+        assert!(!layout.add_folderless("health", "health", None).unwrap());
     }
 }

@@ -337,6 +337,11 @@ pub(crate) struct Route {
 }
 
 impl Route {
+    /// Whether the route is one catch-all parameter (`{*route}`): it takes every path.
+    pub(crate) fn is_catch_all(&self) -> bool {
+        self.template.starts_with("/{*") && self.template.matches('/').count() == 1
+    }
+
     /// Parses a template such as `vault/{secret_name?}`.
     pub(crate) fn parse(template: &str) -> Result<Route, RouteError> {
         // ASP.NET's parser drops a leading `~/` (and `/`); a `~` anywhere else is a literal.

@@ -532,10 +532,8 @@ impl<H: ServerHandler> ServerHandler for Server<H> {
             return Err(ErrorData::internal_error("no caller", None));
         };
         let Some(tool) = self.tool(&request.name) else {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool: {}", request.name),
-                None,
-            ));
+            // The name is the caller's: not repeated into the SDK's log line.
+            return Err(ErrorData::invalid_params("unknown tool", None));
         };
         // The transport decided already; this keeps a tool from ever running on a path
         // that skipped it.

@@ -7,13 +7,15 @@
 //!   that can answer claims challenges is asked for it).
 //!
 //! The server is at `/mcp` (host.json's `mcp-custom-handler` profile: no route prefix, every
-//! path passed on), its metadata at `/.well-known/oauth-protected-resource/mcp`.
+//! path passed on), its metadata at `/.well-known/oauth-protected-resource/mcp`. Beside it,
+//! `GET /orders/{id}` serves the same read as a plain function, with no folder of its own
+//! (the profile passes every path to the handler).
 
 use std::time::Duration;
 
 use funcgate::mcp::rmcp::model::{CallToolResult, ContentBlock};
 use funcgate::mcp::{Mcp, Tool, ToolRequest};
-use funcgate::{App, builtin};
+use funcgate::{App, Function, Outcome, Reply, Request, builtin};
 use serde::Deserialize;
 
 /// The app: `health` and the MCP server `orders`.
@@ -21,6 +23,11 @@ pub fn app() -> App {
     App::new()
         .named(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
         .function(builtin::health())
+        .function(
+            Function::new("order", order_by_rest)
+                .route("orders/{id:int}", &["GET", "HEAD"])
+                .rules("GET,HEAD=scopes:Orders.Read|roles:Orders.Read"),
+        )
         .mcp(
             Mcp::new("orders")
                 .version(env!("CARGO_PKG_VERSION"))
@@ -61,14 +68,26 @@ async fn get_order(args: OrderId, req: ToolRequest) -> Result<CallToolResult, St
     if args.id == 0 {
         return Err("there is no order 0".to_owned());
     }
-    let caller = req
-        .claim("upn")
+    Ok(CallToolResult::structured(order(args.id, &reader(&req))))
+}
+
+/// The order as JSON, read by whom.
+fn order(id: u32, reader: &str) -> serde_json::Value {
+    serde_json::json!({ "id": id, "status": "shipped", "readBy": reader })
+}
+
+/// Who is reading: the user's `upn`, or the calling application's id.
+fn reader(req: &funcgate::Request) -> String {
+    req.claim("upn")
         .or_else(|| req.claim("azp"))
         .and_then(|v| v.as_str())
         .unwrap_or("unknown")
-        .to_owned();
-    let order = serde_json::json!({ "id": args.id, "status": "shipped", "readBy": caller });
-    Ok(CallToolResult::structured(order))
+        .to_owned()
+}
+
+async fn order_by_rest(req: Request) -> Outcome {
+    let id: u32 = req.param("id").and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(Reply::json(200, &order(id, &reader(&req))))
 }
 
 async fn export_orders(args: Export, req: ToolRequest) -> Result<String, String> {

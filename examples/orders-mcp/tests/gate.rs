@@ -1,0 +1,384 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The MCP gate against the built executable (`orders-mcp`), as the Functions host runs it on
+//! the `mcp-custom-handler` profile: each authorization rule and each transport check, and
+//! the invocation protocol refused at start-up.
+
+use funcgate::testing::{IdentityProvider, TestApp, TestResponse, invocation_copy};
+use serde_json::{Value, json};
+
+const BASE: &str = "https://orders.example";
+/// The read scope as a full value: the testing kit's client id under `api://`.
+fn read_scope() -> String {
+    format!("api://{}/Orders.Read", funcgate::testing::CLIENT_ID)
+}
+
+async fn start(idp: &IdentityProvider, extra: &[(&str, &str)]) -> TestApp {
+    let mut settings = vec![("PUBLIC_BASE_URL", BASE), ("AUTH_DEBUG_ERRORS", "true")];
+    settings.extend_from_slice(extra);
+    TestApp::start_binary(
+        env!("CARGO_BIN_EXE_orders-mcp"),
+        env!("CARGO_MANIFEST_DIR"),
+        idp,
+        &settings,
+    )
+    .await
+    .unwrap()
+}
+
+fn tool_names(answer: &TestResponse) -> Vec<String> {
+    let mut names: Vec<String> = answer.result()["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools in {}", answer.body))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn challenge(answer: &TestResponse) -> &str {
+    answer
+        .header("www-authenticate")
+        .unwrap_or_else(|| panic!("no challenge on {} {}", answer.status, answer.body))
+}
+
+#[tokio::test]
+async fn no_token_or_a_bad_one_gets_a_401_that_says_how_to_connect() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp, &[]).await;
+    let metadata = format!("resource_metadata=\"{BASE}/.well-known/oauth-protected-resource/mcp\"");
+
+    let none = app.mcp("/mcp").initialize().await;
+    assert_eq!(
+        (none.status, none.code().as_str()),
+        (401, "AuthorizationHeaderMissing")
+    );
+    let c = challenge(&none);
+    assert!(c.starts_with("Bearer "), "{c}");
+    assert!(c.contains(&metadata), "{c}");
+    // What connecting needs: every scope the server's tools accept, as full values, never
+    // offline_access.
+    assert!(c.contains(&read_scope()), "{c}");
+    assert!(!c.contains("offline_access"), "{c}");
+    assert!(!c.contains("error="), "{c}");
+
+    let bad = app.mcp("/mcp").bearer("not.a.token").initialize().await;
+    assert_eq!(bad.status, 401);
+    let c = challenge(&bad);
+    assert!(c.contains("error=\"invalid_token\""), "{c}");
+    assert!(c.contains(&metadata), "{c}");
+
+    // A token for another API.
+    let other = idp.token(json!({"aud": "api://someone-else", "scp": "Orders.Read"}));
+    let a = app.mcp("/mcp").bearer(&other).list_tools().await;
+    assert_eq!(
+        (a.status, a.code().as_str()),
+        (401, "InvalidAuthorizationClaims")
+    );
+}
+
+#[tokio::test]
+async fn tools_list_shows_each_caller_only_what_it_may_call() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp, &[]).await;
+    let reader = idp.token(json!({"scp": "Orders.Read"}));
+    let reading_app = idp.token(json!({"roles": ["Orders.Read"]}));
+    let admin = idp.token(json!({"roles": ["Orders.Admin"], "xms_cc": ["cp1"]}));
+    let nobody = idp.token(json!({"scp": "Other.Thing"}));
+    for version in ["2025-06-18", "2025-11-25", "2026-07-28"] {
+        let list = |token: &str| {
+            let token = token.to_owned();
+            let app = &app;
+            async move {
+                app.mcp("/mcp")
+                    .version(version)
+                    .bearer(&token)
+                    .list_tools()
+                    .await
+            }
+        };
+        let a = list(&reader).await;
+        assert_eq!(a.status, 200, "{version}: {}", a.body);
+        assert_eq!(tool_names(&a), ["export_orders", "get_order"], "{version}");
+        assert_eq!(
+            tool_names(&list(&reading_app).await),
+            ["get_order"],
+            "{version}"
+        );
+        // Step-up tools are listed to those who could call them after stepping up.
+        assert_eq!(
+            tool_names(&list(&admin).await),
+            ["cancel_order"],
+            "{version}"
+        );
+        assert!(tool_names(&list(&nobody).await).is_empty(), "{version}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_tool_gets_a_403_naming_every_scope_it_accepts() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp, &[]).await;
+    let wrong = idp.token(json!({"scp": "Other.Thing"}));
+    for version in ["2025-11-25", "2026-07-28"] {
+        let a = app
+            .mcp("/mcp")
+            .version(version)
+            .bearer(&wrong)
+            .call("get_order", json!({"id": 7}))
+            .await;
+        assert_eq!(
+            (a.status, a.code().as_str()),
+            (403, "AuthorizationScopeForbidden"),
+            "{version}"
+        );
+        let c = challenge(&a);
+        assert!(c.contains("error=\"insufficient_scope\""), "{c}");
+        assert!(c.contains(&format!("scope=\"{}\"", read_scope())), "{c}");
+        assert!(
+            c.contains("resource_metadata=\"https://orders.example/.well-known/oauth-protected-resource/mcp\""),
+            "{c}"
+        );
+    }
+    // The reader's allowed call still works, and the call line names method, tool, outcome.
+    let reader = idp.token(json!({"scp": "Orders.Read"}));
+    let a = app
+        .mcp("/mcp")
+        .bearer(&reader)
+        .call("get_order", json!({"id": 7}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.result()["structuredContent"]["id"], 7);
+    let logs = app.logs();
+    assert!(
+        logs.contains("mcp_method=tools/call mcp_tool=get_order mcp_outcome=ok"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("mcp_tool=get_order mcp_outcome=refused"),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn a_step_up_tool_asks_cp1_clients_for_the_context() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp, &[]).await;
+    let capable = idp.token(json!({"roles": ["Orders.Admin"], "xms_cc": ["cp1"]}));
+    let a = app
+        .mcp("/mcp")
+        .bearer(&capable)
+        .call("cancel_order", json!({"id": 7}))
+        .await;
+    assert_eq!(
+        (a.status, a.code().as_str()),
+        (401, "InsufficientClaims"),
+        "{}",
+        a.body
+    );
+    let c = challenge(&a);
+    assert!(c.contains("error=\"insufficient_claims\""), "{c}");
+    assert!(c.contains("claims=\""), "{c}");
+
+    let plain = idp.token(json!({"roles": ["Orders.Admin"]}));
+    let a = app
+        .mcp("/mcp")
+        .bearer(&plain)
+        .call("cancel_order", json!({"id": 7}))
+        .await;
+    assert_eq!(
+        (a.status, a.code().as_str()),
+        (403, "AuthenticationContextRequired")
+    );
+
+    let stepped = idp.token(json!({"roles": ["Orders.Admin"], "acrs": ["c1"]}));
+    let a = app
+        .mcp("/mcp")
+        .bearer(&stepped)
+        .call("cancel_order", json!({"id": 7}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.result()["content"][0]["text"], "order 7 cancelled");
+}
+
+#[tokio::test]
+async fn a_tools_own_failure_and_bad_arguments_are_error_results() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp, &[]).await;
+    let mcp = app
+        .mcp("/mcp")
+        .bearer(&idp.token(json!({"scp": "Orders.Read"})));
+    let a = mcp.call("get_order", json!({"id": 0})).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.result()["isError"], true, "{}", a.body);
+    let a = mcp.call("get_order", json!({"id": "seven"})).await;
+    assert_eq!(a.result()["isError"], true, "{}", a.body);
+    let text = a.result()["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("id"), "{text}");
+    assert!(
+        !text.contains("seven"),
+        "the caller's value is not echoed: {text}"
+    );
+    // An unknown tool is a protocol error, and its name never reaches the log.
+    let a = mcp.call("no_such_tool\nforged=1", json!({})).await;
+    assert!(a.messages()[0]["error"]["code"].is_i64(), "{}", a.body);
+    let logs = app.logs();
+    assert!(logs.contains("mcp_outcome=tool_error"), "{logs}");
+    assert!(
+        logs.contains("mcp_tool=- mcp_outcome=protocol_error"),
+        "{logs}"
+    );
+    assert!(!logs.contains("forged=1"), "{logs}");
+}
+
+#[tokio::test]
+async fn the_transport_checks_come_before_any_tool_decision() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp, &[]).await;
+    let reader = idp.token(json!({"scp": "Orders.Read"}));
+
+    // An unsupported protocol version: 400.
+    let a = app
+        .mcp("/mcp")
+        .version("1999-01-01")
+        .bearer(&reader)
+        .list_tools()
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+
+    // Origin: a browser page elsewhere is refused, one on the app's own origin is not.
+    let a = app
+        .mcp("/mcp")
+        .bearer(&reader)
+        .header("Origin", "http://evil.example")
+        .list_tools()
+        .await;
+    assert_eq!((a.status, a.code().as_str()), (403, "OriginNotAllowed"));
+    let a = app
+        .mcp("/mcp")
+        .bearer(&reader)
+        .header("Origin", BASE)
+        .list_tools()
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+
+    // 2026-07-28's routing headers must match the body, checked before the tool's rule: a
+    // reader naming cancel_order in the body but get_order in Mcp-Name gets 400, not 403.
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+        "name": "cancel_order", "arguments": {"id": 7},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}
+        }
+    }});
+    let send = |method: &'static str, name: &'static str| {
+        let body = body.to_string();
+        let app = &app;
+        let reader = reader.clone();
+        async move {
+            app.request("POST", "/mcp")
+                .bearer(&reader)
+                .header("Accept", "application/json, text/event-stream")
+                .header("MCP-Protocol-Version", "2026-07-28")
+                .header("Mcp-Method", method)
+                .header("Mcp-Name", name)
+                .body("application/json", body)
+                .send()
+                .await
+        }
+    };
+    let a = send("tools/call", "get_order").await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.json()["error"]["code"], -32020);
+    assert_eq!(a.json()["id"], 9);
+    let a = send("tools/list", "cancel_order").await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.json()["error"]["code"], -32020);
+    // Matching headers: now the tool's rule decides.
+    let a = send("tools/call", "cancel_order").await;
+    assert_eq!(a.status, 403, "{}", a.body);
+
+    // A stateless server offers no stream to GET and no session to DELETE.
+    for method in ["GET", "DELETE"] {
+        let a = app.request(method, "/mcp").bearer(&reader).send().await;
+        assert_eq!((a.status, a.code().as_str()), (405, "MethodNotAllowed"));
+        assert_eq!(a.header("allow"), Some("POST"));
+    }
+}
+
+#[tokio::test]
+async fn the_metadata_names_the_server_as_the_resource() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp, &[]).await;
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let a = app.get(path, None).await;
+        assert_eq!(a.status, 200, "{path}: {}", a.body);
+        let doc: Value = a.json();
+        assert_eq!(doc["resource"], "https://orders.example/mcp", "{path}");
+        let scopes = doc["scopes_supported"].as_array().unwrap();
+        assert!(scopes.iter().any(|s| *s == read_scope()), "{path}: {doc}");
+        assert!(scopes.iter().all(|s| s != "offline_access"));
+        assert_eq!(doc["authorization_servers"][0], idp.issuer());
+    }
+    // Tokens Entra issues for the resource URI (an identifier URI of the app) are accepted.
+    let by_resource = idp.token(json!({"aud": "https://orders.example/mcp", "scp": "Orders.Read"}));
+    let a = app
+        .mcp("/mcp")
+        .bearer(&by_resource)
+        .call("get_order", json!({"id": 1}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // The plain function beside the server, folder-less under the profile.
+    let a = app.get("/orders/5", Some(&by_resource)).await;
+    assert_eq!(a.json()["id"], 5, "{}", a.body);
+}
+
+#[tokio::test]
+async fn resources_entra_and_clients_cannot_use_stop_start_up() {
+    let idp = IdentityProvider::start();
+    for (base, problem) in [
+        ("http://orders.example", "https"),
+        ("https://orders.example/#x", ""),
+    ] {
+        let err = TestApp::start_binary(
+            env!("CARGO_BIN_EXE_orders-mcp"),
+            env!("CARGO_MANIFEST_DIR"),
+            &idp,
+            &[("PUBLIC_BASE_URL", base)],
+        )
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{base} was accepted"))
+        .to_string();
+        assert!(err.contains("PUBLIC_BASE_URL"), "{err}");
+        assert!(err.contains(problem), "{err}");
+    }
+    // Loopback http is fine for local runs.
+    let local = TestApp::start_binary(
+        env!("CARGO_BIN_EXE_orders-mcp"),
+        env!("CARGO_MANIFEST_DIR"),
+        &idp,
+        &[("PUBLIC_BASE_URL", "http://localhost:7071")],
+    )
+    .await;
+    assert!(local.is_ok());
+}
+
+#[tokio::test]
+async fn the_invocation_protocol_is_refused_at_start_up() {
+    let idp = IdentityProvider::start();
+    let copy = invocation_copy(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let err = TestApp::start_binary(env!("CARGO_BIN_EXE_orders-mcp"), copy.path(), &idp, &[])
+        .await
+        .err()
+        .expect("an MCP server cannot run on invocation payloads")
+        .to_string();
+    assert!(err.contains("MCP server \"orders\""), "{err}");
+    assert!(err.contains("invocation protocol"), "{err}");
+}
