@@ -77,9 +77,11 @@ lint:
 BASELINE ?= e6ac3c3
 bench: dist
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(CARGO) build --profile dist --locked -p orders-mcp
 	$(CARGO) bench --locked --bench guard
 	-bash scripts/build-baseline.sh $(BASELINE) $(TARGET_DIR)/baseline
 	FUNCGATE_HANDLER_BIN=$(TARGET_DIR)/dist/handler FUNCGATE_BASELINE_BIN=$(TARGET_DIR)/baseline/dist/handler \
+		FUNCGATE_MCP_BIN=$(TARGET_DIR)/dist/orders-mcp \
 		$(CARGO) bench --locked --bench load
 
 ## fuzz: libFuzzer on the header parser and token decoder (nightly toolchain, installs cargo-fuzz)

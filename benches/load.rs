@@ -440,8 +440,63 @@ fn telemetry_runs(
         .collect()
 }
 
-/// Which parts run: all, or only the one `FUNCGATE_BENCH_ONLY` names (`load`, `telemetry`,
-/// `baseline`), for iterating on one of them.
+/// `tools/call` of `get_order` through the MCP gate beside the plain function `GET
+/// /orders/7` of the same app (`examples/orders-mcp`), with the same reused token, fresh
+/// process, rounds interleaved: the median req/s of each at 16 connections.
+fn mcp_runs(
+    rt: &tokio::runtime::Runtime,
+    provider: &Provider,
+    key: &TestKey,
+    binary: &std::path::Path,
+) -> (f64, f64) {
+    let app = AppDir::new("");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/orders-mcp");
+    let mut config = HandlerConfig::hosted(&app, &provider.base)
+        .set("RUST_LOG", "warn")
+        .set("FUNCTIONS_APP_ROOT_PATH", root.to_str().unwrap());
+    config.binary = Some(binary.to_path_buf());
+    let handler = rt.block_on(config.spawn());
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while get(&handler.url("/health"), None).await.json()["signingKeys"]["loaded"] != true {
+            assert!(Instant::now() < deadline, "keys never loaded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let token = format!("Bearer {}", key.sign(&provider.claims(&["Orders.Read"])));
+    let call = r#"
+wrk.method = "POST"
+wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_order","arguments":{"id":7}}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
+"#;
+    let (mut plain, mut mcp) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        plain.push(wrk(
+            &handler.url("/orders/7"),
+            16,
+            RUN_SECONDS,
+            Some(&token),
+            "",
+            &[],
+        ));
+        mcp.push(wrk(
+            &handler.url("/mcp"),
+            16,
+            RUN_SECONDS,
+            Some(&token),
+            call,
+            &[],
+        ));
+    }
+    let ((plain, _), (mcp, _)) = (median(&plain), median(&mcp));
+    assert_eq!(plain.3 + mcp.3, 0, "non-2xx answers in the MCP runs");
+    (plain.0, mcp.0)
+}
+
+/// Which parts run: all, or only the one `FUNCGATE_BENCH_ONLY` names (`load`, `mcp`,
+/// `telemetry`, `baseline`), for iterating on one of them.
 fn runs_part(name: &str) -> bool {
     match std::env::var("FUNCGATE_BENCH_ONLY") {
         Ok(only) if !only.is_empty() => only == name,
@@ -632,6 +687,32 @@ fn main() {
             "no non-2xx answers in any run".into(),
             runs.iter().all(|r| r.non2xx == 0),
         );
+    }
+
+    if runs_part("mcp") {
+        // The team's MCP example, built by `make bench` beside the handler.
+        let mcp_binary = std::env::var_os("FUNCGATE_MCP_BIN")
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .filter(|p| p.is_file());
+        match mcp_binary {
+            None => println!(
+                "MCP comparison skipped: FUNCGATE_MCP_BIN is not a built orders-mcp (make bench builds it)"
+            ),
+            Some(path) => {
+                let (plain, mcp) = mcp_runs(&rt, &provider, &key, &path);
+                println!();
+                println!("MCP, reused token, 16 conns                 req/s");
+                println!("  GET /orders/7 (plain function)       {plain:>9.0}");
+                println!("  POST /mcp tools/call get_order       {mcp:>9.0}");
+                check(
+                    format!(
+                        "tools/call through the gate at {:.0} % of the plain function's req/s (target ≥ 80 %)",
+                        100.0 * mcp / plain
+                    ),
+                    mcp >= 0.8 * plain,
+                );
+            }
+        }
     }
 
     if runs_part("telemetry") {
