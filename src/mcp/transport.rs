@@ -277,8 +277,16 @@ fn with_tool_scopes(
     scopes: &[String],
     services: &crate::services::Services,
 ) -> ApiError {
-    if !matches!(err.detail, Detail::Scope(_)) || scopes.is_empty() {
+    if !matches!(err.detail, Detail::Scope(_)) {
         return err;
+    }
+    if scopes.is_empty() {
+        // A rule of roles only: a role is not a scope a client can request (Entra would read
+        // a bare name as a Microsoft Graph scope), so the challenge names none.
+        return ApiError {
+            detail: Detail::None,
+            ..err
+        };
     }
     let full: Vec<String> = scopes.iter().map(|s| services.full_scope(s)).collect();
     err.with(Detail::Scope(full.join(" ")))

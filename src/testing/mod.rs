@@ -248,6 +248,10 @@ async fn discovery(base: web::Data<String>, tenant: web::Path<String>) -> HttpRe
         "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
         "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+        // Required by OpenID Connect Discovery 1.0 section 3 (Entra publishes both); the
+        // TypeScript MCP SDK refuses a configuration without them.
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
     }))
 }

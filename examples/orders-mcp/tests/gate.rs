@@ -140,6 +140,16 @@ async fn a_refused_tool_gets_a_403_naming_every_scope_it_accepts() {
             "{c}"
         );
     }
+    // A tool whose rule names roles only: a role is no scope a client could request.
+    let a = app
+        .mcp("/mcp")
+        .bearer(&wrong)
+        .call("cancel_order", json!({"id": 7}))
+        .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    let c = challenge(&a);
+    assert!(c.contains("error=\"insufficient_scope\""), "{c}");
+    assert!(!c.contains("scope=\"Orders.Admin"), "{c}");
     // The reader's allowed call still works, and the call line names method, tool, outcome.
     let reader = idp.token(json!({"scp": "Orders.Read"}));
     let a = app
