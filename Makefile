@@ -55,6 +55,7 @@ test: mcp-tools
 	$(CARGO) test --locked --doc --features testing
 	$(CARGO) test --locked -p items-app
 	$(CARGO) test --locked -p orders-mcp
+	$(CARGO) test --locked -p mcp-everything
 	$(CARGO) test --locked -p cargo-funcgate
 
 ## mcp-tools: the official MCP clients and conformance suite the MCP tests drive (Node 22 from
