@@ -279,7 +279,15 @@ const CHECK_ARGUMENT: &str = "--funcgate-check";
 /// One line per record on stdout, which the host logs as the function's console; a logger the
 /// team set up first is kept.
 fn init_logging() {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+    // The MCP SDK's tracing reaches `log` (actix turns tracing's `log` feature on): its
+    // lines would print caller text (a JSON-RPC id) and add four lines to every request, so
+    // it is off unless RUST_LOG names it.
+    let mut builder = env_logger::Builder::new();
+    builder
+        .filter_level(log::LevelFilter::Info)
+        .filter_module("rmcp", log::LevelFilter::Off);
+    builder.parse_env(env_logger::Env::default());
+    let _ = builder
         .target(env_logger::Target::Stdout)
         .format(|buf, record| {
             writeln!(

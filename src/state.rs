@@ -96,11 +96,15 @@ impl AppState {
             Some(_) => Some(build_secrets(&settings, &telemetry)?),
             None => None,
         };
-        // Under an MCP server, the root document describes it: the app is that server.
-        let protected_resource = match mcp.first() {
-            Some(endpoint) => endpoint.document.clone(),
-            None => protected_resource::document(&settings, &policies),
-        };
+        // The root document describes the app (its base URL) with every scope it accepts, the
+        // MCP servers' too; each server has its own document at its path-inserted location,
+        // which its challenges name.
+        let mcp_scopes: Vec<String> = functions
+            .iter()
+            .filter_map(|f| f.mcp.as_ref())
+            .flat_map(|m| m.scopes.iter().cloned())
+            .collect();
+        let protected_resource = protected_resource::document(&settings, &policies, &mcp_scopes);
         let resource_metadata_base = settings.public_base_url.as_ref().map(|base| {
             let path = settings
                 .layout
@@ -119,6 +123,7 @@ impl AppState {
                 easy_auth: settings.easy_auth && !settings.standalone,
                 app,
                 mcp_origins: settings.mcp_origins.clone(),
+                public_base_url: settings.public_base_url.clone(),
                 scope_resource: settings
                     .auth
                     .full_scope("")

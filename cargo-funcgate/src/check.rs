@@ -97,8 +97,7 @@ pub(crate) fn problems(project: &Project) -> Vec<String> {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        // An MCP server's own rule admits callers; each tool's rule decides what they do.
-        if !methods.is_empty() && folder["mcp"] != true {
+        if !methods.is_empty() {
             out.push(format!(
                 "function {}: {} {} any token of the tenant (its rules name no role or scope)",
                 folder["name"].as_str().unwrap_or("?"),

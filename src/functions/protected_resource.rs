@@ -46,12 +46,15 @@ struct Metadata<'a> {
 pub(crate) fn document(
     settings: &Settings,
     policies: &HashMap<String, MethodRules>,
+    more_scopes: &[String],
 ) -> Option<Vec<u8>> {
     let resource = settings.public_base_url.as_deref()?;
     let mut scopes: Vec<String> = policies
         .values()
         .flat_map(|rules| rules.policies())
         .flat_map(|policy| policy.scopes())
+        .chain(more_scopes.iter().map(String::as_str))
+        .filter(|scope| !scope.eq_ignore_ascii_case("offline_access"))
         .map(|scope| settings.auth.full_scope(scope))
         .collect();
     scopes.sort();
@@ -107,7 +110,7 @@ async fn answer(req: Request) -> Outcome {
             .find(|(p, _)| p == path.trim_matches('/'))
         {
             Some((_, document)) => document.clone(),
-            None => for_path(document, path)?,
+            None => for_path(document, services.public_base_url.as_deref(), path)?,
         },
     };
     let mut reply = Reply::with_json_body(200, body);
@@ -118,12 +121,13 @@ async fn answer(req: Request) -> Outcome {
 
 /// The document for the resource at `path` under the base URL: the same servers and scopes,
 /// `resource` naming that path, as a client that derived this location expects it to.
-fn for_path(document: &[u8], path: &str) -> Result<Vec<u8>, ApiError> {
+fn for_path(document: &[u8], base: Option<&str>, path: &str) -> Result<Vec<u8>, ApiError> {
     let not_found = || {
         ApiError::new(ErrorKind::NotFound).because("no protected resource metadata for this path")
     };
     let mut value: serde_json::Value = serde_json::from_slice(document).map_err(|_| not_found())?;
-    let base = value["resource"].as_str().ok_or_else(not_found)?;
+    // The path is under the app's base URL, whatever resource the root document names.
+    let base = base.ok_or_else(not_found)?;
     // The value is the caller's: encode what a URL path cannot hold as it is.
     let encoded =
         percent_encoding::utf8_percent_encode(path.trim_matches('/'), RESOURCE_PATH_ENCODE);

@@ -298,6 +298,26 @@ impl Layout {
                 functions.push(f);
             }
         }
+        // The host's `HttpWorkerFunctionProvider` refuses an app with both (the profiles'
+        // `{*route}` counts): it would not start, so funcgate does not either.
+        if !functions.is_empty() && !custom_routes.is_empty() {
+            return Err(LayoutError {
+                file: "host.json".into(),
+                problem: format!(
+                    "customHandler.http.routes ({}) and function folders ({}) together: the host serves one or the other; remove the folders (functions are then placed by their Function::route) or the routes",
+                    if profile.is_some() {
+                        "set by the configurationProfile"
+                    } else {
+                        "set in host.json"
+                    },
+                    functions
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
         functions.sort_by(|a, b| a.name.cmp(&b.name));
         // The host's order; the sort is stable, so equal routes stay in folder-name order.
         functions.sort_by(|a, b| a.route.precedence(&b.route));
@@ -428,7 +448,9 @@ impl Layout {
         template: &str,
         methods: Option<Vec<String>>,
     ) -> Result<bool, LayoutError> {
-        if self.function(name).is_some() {
+        // The host invokes folder-less routes as `http-handler{i}`, never by name: funcgate
+        // cannot tell those payloads apart, so it places nothing on that protocol.
+        if self.function(name).is_some() || self.mode == HostMode::Invocation {
             return Ok(false);
         }
         let route = Route::parse(template).map_err(|e| LayoutError {
@@ -451,7 +473,7 @@ impl Layout {
             route,
             trigger_name: "req".to_owned(),
             output_name: "res".to_owned(),
-            invoked: self.mode == HostMode::Invocation,
+            invoked: false,
         });
         self.functions.sort_by(|a, b| a.name.cmp(&b.name));
         self.functions.sort_by(|a, b| a.route.precedence(&b.route));

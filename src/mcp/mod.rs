@@ -374,6 +374,8 @@ fn arguments<A: DeserializeOwned + 'static>(
 pub struct ToolRequest {
     req: Request,
     context: RequestContext<RoleServer>,
+    input_responses: Option<rmcp::model::InputResponses>,
+    request_state: Option<String>,
 }
 
 impl std::ops::Deref for ToolRequest {
@@ -396,6 +398,18 @@ impl ToolRequest {
         param.message = message.map(str::to_owned);
         // A client that went away is not the tool's failure.
         let _ = self.context.peer.notify_progress(param).await;
+    }
+
+    /// The client's answers to what an earlier `InputRequiredResult` of this tool asked for
+    /// (`inputResponses`, 2026-07-28), keyed as the tool asked; `None` on a first call.
+    pub fn input_responses(&self) -> Option<&rmcp::model::InputResponses> {
+        self.input_responses.as_ref()
+    }
+
+    /// The `requestState` echoed from an earlier `InputRequiredResult`. The client holds it
+    /// between rounds and can change it: check it (or seal it) before trusting it.
+    pub fn request_state(&self) -> Option<&str> {
+        self.request_state.as_deref()
     }
 
     /// The SDK's request context: the request's `_meta`, its cancellation, the peer.
@@ -493,6 +507,15 @@ impl<H: ServerHandler> ServerHandler for Server<H> {
     fn get_info(&self) -> ServerConfig {
         let mut info = self.extras.get_info();
         info.server_info = self.info.clone();
+        // Stateless: no stream outlives a request, so no `resources/updated` or
+        // `list_changed` notification can ever be sent; never advertise them.
+        if let Some(resources) = info.capabilities.resources.as_mut() {
+            resources.subscribe = None;
+            resources.list_changed = None;
+        }
+        if let Some(prompts) = info.capabilities.prompts.as_mut() {
+            prompts.list_changed = None;
+        }
         if let Some(text) = &self.instructions {
             info.instructions = Some(text.clone());
         }
@@ -555,6 +578,8 @@ impl<H: ServerHandler> ServerHandler for Server<H> {
                 Arc::clone(&caller.services),
             ),
             context,
+            input_responses: request.input_responses,
+            request_state: request.request_state,
         };
         let result = (tool.run)(args, req).await;
         let outcome = match &result {

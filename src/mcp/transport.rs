@@ -104,27 +104,69 @@ impl<H: ServerHandler> Transport<H> {
             )
             .noted(&Notes::default(), "refused"));
         }
+        if req.method() != "POST" {
+            // A folder whose function.json allows more methods still serves POST only.
+            return Err(
+                ApiError::new(ErrorKind::MethodNotAllowed).with(Detail::Allow("POST".to_owned()))
+            );
+        }
         let body = req.body_bytes();
-        let message: Option<Message> = serde_json::from_slice(&body).ok();
-        let mut notes = Notes::default();
-        if let Some(m) = &message {
-            notes.method = Some(
+        // The gate decides on what it reads here and nothing else: a body it cannot read is
+        // answered here, never passed on for the SDK to read differently.
+        let m: Message = match serde_json::from_slice(&body) {
+            Ok(m) => m,
+            Err(e) => {
+                let (code, text) = if e.is_syntax() || e.is_eof() {
+                    (-32700, "Parse error: the body is not JSON")
+                } else {
+                    (
+                        -32600,
+                        "Invalid request: not one JSON-RPC request or notification",
+                    )
+                };
+                return Ok(
+                    jsonrpc_error(None, code, text).noted(&Notes::default(), "protocol_error")
+                );
+            }
+        };
+        let mut notes = Notes {
+            method: Some(
                 KNOWN_METHODS
                     .iter()
-                    .find(|k| **k == m.method)
+                    .find(|k| Some(**k) == m.method.as_deref())
                     .copied()
                     .unwrap_or("other"),
+            ),
+            tool: None,
+        };
+        let id = m.id.clone();
+        if let Some(serde_json::Value::String(text)) = &id
+            && text.chars().any(char::is_control)
+        {
+            // Ids come back in answers and in the SDK's own messages: no line breaks.
+            return Ok(jsonrpc_error(
+                None,
+                -32600,
+                "Invalid request: the id holds a control character",
+            )
+            .noted(&notes, "protocol_error"));
+        }
+        let tool_call = m.method.as_deref() == Some("tools/call");
+        let name = match m.name() {
+            Ok(name) => name,
+            Err(reason) => {
+                return Ok(jsonrpc_error(id, -32602, reason).noted(&notes, "protocol_error"));
+            }
+        };
+        if tool_call {
+            notes.tool = Some(
+                name.filter(|name| self.server.knows(name))
+                    .unwrap_or("-")
+                    .to_owned(),
             );
-            if m.method == "tools/call" {
-                notes.tool = m
-                    .name()
-                    .filter(|name| self.server.knows(name))
-                    .map(str::to_owned)
-                    .or(Some("-".to_owned()));
-            }
-            if let Err(reason) = routing_headers(&req, m) {
-                return Ok(mismatch(m, &reason).noted(&notes, "protocol_error"));
-            }
+        }
+        if let Err(reason) = routing_headers(&req, &m, name) {
+            return Ok(jsonrpc_error(id, -32020, &reason).noted(&notes, "protocol_error"));
         }
         // Who is calling: the gate's identity, or (under an `anonymous` server rule) a token
         // that came anyway, which must then be valid.
@@ -136,10 +178,8 @@ impl<H: ServerHandler> Transport<H> {
                 Err(err) => return Ok(Reply::refusal(err).noted(&notes, "refused")),
             }
         }
-        if let Some(name) = message
-            .as_ref()
-            .filter(|m| m.method == "tools/call")
-            .and_then(Message::name)
+        if tool_call
+            && let Some(name) = name
             && let Some((policy, scopes)) = self.server.rule(name)
         {
             let decision = match identity.as_deref() {
@@ -155,7 +195,14 @@ impl<H: ServerHandler> Transport<H> {
             }
         }
         let mut headers = req.headers().clone();
-        headers.remove("authorization");
+        // Credentials are the gate's, not the tools': the caller's token, cookies (App Service
+        // Authentication's session), the platform's token store, function keys.
+        headers.retain(|name| {
+            !matches!(
+                name,
+                "authorization" | "proxy-authorization" | "cookie" | "x-functions-key"
+            ) && !name.starts_with("x-ms-token-")
+        });
         let caller = Arc::new(Caller {
             identity,
             services: Arc::clone(services),
@@ -180,33 +227,32 @@ impl<H: ServerHandler> Transport<H> {
     }
 }
 
-/// The request line of a JSON-RPC message: what the gate decides on.
+/// A JSON-RPC message as the gate reads it: one object (never a batch), its method and id,
+/// and the params it decides on. Fields are typed loosely so that a wrong type is refused
+/// here with a reason rather than skipped.
 #[derive(Deserialize)]
 struct Message {
     #[serde(default)]
-    method: String,
+    method: Option<String>,
     #[serde(default)]
     id: Option<serde_json::Value>,
     #[serde(default)]
-    params: Option<Params>,
-}
-
-#[derive(Deserialize)]
-struct Params {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    uri: Option<String>,
+    params: Option<serde_json::Value>,
 }
 
 impl Message {
-    /// The tool or prompt name (`params.name`), or the resource (`params.uri`) it names.
-    fn name(&self) -> Option<&str> {
-        let params = self.params.as_ref()?;
-        match self.method.as_str() {
-            "tools/call" | "prompts/get" => params.name.as_deref(),
-            "resources/read" => params.uri.as_deref(),
-            _ => None,
+    /// The tool or prompt name (`params.name`), or the resource (`params.uri`) the method
+    /// names; `Err` when the method defines it and it is not a string.
+    fn name(&self) -> Result<Option<&str>, &'static str> {
+        let field = match self.method.as_deref() {
+            Some("tools/call" | "prompts/get") => "name",
+            Some("resources/read") => "uri",
+            _ => return Ok(None),
+        };
+        match self.params.as_ref().and_then(|p| p.get(field)) {
+            None => Ok(None),
+            Some(serde_json::Value::String(name)) => Ok(Some(name)),
+            Some(_) => Err("Invalid params: the name must be a string"),
         }
     }
 }
@@ -214,9 +260,12 @@ impl Message {
 /// The 2026-07-28 routing headers against the body: `Mcp-Method` must be the body's method
 /// and, for a call that names a tool, prompt or resource, `Mcp-Name` its name (a gateway may
 /// route on either without reading the body). Earlier revisions do not send them.
-fn routing_headers(req: &Request, m: &Message) -> Result<(), String> {
+fn routing_headers(req: &Request, m: &Message, name: Option<&str>) -> Result<(), String> {
     let version = req.header("mcp-protocol-version").unwrap_or_default();
-    if version.trim() < STANDARD_HEADERS_VERSION || m.method.is_empty() {
+    let Some(method) = m.method.as_deref() else {
+        return Ok(());
+    };
+    if version.trim() < STANDARD_HEADERS_VERSION {
         return Ok(());
     }
     let single = |name: &str| -> Result<Option<&str>, String> {
@@ -232,12 +281,12 @@ fn routing_headers(req: &Request, m: &Message) -> Result<(), String> {
     };
     match single("mcp-method")? {
         None => return Err("missing required Mcp-Method header".to_owned()),
-        Some(value) if value != m.method => {
+        Some(value) if value != method => {
             return Err("Mcp-Method header does not match the body's method".to_owned());
         }
         Some(_) => {}
     }
-    if let Some(expected) = m.name() {
+    if let Some(expected) = name {
         let Some(raw) = single("mcp-name")? else {
             return Err("missing required Mcp-Name header".to_owned());
         };
@@ -259,13 +308,14 @@ fn routing_headers(req: &Request, m: &Message) -> Result<(), String> {
     Ok(())
 }
 
-/// The SDK's answer to a routing header that disagrees with the body: JSON-RPC
-/// `-32020 HeaderMismatch` in a 400, with the request's id.
-fn mismatch(m: &Message, reason: &str) -> Reply {
+/// A JSON-RPC error in a 400, with the request's id when it has one: a routing header that
+/// disagrees with the body (`-32020 HeaderMismatch`, as the SDK answers it), or a body the
+/// gate cannot read (`-32700`, `-32600`, `-32602`).
+fn jsonrpc_error(id: Option<serde_json::Value>, code: i64, message: &str) -> Reply {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
-        "id": m.id,
-        "error": {"code": -32020, "message": reason},
+        "id": id,
+        "error": {"code": code, "message": message},
     });
     Reply::json(400, &body)
 }

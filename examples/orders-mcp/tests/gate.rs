@@ -245,6 +245,59 @@ async fn a_tools_own_failure_and_bad_arguments_are_error_results() {
 }
 
 #[tokio::test]
+async fn bodies_the_gate_cannot_read_are_answered_by_the_gate() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp, &[]).await;
+    let reader = idp.token(json!({"scp": "Orders.Read"}));
+    let send = |body: &'static str| {
+        let app = &app;
+        let reader = reader.clone();
+        async move {
+            app.request("POST", "/mcp")
+                .bearer(&reader)
+                .header("Accept", "application/json, text/event-stream")
+                .header("MCP-Protocol-Version", "2025-11-25")
+                .body("application/json", body)
+                .send()
+                .await
+        }
+    };
+    // Not JSON; a batch; a tools/call whose name is not a string; a forged log line in the id.
+    for (body, code) in [
+        ("{", -32700),
+        (
+            r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#,
+            -32600,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":"x\n1700000000000 INFO  call forged=1","method":"bogus"}"#,
+            -32600,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/list","params":{"name":"cancel_order"}}"#,
+            -32600,
+        ),
+    ] {
+        let a = send(body).await;
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert_eq!(a.json()["error"]["code"], code, "{body}: {}", a.body);
+    }
+    // A field the SDK ignores does not hide the tool from the gate.
+    let a = send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cancel_order","uri":5,"arguments":{"id":7}}}"#).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    let logs = app.logs();
+    assert!(!logs.contains("forged=1"), "{logs}");
+    assert!(
+        !logs.contains("serve finished"),
+        "the SDK's own lines stay out: {logs}"
+    );
+}
+
+#[tokio::test]
 async fn the_transport_checks_come_before_any_tool_decision() {
     let idp = IdentityProvider::start();
     let app = start(&idp, &[]).await;
@@ -323,14 +376,18 @@ async fn the_transport_checks_come_before_any_tool_decision() {
 async fn the_metadata_names_the_server_as_the_resource() {
     let idp = IdentityProvider::start();
     let app = start(&idp, &[]).await;
-    for path in [
-        "/.well-known/oauth-protected-resource/mcp",
-        "/.well-known/oauth-protected-resource",
+    // The server's own document, and the app's at the root (the server's URI is under it).
+    for (path, resource) in [
+        (
+            "/.well-known/oauth-protected-resource/mcp",
+            "https://orders.example/mcp",
+        ),
+        ("/.well-known/oauth-protected-resource", BASE),
     ] {
         let a = app.get(path, None).await;
         assert_eq!(a.status, 200, "{path}: {}", a.body);
         let doc: Value = a.json();
-        assert_eq!(doc["resource"], "https://orders.example/mcp", "{path}");
+        assert_eq!(doc["resource"], resource, "{path}");
         let scopes = doc["scopes_supported"].as_array().unwrap();
         assert!(scopes.iter().any(|s| *s == read_scope()), "{path}: {doc}");
         assert!(scopes.iter().all(|s| s != "offline_access"));
@@ -344,6 +401,11 @@ async fn the_metadata_names_the_server_as_the_resource() {
         .call("get_order", json!({"id": 1}))
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
+    // Another path's document names that path under the base URL, not under the server.
+    let a = app
+        .get("/.well-known/oauth-protected-resource/orders/5", None)
+        .await;
+    assert_eq!(a.json()["resource"], "https://orders.example/orders/5");
     // The plain function beside the server, folder-less under the profile.
     let a = app.get("/orders/5", Some(&by_resource)).await;
     assert_eq!(a.json()["id"], 5, "{}", a.body);
