@@ -449,11 +449,20 @@ fn mcp_runs(
     key: &TestKey,
     binary: &std::path::Path,
 ) -> (f64, f64) {
+    // The example's host.json (the mcp-custom-handler profile) in a scratch app folder.
     let app = AppDir::new("");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/orders-mcp");
-    let mut config = HandlerConfig::hosted(&app, &provider.base)
-        .set("RUST_LOG", "warn")
-        .set("FUNCTIONS_APP_ROOT_PATH", root.to_str().unwrap());
+    app.write(
+        "host.json",
+        &std::fs::read_to_string(root.join("host.json")).unwrap(),
+    );
+    // The profile's `{*route}` and function folders cannot go together (the host refuses it).
+    for entry in std::fs::read_dir(app.path()).unwrap().flatten() {
+        if entry.path().join("function.json").is_file() {
+            std::fs::remove_dir_all(entry.path()).unwrap();
+        }
+    }
+    let mut config = HandlerConfig::hosted(&app, &provider.base).set("RUST_LOG", "warn");
     config.binary = Some(binary.to_path_buf());
     let handler = rt.block_on(config.spawn());
     rt.block_on(async {

@@ -2,8 +2,8 @@
 //! Streamable HTTP transport (stateless) at one path of the app.
 //!
 //! ```no_run
-//! use funcgate::mcp::{Mcp, Tool, ToolRequest};
-//! use funcgate::App;
+//! use funcgate::mcp::{Mcp, Tool};
+//! use funcgate::{App, Request};
 //!
 //! #[derive(serde::Deserialize, schemars::JsonSchema)]
 //! struct OrderId {
@@ -11,7 +11,7 @@
 //!     id: u32,
 //! }
 //!
-//! async fn get_order(args: OrderId, req: ToolRequest) -> Result<String, String> {
+//! async fn get_order(args: OrderId, req: Request) -> Result<String, String> {
 //!     let who = req.identity().map(|i| i.subject.clone()).unwrap_or_default();
 //!     Ok(format!("order {} for {who}", args.id))
 //! }
@@ -169,6 +169,7 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
                 scopes: policy.scopes().iter().map(|s| (*s).to_owned()).collect(),
                 policy,
                 definition: tool.definition,
+                plain: tool.plain,
                 run: {
                     let (run, state) = (tool.run, state.clone());
                     Box::new(move |args, req| run(&state, args, req))
@@ -219,17 +220,30 @@ pub struct Tool<S = ()> {
     name: String,
     rules: String,
     definition: rmcp::model::Tool,
+    plain: bool,
     run: ErasedTool<S>,
 }
 
 /// What a tool's handler gives back, its argument shape forgotten.
 type ToolFuture = BoxFuture<'static, Result<CallToolResponse, ErrorData>>;
 type ErasedTool<S> =
-    Arc<dyn Fn(&State<S>, serde_json::Value, ToolRequest) -> ToolFuture + Send + Sync>;
+    Arc<dyn Fn(&State<S>, serde_json::Value, ToolInput) -> ToolFuture + Send + Sync>;
+
+/// What a tool is called with: the SDK's request context with the request, or the request
+/// alone (a tool whose handler takes a [`Request`] needs nothing of the SDK's, so its calls
+/// can be answered without setting up the SDK's per-request service).
+pub enum ToolInput {
+    /// Through the SDK's service, with its context.
+    Sdk(ToolRequest),
+    /// The request alone.
+    Plain(Request),
+}
 
 impl<S: Send + Sync + 'static> Tool<S> {
-    /// The tool `name`, answered by `handler`: `async fn(Args, ToolRequest) -> R` or
-    /// `async fn(State<S>, Args, ToolRequest) -> R`, where `Args` is `Deserialize` and
+    /// The tool `name`, answered by `handler`: `async fn(Args, Request) -> R` or
+    /// `async fn(State<S>, Args, Request) -> R` (answered by funcgate directly up to
+    /// revision 2025-11-25), or with a [`ToolRequest`] in place of the `Request` when the
+    /// tool needs the SDK's context (progress, input-required rounds, the peer); where `Args` is `Deserialize` and
     /// `JsonSchema` (its schema is the tool's `inputSchema`; `()` for none) and `R` is what
     /// the SDK turns into a result: a `String`, `rmcp::model::CallToolResult`, or a `Result`
     /// of them (an `Err` becomes an `isError` result the client's model reads).
@@ -239,6 +253,7 @@ impl<S: Send + Sync + 'static> Tool<S> {
             name: name.to_owned(),
             rules: "deny".to_owned(),
             definition: rmcp::model::Tool::new_with_raw(name.to_owned(), None, schema),
+            plain: T::PLAIN,
             run: Arc::new(move |state: &State<S>, args, req| handler.call(state, args, req)),
         }
     }
@@ -274,10 +289,80 @@ impl<S: Send + Sync + 'static> Tool<S> {
 /// An `async fn` that answers a tool call; `Args` tells the shapes apart and is never named
 /// by hand (see [`Tool::new`]).
 pub trait ToolHandler<Args, S>: Send + Sync + 'static {
+    /// Whether the handler takes the [`Request`] alone (no SDK context).
+    const PLAIN: bool;
     /// The JSON Schema of the tool's arguments.
     fn input_schema() -> Arc<rmcp::model::JsonObject>;
     /// Answers one call with `args` as the client sent them.
-    fn call(&self, state: &State<S>, args: serde_json::Value, req: ToolRequest) -> ToolFuture;
+    fn call(&self, state: &State<S>, args: serde_json::Value, input: ToolInput) -> ToolFuture;
+}
+
+/// The SDK context a handler that takes [`ToolRequest`] needs; a call without it is a fault
+/// of funcgate's dispatch, answered as an internal error rather than run without it.
+fn sdk_request(input: ToolInput) -> Result<ToolRequest, ToolFuture> {
+    match input {
+        ToolInput::Sdk(req) => Ok(req),
+        ToolInput::Plain(_) => Err(Box::pin(std::future::ready(Err(
+            ErrorData::internal_error("this tool needs the SDK's request context", None),
+        )))),
+    }
+}
+
+/// The request of either input.
+fn plain_request(input: ToolInput) -> Request {
+    match input {
+        ToolInput::Sdk(req) => req.req,
+        ToolInput::Plain(req) => req,
+    }
+}
+
+impl<F, Fut, A, R, S> ToolHandler<(A, Request), S> for F
+where
+    F: Fn(A, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    A: DeserializeOwned + rmcp::schemars::JsonSchema + Send + 'static,
+    R: IntoCallToolResult + 'static,
+{
+    const PLAIN: bool = true;
+
+    fn input_schema() -> Arc<rmcp::model::JsonObject> {
+        schema_of::<A>()
+    }
+
+    fn call(&self, _state: &State<S>, args: serde_json::Value, input: ToolInput) -> ToolFuture {
+        match arguments::<A>(args) {
+            Ok(args) => {
+                let fut = self(args, plain_request(input));
+                Box::pin(async move { fut.await.into_call_tool_result() })
+            }
+            Err(refusal) => Box::pin(std::future::ready(Ok(*refusal))),
+        }
+    }
+}
+
+impl<F, Fut, A, R, S> ToolHandler<(State<S>, A, Request), S> for F
+where
+    F: Fn(State<S>, A, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    A: DeserializeOwned + rmcp::schemars::JsonSchema + Send + 'static,
+    R: IntoCallToolResult + 'static,
+    S: Send + Sync + 'static,
+{
+    const PLAIN: bool = true;
+
+    fn input_schema() -> Arc<rmcp::model::JsonObject> {
+        schema_of::<A>()
+    }
+
+    fn call(&self, state: &State<S>, args: serde_json::Value, input: ToolInput) -> ToolFuture {
+        match arguments::<A>(args) {
+            Ok(args) => {
+                let fut = self(state.clone(), args, plain_request(input));
+                Box::pin(async move { fut.await.into_call_tool_result() })
+            }
+            Err(refusal) => Box::pin(std::future::ready(Ok(*refusal))),
+        }
+    }
 }
 
 impl<F, Fut, A, R, S> ToolHandler<(A, ToolRequest), S> for F
@@ -287,11 +372,17 @@ where
     A: DeserializeOwned + rmcp::schemars::JsonSchema + Send + 'static,
     R: IntoCallToolResult + 'static,
 {
+    const PLAIN: bool = false;
+
     fn input_schema() -> Arc<rmcp::model::JsonObject> {
         schema_of::<A>()
     }
 
-    fn call(&self, _state: &State<S>, args: serde_json::Value, req: ToolRequest) -> ToolFuture {
+    fn call(&self, _state: &State<S>, args: serde_json::Value, input: ToolInput) -> ToolFuture {
+        let req = match sdk_request(input) {
+            Ok(req) => req,
+            Err(fault) => return fault,
+        };
         match arguments::<A>(args) {
             Ok(args) => {
                 let fut = self(args, req);
@@ -310,11 +401,17 @@ where
     R: IntoCallToolResult + 'static,
     S: Send + Sync + 'static,
 {
+    const PLAIN: bool = false;
+
     fn input_schema() -> Arc<rmcp::model::JsonObject> {
         schema_of::<A>()
     }
 
-    fn call(&self, state: &State<S>, args: serde_json::Value, req: ToolRequest) -> ToolFuture {
+    fn call(&self, state: &State<S>, args: serde_json::Value, input: ToolInput) -> ToolFuture {
+        let req = match sdk_request(input) {
+            Ok(req) => req,
+            Err(fault) => return fault,
+        };
         match arguments::<A>(args) {
             Ok(args) => {
                 let fut = self(state.clone(), args, req);
@@ -432,7 +529,9 @@ struct BoundTool {
     /// The short scope names the rule accepts, for the 403's `scope`.
     scopes: Vec<String>,
     definition: rmcp::model::Tool,
-    run: Box<dyn Fn(serde_json::Value, ToolRequest) -> ToolFuture + Send + Sync>,
+    /// The handler takes the request alone.
+    plain: bool,
+    run: Box<dyn Fn(serde_json::Value, ToolInput) -> ToolFuture + Send + Sync>,
 }
 
 /// Who is calling, handed to the SDK inside the HTTP request's extensions.
@@ -475,6 +574,25 @@ impl<H> Server<H> {
     /// The rule of tool `name` and the scopes it accepts.
     pub(crate) fn rule(&self, name: &str) -> Option<(&Policy, &[String])> {
         self.tool(name).map(|t| (&t.policy, t.scopes.as_slice()))
+    }
+
+    /// Whether tool `name` takes the request alone (its calls need nothing of the SDK's).
+    pub(crate) fn is_plain(&self, name: &str) -> bool {
+        self.tool(name).is_some_and(|t| t.plain)
+    }
+
+    /// Calls the plain tool `name` with `arguments`, outside the SDK's service (see
+    /// `transport`'s fast path). The rule was checked by the gate.
+    pub(crate) async fn call_plain(
+        &self,
+        name: &str,
+        arguments: serde_json::Value,
+        req: Request,
+    ) -> Result<CallToolResponse, ErrorData> {
+        match self.tool(name) {
+            Some(tool) if tool.plain => (tool.run)(arguments, ToolInput::Plain(req)).await,
+            _ => Err(ErrorData::invalid_params("unknown tool", None)),
+        }
     }
 
     /// Whether every tool can be called without a token.
@@ -581,7 +699,7 @@ impl<H: ServerHandler> ServerHandler for Server<H> {
             input_responses: request.input_responses,
             request_state: request.request_state,
         };
-        let result = (tool.run)(args, req).await;
+        let result = (tool.run)(args, ToolInput::Sdk(req)).await;
         let outcome = match &result {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                 Some(ToolOutcome::ToolError)

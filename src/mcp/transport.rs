@@ -203,6 +203,35 @@ impl<H: ServerHandler> Transport<H> {
                 "authorization" | "proxy-authorization" | "cookie" | "x-functions-key"
             ) && !name.starts_with("x-ms-token-")
         });
+        if tool_call
+            && let Some(name) = name
+            && self.server.is_plain(name)
+            && m.jsonrpc.as_deref() == Some("2.0")
+            && matches!(
+                id,
+                Some(serde_json::Value::Number(_) | serde_json::Value::String(_))
+            )
+            && plain_call_headers(&req)
+        {
+            let arguments = m
+                .params
+                .as_ref()
+                .and_then(|p| p.get("arguments"))
+                .cloned()
+                .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+            if arguments.is_object() {
+                let request = Request::for_tool(headers, identity, Arc::clone(services));
+                let result = self.server.call_plain(name, arguments, request).await;
+                let outcome = match &result {
+                    Ok(rmcp::model::CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
+                        "tool_error"
+                    }
+                    Ok(rmcp::model::CallToolResponse::Complete(_)) => "ok",
+                    _ => "protocol_error",
+                };
+                return Ok(plain_answer(id, result).noted(&notes, outcome));
+            }
+        }
         let caller = Arc::new(Caller {
             identity,
             services: Arc::clone(services),
@@ -232,6 +261,8 @@ impl<H: ServerHandler> Transport<H> {
 /// here with a reason rather than skipped.
 #[derive(Deserialize)]
 struct Message {
+    #[serde(default)]
+    jsonrpc: Option<String>,
     #[serde(default)]
     method: Option<String>,
     #[serde(default)]
@@ -306,6 +337,53 @@ fn routing_headers(req: &Request, m: &Message, name: Option<&str>) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// Whether a `tools/call` of a plain tool may be answered without the SDK's service: a
+/// revision before 2026-07-28 named once in `MCP-Protocol-Version` (the later one carries
+/// per-request `_meta` the SDK validates), JSON in, and both answer types accepted, as the
+/// SDK's transport requires. Anything else goes through the SDK, which answers it as the
+/// spec says.
+fn plain_call_headers(req: &Request) -> bool {
+    let single = |name: &str| {
+        let mut values = req.headers().iter().filter(|(n, _)| *n == name);
+        let first = values.next().map(|(_, v)| v);
+        if values.next().is_some() { None } else { first }
+    };
+    let version_ok = matches!(
+        single("mcp-protocol-version").map(str::trim),
+        Some("2025-03-26" | "2025-06-18" | "2025-11-25")
+    );
+    let json_in = single("content-type").is_some_and(|t| {
+        t.split(';')
+            .next()
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+    });
+    let accepts = single("accept").is_some_and(|accept| {
+        let lower = accept.to_ascii_lowercase();
+        lower.contains("application/json") && lower.contains("text/event-stream")
+    });
+    version_ok && json_in && accepts
+}
+
+/// A plain tool's answer as the SDK's transport would send it for these revisions: the
+/// JSON-RPC response in a 200 (a tool's `ErrorData` is a JSON-RPC error, still a 200).
+fn plain_answer(
+    id: Option<serde_json::Value>,
+    result: Result<rmcp::model::CallToolResponse, rmcp::ErrorData>,
+) -> Reply {
+    let body = match result {
+        Ok(rmcp::model::CallToolResponse::Complete(result)) => {
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result})
+        }
+        // An input-required or task result exists from 2026-07-28 on only.
+        Ok(_) => serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {
+            "code": -32603,
+            "message": "the tool's answer needs protocol revision 2026-07-28",
+        }}),
+        Err(error) => serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error}),
+    };
+    Reply::json(200, &body)
 }
 
 /// A JSON-RPC error in a 400, with the request's id when it has one: a routing header that

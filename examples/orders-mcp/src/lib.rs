@@ -1,6 +1,10 @@
 //! A team's MCP server on funcgate: three tools, each behind its own Entra rule.
 //!
 //! - `get_order`: a delegated scope or an application role that reads orders.
+//!
+//! A tool whose handler takes the [`Request`] (identity, claims) needs nothing of the MCP
+//! SDK's, and funcgate answers its calls directly; one that takes a
+//! [`ToolRequest`] (progress, the SDK's context) goes through the SDK's service.
 //! - `export_orders`: the read scope; reports progress while it works (the reply becomes a
 //!   stream of server-sent events).
 //! - `cancel_order`: the admin role, and the authentication context `c1` (step-up: a client
@@ -64,7 +68,7 @@ pub struct Export {
     pub count: u32,
 }
 
-async fn get_order(args: OrderId, req: ToolRequest) -> Result<CallToolResult, String> {
+async fn get_order(args: OrderId, req: Request) -> Result<CallToolResult, String> {
     if args.id == 0 {
         return Err("there is no order 0".to_owned());
     }
@@ -103,7 +107,7 @@ async fn export_orders(args: Export, req: ToolRequest) -> Result<String, String>
     Ok(format!("exported {} orders", args.count))
 }
 
-async fn cancel_order(args: OrderId, _req: ToolRequest) -> CallToolResult {
+async fn cancel_order(args: OrderId, _req: Request) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(format!(
         "order {} cancelled",
         args.id

@@ -454,3 +454,46 @@ async fn the_invocation_protocol_is_refused_at_start_up() {
     assert!(err.contains("MCP server \"orders\""), "{err}");
     assert!(err.contains("invocation protocol"), "{err}");
 }
+
+#[tokio::test]
+async fn a_plain_tool_answers_alike_directly_and_through_the_sdk() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp, &[]).await;
+    let reader = idp.token(json!({"scp": "Orders.Read", "upn": "ada@contoso.com"}));
+    // 2025-11-25 is answered by funcgate directly, 2026-07-28 through the SDK's service.
+    let direct = app
+        .mcp("/mcp")
+        .bearer(&reader)
+        .call("get_order", json!({"id": 3}))
+        .await;
+    let sdk = app
+        .mcp("/mcp")
+        .version("2026-07-28")
+        .bearer(&reader)
+        .call("get_order", json!({"id": 3}))
+        .await;
+    assert_eq!(
+        (direct.status, sdk.status),
+        (200, 200),
+        "{} {}",
+        direct.body,
+        sdk.body
+    );
+    assert_eq!(direct.result(), sdk.result());
+    assert_eq!(direct.json()["id"], 1);
+    for bad in [json!({"id": 0}), json!({"id": "x"})] {
+        let direct = app
+            .mcp("/mcp")
+            .bearer(&reader)
+            .call("get_order", bad.clone())
+            .await;
+        let sdk = app
+            .mcp("/mcp")
+            .version("2026-07-28")
+            .bearer(&reader)
+            .call("get_order", bad)
+            .await;
+        assert_eq!(direct.result(), sdk.result());
+        assert_eq!(direct.result()["isError"], true);
+    }
+}
