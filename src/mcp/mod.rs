@@ -12,7 +12,7 @@
 //! }
 //!
 //! async fn get_order(args: OrderId, req: Request) -> Result<String, String> {
-//!     let who = req.identity().map(|i| i.subject.clone()).unwrap_or_default();
+//!     let who = req.identity().and_then(|i| i.subject.clone()).unwrap_or_default();
 //!     Ok(format!("order {} for {who}", args.id))
 //! }
 //!
