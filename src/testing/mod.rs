@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::ServerHandle;
@@ -71,6 +71,20 @@ pub struct IdentityProvider {
     key: EncodingKey,
     /// The server, or `None` for [`IdentityProvider::offline`].
     handle: Option<ServerHandle>,
+    /// What the token and managed identity endpoints saw, and how they answer next.
+    state: Arc<Mutex<ProviderState>>,
+}
+
+/// The `IDENTITY_HEADER` the provider's managed identity endpoint requires.
+pub const IDENTITY_HEADER: &str = "funcgate-test-identity-header";
+
+/// The token and managed identity endpoints' records and scripted answers.
+#[derive(Default)]
+struct ProviderState {
+    token_requests: Vec<Vec<(String, String)>>,
+    identity_requests: Vec<String>,
+    scripted: std::collections::VecDeque<(u16, Value)>,
+    lifetime: Option<u64>,
 }
 
 impl IdentityProvider {
@@ -106,6 +120,7 @@ impl IdentityProvider {
             base: instance.trim_end_matches('/').to_owned(),
             key: test_key()?,
             handle: None,
+            state: Arc::default(),
         })
     }
 
@@ -117,17 +132,30 @@ impl IdentityProvider {
         let base = format!("http://127.0.0.1:{port}");
         let (tx, rx) = mpsc::channel();
         let served = base.clone();
+        let state: Arc<Mutex<ProviderState>> = Arc::default();
+        let shared = Endpoints {
+            state: Arc::clone(&state),
+            key: test_key()?,
+            base: base.clone(),
+        };
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let base = web::Data::new(served);
+                let shared = web::Data::new(shared);
                 let server = HttpServer::new(move || {
                     actix_web::App::new()
                         .app_data(base.clone())
+                        .app_data(shared.clone())
                         .route(
                             "/{tenant}/v2.0/.well-known/openid-configuration",
                             web::get().to(discovery),
                         )
                         .route("/{tenant}/discovery/v2.0/keys", web::get().to(jwks))
+                        .route(
+                            "/{tenant}/oauth2/v2.0/token",
+                            web::post().to(token_endpoint),
+                        )
+                        .route("/msi/token", web::get().to(identity_endpoint))
                 })
                 .workers(1)
                 .listen(listener);
@@ -146,12 +174,60 @@ impl IdentityProvider {
             base,
             key: test_key()?,
             handle: Some(handle),
+            state,
         })
     }
 
     /// `http://127.0.0.1:PORT`: the value for `AUTH_INSTANCE`.
     pub fn instance(&self) -> &str {
         &self.base
+    }
+
+    /// The settings of a managed identity served by this provider (`IDENTITY_ENDPOINT`,
+    /// `IDENTITY_HEADER`, as App Service sets them): its tokens are signed with the test key
+    /// for the resource asked for.
+    pub fn managed_identity_settings(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "IDENTITY_ENDPOINT".into(),
+                format!("{}/msi/token", self.base),
+            ),
+            ("IDENTITY_HEADER".into(), IDENTITY_HEADER.into()),
+        ]
+    }
+
+    /// Every request to the token endpoint (`POST /{tenant}/oauth2/v2.0/token`) so far, as
+    /// its form fields in order. The endpoint plays Entra's on-behalf-of flow: a `jwt-bearer`
+    /// grant whose `assertion` this provider signed gets a token for the first scope's
+    /// resource, carrying the assertion's user claims.
+    pub fn token_requests(&self) -> Vec<Vec<(String, String)>> {
+        self.state
+            .lock()
+            .map(|s| s.token_requests.clone())
+            .unwrap_or_default()
+    }
+
+    /// The `resource` of every request to the managed identity endpoint so far.
+    pub fn managed_identity_requests(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .map(|s| s.identity_requests.clone())
+            .unwrap_or_default()
+    }
+
+    /// The next token request is answered `status` with `body` (Entra's error shapes:
+    /// `{"error": "interaction_required", "claims": "..."}`, `{"error": "invalid_client"}`).
+    pub fn answer_next_token_request(&self, status: u16, body: Value) {
+        if let Ok(mut s) = self.state.lock() {
+            s.scripted.push_back((status, body));
+        }
+    }
+
+    /// The `expires_in` of the tokens the token endpoint issues (3600 unless set).
+    pub fn token_lifetime(&self, seconds: u64) {
+        if let Ok(mut s) = self.state.lock() {
+            s.lifetime = Some(seconds);
+        }
     }
 
     /// The v2 issuer of [`TENANT_ID`].
@@ -253,6 +329,159 @@ async fn discovery(base: web::Data<String>, tenant: web::Path<String>) -> HttpRe
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+}
+
+/// What the token and managed identity endpoints share.
+struct Endpoints {
+    state: Arc<Mutex<ProviderState>>,
+    key: EncodingKey,
+    base: String,
+}
+
+impl Endpoints {
+    fn mint(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(KID.to_owned());
+        header.typ = Some("JWT".to_owned());
+        jsonwebtoken::encode(&header, claims, &self.key).unwrap_or_default()
+    }
+}
+
+/// The claims of a token this provider signed (checked with its public key), or `None`.
+fn verified_claims(token: &str) -> Option<Value> {
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(PUBLIC_JWK).ok()?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .ok()
+        .map(|data| data.claims)
+}
+
+/// Entra's token endpoint, for the on-behalf-of flow.
+async fn token_endpoint(
+    shared: web::Data<Endpoints>,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let (scripted, lifetime) = match shared.state.lock() {
+        Ok(mut s) => {
+            s.token_requests.push(form.clone());
+            (s.scripted.pop_front(), s.lifetime.unwrap_or(3600))
+        }
+        Err(_) => (None, 3600),
+    };
+    if let Some((status, answer)) = scripted {
+        let status = actix_web::http::StatusCode::from_u16(status)
+            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+        return HttpResponse::build(status).json(answer);
+    }
+    let bad = |error: &str, why: &str| {
+        HttpResponse::BadRequest().json(json!({"error": error, "error_description": why}))
+    };
+    if field("grant_type").as_deref() != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+        || field("requested_token_use").as_deref() != Some("on_behalf_of")
+    {
+        return bad(
+            "unsupported_grant_type",
+            "only the on-behalf-of flow is played here",
+        );
+    }
+    let credential_ok = field("client_secret").is_some()
+        || (field("client_assertion_type").as_deref()
+            == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            && field("client_assertion").is_some());
+    if field("client_id").is_none() || !credential_ok {
+        return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
+    }
+    let Some(user) = field("assertion").as_deref().and_then(verified_claims) else {
+        return bad(
+            "invalid_grant",
+            "the assertion is not a token of this provider",
+        );
+    };
+    let scope = field("scope").unwrap_or_default();
+    let first = scope.split_whitespace().next().unwrap_or("");
+    let (resource, names) = match first.rfind('/') {
+        Some(i) => (
+            &first[..i],
+            scope
+                .split_whitespace()
+                .map(|s| s.rsplit('/').next().unwrap_or(s))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        None => (first, scope.clone()),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut claims = json!({
+        "aud": resource,
+        "iss": format!("{}/{}/v2.0", shared.base, tenant.as_str()),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime as i64,
+        "scp": names,
+        "ver": "2.0",
+    });
+    for name in ["tid", "oid", "sub", "upn", "name", "preferred_username"] {
+        if let Some(value) = user.get(name) {
+            claims[name] = value.clone();
+        }
+    }
+    HttpResponse::Ok().json(json!({
+        "token_type": "Bearer",
+        "scope": scope,
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
+        "access_token": shared.mint(&claims),
+    }))
+}
+
+/// App Service's managed identity endpoint (`IDENTITY_ENDPOINT`, API version 2019-08-01).
+async fn identity_endpoint(
+    shared: web::Data<Endpoints>,
+    req: actix_web::HttpRequest,
+) -> HttpResponse {
+    let header = req
+        .headers()
+        .get("x-identity-header")
+        .and_then(|v| v.to_str().ok());
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let resource = query
+        .iter()
+        .find(|(k, _)| k == "resource")
+        .map(|(_, v)| v.clone());
+    let (Some(IDENTITY_HEADER), Some(resource)) = (header, resource) else {
+        return HttpResponse::BadRequest().json(json!({"error": "invalid_request"}));
+    };
+    if let Ok(mut s) = shared.state.lock() {
+        s.identity_requests.push(resource.clone());
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let token = shared.mint(&json!({
+        "aud": resource,
+        "iss": format!("{}/{TENANT_ID}/v2.0", shared.base),
+        "sub": "7e57da7a-0000-4000-8000-0000000000f1",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3600,
+    }));
+    HttpResponse::Ok().json(json!({
+        "access_token": token,
+        "expires_on": (now + 3600).to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+        "client_id": "7e57da7a-0000-4000-8000-0000000000f1",
     }))
 }
 
