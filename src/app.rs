@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::downstream::Downstream;
 use crate::functions::{Function, Registry, State};
 use crate::mcp::Mcp;
 use crate::settings::{SettingError, Settings};
@@ -39,6 +40,8 @@ pub struct App<S = ()> {
     /// What registration found wrong (an MCP tool's rule that does not parse), reported
     /// at start-up like a wrong setting.
     problems: Vec<SettingError>,
+    /// Declared downstream APIs ([`App::downstream`]).
+    downstreams: Vec<(String, Downstream)>,
 }
 
 impl App<()> {
@@ -63,6 +66,7 @@ impl<S: Send + Sync + 'static> App<S> {
             functions: Registry::default(),
             about: None,
             problems: Vec::new(),
+            downstreams: Vec::new(),
         }
     }
 
@@ -134,6 +138,32 @@ impl<S: Send + Sync + 'static> App<S> {
         self
     }
 
+    /// Declares the downstream API `name`, which functions call with
+    /// [`Request::downstream`](crate::Request::downstream) (a token) or
+    /// [`Request::downstream_api`](crate::Request::downstream_api) (requests). Its settings:
+    /// `DOWNSTREAM_<NAME>_URL` and `DOWNSTREAM_<NAME>_SCOPES` (`<NAME>` upper case, `-` as
+    /// `_`) replace what the code says; the token exchange uses `AUTH_CLIENT_CREDENTIAL`.
+    ///
+    /// ```no_run
+    /// use funcgate::{App, Downstream};
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     App::new()
+    ///         .downstream(
+    ///             "graph",
+    ///             Downstream::on_behalf_of(["https://graph.microsoft.com/User.Read"])
+    ///                 .url("https://graph.microsoft.com"),
+    ///         )
+    ///         .run()
+    /// }
+    /// ```
+    pub fn downstream(mut self, name: &str, api: Downstream) -> App<S> {
+        self.downstreams
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.downstreams.push((name.to_owned(), api));
+        self
+    }
+
     /// The first problem registration found, as a start-up error.
     fn registration_problem(&mut self) -> Result<(), SettingError> {
         match self.problems.drain(..).next() {
@@ -164,7 +194,7 @@ impl<S: Send + Sync + 'static> App<S> {
         }
         let about = self.about;
         let state = match Settings::from_env()
-            .and_then(|settings| AppState::new(settings, self.functions, about))
+            .and_then(|settings| AppState::new(settings, self.functions, about, self.downstreams))
         {
             Ok(state) => state,
             Err(e) => {
@@ -199,7 +229,7 @@ impl<S: Send + Sync + 'static> App<S> {
     ) -> Result<AppState, SettingError> {
         self.registration_problem()?;
         let settings = Settings::load(env, root)?;
-        AppState::new(settings, self.functions, self.about)
+        AppState::new(settings, self.functions, self.about, self.downstreams)
     }
 
     /// `--funcgate-check`: the app as the tooling sees it, as JSON on stdout; 0 when the

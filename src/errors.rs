@@ -71,6 +71,26 @@ pub enum ErrorKind {
     /// `403 OriginNotAllowed`: a browser's `Origin` that the MCP server's allow-list
     /// (`MCP_ALLOWED_ORIGINS`) does not name; the MCP transport's DNS-rebinding defence.
     OriginNotAllowed,
+    /// `403 OnBehalfOfUserRequired`: a downstream call on behalf of the caller, with an
+    /// app-only token (no user) or none: only a user's token can be exchanged.
+    UserTokenRequired,
+    /// `500 DownstreamNotDeclared`: the function asked for a downstream API the app does not
+    /// declare (`App::downstream`).
+    DownstreamNotDeclared,
+    /// `500 DownstreamNotConfigured`: a downstream API without its settings (its URL, or
+    /// `AUTH_CLIENT_CREDENTIAL`).
+    DownstreamNotConfigured,
+    /// `500 DownstreamCredentialRejected`: the token endpoint refused the app's client
+    /// credential (`invalid_client`); logged once, naming `AUTH_CLIENT_CREDENTIAL`.
+    DownstreamCredentialRejected,
+    /// `403 DownstreamConsentRequired`: the user or an administrator has not consented to
+    /// the downstream API's permissions.
+    DownstreamConsentRequired,
+    /// `502 DownstreamTokenUnavailable`: no token for the downstream API (the token endpoint
+    /// or the managed identity did not answer, or refused for another reason).
+    DownstreamTokenUnavailable,
+    /// `502 DownstreamUnavailable`: the downstream API did not answer, or not readably.
+    DownstreamUnavailable,
     /// A function's own error: its status, `code` and `description`
     /// (see [`ApiError::custom`]).
     Custom {
@@ -268,6 +288,48 @@ impl ErrorKind {
                 403,
                 C::None,
             ),
+            K::UserTokenRequired => (
+                "OnBehalfOfUserRequired",
+                "This call needs a user's token: an application's own token cannot be exchanged on a user's behalf.",
+                403,
+                C::None,
+            ),
+            K::DownstreamNotDeclared => (
+                "DownstreamNotDeclared",
+                "The function asked for a downstream API the app does not declare.",
+                500,
+                C::None,
+            ),
+            K::DownstreamNotConfigured => (
+                "DownstreamNotConfigured",
+                "The downstream API or the app's client credential is not configured.",
+                500,
+                C::None,
+            ),
+            K::DownstreamCredentialRejected => (
+                "DownstreamCredentialRejected",
+                "The token service refused the app's client credential.",
+                500,
+                C::None,
+            ),
+            K::DownstreamConsentRequired => (
+                "DownstreamConsentRequired",
+                "Consent to the downstream API's permissions is missing.",
+                403,
+                C::None,
+            ),
+            K::DownstreamTokenUnavailable => (
+                "DownstreamTokenUnavailable",
+                "Unable to get a token for the downstream API.",
+                502,
+                C::None,
+            ),
+            K::DownstreamUnavailable => (
+                "DownstreamUnavailable",
+                "The downstream API did not answer.",
+                502,
+                C::None,
+            ),
             K::Custom {
                 status,
                 code,
@@ -377,7 +439,7 @@ impl ApiError {
 }
 
 /// Every kind, for building per-kind tables.
-const ALL_KINDS: [ErrorKind; 28] = [
+const ALL_KINDS: [ErrorKind; 35] = [
     ErrorKind::AuthorizationHeaderMissing,
     ErrorKind::HeaderNotBearer,
     ErrorKind::TokenNotFound,
@@ -406,6 +468,13 @@ const ALL_KINDS: [ErrorKind; 28] = [
     ErrorKind::ReplyTooLarge,
     ErrorKind::InvalidReplyHeader,
     ErrorKind::OriginNotAllowed,
+    ErrorKind::UserTokenRequired,
+    ErrorKind::DownstreamNotDeclared,
+    ErrorKind::DownstreamNotConfigured,
+    ErrorKind::DownstreamCredentialRejected,
+    ErrorKind::DownstreamConsentRequired,
+    ErrorKind::DownstreamTokenUnavailable,
+    ErrorKind::DownstreamUnavailable,
 ];
 
 /// The `{"code","description"}` body of each kind, serialised once.
@@ -439,7 +508,7 @@ mod tests {
     fn every_kind_has_a_prerendered_body() {
         // Every catalogue kind once (`Custom` is rendered per error): a kind added to the enum
         // and not here fails `spec`'s exhaustive match review and this count.
-        assert_eq!(ALL_KINDS.len(), 28);
+        assert_eq!(ALL_KINDS.len(), 35);
         for (i, kind) in ALL_KINDS.iter().enumerate() {
             assert!(!ALL_KINDS[..i].contains(kind), "{kind:?} listed twice");
             let v: serde_json::Value = serde_json::from_slice(plain_body(*kind)).unwrap();

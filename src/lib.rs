@@ -36,6 +36,7 @@ mod app;
 mod auth;
 mod call;
 mod cors;
+mod downstream;
 mod errors;
 mod functions;
 mod gateway;
@@ -57,6 +58,7 @@ pub mod testing;
 pub use actix_web::web::Bytes;
 pub use app::App;
 pub use auth::token::{Identity, TokenVersion};
+pub use downstream::{Downstream, DownstreamApi, DownstreamResponse, DownstreamToken};
 pub use errors::{ApiError, Detail, ErrorKind};
 pub use functions::{Function, Handler, Outcome, Request, State};
 pub use reply::Reply;
@@ -80,4 +82,5 @@ pub mod __private {
     pub use crate::auth::token::{Parsed, Rules, Signer, parse, validate_at_once};
     pub use crate::auth::token_cache::{TokenCache, key as token_cache_key};
     pub use crate::auth::unix_now;
+    pub use crate::downstream::CachedTokenBench;
 }

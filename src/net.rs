@@ -95,6 +95,11 @@ impl Http {
         Http::default()
     }
 
+    /// The client itself, for requests other than [`Http::get_json`] (downstream calls).
+    pub(crate) fn client_ref(&self) -> Result<&reqwest::Client, FetchError> {
+        self.client()
+    }
+
     fn client(&self) -> Result<&reqwest::Client, FetchError> {
         self.client
             .get_or_init(|| {

@@ -30,6 +30,8 @@ pub(crate) struct Services {
     ///
     /// [`App::named`]: crate::App::named
     pub(crate) app: Option<(String, String)>,
+    /// Downstream APIs and their tokens.
+    pub(crate) downstream: crate::downstream::Downstreams,
     /// `PUBLIC_BASE_URL`, without a trailing slash.
     pub(crate) public_base_url: Option<String>,
     /// `MCP_ALLOWED_ORIGINS`, for the MCP transport.

@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use crate::auth::Guard;
 use crate::auth::policy::{MethodRules, Policy};
+use crate::auth::token::Tenancy;
+use crate::downstream::{self as ds, Downstream, Downstreams};
 use crate::errors::{ApiError, Challenge};
 use crate::functions::Registry;
 use crate::functions::protected_resource::{self, PROTECTED_RESOURCE_PATH};
@@ -16,6 +18,7 @@ use crate::secrets::cache::SecretCache;
 use crate::secrets::keyvault::KeyVaultStore;
 use crate::secrets::local::LocalStore;
 use crate::services::Services;
+use crate::settings::downstream::CredentialSetting;
 use crate::settings::{SettingError, Settings};
 use crate::telemetry::Telemetry;
 
@@ -55,6 +58,7 @@ impl AppState {
         mut settings: Settings,
         functions: Registry,
         app: Option<(String, String)>,
+        downstreams: Vec<(String, Downstream)>,
     ) -> Result<AppState, SettingError> {
         // Functions without a folder, where host.json passes folder-less routes on.
         for f in functions.iter() {
@@ -84,6 +88,7 @@ impl AppState {
             })?,
         };
         let guard = Guard::new(&settings.auth, &http, &telemetry);
+        let downstream = build_downstream(&settings, downstreams, &http, &telemetry)?;
         let stores = guard.key_stores();
         telemetry.observe_key_age(move || {
             stores
@@ -122,6 +127,7 @@ impl AppState {
                 // Run alone there is no platform in front: nothing it could have set.
                 easy_auth: settings.easy_auth && !settings.standalone,
                 app,
+                downstream,
                 mcp_origins: settings.mcp_origins.clone(),
                 public_base_url: settings.public_base_url.clone(),
                 scope_resource: settings
@@ -299,6 +305,114 @@ fn check_resource(resource: &str) -> Result<(), String> {
         return Err("must not have a query".into());
     }
     Ok(())
+}
+
+/// The declared downstream APIs with their settings, and the token exchange. A setting for an
+/// API the code does not declare is a warning (a typo would otherwise be silent); the
+/// credential is only needed once an API is declared.
+fn build_downstream(
+    settings: &Settings,
+    declared: Vec<(String, Downstream)>,
+    http: &net::Http,
+    telemetry: &Telemetry,
+) -> Result<Downstreams, SettingError> {
+    let cfg = &settings.downstream;
+    let names: Vec<String> = declared.iter().map(|(n, _)| ds::setting_name(n)).collect();
+    for name in cfg.urls.keys().chain(cfg.scopes.keys()) {
+        if !names.contains(name) {
+            log::warn!(
+                "DOWNSTREAM_{name}_*: the app declares no downstream API {name} (App::downstream)"
+            );
+        }
+    }
+    if declared.is_empty() {
+        return Ok(Downstreams::none(telemetry));
+    }
+    let mut apis = Vec::with_capacity(declared.len());
+    for (name, api) in declared {
+        let key = ds::setting_name(&name);
+        let url = match (cfg.urls.get(&key), &api.url) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(url)) => Some(
+                net::check_url(url)
+                    .map_err(|e| SettingError {
+                        name: format!("downstream API {name:?}"),
+                        problem: e.to_string(),
+                    })?
+                    .as_str()
+                    .trim_end_matches('/')
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        let kind = match (api.kind, cfg.scopes.get(&key)) {
+            (ds::Kind::OnBehalfOf(_), Some(scopes)) => ds::Kind::OnBehalfOf(scopes.clone()),
+            (kind, _) => kind,
+        };
+        log::info!(
+            "downstream API {name}: {} at {}",
+            match &kind {
+                ds::Kind::OnBehalfOf(_) => "on behalf of the caller",
+                ds::Kind::AsApp(_) => "as the app (managed identity)",
+            },
+            url.as_deref().unwrap_or("(no URL: tokens only)")
+        );
+        apis.push(ds::Api { name, url, kind });
+    }
+    let credential = match &cfg.credential {
+        None => {
+            if apis
+                .iter()
+                .any(|a| matches!(a.kind, ds::Kind::OnBehalfOf(_)))
+            {
+                log::warn!(
+                    "AUTH_CLIENT_CREDENTIAL is not set: calls on behalf of the caller answer 500 DownstreamNotConfigured (set managed_identity in Azure)"
+                );
+            }
+            None
+        }
+        Some(CredentialSetting::ManagedIdentity) => Some(ds::ClientCredential::ManagedIdentity),
+        Some(CredentialSetting::Secret(secret)) => {
+            log::warn!(
+                "AUTH_CLIENT_CREDENTIAL=secret: a client secret is for local development only; use managed_identity (a federated credential) in Azure"
+            );
+            Some(ds::ClientCredential::Secret(secret.clone()))
+        }
+        Some(CredentialSetting::Certificate {
+            key_pem,
+            thumbprint,
+        }) => {
+            let key =
+                jsonwebtoken::EncodingKey::from_rsa_pem(key_pem).map_err(|_| SettingError {
+                    name: "AUTH_CLIENT_CERTIFICATE_PATH".into(),
+                    problem: "its private key is not an RSA key".into(),
+                })?;
+            Some(ds::ClientCredential::Certificate {
+                key,
+                thumbprint: thumbprint.clone(),
+            })
+        }
+    };
+    if let Some(c) = &credential {
+        log::info!("downstream: token exchange with the {}", c.describe());
+    }
+    let tenant = match &settings.auth.tenancy {
+        Tenancy::Single => Some(settings.auth.tenant_id.clone()),
+        Tenancy::Multi { .. } => None,
+    };
+    let exchange = ds::Exchange::new(
+        ds::ExchangeConfig {
+            client_id: settings.auth.client_id.clone(),
+            instance: settings.auth.instance.clone(),
+            tenant,
+            metadata_url: settings.auth.metadata_url.clone(),
+            credential,
+            managed_identity_client_id: cfg.managed_identity_client_id.clone(),
+        },
+        http.clone(),
+        telemetry,
+    );
+    Ok(Downstreams::new(apis, exchange))
 }
 
 /// The secret source: Key Vault when `KEY_VAULT_URL` is set, else the local secrets file.

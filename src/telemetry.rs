@@ -99,6 +99,7 @@ struct Inner {
     meters: SdkMeterProvider,
     calls: Counter<u64>,
     mcp_requests: Counter<u64>,
+    downstream_tokens: Counter<u64>,
     token_cache: Counter<u64>,
     key_fetches: Counter<u64>,
     key_age: OnceLock<ObservableGauge<u64>>,
@@ -322,6 +323,10 @@ impl Telemetry {
                 .u64_counter("funcgate.calls")
                 .with_description("Calls by function, status and catalogue code")
                 .build(),
+            downstream_tokens: meter
+                .u64_counter("funcgate.downstream_tokens")
+                .with_description("Downstream-token cache lookups by result (hit, miss)")
+                .build(),
             mcp_requests: meter
                 .u64_counter("funcgate.mcp_requests")
                 .with_description("MCP requests by server, JSON-RPC method, tool and outcome")
@@ -449,6 +454,16 @@ impl Telemetry {
                 KeyValue::new("Outcome", outcome),
             ],
         );
+    }
+
+    /// Counts a downstream-token cache lookup (a miss is a token request).
+    pub(crate) fn count_downstream_token(&self, hit: bool) {
+        if let Some(inner) = &self.inner {
+            let result = if hit { "hit" } else { "miss" };
+            inner
+                .downstream_tokens
+                .add(1, &[KeyValue::new("Result", result)]);
+        }
     }
 
     /// Counts a verified-token cache lookup.

@@ -9,6 +9,8 @@ use super::token::{Rules, Tenancy, V1_ISSUER_CHINA, V1_ISSUER_PUBLIC, is_guid};
 /// Token validation settings, built by `settings` from `AUTH_*`.
 #[derive(Clone, Debug)]
 pub(crate) struct AuthConfig {
+    /// `AUTH_CLIENT_ID`: the API's app registration (the client of on-behalf-of exchanges).
+    pub(crate) client_id: String,
     /// `AUTH_TENANT_ID`: tenant GUID or verified domain, or `organizations`/`common`.
     pub(crate) tenant_id: String,
     /// `AUTH_INSTANCE` without a trailing slash.

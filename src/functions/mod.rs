@@ -249,6 +249,9 @@ pub struct Request {
     headers: Headers,
     body: Bytes,
     identity: Option<Arc<Identity>>,
+    /// The `Authorization` header, kept out of `headers`: the caller's token leaves the
+    /// process only as the assertion of an on-behalf-of exchange, never through a function.
+    authorization: Option<String>,
     services: Arc<Services>,
 }
 
@@ -261,13 +264,17 @@ impl Request {
         identity: Option<Arc<Identity>>,
         services: Arc<Services>,
     ) -> Request {
+        let mut headers = std::mem::take(&mut call.headers);
+        let authorization = headers.get("authorization");
+        headers.remove("authorization");
         Request {
             method: std::mem::take(&mut call.method),
             params: std::mem::take(&mut call.params),
             query: std::mem::take(&mut call.query),
-            headers: std::mem::take(&mut call.headers),
+            headers,
             body,
             identity,
+            authorization,
             services,
         }
     }
@@ -430,6 +437,7 @@ impl Request {
     pub(crate) fn for_tool(
         headers: Headers,
         identity: Option<Arc<Identity>>,
+        authorization: Option<String>,
         services: Arc<Services>,
     ) -> Request {
         Request {
@@ -439,7 +447,60 @@ impl Request {
             headers,
             body: Bytes::new(),
             identity,
+            authorization,
             services,
+        }
+    }
+
+    /// The `Authorization` header as it came (for the MCP gate's own authentication).
+    pub(crate) fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
+    }
+
+    /// The caller's validated token, for an on-behalf-of exchange only.
+    fn assertion(&self) -> Option<&str> {
+        self.identity.as_ref()?;
+        crate::auth::bearer::token_from_header(self.authorization.as_deref()).ok()
+    }
+
+    /// A token for the downstream API `name` (declared with
+    /// [`App::downstream`](crate::App::downstream)): on behalf of the caller (Entra's
+    /// on-behalf-of flow, with the app's `AUTH_CLIENT_CREDENTIAL`) or as the app, cached
+    /// until shortly before it expires.
+    ///
+    /// Errors: `403 OnBehalfOfUserRequired` for an app-only caller (only a user's token can
+    /// be exchanged), Entra's `401 insufficient_claims` challenge when the token service
+    /// asks the user to step up (MFA, Conditional Access), `403 DownstreamConsentRequired`,
+    /// `502 DownstreamTokenUnavailable`, `500 DownstreamNotDeclared`,
+    /// `500 DownstreamNotConfigured`, `500 DownstreamCredentialRejected`.
+    ///
+    /// ```
+    /// use funcgate::{Outcome, Reply, Request};
+    ///
+    /// async fn files(req: Request) -> Outcome {
+    ///     let token = req.downstream("graph").await?;
+    ///     // ... call the API with token.authorization() in Authorization ...
+    ///     # let _ = token;
+    ///     Ok(Reply::empty(204))
+    /// }
+    /// # let _: funcgate::Function = funcgate::Function::new("files", files);
+    /// ```
+    pub async fn downstream(&self, name: &str) -> Result<crate::DownstreamToken, ApiError> {
+        self.services
+            .downstream
+            .token(name, self.identity.as_deref(), self.assertion())
+            .await
+    }
+
+    /// Calls to the downstream API `name` at its base URL (`DOWNSTREAM_<NAME>_URL`), each
+    /// with a token from [`Request::downstream`]:
+    /// `req.downstream_api("graph").get("/v1.0/me").await?`.
+    pub fn downstream_api(&self, name: &str) -> crate::DownstreamApi<'_> {
+        crate::DownstreamApi {
+            name: name.to_owned(),
+            downstreams: &self.services.downstream,
+            who: self.identity.as_deref(),
+            assertion: self.assertion(),
         }
     }
 }

@@ -537,6 +537,8 @@ struct BoundTool {
 /// Who is calling, handed to the SDK inside the HTTP request's extensions.
 pub(crate) struct Caller {
     pub(crate) identity: Option<Arc<Identity>>,
+    /// The `Authorization` header, for the tool's on-behalf-of calls (never shown to it).
+    pub(crate) authorization: Option<String>,
     pub(crate) services: Arc<Services>,
     pub(crate) headers: Headers,
     /// How the tool call ended, for the call line and telemetry.
@@ -693,6 +695,7 @@ impl<H: ServerHandler> ServerHandler for Server<H> {
             req: Request::for_tool(
                 caller.headers.clone(),
                 caller.identity.clone(),
+                caller.authorization.clone(),
                 Arc::clone(&caller.services),
             ),
             context,

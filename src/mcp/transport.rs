@@ -171,7 +171,7 @@ impl<H: ServerHandler> Transport<H> {
         // Who is calling: the gate's identity, or (under an `anonymous` server rule) a token
         // that came anyway, which must then be valid.
         let mut identity = req.identity_arc().cloned();
-        let authorization = req.header("authorization");
+        let authorization = req.authorization().map(str::to_owned);
         if identity.is_none() && authorization.is_some() {
             match services.guard.authenticate(authorization.as_deref()).await {
                 Ok(who) => identity = Some(who),
@@ -220,7 +220,12 @@ impl<H: ServerHandler> Transport<H> {
                 .cloned()
                 .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
             if arguments.is_object() {
-                let request = Request::for_tool(headers, identity, Arc::clone(services));
+                let request = Request::for_tool(
+                    headers,
+                    identity,
+                    authorization.clone(),
+                    Arc::clone(services),
+                );
                 let result = self.server.call_plain(name, arguments, request).await;
                 let outcome = match &result {
                     Ok(rmcp::model::CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
@@ -233,6 +238,7 @@ impl<H: ServerHandler> Transport<H> {
             }
         }
         let caller = Arc::new(Caller {
+            authorization,
             identity,
             services: Arc::clone(services),
             headers,

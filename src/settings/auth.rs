@@ -189,6 +189,7 @@ pub(super) fn read(source: &Source) -> Result<AuthConfig, SettingError> {
         versions,
         allowed_clients: non_empty_list(source, "AUTH_ALLOWED_CLIENT_APPS")?,
         audiences,
+        client_id,
         clock_skew_seconds,
         key_refresh_cooldown,
         debug_errors,

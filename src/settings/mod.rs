@@ -10,6 +10,7 @@
 //! of value), `auth`, `secrets`, `functions` (rules per function), `http` (CORS, bodies).
 
 mod auth;
+pub(crate) mod downstream;
 mod functions;
 mod http;
 mod secrets;
@@ -90,6 +91,8 @@ pub(crate) struct Settings {
     pub(crate) proxy_variables: Vec<&'static str>,
     /// `PUBLIC_BASE_URL`, without a trailing slash: enables Protected Resource Metadata.
     pub(crate) public_base_url: Option<String>,
+    /// The client credential and the downstream APIs' settings.
+    pub(crate) downstream: downstream::DownstreamSettings,
     /// `MCP_ALLOWED_ORIGINS` (or its default).
     pub(crate) mcp_origins: crate::net::OriginList,
     /// `WEBSITE_AUTH_ENABLED` (set by the platform): App Service Authentication runs in front,
@@ -157,6 +160,7 @@ impl Settings {
         let public_base_url = http::public_base_url(&source)?;
         let easy_auth = values::flag(&source, "WEBSITE_AUTH_ENABLED", false)?;
         let mcp_origins = http::mcp_origins(&source, public_base_url.as_deref())?;
+        let downstream = downstream::read(&source, &app_root)?;
         let proxy_variables = net::PROXY_VARIABLES
             .into_iter()
             .filter(|name| source.process_env(name).is_some())
@@ -164,6 +168,7 @@ impl Settings {
         Ok(Settings {
             public_base_url,
             mcp_origins,
+            downstream,
             easy_auth,
             proxy_variables,
             telemetry,
