@@ -1,5 +1,6 @@
 //! A team's own function app on funcgate: the items API (reads need `Api.Read`, changes need
-//! `Api.Write`) and an echo of the caller's `upn`, with funcgate's `health` beside them.
+//! `Api.Write`), an echo of the caller's `upn`, and `me`, the caller's Graph profile fetched
+//! on the caller's behalf, with funcgate's `health` beside them.
 //!
 //! The app is built here, in a library, so its tests start the very same app in-process
 //! (`tests/items.rs`); `main.rs` only runs it.
@@ -7,8 +8,9 @@
 mod echo;
 mod events;
 mod items;
+mod me;
 
-use funcgate::{App, builtin};
+use funcgate::{App, Downstream, builtin};
 
 pub use items::Store;
 
@@ -20,4 +22,12 @@ pub fn app() -> App<Store> {
         .function(items::function())
         .function(echo::function())
         .function(events::function())
+        .function(me::function())
+        // Microsoft Graph, on behalf of the caller; DOWNSTREAM_GRAPH_URL points tests (and
+        // local runs) at a stand-in.
+        .downstream(
+            "graph",
+            Downstream::on_behalf_of(["https://graph.microsoft.com/User.Read"])
+                .url("https://graph.microsoft.com"),
+        )
 }
