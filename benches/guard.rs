@@ -121,6 +121,12 @@ fn benches(c: &mut Criterion) {
     c.bench_function("error rendering with debug", |b| {
         b.iter(|| Reply::error(std::hint::black_box(&err), true))
     });
+    // A downstream call once its on-behalf-of token is cached: the key (SHA-256 of the
+    // inbound token, tenant, scopes) and the cache lookup (issue 29).
+    let downstream = funcgate::__private::CachedTokenBench::new(&token);
+    c.bench_function("downstream token, cached", |b| {
+        b.iter(|| assert!(downstream.lookup(std::hint::black_box(&token))))
+    });
 }
 
 criterion_group!(guard, benches);
