@@ -494,6 +494,15 @@ pub(crate) fn plain_body(kind: ErrorKind) -> &'static [u8] {
         .map_or(b"{}".as_slice(), |(_, body)| body.as_slice())
 }
 
+impl std::fmt::Display for ApiError {
+    /// `code: description` (never the `debug` reason, which may name settings).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.code(), self.kind.description())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl From<ErrorKind> for ApiError {
     fn from(kind: ErrorKind) -> Self {
         ApiError::new(kind)

@@ -347,7 +347,13 @@ fn build_downstream(
         };
         let kind = match (api.kind, cfg.scopes.get(&key)) {
             (ds::Kind::OnBehalfOf(_), Some(scopes)) => ds::Kind::OnBehalfOf(scopes.clone()),
-            (kind, _) => kind,
+            (kind @ ds::Kind::AsApp(_), Some(_)) => {
+                log::warn!(
+                    "DOWNSTREAM_{key}_SCOPES: {name} is called as the app, with the scope in its code; the setting is not used"
+                );
+                kind
+            }
+            (kind, None) => kind,
         };
         log::info!(
             "downstream API {name}: {} at {}",

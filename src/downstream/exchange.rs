@@ -71,11 +71,26 @@ pub(crate) struct ExchangeConfig {
     pub(crate) managed_identity_client_id: Option<String>,
 }
 
-/// A cached token and when it stops being used.
+/// A cached token, or a failure remembered briefly, and when it stops being used.
 struct Cached {
-    secret: Arc<str>,
+    outcome: Result<Arc<str>, ApiError>,
     until: Instant,
 }
+
+/// How long a call waits for a token in all (others' fetches for its key included): a token
+/// source that hangs must not queue callers one fetch after another.
+const WAIT_BUDGET: Duration = Duration::from_secs(20);
+
+/// How long a failed fetch is answered from memory, so callers waiting on a failing source
+/// share one failure rather than each trying again.
+const FAILURE_HOLD: Duration = Duration::from_secs(5);
+
+/// The longest lifetime believed (a day): `expires_in` is the token service's number.
+const MAX_LIFETIME: Duration = Duration::from_secs(86_400);
+
+/// The largest token-endpoint answer read, and the largest `claims` passed on.
+const MAX_TOKEN_ANSWER_BYTES: usize = 64 * 1024;
+const MAX_CLAIMS_BYTES: usize = 8 * 1024;
 
 /// Tokens for downstream APIs, cached.
 pub(crate) struct Exchange {
@@ -166,31 +181,38 @@ impl Exchange {
         let key = obo_key(assertion, &tenant, &scope);
         self.cached(key, async {
             let endpoint = self.token_endpoint(config, &tenant).await?;
-            let mut form = form_urlencoded::Serializer::new(String::new());
-            form.append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
-                .append_pair("client_id", &config.client_id)
-                .append_pair("assertion", assertion)
-                .append_pair("scope", &scope)
-                .append_pair("requested_token_use", "on_behalf_of");
-            match credential {
-                ClientCredential::Secret(secret) => {
-                    form.append_pair("client_secret", secret);
+            // The credential's proof first: the form is built after the last await, so the
+            // future stays `Send` (MCP tools run on the SDK's tasks).
+            let proof = match credential {
+                ClientCredential::Secret(_) => None,
+                ClientCredential::ManagedIdentity => Some(
+                    self.managed_identity_token(&exchange_audience(config))
+                        .await?,
+                ),
+                ClientCredential::Certificate { key, thumbprint } => Some(Arc::from(
+                    signed_assertion(key, thumbprint, &config.client_id, &endpoint)?,
+                )),
+            };
+            let form = {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
+                    .append_pair("client_id", &config.client_id)
+                    .append_pair("assertion", assertion)
+                    .append_pair("scope", &scope)
+                    .append_pair("requested_token_use", "on_behalf_of");
+                match (credential, &proof) {
+                    (ClientCredential::Secret(secret), _) => {
+                        form.append_pair("client_secret", secret);
+                    }
+                    (_, Some(proof)) => {
+                        form.append_pair("client_assertion_type", ASSERTION_TYPE)
+                            .append_pair("client_assertion", proof);
+                    }
+                    (_, None) => {}
                 }
-                ClientCredential::ManagedIdentity => {
-                    let proof = self
-                        .managed_identity_token(&exchange_audience(config))
-                        .await?;
-                    form.append_pair("client_assertion_type", ASSERTION_TYPE)
-                        .append_pair("client_assertion", &proof);
-                }
-                ClientCredential::Certificate { key, thumbprint } => {
-                    let proof = signed_assertion(key, thumbprint, &config.client_id, &endpoint)?;
-                    form.append_pair("client_assertion_type", ASSERTION_TYPE)
-                        .append_pair("client_assertion", &proof);
-                }
-            }
-            self.request_token(&endpoint, form.finish(), credential)
-                .await
+                form.finish()
+            };
+            self.request_token(&endpoint, form, credential).await
         })
         .await
     }
@@ -205,13 +227,18 @@ impl Exchange {
             let item = self
                 .telemetry
                 .dependency("managed-identity", "IDENTITY_ENDPOINT");
-            let answer = credential.get_token(&[scope], None).await;
-            item.finish(answer.is_ok(), None);
-            let token = answer.map_err(|e| {
+            // The SDK's own read timeout is a minute, retried: too long for a caller.
+            let answer =
+                tokio::time::timeout(TOKEN_TIMEOUT, credential.get_token(&[scope], None)).await;
+            item.finish(matches!(answer, Ok(Ok(_))), None);
+            let answer = match answer {
+                Ok(answer) => answer.map_err(|e| e.kind().to_string()),
+                Err(_) => Err("timed out".to_owned()),
+            };
+            let token = answer.map_err(|why| {
                 log::warn!(
-                    "downstream: the managed identity gave no token for {scope:?} in {} ms: {}",
+                    "downstream: the managed identity gave no token for {scope:?} in {} ms: {why}",
                     started.elapsed().as_millis(),
-                    e.kind()
                 );
                 ApiError::new(ErrorKind::DownstreamTokenUnavailable)
                     .because("the managed identity gave no token")
@@ -232,41 +259,54 @@ impl Exchange {
         fetch: impl std::future::Future<Output = Result<(Arc<str>, u64), ApiError>>,
     ) -> Result<Arc<str>, ApiError> {
         if let Some(hit) = self.peek(&key) {
-            return Ok(hit);
+            return hit;
         }
-        loop {
-            match self.cache.get_value_or_guard_async(&key).await {
-                Ok(hit) if hit.until > Instant::now() => {
-                    self.telemetry.count_downstream_token(true);
-                    return Ok(Arc::clone(&hit.secret));
-                }
-                Ok(_) => {
-                    // Expired: gone, and fetched again by whoever gets the guard.
-                    self.cache.remove(&key);
-                }
-                Err(guard) => {
-                    self.telemetry.count_downstream_token(false);
-                    let (secret, lifetime) = fetch.await?;
-                    let lifetime = Duration::from_secs(lifetime);
-                    let margin = EXPIRY_MARGIN.min(lifetime / 2);
-                    let _ = guard.insert(Arc::new(Cached {
-                        secret: Arc::clone(&secret),
-                        until: Instant::now() + lifetime - margin,
-                    }));
-                    return Ok(secret);
+        let wait = async {
+            loop {
+                match self.cache.get_value_or_guard_async(&key).await {
+                    Ok(hit) if hit.until > Instant::now() => {
+                        self.telemetry.count_downstream_token(true);
+                        return hit.outcome.clone();
+                    }
+                    Ok(_) => {
+                        // Expired: gone, and fetched again by whoever gets the guard.
+                        self.cache.remove(&key);
+                    }
+                    Err(guard) => {
+                        self.telemetry.count_downstream_token(false);
+                        let (outcome, until) = match fetch.await {
+                            Ok((secret, lifetime)) => {
+                                let lifetime = Duration::from_secs(lifetime).min(MAX_LIFETIME);
+                                let margin = EXPIRY_MARGIN.min(lifetime / 2);
+                                (Ok(secret), Instant::now() + (lifetime - margin))
+                            }
+                            Err(e) => (Err(e), Instant::now() + FAILURE_HOLD),
+                        };
+                        let _ = guard.insert(Arc::new(Cached {
+                            outcome: outcome.clone(),
+                            until,
+                        }));
+                        return outcome;
+                    }
                 }
             }
-        }
+        };
+        tokio::time::timeout(WAIT_BUDGET, wait)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::new(ErrorKind::DownstreamTokenUnavailable)
+                    .because("no token within the wait budget"))
+            })
     }
 
     /// A live cached token for `key`, without waiting on anything: the common case.
-    pub(crate) fn peek(&self, key: &[u8; 32]) -> Option<Arc<str>> {
+    pub(crate) fn peek(&self, key: &[u8; 32]) -> Option<Result<Arc<str>, ApiError>> {
         let hit = self
             .cache
             .get(key)
             .filter(|hit| hit.until > Instant::now())?;
         self.telemetry.count_downstream_token(true);
-        Some(Arc::clone(&hit.secret))
+        Some(hit.outcome.clone())
     }
 
     /// Caches `secret` for `key` for `lifetime` (the benchmark's warm cache).
@@ -275,7 +315,7 @@ impl Exchange {
         self.cache.insert(
             key,
             Arc::new(Cached {
-                secret: Arc::from(secret),
+                outcome: Ok(Arc::from(secret)),
                 until: Instant::now() + lifetime,
             }),
         );
@@ -351,7 +391,15 @@ impl Exchange {
             }
         };
         let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap_or_default();
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            if body.len() + chunk.len() > MAX_TOKEN_ANSWER_BYTES {
+                item.finish(false, Some(status));
+                return Err(unavailable().because("the token endpoint's answer is too large"));
+            }
+            body.extend_from_slice(&chunk);
+        }
         item.finish((200..300).contains(&status), Some(status));
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
             log::warn!("downstream: the token endpoint {host} answered {status} without JSON");
@@ -359,11 +407,15 @@ impl Exchange {
         })?;
         if let (Some(token), true) = (answer.access_token.as_deref(), (200..300).contains(&status))
         {
-            let lifetime = match answer.expires_in {
-                Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(0),
-                Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(0),
-                _ => 0,
+            // Seconds, as a number or a string; Entra sends whole numbers, others fractions.
+            let seconds = match &answer.expires_in {
+                Some(serde_json::Value::Number(n)) => n.as_f64(),
+                Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
+                _ => None,
             };
+            let lifetime = seconds
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map_or(0, |s| s.min(MAX_LIFETIME.as_secs_f64()) as u64);
             return Ok((Arc::from(token), lifetime));
         }
         Err(self.refusal(&answer, status, credential))
@@ -383,9 +435,13 @@ impl Exchange {
             .as_deref()
             .unwrap_or("none")
             .chars()
+            .filter(|c| c.is_ascii_lowercase() || *c == '_')
             .take(40)
             .collect();
-        let claims = answer.claims.as_deref().filter(|c| !c.trim().is_empty());
+        let claims = answer
+            .claims
+            .as_deref()
+            .filter(|c| !c.trim().is_empty() && c.len() <= MAX_CLAIMS_BYTES);
         match (code.as_str(), claims) {
             ("interaction_required" | "consent_required" | "invalid_grant", Some(claims)) => {
                 log::info!(
@@ -396,7 +452,7 @@ impl Exchange {
                     .because(format!("the token endpoint answered {code} with claims"))
                     .with(Detail::Claims(claims.to_owned()))
             }
-            ("invalid_client" | "unauthorized_client", _) => {
+            ("invalid_client", _) => {
                 if !self.warned.swap(true, Ordering::Relaxed) {
                     log::warn!(
                         "downstream: AUTH_CLIENT_CREDENTIAL ({}) was refused by the token endpoint ({code:?}, AADSTS {:?}): check the credential on the app registration",
@@ -454,7 +510,7 @@ impl Exchange {
     /// Sends `request` to the API at `base` with `token`.
     pub(crate) async fn send(
         &self,
-        base: &str,
+        url: reqwest::Url,
         token: &DownstreamToken,
         request: Outgoing<'_>,
         timeout: Duration,
@@ -465,13 +521,9 @@ impl Exchange {
             .http
             .client_ref()
             .map_err(|e| unavailable().because(e.to_string()))?;
-        let url = format!("{base}{}", request.path);
-        let host = reqwest::Url::parse(base)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
+        let host = url.host_str().unwrap_or_default().to_owned();
         let mut builder = client
-            .request(request.method, &url)
+            .request(request.method, url)
             .header("Authorization", token.authorization())
             .timeout(timeout);
         if let Some((content_type, body)) = request.body {
@@ -550,7 +602,8 @@ fn signed_assertion(
         ApiError::new(ErrorKind::DownstreamTokenUnavailable).because("no randomness for jti")
     })?;
     let jti: String = jti.iter().map(|b| format!("{b:02x}")).collect();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    // Entra pairs the SHA-256 thumbprint with PS256 (RS256 goes with the SHA-1 `x5t`).
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
     header.x5t_s256 = Some(thumbprint.to_owned());
     let claims = serde_json::json!({
         "aud": endpoint,

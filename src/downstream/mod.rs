@@ -212,15 +212,35 @@ impl Downstreams {
                 )),
             );
         };
-        if !request.path.starts_with('/') || request.path.starts_with("//") {
-            return Err(ApiError::new(ErrorKind::DownstreamNotConfigured)
-                .because("a downstream path starts with one /, under the API's base URL"));
-        }
+        let url = under_base(base, request.path).ok_or_else(|| {
+            ApiError::new(ErrorKind::DownstreamNotConfigured)
+                .because("a downstream path starts with one /, stays under the API's base URL and has no . or .. segment")
+        })?;
         let token = self.token(name, who, assertion).await?;
         self.exchange
-            .send(base, &token, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
+            .send(url, &token, request, CALL_TIMEOUT, MAX_ANSWER_BYTES)
             .await
     }
+}
+
+/// `base` + `path` when the result stays under the base URL: same origin, the base's path as
+/// a prefix, no `.` or `..` segment (encoded or not), no backslash. A path is often built from
+/// a caller's value, and a token for the API must not reach another of its paths.
+fn under_base(base: &str, path: &str) -> Option<reqwest::Url> {
+    let route = path.split(['?', '#']).next().unwrap_or("");
+    let dotted = route.split('/').any(|segment| {
+        let plain = segment.to_ascii_lowercase().replace("%2e", ".");
+        plain == "." || plain == ".."
+    });
+    if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') || dotted {
+        return None;
+    }
+    let base_url = reqwest::Url::parse(base).ok()?;
+    let url = reqwest::Url::parse(&format!("{base}{path}")).ok()?;
+    let prefix = format!("{}/", base_url.path().trim_end_matches('/'));
+    (url.origin() == base_url.origin()
+        && (url.path().starts_with(&prefix) || url.path() == base_url.path()))
+    .then_some(url)
 }
 
 /// A request to a downstream API.
@@ -299,5 +319,36 @@ impl DownstreamApi<'_> {
                 Outgoing { method, path, body },
             )
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_under_the_base_url() {
+        let base = "http://127.0.0.1:9/tenant-a/api";
+        assert_eq!(
+            under_base(base, "/v1/me?x=1")
+                .map(|u| u.to_string())
+                .as_deref(),
+            Some("http://127.0.0.1:9/tenant-a/api/v1/me?x=1")
+        );
+        for bad in [
+            "/../../admin",
+            "/%2e%2e/%2E%2e/admin",
+            "/.%2e/other",
+            "/./x",
+            "//evil.example/x",
+            "/\\evil",
+            "v1/me",
+            "",
+        ] {
+            assert!(under_base(base, bad).is_none(), "{bad}");
+        }
+        assert!(under_base("https://graph.microsoft.com", "/v1.0/me").is_some());
+        // A name with dots is not a dot segment.
+        assert!(under_base(base, "/files/a..b").is_some());
     }
 }

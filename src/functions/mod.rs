@@ -249,8 +249,9 @@ pub struct Request {
     headers: Headers,
     body: Bytes,
     identity: Option<Arc<Identity>>,
-    /// The `Authorization` header, kept out of `headers`: the caller's token leaves the
-    /// process only as the assertion of an on-behalf-of exchange, never through a function.
+    /// The `Authorization` header, kept out of `headers` once the gate validated a token:
+    /// the caller's token leaves the process only as the assertion of an on-behalf-of
+    /// exchange, never through a function.
     authorization: Option<String>,
     services: Arc<Services>,
 }
@@ -266,7 +267,12 @@ impl Request {
     ) -> Request {
         let mut headers = std::mem::take(&mut call.headers);
         let authorization = headers.get("authorization");
-        headers.remove("authorization");
+        // A validated token is the gate's: it leaves the process only as an on-behalf-of
+        // assertion. A function whose rule is `anonymous` checks its own credentials (a
+        // webhook's signature, Basic auth) and keeps the header.
+        if identity.is_some() {
+            headers.remove("authorization");
+        }
         Request {
             method: std::mem::take(&mut call.method),
             params: std::mem::take(&mut call.params),
@@ -540,4 +546,14 @@ fn shape_error(what: &str, e: &serde_json::Error) -> String {
 /// `400 InvalidRequestBody` with `reason` for `debug`.
 pub(crate) fn invalid_body(reason: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::InvalidRequestBody).because(reason)
+}
+
+/// Compile-time check: a request's downstream calls can be awaited where `Send` futures are
+/// required (an MCP tool runs on the SDK's tasks).
+#[allow(dead_code)]
+fn downstream_futures_are_send(req: &Request) {
+    fn send<T: Send>(_: &T) {}
+    send(&req.downstream("api"));
+    let api = req.downstream_api("api");
+    send(&api.get("/"));
 }

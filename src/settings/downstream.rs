@@ -85,15 +85,23 @@ pub(super) fn read(source: &Source, app_root: &Path) -> Result<DownstreamSetting
         };
         if let Some(api) = rest.strip_suffix("_URL") {
             let url = crate::net::check_url(value).or_else(|e| fail(name, e))?;
+            if url.query().is_some()
+                || url.fragment().is_some()
+                || !url.username().is_empty()
+                || url.password().is_some()
+            {
+                return fail(name, "must be a base URL: no query, fragment or user");
+            }
             urls.insert(
                 api.to_owned(),
                 url.as_str().trim_end_matches('/').to_owned(),
             );
         } else if let Some(api) = rest.strip_suffix("_SCOPES") {
-            scopes.insert(
-                api.to_owned(),
-                value.split_whitespace().map(str::to_owned).collect(),
-            );
+            let list: Vec<String> = value.split_whitespace().map(str::to_owned).collect();
+            if list.is_empty() {
+                return fail(name, "names no scope");
+            }
+            scopes.insert(api.to_owned(), list);
         } else {
             log::warn!("{name}: not a setting funcgate reads (DOWNSTREAM_<NAME>_URL or _SCOPES)");
         }

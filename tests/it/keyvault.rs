@@ -54,7 +54,15 @@ async fn managed_identity_reads_after_the_challenge_and_caches() {
         .await
         .assert_error(404, "SecretNotFound");
     assert_eq!(azure.reads(), 2);
-    let logs = s.handler.logs();
+    // The log is read from the handler's stdout by another thread: under load its last
+    // lines can arrive after the answers, so wait for the last one expected.
+    let logs = s
+        .handler
+        .wait_for_log(
+            "secret=\"DB-PASSWORD\" result=ok cache=hit",
+            std::time::Duration::from_secs(10),
+        )
+        .await;
     assert!(
         logs.contains("managed identity (system-assigned)"),
         "{logs}"

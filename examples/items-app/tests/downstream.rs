@@ -377,7 +377,7 @@ async fn the_certificate_credential_signs_an_assertion_naming_its_thumbprint() {
     let form = &idp.token_requests()[0];
     let proof = field(form, "client_assertion").unwrap();
     let head = header(proof);
-    assert_eq!(head["alg"], "RS256");
+    assert_eq!(head["alg"], "PS256");
     let thumbprint = head["x5t#S256"].as_str().unwrap();
     assert_eq!(
         base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -434,6 +434,49 @@ async fn wrong_credential_settings_stop_start_up() {
         .to_string();
         assert!(err.contains(named), "{err}");
     }
+}
+
+#[tokio::test]
+async fn a_failing_token_source_is_asked_once_for_callers_waiting_together() {
+    let idp = IdentityProvider::start();
+    let (graph_url, _seen, _graph) = graph();
+    let app = start(
+        &idp,
+        &graph_url,
+        &[("AUTH_CLIENT_CREDENTIAL", "managed_identity")],
+    )
+    .await;
+    idp.answer_next_token_request(503, json!({"error": "temporarily_unavailable"}));
+    let ada = user(&idp, "ada@contoso.com");
+    let calls: Vec<_> = (0..20).map(|_| app.get("/me", Some(&ada))).collect();
+    for a in futures_join(calls).await {
+        assert_eq!(
+            (a.status, a.code().as_str()),
+            (502, "DownstreamTokenUnavailable")
+        );
+    }
+    // The failure is shared for a few seconds rather than retried by each waiter in turn.
+    assert_eq!(idp.token_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_lifetime_beyond_belief_is_capped_not_a_crash() {
+    let idp = IdentityProvider::start();
+    let (graph_url, _seen, _graph) = graph();
+    let app = start(
+        &idp,
+        &graph_url,
+        &[("AUTH_CLIENT_CREDENTIAL", "managed_identity")],
+    )
+    .await;
+    idp.answer_next_token_request(
+        200,
+        json!({"token_type": "Bearer", "access_token": "opaque", "expires_in": 18446744073709551615u64}),
+    );
+    let ada = user(&idp, "ada@contoso.com");
+    assert_eq!(app.get("/me", Some(&ada)).await.status, 200);
+    assert_eq!(app.get("/me", Some(&ada)).await.status, 200);
+    assert_eq!(idp.token_requests().len(), 1);
 }
 
 /// Runs the futures concurrently and collects their outputs in order.
