@@ -433,6 +433,11 @@ impl Request {
         &self.headers
     }
 
+    /// The headers, moved out (the request keeps none).
+    pub(crate) fn take_headers(&mut self) -> Headers {
+        std::mem::take(&mut self.headers)
+    }
+
     /// The body, shared (a cheap clone of the bytes).
     pub(crate) fn body_bytes(&self) -> Bytes {
         self.body.clone()

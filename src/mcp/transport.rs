@@ -93,8 +93,8 @@ impl<H: ServerHandler> Transport<H> {
     }
 
     /// Answers one request that passed the endpoint's rule.
-    pub(crate) async fn serve(&self, req: Request) -> Outcome {
-        let services = req.services_arc();
+    pub(crate) async fn serve(&self, mut req: Request) -> Outcome {
+        let services = &Arc::clone(req.services_arc());
         if let Some(origin) = req.header("origin")
             && !services.mcp_origins.allows(&origin)
         {
@@ -194,7 +194,16 @@ impl<H: ServerHandler> Transport<H> {
                 return Ok(Reply::refusal(err).noted(&notes, "refused"));
             }
         }
-        let mut headers = req.headers().clone();
+        let plain = tool_call
+            && name.is_some_and(|name| self.server.is_plain(name))
+            && m.jsonrpc.as_deref() == Some("2.0")
+            && matches!(
+                id,
+                Some(serde_json::Value::Number(_) | serde_json::Value::String(_))
+            )
+            && plain_call_headers(&req);
+        // The request's own headers, moved: the tool's request is the last to need them.
+        let mut headers = req.take_headers();
         // Credentials are the gate's, not the tools': the caller's token, cookies (App Service
         // Authentication's session), the platform's token store, function keys.
         headers.retain(|name| {
@@ -203,16 +212,7 @@ impl<H: ServerHandler> Transport<H> {
                 "authorization" | "proxy-authorization" | "cookie" | "x-functions-key"
             ) && !name.starts_with("x-ms-token-")
         });
-        if tool_call
-            && let Some(name) = name
-            && self.server.is_plain(name)
-            && m.jsonrpc.as_deref() == Some("2.0")
-            && matches!(
-                id,
-                Some(serde_json::Value::Number(_) | serde_json::Value::String(_))
-            )
-            && plain_call_headers(&req)
-        {
+        if plain && let Some(name) = name {
             let arguments = m
                 .params
                 .as_ref()
@@ -378,18 +378,42 @@ fn plain_answer(
     id: Option<serde_json::Value>,
     result: Result<rmcp::model::CallToolResponse, rmcp::ErrorData>,
 ) -> Reply {
-    let body = match result {
-        Ok(rmcp::model::CallToolResponse::Complete(result)) => {
-            serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result})
-        }
+    /// A JSON-RPC response, serialised without building a tree of it.
+    #[derive(serde::Serialize)]
+    struct Answer<'a, R: serde::Serialize> {
+        jsonrpc: &'static str,
+        id: &'a Option<serde_json::Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<&'a R>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'a rmcp::ErrorData>,
+    }
+    let needs_newer = rmcp::ErrorData::internal_error(
+        "the tool's answer needs protocol revision 2026-07-28",
+        None,
+    );
+    let body = match &result {
+        Ok(rmcp::model::CallToolResponse::Complete(result)) => serde_json::to_vec(&Answer {
+            jsonrpc: "2.0",
+            id: &id,
+            result: Some(result),
+            error: None,
+        }),
         // An input-required or task result exists from 2026-07-28 on only.
-        Ok(_) => serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {
-            "code": -32603,
-            "message": "the tool's answer needs protocol revision 2026-07-28",
-        }}),
-        Err(error) => serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error}),
+        Ok(_) => serde_json::to_vec(&Answer::<()> {
+            jsonrpc: "2.0",
+            id: &id,
+            result: None,
+            error: Some(&needs_newer),
+        }),
+        Err(error) => serde_json::to_vec(&Answer::<()> {
+            jsonrpc: "2.0",
+            id: &id,
+            result: None,
+            error: Some(error),
+        }),
     };
-    Reply::json(200, &body)
+    Reply::with_json_body(200, body.unwrap_or_else(|_| b"{}".to_vec()))
 }
 
 /// A JSON-RPC error in a 400, with the request's id when it has one: a routing header that

@@ -12,8 +12,8 @@
 //!
 //! The server is at `/mcp` (host.json's `mcp-custom-handler` profile: no route prefix, every
 //! path passed on), its metadata at `/.well-known/oauth-protected-resource/mcp`. Beside it,
-//! `GET /orders/{id}` serves the same read as a plain function, with no folder of its own
-//! (the profile passes every path to the handler).
+//! `GET /orders/{id}` and `POST /orders/find` serve the same read as plain functions, with no
+//! folder of their own (the profile passes every path to the handler).
 
 use std::time::Duration;
 
@@ -31,6 +31,11 @@ pub fn app() -> App {
             Function::new("order", order_by_rest)
                 .route("orders/{id:int}", &["GET", "HEAD"])
                 .rules("GET,HEAD=scopes:Orders.Read|roles:Orders.Read"),
+        )
+        .function(
+            Function::new("find", find_order)
+                .route("orders/find", &["POST"])
+                .rules("POST=scopes:Orders.Read|roles:Orders.Read"),
         )
         .mcp(
             Mcp::new("orders")
@@ -92,6 +97,12 @@ fn reader(req: &funcgate::Request) -> String {
 async fn order_by_rest(req: Request) -> Outcome {
     let id: u32 = req.param("id").and_then(|v| v.parse().ok()).unwrap_or(0);
     Ok(Reply::json(200, &order(id, &reader(&req))))
+}
+
+/// `POST /orders/find` with `{"id": 7}`: the same read with a JSON body, as a plain function.
+async fn find_order(req: Request) -> Outcome {
+    let args: OrderId = req.json()?;
+    Ok(Reply::json(200, &order(args.id, &reader(&req))))
 }
 
 async fn export_orders(args: Export, req: ToolRequest) -> Result<String, String> {

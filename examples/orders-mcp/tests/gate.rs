@@ -406,7 +406,14 @@ async fn the_metadata_names_the_server_as_the_resource() {
         .get("/.well-known/oauth-protected-resource/orders/5", None)
         .await;
     assert_eq!(a.json()["resource"], "https://orders.example/orders/5");
-    // The plain function beside the server, folder-less under the profile.
+    // The plain functions beside the server, folder-less under the profile.
+    let a = app
+        .request("POST", "/orders/find")
+        .bearer(&by_resource)
+        .body("application/json", r#"{"id": 6}"#)
+        .send()
+        .await;
+    assert_eq!(a.json()["id"], 6, "{}", a.body);
     let a = app.get("/orders/5", Some(&by_resource)).await;
     assert_eq!(a.json()["id"], 5, "{}", a.body);
 }
