@@ -597,7 +597,7 @@ impl<H> Server<H> {
         }
     }
 
-    /// Whether every tool can be called without a token.
+    /// Whether tool `name` needs a token (its rule is not `anonymous`).
     pub(crate) fn tool_needs_token(&self, name: &str) -> bool {
         self.tool(name).is_some_and(|t| !t.policy.is_anonymous())
     }
