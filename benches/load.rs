@@ -448,7 +448,7 @@ fn mcp_runs(
     provider: &Provider,
     key: &TestKey,
     binary: &std::path::Path,
-) -> (f64, f64, f64) {
+) -> (McpFigure, McpFigure, McpFigure) {
     // The example's host.json (the mcp-custom-handler profile) in a scratch app folder.
     let app = AppDir::new("");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/orders-mcp");
@@ -485,40 +485,51 @@ wrk.method = "POST"
 wrk.body = '{"id":7}'
 wrk.headers["Content-Type"] = "application/json"
 "#;
+    // Each run with the handler's CPU time per request: how much of a gap is the handler's
+    // own work and how much the machine's (the load generator shares its 2 cores).
+    let pid = handler.pid();
+    let run = |path: &str, script: &str| {
+        let before = cpu_ns(pid);
+        let sample = wrk(
+            &handler.url(path),
+            16,
+            RUN_SECONDS,
+            Some(&token),
+            script,
+            &[],
+        );
+        let cpu_us =
+            (cpu_ns(pid) - before) as f64 / 1000.0 / (sample.0 * RUN_SECONDS as f64).max(1.0);
+        (sample, cpu_us)
+    };
     let (mut plain, mut posted, mut mcp) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        plain.push(wrk(
-            &handler.url("/orders/7"),
-            16,
-            RUN_SECONDS,
-            Some(&token),
-            "",
-            &[],
-        ));
-        posted.push(wrk(
-            &handler.url("/orders/find"),
-            16,
-            RUN_SECONDS,
-            Some(&token),
-            find,
-            &[],
-        ));
-        mcp.push(wrk(
-            &handler.url("/mcp"),
-            16,
-            RUN_SECONDS,
-            Some(&token),
-            call,
-            &[],
-        ));
+        plain.push(run("/orders/7", ""));
+        posted.push(run("/orders/find", find));
+        mcp.push(run("/mcp", call));
     }
-    let ((plain, _), (posted, _), (mcp, _)) = (median(&plain), median(&posted), median(&mcp));
-    assert_eq!(
-        plain.3 + posted.3 + mcp.3,
-        0,
-        "non-2xx answers in the MCP runs"
-    );
-    (plain.0, posted.0, mcp.0)
+    let figures = |runs: &mut Vec<(Sample, f64)>| {
+        let mut cpu: Vec<f64> = runs.iter().map(|r| r.1).collect();
+        cpu.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        runs.sort_by(|a, b| a.0.0.partial_cmp(&b.0.0).unwrap());
+        assert!(
+            runs.iter().all(|r| r.0.3 == 0),
+            "non-2xx answers in the MCP runs"
+        );
+        let sample = runs[runs.len() / 2].0;
+        McpFigure {
+            rps: sample.0,
+            cpu_us: cpu[cpu.len() / 2],
+        }
+    };
+    (figures(&mut plain), figures(&mut posted), figures(&mut mcp))
+}
+
+/// One path of the MCP comparison: median req/s and the handler's median CPU µs per request.
+#[derive(Clone, Copy)]
+struct McpFigure {
+    rps: f64,
+    cpu_us: f64,
 }
 
 /// Which parts run: all, or only the one `FUNCGATE_BENCH_ONLY` names (`load`, `mcp`,
@@ -727,10 +738,15 @@ fn main() {
             Some(path) => {
                 let (plain, posted, mcp) = mcp_runs(&rt, &provider, &key, &path);
                 println!();
-                println!("MCP, reused token, 16 conns                 req/s");
-                println!("  GET /orders/7 (plain function)       {plain:>9.0}");
-                println!("  POST /orders/find (plain, JSON body) {posted:>9.0}");
-                println!("  POST /mcp tools/call get_order       {mcp:>9.0}");
+                println!("MCP, reused token, 16 conns                 req/s   CPU µs/req");
+                for (name, f) in [
+                    ("GET /orders/7 (plain function)", plain),
+                    ("POST /orders/find (plain, JSON body)", posted),
+                    ("POST /mcp tools/call get_order", mcp),
+                ] {
+                    println!("  {name:<36} {:>9.0} {:>12.1}", f.rps, f.cpu_us);
+                }
+                let (plain, posted, mcp) = (plain.rps, posted.rps, mcp.rps);
                 println!(
                     "  tools/call at {:.0} % of the plain POST with a body",
                     100.0 * mcp / posted
