@@ -262,6 +262,10 @@ struct CallLine<'a> {
 /// never the token, the query, a header or a body.
 fn log_call(line: &CallLine<'_>) {
     use std::fmt::Write as _;
+    // The notes are formatted ahead of the line: not at all when it is not written.
+    if !log::log_enabled!(log::Level::Info) {
+        return;
+    }
     let mut extra = String::new();
     for (name, value) in line.notes {
         let _ = write!(extra, " {name}={value}");
