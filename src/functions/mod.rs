@@ -463,9 +463,10 @@ impl Request {
         }
     }
 
-    /// The `Authorization` header as it came (for the MCP gate's own authentication).
-    pub(crate) fn authorization(&self) -> Option<&str> {
-        self.authorization.as_deref()
+    /// The `Authorization` header as it came, moved out (for the MCP gate's own
+    /// authentication, then the tool's request: a token is a kilobyte, not copied twice).
+    pub(crate) fn take_authorization(&mut self) -> Option<String> {
+        self.authorization.take()
     }
 
     /// The caller's validated token, for an on-behalf-of exchange only.

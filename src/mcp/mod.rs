@@ -192,7 +192,9 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
             tools,
             extras: self.extras,
         });
-        let transport = transport::Transport::new(Arc::clone(&server));
+        // One transport for every request: cloning the SDK's service per request copied its
+        // configuration each time.
+        let transport = Arc::new(transport::Transport::new(Arc::clone(&server)));
         Ok(Registered::mcp(
             self.name,
             format!("POST={}", self.rules),
@@ -201,7 +203,7 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
                 scopes,
             },
             Box::new(move |req| {
-                let transport = transport.clone();
+                let transport = Arc::clone(&transport);
                 Box::pin(async move { transport.serve(req).await })
             }),
         ))
@@ -227,7 +229,33 @@ pub struct Tool<S = ()> {
 /// What a tool's handler gives back, its argument shape forgotten.
 type ToolFuture = BoxFuture<'static, Result<CallToolResponse, ErrorData>>;
 type ErasedTool<S> =
-    Arc<dyn Fn(&State<S>, serde_json::Value, ToolInput) -> ToolFuture + Send + Sync>;
+    Arc<dyn Fn(&State<S>, ToolArguments<'_>, ToolInput) -> ToolFuture + Send + Sync>;
+
+/// A tool call's arguments as the client sent them, not yet read into the tool's type: the
+/// object the SDK parsed, or the JSON text funcgate read itself on its direct path (read
+/// straight into the tool's type, with no tree of values in between).
+pub struct ToolArguments<'a>(Arguments<'a>);
+
+enum Arguments<'a> {
+    /// Parsed by the SDK.
+    Parsed(serde_json::Value),
+    /// One JSON object as it came in the request's body.
+    Text(&'a str),
+}
+
+impl ToolArguments<'_> {
+    /// Arguments the SDK parsed (an object, or none: `{}`).
+    pub(crate) fn parsed(args: Option<rmcp::model::JsonObject>) -> ToolArguments<'static> {
+        ToolArguments(Arguments::Parsed(serde_json::Value::Object(
+            args.unwrap_or_default(),
+        )))
+    }
+
+    /// Arguments as JSON text: one object, checked by the caller.
+    pub(crate) fn text(text: &str) -> ToolArguments<'_> {
+        ToolArguments(Arguments::Text(text))
+    }
+}
 
 /// What a tool is called with: the SDK's request context with the request, or the request
 /// alone (a tool whose handler takes a [`Request`] needs nothing of the SDK's, so its calls
@@ -294,7 +322,7 @@ pub trait ToolHandler<Args, S>: Send + Sync + 'static {
     /// The JSON Schema of the tool's arguments.
     fn input_schema() -> Arc<rmcp::model::JsonObject>;
     /// Answers one call with `args` as the client sent them.
-    fn call(&self, state: &State<S>, args: serde_json::Value, input: ToolInput) -> ToolFuture;
+    fn call(&self, state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture;
 }
 
 /// The SDK context a handler that takes [`ToolRequest`] needs; a call without it is a fault
@@ -329,7 +357,7 @@ where
         schema_of::<A>()
     }
 
-    fn call(&self, _state: &State<S>, args: serde_json::Value, input: ToolInput) -> ToolFuture {
+    fn call(&self, _state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture {
         match arguments::<A>(args) {
             Ok(args) => {
                 let fut = self(args, plain_request(input));
@@ -354,7 +382,7 @@ where
         schema_of::<A>()
     }
 
-    fn call(&self, state: &State<S>, args: serde_json::Value, input: ToolInput) -> ToolFuture {
+    fn call(&self, state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture {
         match arguments::<A>(args) {
             Ok(args) => {
                 let fut = self(state.clone(), args, plain_request(input));
@@ -378,7 +406,7 @@ where
         schema_of::<A>()
     }
 
-    fn call(&self, _state: &State<S>, args: serde_json::Value, input: ToolInput) -> ToolFuture {
+    fn call(&self, _state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture {
         let req = match sdk_request(input) {
             Ok(req) => req,
             Err(fault) => return fault,
@@ -407,7 +435,7 @@ where
         schema_of::<A>()
     }
 
-    fn call(&self, state: &State<S>, args: serde_json::Value, input: ToolInput) -> ToolFuture {
+    fn call(&self, state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture {
         let req = match sdk_request(input) {
             Ok(req) => req,
             Err(fault) => return fault,
@@ -434,14 +462,20 @@ fn schema_of<A: rmcp::schemars::JsonSchema + 'static>() -> Arc<rmcp::model::Json
 /// the arguments are the caller's). Input the tool cannot take is a tool error the model can
 /// correct, as the 2025-11-25 revision asks, not a protocol error.
 fn arguments<A: DeserializeOwned + 'static>(
-    args: serde_json::Value,
+    args: ToolArguments<'_>,
 ) -> Result<A, Box<CallToolResponse>> {
-    let args = if std::any::TypeId::of::<A>() == std::any::TypeId::of::<()>() {
-        serde_json::Value::Null
+    let read = if std::any::TypeId::of::<A>() == std::any::TypeId::of::<()>() {
+        // No arguments: whatever object came is not read.
+        serde_path_to_error::deserialize(serde_json::Value::Null)
     } else {
-        args
+        match args.0 {
+            Arguments::Parsed(value) => serde_path_to_error::deserialize(value),
+            Arguments::Text(text) => {
+                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+            }
+        }
     };
-    serde_path_to_error::deserialize(args).map_err(|e| {
+    read.map_err(|e| {
         let path: String = e.path().to_string().chars().take(60).collect();
         let text = e.inner().to_string();
         let names_a_field = ["missing field", "unknown field", "duplicate field"]
@@ -531,7 +565,7 @@ struct BoundTool {
     definition: rmcp::model::Tool,
     /// The handler takes the request alone.
     plain: bool,
-    run: Box<dyn Fn(serde_json::Value, ToolInput) -> ToolFuture + Send + Sync>,
+    run: Box<dyn Fn(ToolArguments<'_>, ToolInput) -> ToolFuture + Send + Sync>,
 }
 
 /// Who is calling, handed to the SDK inside the HTTP request's extensions.
@@ -588,7 +622,7 @@ impl<H> Server<H> {
     pub(crate) async fn call_plain(
         &self,
         name: &str,
-        arguments: serde_json::Value,
+        arguments: ToolArguments<'_>,
         req: Request,
     ) -> Result<CallToolResponse, ErrorData> {
         match self.tool(name) {
@@ -687,10 +721,7 @@ impl<H: ServerHandler> ServerHandler for Server<H> {
         if !allowed {
             return Err(ErrorData::invalid_request("not allowed", None));
         }
-        let args = request
-            .arguments
-            .map(serde_json::Value::Object)
-            .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+        let args = ToolArguments::parsed(request.arguments);
         let req = ToolRequest {
             req: Request::for_tool(
                 caller.headers.clone(),

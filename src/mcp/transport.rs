@@ -7,6 +7,7 @@
 //! decisions an authorization gateway makes, in the order the spec gives them: routing
 //! headers are checked against the body before any per-tool decision.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -16,8 +17,9 @@ use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
-use super::{Caller, Server, ToolOutcome};
+use super::{Caller, Server, ToolArguments, ToolOutcome};
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::functions::{Outcome, Request};
 use crate::reply::Reply;
@@ -52,15 +54,6 @@ const KNOWN_METHODS: &[&str] = &[
 pub(crate) struct Transport<H: ServerHandler> {
     server: Arc<Server<H>>,
     service: StreamableHttpService<Arc<Server<H>>, NeverSessionManager>,
-}
-
-impl<H: ServerHandler> Clone for Transport<H> {
-    fn clone(&self) -> Self {
-        Transport {
-            server: Arc::clone(&self.server),
-            service: self.service.clone(),
-        }
-    }
 }
 
 impl<H: ServerHandler> Transport<H> {
@@ -152,12 +145,13 @@ impl<H: ServerHandler> Transport<H> {
             .noted(&notes, "protocol_error"));
         }
         let tool_call = m.method.as_deref() == Some("tools/call");
-        let name = match m.name() {
-            Ok(name) => name,
+        let params = match m.params() {
+            Ok(params) => params,
             Err(reason) => {
                 return Ok(jsonrpc_error(id, -32602, reason).noted(&notes, "protocol_error"));
             }
         };
+        let name = params.name.as_deref();
         if tool_call {
             notes.tool = Some(
                 name.filter(|name| self.server.knows(name))
@@ -165,13 +159,13 @@ impl<H: ServerHandler> Transport<H> {
                     .to_owned(),
             );
         }
-        if let Err(reason) = routing_headers(&req, &m, name) {
+        if let Err(reason) = routing_headers(&req, m.method.as_deref(), name) {
             return Ok(jsonrpc_error(id, -32020, &reason).noted(&notes, "protocol_error"));
         }
         // Who is calling: the gate's identity, or (under an `anonymous` server rule) a token
         // that came anyway, which must then be valid.
         let mut identity = req.identity_arc().cloned();
-        let authorization = req.authorization().map(str::to_owned);
+        let authorization = req.take_authorization();
         if identity.is_none() && authorization.is_some() {
             match services.guard.authenticate(authorization.as_deref()).await {
                 Ok(who) => identity = Some(who),
@@ -213,20 +207,16 @@ impl<H: ServerHandler> Transport<H> {
             ) && !name.starts_with("x-ms-token-")
         });
         if plain && let Some(name) = name {
-            let arguments = m
-                .params
-                .as_ref()
-                .and_then(|p| p.get("arguments"))
-                .cloned()
-                .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
-            if arguments.is_object() {
-                let request = Request::for_tool(
-                    headers,
-                    identity,
-                    authorization.clone(),
-                    Arc::clone(services),
-                );
-                let result = self.server.call_plain(name, arguments, request).await;
+            // Read straight into the tool's type; an absent `arguments` is the empty object,
+            // anything but an object is the SDK's to answer.
+            let arguments = params.arguments.map_or("{}", RawValue::get);
+            if arguments.starts_with('{') {
+                let request =
+                    Request::for_tool(headers, identity, authorization, Arc::clone(services));
+                let result = self
+                    .server
+                    .call_plain(name, ToolArguments::text(arguments), request)
+                    .await;
                 let outcome = match &result {
                     Ok(rmcp::model::CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                         "tool_error"
@@ -263,43 +253,76 @@ impl<H: ServerHandler> Transport<H> {
 }
 
 /// A JSON-RPC message as the gate reads it: one object (never a batch), its method and id,
-/// and the params it decides on. Fields are typed loosely so that a wrong type is refused
-/// here with a reason rather than skipped.
+/// and its params left as text until the method says what to read of them. Fields are typed
+/// loosely so that a wrong type is refused here with a reason rather than skipped, and a
+/// key given twice is refused rather than read as one of its values.
 #[derive(Deserialize)]
-struct Message {
-    #[serde(default)]
-    jsonrpc: Option<String>,
-    #[serde(default)]
-    method: Option<String>,
+struct Message<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    method: Option<Cow<'a, str>>,
     #[serde(default)]
     id: Option<serde_json::Value>,
-    #[serde(default)]
-    params: Option<serde_json::Value>,
+    #[serde(default, borrow)]
+    params: Option<&'a RawValue>,
 }
 
-impl Message {
-    /// The tool or prompt name (`params.name`), or the resource (`params.uri`) the method
-    /// names; `Err` when the method defines it and it is not a string.
-    fn name(&self) -> Result<Option<&str>, &'static str> {
-        let field = match self.method.as_deref() {
-            Some("tools/call" | "prompts/get") => "name",
-            Some("resources/read") => "uri",
-            _ => return Ok(None),
-        };
-        match self.params.as_ref().and_then(|p| p.get(field)) {
-            None => Ok(None),
-            Some(serde_json::Value::String(name)) => Ok(Some(name)),
-            Some(_) => Err("Invalid params: the name must be a string"),
+/// What the gate reads of a call's params: the name its decisions are about and, for a
+/// tool, the arguments (as text, for the tool's own type to read).
+#[derive(Default)]
+struct Params<'a> {
+    name: Option<Cow<'a, str>>,
+    arguments: Option<&'a RawValue>,
+}
+
+impl<'a> Message<'a> {
+    /// The tool or prompt name (`params.name`) or the resource (`params.uri`) the method
+    /// names, and a tool's arguments; `Err` when the method names one and the params are
+    /// not an object with a string there (each key once).
+    fn params(&self) -> Result<Params<'a>, &'static str> {
+        #[derive(Deserialize)]
+        struct Named<'a> {
+            #[serde(default, borrow)]
+            name: Option<&'a RawValue>,
+            #[serde(default, borrow)]
+            uri: Option<&'a RawValue>,
+            #[serde(default, borrow)]
+            arguments: Option<&'a RawValue>,
         }
+        let uri = match self.method.as_deref() {
+            Some("tools/call" | "prompts/get") => false,
+            Some("resources/read") => true,
+            _ => return Ok(Params::default()),
+        };
+        let Some(params) = self.params else {
+            return Ok(Params::default());
+        };
+        // Objects only: a derived reader would also take an array, by position.
+        let named: Named<'a> = Some(params.get())
+            .filter(|text| text.starts_with('{'))
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or("Invalid params: not an object with each key once")?;
+        let name = match if uri { named.uri } else { named.name } {
+            None => None,
+            Some(raw) => Some(
+                serde_json::from_str::<Cow<'a, str>>(raw.get())
+                    .map_err(|_| "Invalid params: the name must be a string")?,
+            ),
+        };
+        Ok(Params {
+            name,
+            arguments: if uri { None } else { named.arguments },
+        })
     }
 }
 
 /// The 2026-07-28 routing headers against the body: `Mcp-Method` must be the body's method
 /// and, for a call that names a tool, prompt or resource, `Mcp-Name` its name (a gateway may
 /// route on either without reading the body). Earlier revisions do not send them.
-fn routing_headers(req: &Request, m: &Message, name: Option<&str>) -> Result<(), String> {
+fn routing_headers(req: &Request, method: Option<&str>, name: Option<&str>) -> Result<(), String> {
     let version = req.header("mcp-protocol-version").unwrap_or_default();
-    let Some(method) = m.method.as_deref() else {
+    let Some(method) = method else {
         return Ok(());
     };
     if version.trim() < STANDARD_HEADERS_VERSION {
@@ -366,8 +389,13 @@ fn plain_call_headers(req: &Request) -> bool {
             .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
     });
     let accepts = single("accept").is_some_and(|accept| {
-        let lower = accept.to_ascii_lowercase();
-        lower.contains("application/json") && lower.contains("text/event-stream")
+        let has = |wanted: &str| {
+            accept
+                .as_bytes()
+                .windows(wanted.len())
+                .any(|w| w.eq_ignore_ascii_case(wanted.as_bytes()))
+        };
+        has("application/json") && has("text/event-stream")
     });
     version_ok && json_in && accepts
 }
@@ -392,28 +420,42 @@ fn plain_answer(
         "the tool's answer needs protocol revision 2026-07-28",
         None,
     );
-    let body = match &result {
-        Ok(rmcp::model::CallToolResponse::Complete(result)) => serde_json::to_vec(&Answer {
-            jsonrpc: "2.0",
-            id: &id,
-            result: Some(result),
-            error: None,
-        }),
+    // Room for a small answer up front rather than growing to it.
+    let mut body = Vec::with_capacity(512);
+    let written = match &result {
+        Ok(rmcp::model::CallToolResponse::Complete(result)) => serde_json::to_writer(
+            &mut body,
+            &Answer {
+                jsonrpc: "2.0",
+                id: &id,
+                result: Some(result),
+                error: None,
+            },
+        ),
         // An input-required or task result exists from 2026-07-28 on only.
-        Ok(_) => serde_json::to_vec(&Answer::<()> {
-            jsonrpc: "2.0",
-            id: &id,
-            result: None,
-            error: Some(&needs_newer),
-        }),
-        Err(error) => serde_json::to_vec(&Answer::<()> {
-            jsonrpc: "2.0",
-            id: &id,
-            result: None,
-            error: Some(error),
-        }),
+        Ok(_) => serde_json::to_writer(
+            &mut body,
+            &Answer::<()> {
+                jsonrpc: "2.0",
+                id: &id,
+                result: None,
+                error: Some(&needs_newer),
+            },
+        ),
+        Err(error) => serde_json::to_writer(
+            &mut body,
+            &Answer::<()> {
+                jsonrpc: "2.0",
+                id: &id,
+                result: None,
+                error: Some(error),
+            },
+        ),
     };
-    Reply::with_json_body(200, body.unwrap_or_else(|_| b"{}".to_vec()))
+    if written.is_err() {
+        body = b"{}".to_vec();
+    }
+    Reply::with_json_body(200, body)
 }
 
 /// A JSON-RPC error in a 400, with the request's id when it has one: a routing header that

@@ -262,8 +262,18 @@ async fn bodies_the_gate_cannot_read_are_answered_by_the_gate() {
                 .await
         }
     };
-    // Not JSON; a batch; a tools/call whose name is not a string; a forged log line in the id.
+    // Not JSON; a batch; a tools/call whose name is not a string, or named twice (a reader
+    // that kept the last would run a tool the gate did not decide on), or whose params are
+    // not an object; a forged log line in the id.
     for (body, code) in [
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_order","name":"cancel_order","arguments":{"id":7}}}"#,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["cancel_order"]}"#,
+            -32602,
+        ),
         ("{", -32700),
         (
             r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#,
