@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The MCP gate against the built executable (`orders-mcp`), as the Functions host runs it on
-//! the `mcp-custom-handler` profile: each authorization rule and each transport check, and
-//! the invocation protocol refused at start-up.
+//! the `mcp-custom-handler` profile: each authorization rule and each transport check, the
+//! same server placed by a function folder in proxying and forwarding mode, and the invocation
+//! protocol refused at start-up.
 
 use funcgate::testing::{IdentityProvider, TestApp, TestResponse, invocation_copy};
 use serde_json::{Value, json};
@@ -512,5 +513,128 @@ async fn a_plain_tool_answers_alike_directly_and_through_the_sdk() {
             .await;
         assert_eq!(direct.result(), sdk.result());
         assert_eq!(direct.result()["isError"], true);
+    }
+}
+
+/// A copy of the app without the profile: the server placed by a function folder named after
+/// it (route `mcp`, under the default `api` prefix), with `mode` (`enableProxyingHttpRequest`
+/// or `enableForwardingHttpRequest`) on, and the metadata function's folder beside it.
+fn folder_copy(mode: &str) -> impl AsRef<std::path::Path> {
+    let copy = invocation_copy(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let host = json!({
+        "version": "2.0",
+        "customHandler": {
+            "description": {"defaultExecutablePath": "orders-mcp"},
+            mode: true,
+        },
+    });
+    std::fs::write(copy.path().join("host.json"), host.to_string()).unwrap();
+    let function = |methods: Value, route: &str| {
+        json!({"bindings": [
+            {"type": "httpTrigger", "direction": "in", "name": "req", "authLevel": "anonymous",
+             "methods": methods, "route": route},
+            {"type": "http", "direction": "out", "name": "res"},
+        ]})
+        .to_string()
+    };
+    for (folder, text) in [
+        ("orders", function(json!(["post"]), "mcp")),
+        (
+            "oauth-protected-resource",
+            function(
+                json!(["get"]),
+                ".well-known/oauth-protected-resource/{*resource}",
+            ),
+        ),
+    ] {
+        std::fs::create_dir(copy.path().join(folder)).unwrap();
+        std::fs::write(copy.path().join(folder).join("function.json"), text).unwrap();
+    }
+    copy
+}
+
+#[tokio::test]
+async fn a_server_in_a_function_folder_keeps_every_rule_in_both_http_modes() {
+    let idp = IdentityProvider::start();
+    let reader = idp.token(json!({"scp": "Orders.Read"}));
+    let wrong = idp.token(json!({"scp": "Other.Thing"}));
+    for mode in ["enableProxyingHttpRequest", "enableForwardingHttpRequest"] {
+        let copy = folder_copy(mode);
+        let app = TestApp::start_binary(
+            env!("CARGO_BIN_EXE_orders-mcp"),
+            copy.as_ref(),
+            &idp,
+            &[("PUBLIC_BASE_URL", BASE), ("AUTH_DEBUG_ERRORS", "true")],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{mode}: {e}"));
+
+        // The 401 points at a document that is served and names the URL the client used.
+        let none = app.mcp("/mcp").initialize().await;
+        assert_eq!(none.status, 401, "{mode}: {}", none.body);
+        let c = challenge(&none).to_owned();
+        assert!(c.contains(&read_scope()), "{mode}: {c}");
+        let pointer = c
+            .split("resource_metadata=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("{mode}: no resource_metadata in {c}"));
+        // Under the route prefix, where the host passes requests on (nothing outside it).
+        let path = pointer
+            .strip_prefix(&format!("{BASE}/api/.well-known"))
+            .map(|rest| format!("/.well-known{rest}"))
+            .unwrap_or_else(|| panic!("{mode}: {pointer} is not under the route prefix"));
+        let doc = app.get(&path, None).await;
+        assert_eq!(doc.status, 200, "{mode}: {path}: {}", doc.body);
+        assert_eq!(
+            doc.json()["resource"],
+            format!("{BASE}/api/mcp"),
+            "{mode}: {}",
+            doc.body
+        );
+
+        // Per-caller lists, an allowed and a refused call, a routing header checked.
+        let a = app.mcp("/mcp").bearer(&reader).list_tools().await;
+        assert_eq!(a.status, 200, "{mode}: {}", a.body);
+        assert_eq!(tool_names(&a), ["export_orders", "get_order"], "{mode}");
+        let a = app
+            .mcp("/mcp")
+            .bearer(&reader)
+            .call("get_order", json!({"id": 4}))
+            .await;
+        assert_eq!(
+            a.result()["structuredContent"]["id"],
+            4,
+            "{mode}: {}",
+            a.body
+        );
+        let a = app
+            .mcp("/mcp")
+            .bearer(&wrong)
+            .call("get_order", json!({"id": 4}))
+            .await;
+        assert_eq!(a.status, 403, "{mode}: {}", a.body);
+        assert!(challenge(&a).contains("insufficient_scope"), "{mode}");
+        let a = app
+            .mcp("/mcp")
+            .version("2026-07-28")
+            .bearer(&reader)
+            .header("Mcp-Name", "cancel_order")
+            .call("get_order", json!({"id": 4}))
+            .await;
+        assert_eq!(a.status, 400, "{mode}: {}", a.body);
+        assert_eq!(a.json()["error"]["code"], -32020, "{mode}: {}", a.body);
+
+        // Progress as server-sent events: proxying streams them, forwarding delivers them
+        // whole; either way the client reads three notifications and the result.
+        let a = app
+            .mcp("/mcp")
+            .bearer(&reader)
+            .call_with_progress("export_orders", json!({"count": 3}))
+            .await;
+        assert_eq!(a.status, 200, "{mode}: {}", a.body);
+        let messages = a.messages();
+        assert_eq!(messages.len(), 4, "{mode}: {}", a.body);
+        assert!(messages[3]["result"].is_object(), "{mode}: {}", a.body);
     }
 }
