@@ -6,6 +6,7 @@ mod support;
 
 mod challenge_uri;
 mod contract;
+mod downstream;
 mod faults;
 mod functions;
 mod host_protocols;
