@@ -171,8 +171,13 @@ fn print_help(project: &Project, settings: &[(String, String)], issuer_port: u16
     }
     println!("try, in another terminal:");
     println!("  curl -i localhost:{port}{health}");
-    println!("  curl -i localhost:{port}{path}                      # 401: no token");
+    // Under a profile functions have no folders to name one by; health is anonymous.
+    if path != health {
+        println!("  curl -i localhost:{port}{path}                      # 401: no token");
+    }
     println!("  TOKEN=$(cargo funcgate token --scp Api.Read --claim upn=ada@contoso.com)");
-    println!("  curl -i -H \"Authorization: Bearer $TOKEN\" localhost:{port}{path}");
+    if path != health {
+        println!("  curl -i -H \"Authorization: Bearer $TOKEN\" localhost:{port}{path}");
+    }
     println!("tokens with any claims: cargo funcgate token --help");
 }

@@ -34,8 +34,20 @@ pub(crate) struct FunctionArgs {
 pub(crate) fn run(args: &FunctionArgs) -> Result<ExitCode, Failure> {
     let project = Project::find()?;
     let added = add(&project, &args.name, &args.rules)?;
+    let placed = if added.folderless {
+        format!(
+            "its route {}/{{id?}} in its code (host.json's profile allows no function folders)",
+            project.public_path(&args.name)
+        )
+    } else {
+        format!(
+            "{name}/function.json ({}/{{id?}}, the methods its rules name)",
+            project.public_path(&args.name),
+            name = args.name
+        )
+    };
     println!(
-        "added {name}: {name}/function.json (/{name}/{{id?}}, the methods its rules name), {}, {} and its registration in {}",
+        "added {name}: {placed}, {}, {} and its registration in {}",
         added.source.display(),
         added.test.display(),
         added.registry.display(),
@@ -50,6 +62,8 @@ pub(crate) fn run(args: &FunctionArgs) -> Result<ExitCode, Failure> {
 
 /// What `add` wrote, relative to the app root.
 pub(crate) struct Added {
+    /// Placed by a route in its code, not a folder (the app is on a profile).
+    pub(crate) folderless: bool,
     pub(crate) source: PathBuf,
     pub(crate) test: PathBuf,
     pub(crate) registry: PathBuf,
@@ -80,14 +94,35 @@ pub(crate) fn add(project: &Project, name: &str, rules: &str) -> Result<Added, F
         )
     })?;
     let exe = project.executable()?;
+    // Under a custom-handler profile the host routes every path to the handler and refuses
+    // function folders: the route goes in the code instead.
+    let folderless = project.profile().is_some();
     let methods = methods_of(rules);
     let methods_json = methods
         .iter()
         .map(|m| format!("\"{}\"", m.to_ascii_lowercase()))
         .collect::<Vec<_>>()
         .join(", ");
+    let (route, routed_by) = if folderless {
+        let listed = methods
+            .iter()
+            .map(|m| format!("\"{m}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (
+            format!("\n    .route(\"__NAME__/{{id?}}\", &[{listed}])"),
+            "`route` lists the same methods (host.json's profile passes every path on, with no function folders)",
+        )
+    } else {
+        (
+            String::new(),
+            "`__NAME__/function.json` lists the same methods",
+        )
+    };
     let fill = |text: &str| {
-        text.replace("__METHODS__", &methods_json)
+        text.replace("__ROUTE__", &route)
+            .replace("__ROUTED_BY__", routed_by)
+            .replace("__METHODS__", &methods_json)
             .replace("__NAME__", name)
             .replace("__MODULE__", &module)
             .replace("__UPPER__", &module.to_ascii_uppercase())
@@ -113,7 +148,9 @@ pub(crate) fn add(project: &Project, name: &str, rules: &str) -> Result<Added, F
             "    let _ = idp.token(json!({{}}));\n    assert_ne!(app.get(\"/{name}\", None).await.code(), \"NotFound\");\n"
         )
     };
-    write(&root.join(name).join("function.json"), &fill(FUNCTION_JSON))?;
+    if !folderless {
+        write(&root.join(name).join("function.json"), &fill(FUNCTION_JSON))?;
+    }
     write(&source, &fill(SOURCE))?;
     write(&test, &fill(TEST).replace("__CHECKS__", &checks))?;
     write(&registry, &registered)?;
@@ -126,6 +163,7 @@ pub(crate) fn add(project: &Project, name: &str, rules: &str) -> Result<Added, F
         .status();
     let relative = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_owned();
     Ok(Added {
+        folderless,
         source: relative(&source),
         test: relative(&test),
         registry: relative(&registry),

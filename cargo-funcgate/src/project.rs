@@ -113,12 +113,30 @@ impl Project {
         })
     }
 
-    /// `extensions.http.routePrefix` (`api` when host.json says nothing).
+    /// `configurationProfile` when it is one of the custom-handler profiles
+    /// (`mcp-custom-handler`, `web-app-custom-handler`), lower-case. The host then routes every
+    /// path to the handler with an empty prefix, and refuses function folders beside it.
+    pub(crate) fn profile(&self) -> Option<String> {
+        // The host reads host.json through .NET configuration: keys in any case.
+        self.host
+            .as_object()?
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case("configurationProfile"))
+            .and_then(|(_, value)| value.as_str())
+            .map(|profile| profile.trim().to_ascii_lowercase())
+            .filter(|profile| {
+                profile == "mcp-custom-handler" || profile == "web-app-custom-handler"
+            })
+    }
+
+    /// `extensions.http.routePrefix` (when host.json says nothing: `api`, or none under a
+    /// profile).
     pub(crate) fn route_prefix(&self) -> String {
+        let default = if self.profile().is_some() { "" } else { "api" };
         self.host
             .pointer("/extensions/http/routePrefix")
             .and_then(Value::as_str)
-            .unwrap_or("api")
+            .unwrap_or(default)
             .trim_matches('/')
             .to_owned()
     }
@@ -175,4 +193,35 @@ pub(crate) fn check_function_name(name: &str) -> Result<String, Failure> {
         ));
     }
     Ok(module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(host: Value) -> Project {
+        Project {
+            root: PathBuf::from("."),
+            host,
+        }
+    }
+
+    #[test]
+    fn a_profile_empties_the_default_route_prefix() {
+        let plain = project(serde_json::json!({"version": "2.0"}));
+        assert_eq!(
+            (plain.profile(), plain.public_path("health")),
+            (None, "/api/health".to_owned())
+        );
+        let mcp = project(serde_json::json!({"ConfigurationProfile": "MCP-Custom-Handler"}));
+        assert_eq!(mcp.profile().as_deref(), Some("mcp-custom-handler"));
+        assert_eq!(mcp.public_path("health"), "/health");
+        let prefixed = project(serde_json::json!({
+            "configurationProfile": "web-app-custom-handler",
+            "extensions": {"http": {"routePrefix": "v1"}},
+        }));
+        assert_eq!(prefixed.public_path("health"), "/v1/health");
+        let other = project(serde_json::json!({"configurationProfile": "default"}));
+        assert_eq!(other.profile(), None);
+    }
 }

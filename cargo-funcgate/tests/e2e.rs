@@ -166,3 +166,58 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
     let _ = child.wait();
     eprintln!("the walk took {:?}", started.elapsed());
 }
+
+/// The README's steps for the host's MCP profile: host.json on `mcp-custom-handler`, the
+/// function folders deleted. `cargo funcgate function` then places the new function by a
+/// route in its code (the host refuses folders beside the profile), and every generated test
+/// passes against the built executable at paths without the `api` prefix.
+#[test]
+fn a_function_added_on_the_mcp_profile_gets_its_route_in_code() {
+    let (_outside, app) = new_app("profile-app");
+    let host_path = app.join("host.json");
+    let mut host: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&host_path).unwrap()).unwrap();
+    host["configurationProfile"] = serde_json::json!("mcp-custom-handler");
+    if let Some(custom) = host["customHandler"].as_object_mut() {
+        custom.remove("enableProxyingHttpRequest");
+        custom.remove("enableForwardingHttpRequest");
+    }
+    if let Some(extensions) = host.as_object_mut() {
+        extensions.remove("extensions");
+    }
+    host["customHandler"]["http"] = serde_json::json!({"defaultAuthorizationLevel": "anonymous"});
+    std::fs::write(&host_path, host.to_string()).unwrap();
+    for folder in ["health", "hello"] {
+        std::fs::remove_dir_all(app.join(folder)).unwrap();
+    }
+
+    let said = funcgate(&app, &["function", "stock"]);
+    assert!(
+        said.contains("its route /stock/{id?} in its code"),
+        "{said}"
+    );
+    assert!(!app.join("stock").exists(), "no folder beside the profile");
+    let source = std::fs::read_to_string(app.join("src/functions/stock.rs")).unwrap();
+    assert!(
+        source.contains(
+            r#".route("stock/{id?}", &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])"#
+        ),
+        "{source}"
+    );
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tested = Command::new(&cargo)
+        .args(["test", "--quiet"])
+        .current_dir(&app)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .output()
+        .unwrap();
+    assert!(
+        tested.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&tested.stdout),
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    let checked = funcgate(&app, &["check"]);
+    assert!(checked.contains("no problems found"), "{checked}");
+}
