@@ -58,11 +58,11 @@ pub(crate) fn run(args: &PackageArgs) -> Result<ExitCode, Failure> {
     if args.no_start_check {
         return Ok(ExitCode::SUCCESS);
     }
-    let health = project
-        .function_folders()
-        .iter()
-        .any(|f| f == "health")
-        .then(|| project.public_path("health"));
+    // The health function by its folder or, under a profile (no folders), by the built-in's
+    // route: the scaffolded app registers it.
+    let health = (project.profile().is_some()
+        || project.function_folders().iter().any(|f| f == "health"))
+    .then(|| project.public_path("health"));
     start_check(&out, &exe, health.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -220,4 +220,7 @@ fn a_function_added_on_the_mcp_profile_gets_its_route_in_code() {
     );
     let checked = funcgate(&app, &["check"]);
     assert!(checked.contains("no problems found"), "{checked}");
+    // The package's start check calls the health function at its path under the profile.
+    let packaged = funcgate(&app, &["package", "--profile", "dev"]);
+    assert!(packaged.contains("GET /health answers 200"), "{packaged}");
 }
