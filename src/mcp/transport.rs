@@ -106,7 +106,21 @@ impl<H: ServerHandler> Transport<H> {
         let body = req.body_bytes();
         // The gate decides on what it reads here and nothing else: a body it cannot read is
         // answered here, never passed on for the SDK to read differently.
-        let m: Message = match serde_json::from_slice(&body) {
+        // One object: a derived reader would also take an array, by position.
+        let object = body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        let read = if object {
+            serde_json::from_slice::<Message>(&body)
+        } else {
+            serde_json::from_slice::<serde::de::IgnoredAny>(&body).and_then(|_| {
+                Err(serde::de::Error::custom(
+                    "not one JSON-RPC request or notification",
+                ))
+            })
+        };
+        let m: Message = match read {
             Ok(m) => m,
             Err(e) => {
                 let (code, text) = if e.is_syntax() || e.is_eof() {
@@ -258,14 +272,20 @@ impl<H: ServerHandler> Transport<H> {
 /// key given twice is refused rather than read as one of its values.
 #[derive(Deserialize)]
 struct Message<'a> {
-    #[serde(default, borrow)]
-    jsonrpc: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    method: Option<Cow<'a, str>>,
+    #[serde(default)]
+    jsonrpc: Option<String>,
+    #[serde(default)]
+    method: Option<String>,
     #[serde(default)]
     id: Option<serde_json::Value>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "present")]
     params: Option<&'a RawValue>,
+}
+
+/// A field's value as it came, `null` included (`Option`'s own reader takes `null` for
+/// absent, and a `null` name must be refused, not skipped).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 /// What the gate reads of a call's params: the name its decisions are about and, for a
@@ -283,11 +303,11 @@ impl<'a> Message<'a> {
     fn params(&self) -> Result<Params<'a>, &'static str> {
         #[derive(Deserialize)]
         struct Named<'a> {
-            #[serde(default, borrow)]
+            #[serde(default, borrow, deserialize_with = "present")]
             name: Option<&'a RawValue>,
-            #[serde(default, borrow)]
+            #[serde(default, borrow, deserialize_with = "present")]
             uri: Option<&'a RawValue>,
-            #[serde(default, borrow)]
+            #[serde(default, borrow, deserialize_with = "present")]
             arguments: Option<&'a RawValue>,
         }
         let uri = match self.method.as_deref() {
@@ -305,10 +325,14 @@ impl<'a> Message<'a> {
             .ok_or("Invalid params: not an object with each key once")?;
         let name = match if uri { named.uri } else { named.name } {
             None => None,
-            Some(raw) => Some(
-                serde_json::from_str::<Cow<'a, str>>(raw.get())
-                    .map_err(|_| "Invalid params: the name must be a string")?,
-            ),
+            // Borrowed unless it has escapes to decode.
+            Some(raw) => Some(match serde_json::from_str::<&'a str>(raw.get()) {
+                Ok(name) => Cow::Borrowed(name),
+                Err(_) => Cow::Owned(
+                    serde_json::from_str::<String>(raw.get())
+                        .map_err(|_| "Invalid params: the name must be a string")?,
+                ),
+            }),
         };
         Ok(Params {
             name,

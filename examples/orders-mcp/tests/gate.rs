@@ -275,6 +275,20 @@ async fn bodies_the_gate_cannot_read_are_answered_by_the_gate() {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["cancel_order"]}"#,
             -32602,
         ),
+        // A null name or params is refused, not taken for "no name".
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":null}}"#,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":null}"#,
+            -32602,
+        ),
+        // A message as an array, which a reader by position would take for one request.
+        (
+            r#"["2.0","tools/call",1,{"name":"get_order","arguments":{"id":7}}]"#,
+            -32600,
+        ),
         ("{", -32700),
         (
             r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#,
@@ -297,6 +311,9 @@ async fn bodies_the_gate_cannot_read_are_answered_by_the_gate() {
         assert_eq!(a.status, 400, "{body}: {}", a.body);
         assert_eq!(a.json()["error"]["code"], code, "{body}: {}", a.body);
     }
+    // Whitespace before the object is still one request.
+    let a = send(" \n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_order\",\"arguments\":{\"id\":7}}}").await;
+    assert_eq!(a.result()["structuredContent"]["id"], 7, "{}", a.body);
     // A field the SDK ignores does not hide the tool from the gate.
     let a = send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cancel_order","uri":5,"arguments":{"id":7}}}"#).await;
     assert_eq!(a.status, 403, "{}", a.body);
