@@ -444,38 +444,23 @@ fn plain_answer(
         "the tool's answer needs protocol revision 2026-07-28",
         None,
     );
+    let (result, error) = match &result {
+        Ok(rmcp::model::CallToolResponse::Complete(result)) => (Some(result), None),
+        // An input-required or task result exists from 2026-07-28 on only.
+        Ok(_) => (None, Some(&needs_newer)),
+        Err(error) => (None, Some(error)),
+    };
     // Room for a small answer up front rather than growing to it.
     let mut body = Vec::with_capacity(512);
-    let written = match &result {
-        Ok(rmcp::model::CallToolResponse::Complete(result)) => serde_json::to_writer(
-            &mut body,
-            &Answer {
-                jsonrpc: "2.0",
-                id: &id,
-                result: Some(result),
-                error: None,
-            },
-        ),
-        // An input-required or task result exists from 2026-07-28 on only.
-        Ok(_) => serde_json::to_writer(
-            &mut body,
-            &Answer::<()> {
-                jsonrpc: "2.0",
-                id: &id,
-                result: None,
-                error: Some(&needs_newer),
-            },
-        ),
-        Err(error) => serde_json::to_writer(
-            &mut body,
-            &Answer::<()> {
-                jsonrpc: "2.0",
-                id: &id,
-                result: None,
-                error: Some(error),
-            },
-        ),
-    };
+    let written = serde_json::to_writer(
+        &mut body,
+        &Answer {
+            jsonrpc: "2.0",
+            id: &id,
+            result,
+            error,
+        },
+    );
     if written.is_err() {
         body = b"{}".to_vec();
     }
