@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use funcgate::testing::IdentityProvider;
 
 mod common;
-use common::{funcgate, new_app, run_funcgate, target_dir};
+use common::{cargo_test, funcgate, new_app, run_funcgate};
 
 #[test]
 fn from_an_empty_folder_to_a_zip_that_starts() {
@@ -45,19 +45,7 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
     assert!(!app.join("Orders!").exists());
 
     // The app's own tests (one per function, on the built executable) pass as generated.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let tested = Command::new(&cargo)
-        .args(["test", "--quiet"])
-        .current_dir(&app)
-        .env("CARGO_TARGET_DIR", target_dir())
-        .output()
-        .unwrap();
-    assert!(
-        tested.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&tested.stdout),
-        String::from_utf8_lossy(&tested.stderr)
-    );
+    cargo_test(&app);
     assert!(funcgate(&app, &["check"]).contains("no problems found"));
 
     // The package (a dev build: the release profile's LTO is minutes of CPU), checked by
@@ -205,19 +193,7 @@ fn a_function_added_on_the_mcp_profile_gets_its_route_in_code() {
         "{source}"
     );
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let tested = Command::new(&cargo)
-        .args(["test", "--quiet"])
-        .current_dir(&app)
-        .env("CARGO_TARGET_DIR", target_dir())
-        .output()
-        .unwrap();
-    assert!(
-        tested.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&tested.stdout),
-        String::from_utf8_lossy(&tested.stderr)
-    );
+    cargo_test(&app);
     let checked = funcgate(&app, &["check"]);
     assert!(checked.contains("no problems found"), "{checked}");
     // The package's start check calls the health function at its path under the profile.

@@ -63,3 +63,21 @@ pub fn edit(app: &Path, file: &str, change: impl FnOnce(String) -> String) {
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     std::fs::write(&path, change(text)).unwrap();
 }
+
+/// `cargo test --quiet` in the app (its generated tests on the built executable), sharing the
+/// repository's target folder; panics with cargo's output unless they pass.
+pub fn cargo_test(app: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tested = Command::new(&cargo)
+        .args(["test", "--quiet"])
+        .current_dir(app)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .output()
+        .unwrap();
+    assert!(
+        tested.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&tested.stdout),
+        String::from_utf8_lossy(&tested.stderr)
+    );
+}
