@@ -597,43 +597,9 @@ pub(crate) struct Server<H> {
 }
 
 impl<H> Server<H> {
-    /// The tool `name`.
+    /// The tool `name`: looked up once per request, its rule, shape and handler read from it.
     fn tool(&self, name: &str) -> Option<&BoundTool> {
         self.tools.iter().find(|t| t.definition.name == name)
-    }
-
-    /// Whether `name` is one of the server's tools (a name safe to log).
-    pub(crate) fn knows(&self, name: &str) -> bool {
-        self.tool(name).is_some()
-    }
-
-    /// The rule of tool `name` and the scopes it accepts.
-    pub(crate) fn rule(&self, name: &str) -> Option<(&Policy, &[String])> {
-        self.tool(name).map(|t| (&t.policy, t.scopes.as_slice()))
-    }
-
-    /// Whether tool `name` takes the request alone (its calls need nothing of the SDK's).
-    pub(crate) fn is_plain(&self, name: &str) -> bool {
-        self.tool(name).is_some_and(|t| t.plain)
-    }
-
-    /// Calls the plain tool `name` with `arguments`, outside the SDK's service (see
-    /// `transport`'s fast path). The rule was checked by the gate.
-    pub(crate) async fn call_plain(
-        &self,
-        name: &str,
-        arguments: ToolArguments<'_>,
-        req: Request,
-    ) -> Result<CallToolResponse, ErrorData> {
-        match self.tool(name) {
-            Some(tool) if tool.plain => (tool.run)(arguments, ToolInput::Plain(req)).await,
-            _ => Err(ErrorData::invalid_params("unknown tool", None)),
-        }
-    }
-
-    /// Whether tool `name` needs a token (its rule is not `anonymous`).
-    pub(crate) fn tool_needs_token(&self, name: &str) -> bool {
-        self.tool(name).is_some_and(|t| !t.policy.is_anonymous())
     }
 }
 

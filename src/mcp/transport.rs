@@ -19,7 +19,7 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Caller, Server, ToolArguments, ToolOutcome};
+use super::{Caller, Server, ToolArguments, ToolInput, ToolOutcome};
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::functions::{Outcome, Request};
 use crate::reply::Reply;
@@ -166,12 +166,13 @@ impl<H: ServerHandler> Transport<H> {
             }
         };
         let name = params.name.as_deref();
+        // The called tool, if it is one of the server's: its name is then safe to log.
+        let tool = name
+            .filter(|_| tool_call)
+            .and_then(|name| self.server.tool(name));
         if tool_call {
-            notes.tool = Some(
-                name.filter(|name| self.server.knows(name))
-                    .unwrap_or("-")
-                    .to_owned(),
-            );
+            notes.tool =
+                Some(tool.map_or_else(|| "-".to_owned(), |t| t.definition.name.to_string()));
         }
         if let Err(reason) = routing_headers(&req, m.method.as_deref(), name) {
             return Ok(jsonrpc_error(id, -32020, &reason).noted(&notes, "protocol_error"));
@@ -186,24 +187,20 @@ impl<H: ServerHandler> Transport<H> {
                 Err(err) => return Ok(Reply::refusal(err).noted(&notes, "refused")),
             }
         }
-        if tool_call
-            && let Some(name) = name
-            && let Some((policy, scopes)) = self.server.rule(name)
-        {
+        if let Some(tool) = tool {
             let decision = match identity.as_deref() {
-                Some(who) => policy.check(who),
-                None if self.server.tool_needs_token(name) => {
+                Some(who) => tool.policy.check(who),
+                None if !tool.policy.is_anonymous() => {
                     services.guard.authenticate(None).await.map(|_| ())
                 }
                 None => Ok(()),
             };
             if let Err(err) = decision {
-                let err = with_tool_scopes(err, scopes, services);
+                let err = with_tool_scopes(err, &tool.scopes, services);
                 return Ok(Reply::refusal(err).noted(&notes, "refused"));
             }
         }
-        let plain = tool_call
-            && name.is_some_and(|name| self.server.is_plain(name))
+        let plain = tool.is_some_and(|t| t.plain)
             && m.jsonrpc.as_deref() == Some("2.0")
             && matches!(
                 id,
@@ -220,17 +217,16 @@ impl<H: ServerHandler> Transport<H> {
                 "authorization" | "proxy-authorization" | "cookie" | "x-functions-key"
             ) && !name.starts_with("x-ms-token-")
         });
-        if plain && let Some(name) = name {
+        if plain && let Some(tool) = tool {
             // Read straight into the tool's type; an absent `arguments` is the empty object,
             // anything but an object is the SDK's to answer.
             let arguments = params.arguments.map_or("{}", RawValue::get);
             if arguments.starts_with('{') {
                 let request =
                     Request::for_tool(headers, identity, authorization, Arc::clone(services));
-                let result = self
-                    .server
-                    .call_plain(name, ToolArguments::text(arguments), request)
-                    .await;
+                // The rule was checked above; the SDK's service is not needed.
+                let result =
+                    (tool.run)(ToolArguments::text(arguments), ToolInput::Plain(request)).await;
                 let outcome = match &result {
                     Ok(rmcp::model::CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                         "tool_error"
