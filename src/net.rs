@@ -67,6 +67,8 @@ pub(crate) enum UrlError {
     PlainHttp(String),
     /// Another scheme, or no host.
     NotHttps(String),
+    /// A base URL with a query, fragment or user (not echoed: it may hold a password).
+    NotABase,
 }
 
 impl fmt::Display for UrlError {
@@ -78,6 +80,7 @@ impl fmt::Display for UrlError {
                 "must use https (http is allowed only for loopback hosts): {text:?}"
             ),
             UrlError::NotHttps(text) => write!(f, "must be an https URL: {text:?}"),
+            UrlError::NotABase => f.write_str("must be a base URL: no query, fragment or user"),
         }
     }
 }
@@ -204,9 +207,37 @@ pub(crate) fn check_url(text: &str) -> Result<Url, UrlError> {
     }
 }
 
+/// A base URL other paths are appended to: [`check_url`]'s rules, and no query, fragment or
+/// user, which would ride along on every call (or carry a credential).
+pub(crate) fn check_base_url(text: &str) -> Result<Url, UrlError> {
+    let url = check_url(text)?;
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(UrlError::NotABase);
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_urls_carry_nothing_along() {
+        assert!(check_base_url("https://graph.microsoft.com/v1.0").is_ok());
+        for bad in [
+            "https://graph.microsoft.com/?x=1",
+            "https://graph.microsoft.com/#f",
+            "https://user:secret@graph.microsoft.com",
+            "http://graph.microsoft.com",
+        ] {
+            let err = check_base_url(bad).unwrap_err().to_string();
+            assert!(!err.contains("secret"), "{err}");
+        }
+    }
 
     #[test]
     fn only_https_or_loopback_http() {

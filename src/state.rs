@@ -331,18 +331,14 @@ fn build_downstream(
     let mut apis = Vec::with_capacity(declared.len());
     for (name, api) in declared {
         let key = ds::setting_name(&name);
+        // Parsed once here, for every call's path to be joined and checked against.
         let url = match (cfg.urls.get(&key), &api.url) {
-            (Some(url), _) => Some(url.clone()),
-            (None, Some(url)) => Some(
-                net::check_url(url)
-                    .map_err(|e| SettingError {
-                        name: format!("downstream API {name:?}"),
-                        problem: e.to_string(),
-                    })?
-                    .as_str()
-                    .trim_end_matches('/')
-                    .to_owned(),
-            ),
+            (Some(url), _) | (None, Some(url)) => {
+                Some(net::check_base_url(url).map_err(|e| SettingError {
+                    name: format!("downstream API {name:?}"),
+                    problem: e.to_string(),
+                })?)
+            }
             (None, None) => None,
         };
         let kind = match (api.kind, cfg.scopes.get(&key)) {
@@ -361,7 +357,7 @@ fn build_downstream(
                 ds::Kind::OnBehalfOf(_) => "on behalf of the caller",
                 ds::Kind::AsApp(_) => "as the app (managed identity)",
             },
-            url.as_deref().unwrap_or("(no URL: tokens only)")
+            url.as_ref().map_or("(no URL: tokens only)", |u| u.as_str())
         );
         apis.push(ds::Api { name, url, kind });
     }

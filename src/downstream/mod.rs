@@ -134,8 +134,8 @@ impl DownstreamResponse {
 pub(crate) struct Api {
     /// The name as declared.
     pub(crate) name: String,
-    /// Its base URL, without a trailing slash.
-    pub(crate) url: Option<String>,
+    /// Its base URL, checked and parsed at start-up.
+    pub(crate) url: Option<reqwest::Url>,
     pub(crate) kind: Kind,
 }
 
@@ -226,7 +226,7 @@ impl Downstreams {
 /// `base` + `path` when the result stays under the base URL: same origin, the base's path as
 /// a prefix, no `.` or `..` segment (encoded or not), no backslash. A path is often built from
 /// a caller's value, and a token for the API must not reach another of its paths.
-fn under_base(base: &str, path: &str) -> Option<reqwest::Url> {
+fn under_base(base_url: &reqwest::Url, path: &str) -> Option<reqwest::Url> {
     let route = path.split(['?', '#']).next().unwrap_or("");
     let dotted = route.split('/').any(|segment| {
         let plain = segment.to_ascii_lowercase().replace("%2e", ".");
@@ -235,7 +235,7 @@ fn under_base(base: &str, path: &str) -> Option<reqwest::Url> {
     if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') || dotted {
         return None;
     }
-    let base_url = reqwest::Url::parse(base).ok()?;
+    let base = base_url.as_str().trim_end_matches('/');
     let url = reqwest::Url::parse(&format!("{base}{path}")).ok()?;
     let prefix = format!("{}/", base_url.path().trim_end_matches('/'));
     (url.origin() == base_url.origin()
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn paths_stay_under_the_base_url() {
-        let base = "http://127.0.0.1:9/tenant-a/api";
+        let base = &reqwest::Url::parse("http://127.0.0.1:9/tenant-a/api").unwrap();
         assert_eq!(
             under_base(base, "/v1/me?x=1")
                 .map(|u| u.to_string())
@@ -347,7 +347,8 @@ mod tests {
         ] {
             assert!(under_base(base, bad).is_none(), "{bad}");
         }
-        assert!(under_base("https://graph.microsoft.com", "/v1.0/me").is_some());
+        let graph = reqwest::Url::parse("https://graph.microsoft.com").unwrap();
+        assert!(under_base(&graph, "/v1.0/me").is_some());
         // A name with dots is not a dot segment.
         assert!(under_base(base, "/files/a..b").is_some());
     }

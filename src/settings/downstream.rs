@@ -84,14 +84,7 @@ pub(super) fn read(source: &Source, app_root: &Path) -> Result<DownstreamSetting
             continue;
         };
         if let Some(api) = rest.strip_suffix("_URL") {
-            let url = crate::net::check_url(value).or_else(|e| fail(name, e))?;
-            if url.query().is_some()
-                || url.fragment().is_some()
-                || !url.username().is_empty()
-                || url.password().is_some()
-            {
-                return fail(name, "must be a base URL: no query, fragment or user");
-            }
+            let url = crate::net::check_base_url(value).or_else(|e| fail(name, e))?;
             urls.insert(
                 api.to_owned(),
                 url.as_str().trim_end_matches('/').to_owned(),
