@@ -76,6 +76,16 @@ fn header(token: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
+/// The app with the managed identity as its credential, the tests' usual start.
+async fn start_with_managed_identity(idp: &IdentityProvider, graph: &str) -> TestApp {
+    start(
+        idp,
+        graph,
+        &[("AUTH_CLIENT_CREDENTIAL", "managed_identity")],
+    )
+    .await
+}
+
 async fn start(idp: &IdentityProvider, graph: &str, extra: &[(&str, &str)]) -> TestApp {
     let mut settings: Vec<(String, String)> = idp.managed_identity_settings();
     settings.push(("DOWNSTREAM_GRAPH_URL".into(), graph.into()));
@@ -112,12 +122,7 @@ fn user(idp: &IdentityProvider, upn: &str) -> String {
 async fn the_managed_identity_credential_exchanges_the_callers_token() {
     let idp = IdentityProvider::start();
     let (graph_url, seen, _graph) = graph();
-    let app = start(
-        &idp,
-        &graph_url,
-        &[("AUTH_CLIENT_CREDENTIAL", "managed_identity")],
-    )
-    .await;
+    let app = start_with_managed_identity(&idp, &graph_url).await;
     let inbound = user(&idp, "ada@contoso.com");
 
     let a = app.get("/me", Some(&inbound)).await;
@@ -187,12 +192,7 @@ async fn the_managed_identity_credential_exchanges_the_callers_token() {
 async fn tokens_are_cached_per_caller_and_fetched_once_however_many_wait() {
     let idp = IdentityProvider::start();
     let (graph_url, seen, _graph) = graph();
-    let app = start(
-        &idp,
-        &graph_url,
-        &[("AUTH_CLIENT_CREDENTIAL", "managed_identity")],
-    )
-    .await;
+    let app = start_with_managed_identity(&idp, &graph_url).await;
     let ada = user(&idp, "ada@contoso.com");
     let bob = user(&idp, "bob@contoso.com");
 
@@ -227,12 +227,7 @@ async fn an_expired_token_is_fetched_again() {
     let idp = IdentityProvider::start();
     idp.token_lifetime(2);
     let (graph_url, _seen, _graph) = graph();
-    let app = start(
-        &idp,
-        &graph_url,
-        &[("AUTH_CLIENT_CREDENTIAL", "managed_identity")],
-    )
-    .await;
+    let app = start_with_managed_identity(&idp, &graph_url).await;
     let ada = user(&idp, "ada@contoso.com");
     assert_eq!(app.get("/me", Some(&ada)).await.status, 200);
     assert_eq!(app.get("/me", Some(&ada)).await.status, 200);
@@ -247,12 +242,7 @@ async fn an_expired_token_is_fetched_again() {
 async fn a_claims_challenge_reaches_the_caller_byte_for_byte() {
     let idp = IdentityProvider::start();
     let (graph_url, seen, _graph) = graph();
-    let app = start(
-        &idp,
-        &graph_url,
-        &[("AUTH_CLIENT_CREDENTIAL", "managed_identity")],
-    )
-    .await;
+    let app = start_with_managed_identity(&idp, &graph_url).await;
     let claims = r#"{"access_token":{"capolids":{"essential":true,"values":["c1a2b3"]}}}"#;
     idp.answer_next_token_request(
         400,
@@ -291,12 +281,7 @@ async fn a_claims_challenge_reaches_the_caller_byte_for_byte() {
 async fn app_only_tokens_are_refused_before_any_exchange() {
     let idp = IdentityProvider::start();
     let (graph_url, seen, _graph) = graph();
-    let app = start(
-        &idp,
-        &graph_url,
-        &[("AUTH_CLIENT_CREDENTIAL", "managed_identity")],
-    )
-    .await;
+    let app = start_with_managed_identity(&idp, &graph_url).await;
     let app_only = idp.token(json!({"roles": ["Api.Read"]}));
     let a = app.get("/me", Some(&app_only)).await;
     assert_eq!(
@@ -440,12 +425,7 @@ async fn wrong_credential_settings_stop_start_up() {
 async fn a_failing_token_source_is_asked_once_for_callers_waiting_together() {
     let idp = IdentityProvider::start();
     let (graph_url, _seen, _graph) = graph();
-    let app = start(
-        &idp,
-        &graph_url,
-        &[("AUTH_CLIENT_CREDENTIAL", "managed_identity")],
-    )
-    .await;
+    let app = start_with_managed_identity(&idp, &graph_url).await;
     idp.answer_next_token_request(503, json!({"error": "temporarily_unavailable"}));
     let ada = user(&idp, "ada@contoso.com");
     let calls: Vec<_> = (0..20).map(|_| app.get("/me", Some(&ada))).collect();
@@ -463,12 +443,7 @@ async fn a_failing_token_source_is_asked_once_for_callers_waiting_together() {
 async fn a_lifetime_beyond_belief_is_capped_not_a_crash() {
     let idp = IdentityProvider::start();
     let (graph_url, _seen, _graph) = graph();
-    let app = start(
-        &idp,
-        &graph_url,
-        &[("AUTH_CLIENT_CREDENTIAL", "managed_identity")],
-    )
-    .await;
+    let app = start_with_managed_identity(&idp, &graph_url).await;
     idp.answer_next_token_request(
         200,
         json!({"token_type": "Bearer", "access_token": "opaque", "expires_in": 18446744073709551615u64}),
