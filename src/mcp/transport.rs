@@ -408,16 +408,23 @@ fn plain_call_headers(req: &Request) -> bool {
             .next()
             .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
     });
-    let accepts = single("accept").is_some_and(|accept| {
-        let has = |wanted: &str| {
-            accept
-                .as_bytes()
-                .windows(wanted.len())
-                .any(|w| w.eq_ignore_ascii_case(wanted.as_bytes()))
-        };
-        has("application/json") && has("text/event-stream")
-    });
-    version_ok && json_in && accepts
+    version_ok && json_in && single("accept").is_some_and(accepts_both_plainly)
+}
+
+/// Whether an `Accept` value lists both `application/json` and `text/event-stream` as bare
+/// media types. Parameters (a `q=0` weight excludes a type) and quoted strings are left to
+/// the SDK's full reading, so the direct path never answers what the SDK would refuse with
+/// 406; and a type is matched whole, never as a substring (`application/json-seq`).
+fn accepts_both_plainly(accept: &str) -> bool {
+    if accept.contains([';', '"']) {
+        return false;
+    }
+    let (mut json, mut sse) = (false, false);
+    for essence in accept.split(',').map(str::trim) {
+        json |= essence.eq_ignore_ascii_case("application/json");
+        sse |= essence.eq_ignore_ascii_case("text/event-stream");
+    }
+    json && sse
 }
 
 /// A plain tool's answer as the SDK's transport would send it for these revisions: the

@@ -533,6 +533,34 @@ async fn a_plain_tool_answers_alike_directly_and_through_the_sdk() {
     }
 }
 
+#[tokio::test]
+async fn the_direct_path_reads_accept_as_the_sdk_does() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp, &[]).await;
+    let reader = idp.token(json!({"scp": "Orders.Read"}));
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "get_order", "arguments": {"id": 3}}});
+    // A type weighted zero is not accepted, and a longer type is not the type: the SDK
+    // refuses both with 406, so the direct path must not answer them.
+    for (accept, status) in [
+        ("application/json;q=0, text/event-stream", 406),
+        ("application/json-seq, text/event-stream", 406),
+        ("text/event-stream", 406),
+        ("APPLICATION/JSON ,text/event-stream", 200),
+        ("application/json;q=0.5, text/event-stream", 200),
+    ] {
+        let answer = app
+            .request("POST", "/mcp")
+            .header("Accept", accept)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .bearer(&reader)
+            .body("application/json", body.to_string())
+            .send()
+            .await;
+        assert_eq!(answer.status, status, "{accept}: {}", answer.body);
+    }
+}
+
 /// A copy of the app without the profile: the server placed by a function folder named after
 /// it (route `mcp`, under the default `api` prefix), with `mode` (`enableProxyingHttpRequest`
 /// or `enableForwardingHttpRequest`) on, and the metadata function's folder beside it.
