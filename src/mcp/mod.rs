@@ -202,10 +202,7 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
                 path: self.path,
                 scopes,
             },
-            Box::new(move |req| {
-                let transport = Arc::clone(&transport);
-                Box::pin(async move { transport.serve(req).await })
-            }),
+            Box::new(move |req| Box::pin(Arc::clone(&transport).serve(req))),
         ))
     }
 }

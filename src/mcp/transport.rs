@@ -86,170 +86,172 @@ impl<H: ServerHandler> Transport<H> {
     }
 
     /// Answers one request that passed the endpoint's rule.
-    pub(crate) async fn serve(&self, mut req: Request) -> Outcome {
-        let services = &Arc::clone(req.services_arc());
-        if let Some(origin) = req.header("origin")
-            && !services.mcp_origins.allows(&origin)
-        {
-            return Ok(Reply::refusal(
-                ApiError::new(ErrorKind::OriginNotAllowed)
-                    .because("the Origin is not in MCP_ALLOWED_ORIGINS"),
-            )
-            .noted(&Notes::default(), "refused"));
-        }
-        if req.method() != "POST" {
-            // A folder whose function.json allows more methods still serves POST only.
-            return Err(
-                ApiError::new(ErrorKind::MethodNotAllowed).with(Detail::Allow("POST".to_owned()))
-            );
-        }
-        let body = req.body_bytes();
-        // The gate decides on what it reads here and nothing else: a body it cannot read is
-        // answered here, never passed on for the SDK to read differently.
-        // One object: a derived reader would also take an array, by position.
-        let object = body
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .is_some_and(|b| *b == b'{');
-        let read = if object {
-            serde_json::from_slice::<Message>(&body)
-        } else {
-            serde_json::from_slice::<serde::de::IgnoredAny>(&body).and_then(|_| {
-                Err(serde::de::Error::custom(
-                    "not one JSON-RPC request or notification",
-                ))
-            })
-        };
-        let m: Message = match read {
-            Ok(m) => m,
-            Err(e) => {
-                let (code, text) = if e.is_syntax() || e.is_eof() {
-                    (-32700, "Parse error: the body is not JSON")
-                } else {
-                    (
-                        -32600,
-                        "Invalid request: not one JSON-RPC request or notification",
-                    )
-                };
-                return Ok(
-                    jsonrpc_error(None, code, text).noted(&Notes::default(), "protocol_error")
-                );
+    ///
+    /// A plain function returning an `async move` block rather than an `async fn`: an async
+    /// fn's future holds its arguments twice (as captured and as locals), and this future is
+    /// allocated for every request, where one under a kilobyte stays in the allocator's
+    /// per-thread cache.
+    pub(crate) fn serve(
+        self: Arc<Self>,
+        mut req: Request,
+    ) -> impl Future<Output = Outcome> + 'static {
+        async move {
+            let services = &Arc::clone(req.services_arc());
+            if let Some(origin) = req.header("origin")
+                && !services.mcp_origins.allows(&origin)
+            {
+                return Ok(Reply::refusal(
+                    ApiError::new(ErrorKind::OriginNotAllowed)
+                        .because("the Origin is not in MCP_ALLOWED_ORIGINS"),
+                )
+                .noted(&Notes::default(), "refused"));
             }
-        };
-        let mut notes = Notes {
-            method: Some(
-                KNOWN_METHODS
-                    .iter()
-                    .find(|k| Some(**k) == m.method.as_deref())
-                    .copied()
-                    .unwrap_or("other"),
-            ),
-            tool: None,
-        };
-        let id = m.id.clone();
-        if let Some(serde_json::Value::String(text)) = &id
-            && text.chars().any(char::is_control)
-        {
-            // Ids come back in answers and in the SDK's own messages: no line breaks.
-            return Ok(jsonrpc_error(
-                None,
-                -32600,
-                "Invalid request: the id holds a control character",
-            )
-            .noted(&notes, "protocol_error"));
-        }
-        let tool_call = m.method.as_deref() == Some("tools/call");
-        let params = match m.params() {
-            Ok(params) => params,
-            Err(reason) => {
-                return Ok(jsonrpc_error(id, -32602, reason).noted(&notes, "protocol_error"));
+            if req.method() != "POST" {
+                // A folder whose function.json allows more methods still serves POST only.
+                return Err(ApiError::new(ErrorKind::MethodNotAllowed)
+                    .with(Detail::Allow("POST".to_owned())));
             }
-        };
-        let name = params.name.as_deref();
-        // The called tool, if it is one of the server's: its name is then safe to log.
-        let tool = name
-            .filter(|_| tool_call)
-            .and_then(|name| self.server.tool(name));
-        if tool_call {
-            notes.tool =
-                Some(tool.map_or_else(|| "-".to_owned(), |t| t.definition.name.to_string()));
-        }
-        if let Err(reason) = routing_headers(&req, m.method.as_deref(), name) {
-            return Ok(jsonrpc_error(id, -32020, &reason).noted(&notes, "protocol_error"));
-        }
-        // Who is calling: the gate's identity, or (under an `anonymous` server rule) a token
-        // that came anyway, which must then be valid.
-        let mut identity = req.identity_arc().cloned();
-        let authorization = req.take_authorization();
-        if identity.is_none() && authorization.is_some() {
-            match services.guard.authenticate(authorization.as_deref()).await {
-                Ok(who) => identity = Some(who),
-                Err(err) => return Ok(Reply::refusal(err).noted(&notes, "refused")),
-            }
-        }
-        if let Some(tool) = tool {
-            let decision = match identity.as_deref() {
-                Some(who) => tool.policy.check(who),
-                None if !tool.policy.is_anonymous() => {
-                    services.guard.authenticate(None).await.map(|_| ())
-                }
-                None => Ok(()),
+            let body = req.body_bytes();
+            // The gate decides on what it reads here and nothing else: a body it cannot read is
+            // answered here, never passed on for the SDK to read differently.
+            let m = match read_message(&body) {
+                Ok(m) => m,
+                Err(refusal) => return Ok(refusal),
             };
-            if let Err(err) = decision {
-                let err = with_tool_scopes(err, &tool.scopes, services);
-                return Ok(Reply::refusal(err).noted(&notes, "refused"));
+            let mut notes = Notes {
+                method: Some(
+                    KNOWN_METHODS
+                        .iter()
+                        .find(|k| Some(**k) == m.method.as_deref())
+                        .copied()
+                        .unwrap_or("other"),
+                ),
+                tool: None,
+            };
+            let id = m.id.clone();
+            if let Some(serde_json::Value::String(text)) = &id
+                && text.chars().any(char::is_control)
+            {
+                // Ids come back in answers and in the SDK's own messages: no line breaks.
+                return Ok(jsonrpc_error(
+                    None,
+                    -32600,
+                    "Invalid request: the id holds a control character",
+                )
+                .noted(&notes, "protocol_error"));
             }
-        }
-        let plain = tool.is_some_and(|t| t.plain)
-            && m.jsonrpc.as_deref() == Some("2.0")
-            && matches!(
-                id,
-                Some(serde_json::Value::Number(_) | serde_json::Value::String(_))
-            )
-            && plain_call_headers(&req);
-        // The request's own headers, moved: the tool's request is the last to need them.
-        let mut headers = req.take_headers();
-        // Credentials are the gate's, not the tools': the caller's token, cookies (App Service
-        // Authentication's session), the platform's token store, function keys.
-        headers.retain(|name| {
-            !matches!(
-                name,
-                "authorization" | "proxy-authorization" | "cookie" | "x-functions-key"
-            ) && !name.starts_with("x-ms-token-")
-        });
-        if plain && let Some(tool) = tool {
-            // Read straight into the tool's type; an absent `arguments` is the empty object,
-            // anything but an object is the SDK's to answer.
-            let arguments = params.arguments.map_or("{}", RawValue::get);
-            if arguments.starts_with('{') {
-                let request =
-                    Request::for_tool(headers, identity, authorization, Arc::clone(services));
-                // The rule was checked above; the SDK's service is not needed.
-                let result =
-                    (tool.run)(ToolArguments::text(arguments), ToolInput::Plain(request)).await;
-                let outcome = match &result {
-                    Ok(rmcp::model::CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
-                        "tool_error"
+            let tool_call = m.method.as_deref() == Some("tools/call");
+            let params = match m.params() {
+                Ok(params) => params,
+                Err(reason) => {
+                    return Ok(jsonrpc_error(id, -32602, reason).noted(&notes, "protocol_error"));
+                }
+            };
+            let name = params.name.as_deref();
+            // The called tool, if it is one of the server's: its name is then safe to log.
+            let tool = name
+                .filter(|_| tool_call)
+                .and_then(|name| self.server.tool(name));
+            if tool_call {
+                notes.tool =
+                    Some(tool.map_or_else(|| "-".to_owned(), |t| t.definition.name.to_string()));
+            }
+            if let Err(reason) = routing_headers(&req, m.method.as_deref(), name) {
+                return Ok(jsonrpc_error(id, -32020, &reason).noted(&notes, "protocol_error"));
+            }
+            // Who is calling: the gate's identity, or (under an `anonymous` server rule) a token
+            // that came anyway, which must then be valid.
+            let mut identity = req.identity_arc().cloned();
+            let authorization = req.take_authorization();
+            if identity.is_none() && authorization.is_some() {
+                // Boxed, as this is the rare path (a token under an `anonymous` server rule) and
+                // validation's future would otherwise enlarge every request's.
+                match Box::pin(services.guard.authenticate(authorization.as_deref())).await {
+                    Ok(who) => identity = Some(who),
+                    Err(err) => return Ok(Reply::refusal(err).noted(&notes, "refused")),
+                }
+            }
+            if let Some(tool) = tool {
+                let decision = match identity.as_deref() {
+                    Some(who) => tool.policy.check(who),
+                    None if !tool.policy.is_anonymous() => {
+                        Box::pin(services.guard.authenticate(None))
+                            .await
+                            .map(|_| ())
                     }
-                    Ok(rmcp::model::CallToolResponse::Complete(_)) => "ok",
-                    _ => "protocol_error",
+                    None => Ok(()),
                 };
-                return Ok(plain_answer(id, result).noted(&notes, outcome));
+                if let Err(err) = decision {
+                    let err = with_tool_scopes(err, &tool.scopes, services);
+                    return Ok(Reply::refusal(err).noted(&notes, "refused"));
+                }
             }
+            let plain = tool.is_some_and(|t| t.plain)
+                && m.jsonrpc.as_deref() == Some("2.0")
+                && matches!(
+                    id,
+                    Some(serde_json::Value::Number(_) | serde_json::Value::String(_))
+                )
+                && plain_call_headers(&req);
+            // The request's own headers, moved: the tool's request is the last to need them.
+            let mut headers = req.take_headers();
+            // Credentials are the gate's, not the tools': the caller's token, cookies (App Service
+            // Authentication's session), the platform's token store, function keys.
+            headers.retain(|name| {
+                !matches!(
+                    name,
+                    "authorization" | "proxy-authorization" | "cookie" | "x-functions-key"
+                ) && !name.starts_with("x-ms-token-")
+            });
+            if plain && let Some(tool) = tool {
+                // Read straight into the tool's type; an absent `arguments` is the empty object,
+                // anything but an object is the SDK's to answer.
+                let arguments = params.arguments.map_or("{}", RawValue::get);
+                if arguments.starts_with('{') {
+                    let request =
+                        Request::for_tool(headers, identity, authorization, Arc::clone(services));
+                    // The rule was checked above; the SDK's service is not needed.
+                    let result =
+                        (tool.run)(ToolArguments::text(arguments), ToolInput::Plain(request)).await;
+                    let outcome = match &result {
+                        Ok(rmcp::model::CallToolResponse::Complete(r))
+                            if r.is_error == Some(true) =>
+                        {
+                            "tool_error"
+                        }
+                        Ok(rmcp::model::CallToolResponse::Complete(_)) => "ok",
+                        _ => "protocol_error",
+                    };
+                    return Ok(plain_answer(id, result).noted(&notes, outcome));
+                }
+            }
+            let caller = Arc::new(Caller {
+                authorization,
+                identity,
+                services: Arc::clone(services),
+                headers,
+                outcome: Mutex::new(None),
+            });
+            let request = match to_http(&req, body, Arc::clone(&caller)) {
+                Ok(request) => request,
+                Err(reason) => {
+                    return Err(ApiError::new(ErrorKind::InvalidRequestBody).because(reason));
+                }
+            };
+            // Boxed: the SDK's service future is kilobytes large, and held inline it made every
+            // request's future that large, the direct path's included (allocated outside the
+            // allocator's small-object cache, then copied, on every call).
+            let (reply, outcome) = Box::pin(self.through_sdk(request, &caller)).await;
+            Ok(reply.noted(&notes, outcome))
         }
-        let caller = Arc::new(Caller {
-            authorization,
-            identity,
-            services: Arc::clone(services),
-            headers,
-            outcome: Mutex::new(None),
-        });
-        let request = match to_http(&req, body, Arc::clone(&caller)) {
-            Ok(request) => request,
-            Err(reason) => {
-                return Err(ApiError::new(ErrorKind::InvalidRequestBody).because(reason));
-            }
-        };
+    }
+
+    /// The SDK's answer to `request`, and the outcome the call line gives it.
+    async fn through_sdk(
+        &self,
+        request: http::Request<http_body_util::Full<bytes::Bytes>>,
+        caller: &Caller,
+    ) -> (Reply, &'static str) {
         let response = self.service.handle(request).await;
         let reply = from_http(response).await;
         let outcome = match caller.outcome.lock().ok().and_then(|slot| *slot) {
@@ -258,8 +260,37 @@ impl<H: ServerHandler> Transport<H> {
             None if reply.status >= 400 || is_jsonrpc_error(&reply.body) => "protocol_error",
             None => "ok",
         };
-        Ok(reply.noted(&notes, outcome))
+        (reply, outcome)
     }
+}
+
+/// The body as one JSON-RPC message, or the JSON-RPC error that answers it.
+fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
+    // One object: a derived reader would also take an array, by position.
+    let object = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    let read = if object {
+        serde_json::from_slice::<Message>(body)
+    } else {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).and_then(|_| {
+            Err(serde::de::Error::custom(
+                "not one JSON-RPC request or notification",
+            ))
+        })
+    };
+    read.map_err(|e| {
+        let (code, text) = if e.is_syntax() || e.is_eof() {
+            (-32700, "Parse error: the body is not JSON")
+        } else {
+            (
+                -32600,
+                "Invalid request: not one JSON-RPC request or notification",
+            )
+        };
+        jsonrpc_error(None, code, text).noted(&Notes::default(), "protocol_error")
+    })
 }
 
 /// A JSON-RPC message as the gate reads it: one object (never a batch), its method and id,
