@@ -8,10 +8,13 @@ use crate::call::{Body, BodyError, Call, Headers};
 /// The call a forwarded request describes (route parameters are filled in by routing).
 pub(crate) fn to_call(req: &HttpRequest, body: Body) -> Call {
     let headers = Headers::from_pairs(req.headers().iter().map(|(name, value)| {
-        (
-            name.as_str().to_owned(),
-            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        )
+        // `str::from_utf8` first: its word-at-a-time ASCII check is several times faster than
+        // the lossy decoder's, and every request carries a kilobyte-long bearer token.
+        let value = match std::str::from_utf8(value.as_bytes()) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        };
+        (name.as_str().to_owned(), value)
     }));
     Call {
         method: req.method().as_str().to_ascii_uppercase(),
