@@ -91,6 +91,7 @@ impl<H: ServerHandler> Transport<H> {
     /// fn's future holds its arguments twice (as captured and as locals), and this future is
     /// allocated for every request, where one under a kilobyte stays in the allocator's
     /// per-thread cache.
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
     pub(crate) fn serve(
         self: Arc<Self>,
         mut req: Request,
