@@ -89,6 +89,7 @@ async fn start_with_managed_identity(idp: &IdentityProvider, graph: &str) -> Tes
 async fn start(idp: &IdentityProvider, graph: &str, extra: &[(&str, &str)]) -> TestApp {
     let mut settings: Vec<(String, String)> = idp.managed_identity_settings();
     settings.push(("DOWNSTREAM_GRAPH_URL".into(), graph.into()));
+    settings.push(("DOWNSTREAM_DIRECTORY_URL".into(), graph.into()));
     settings.push(("AUTH_DEBUG_ERRORS".into(), "true".into()));
     for (k, v) in extra {
         settings.retain(|(name, _)| name != k);
@@ -186,6 +187,52 @@ async fn the_managed_identity_credential_exchanges_the_callers_token() {
     );
     // Nor in the log.
     assert!(!app.logs().contains(&inbound));
+}
+
+#[tokio::test]
+async fn an_api_declared_as_the_app_gets_the_managed_identitys_own_token() {
+    let idp = IdentityProvider::start();
+    let (graph_url, seen, _graph) = graph();
+    let app = start_with_managed_identity(&idp, &graph_url).await;
+    let ada = user(&idp, "ada@contoso.com");
+    // An application's token (a role, no `scp`) will do: the call is the app's, not a user's.
+    let daemon = idp.token(json!({"roles": ["Api.Read"]}));
+
+    // No token: the gate answers before any token is got.
+    assert_eq!(app.get("/org", None).await.status, 401);
+    assert!(idp.managed_identity_requests().is_empty());
+
+    for caller in [&ada, &daemon, &ada] {
+        let answer = app.get("/org", Some(caller)).await;
+        assert_eq!(answer.status, 200, "{} {}", answer.body, app.logs());
+        assert_eq!(
+            answer.json()["tokenAudience"],
+            "https://graph.microsoft.com"
+        );
+        assert_eq!(answer.json()["userPrincipalName"], Value::Null);
+    }
+    // One managed identity token for Graph (the scope's resource), shared by every caller;
+    // Entra's token endpoint never asked, so no caller's token went anywhere.
+    assert_eq!(
+        idp.managed_identity_requests(),
+        ["https://graph.microsoft.com"]
+    );
+    assert!(idp.token_requests().is_empty());
+    let calls = seen.lock().unwrap().clone();
+    assert_eq!(calls.len(), 3);
+    for (path, authorization) in &calls {
+        assert_eq!(path, "/v1.0/organization");
+        let token = authorization.strip_prefix("Bearer ").unwrap();
+        assert_ne!(token, ada);
+        assert_ne!(token, daemon);
+        assert_eq!(
+            payload(token)["sub"],
+            "7e57da7a-0000-4000-8000-0000000000f1",
+            "the managed identity's token"
+        );
+    }
+    let logs = app.logs();
+    assert!(!logs.contains(&ada) && !logs.contains(&daemon));
 }
 
 #[tokio::test]
