@@ -49,36 +49,34 @@ pub(crate) fn document(
     more_scopes: &[String],
 ) -> Option<Vec<u8>> {
     let resource = settings.public_base_url.as_deref()?;
-    let mut scopes: Vec<String> = policies
+    let scopes = policies
         .values()
         .flat_map(|rules| rules.policies())
         .flat_map(|policy| policy.scopes())
-        .chain(more_scopes.iter().map(String::as_str))
-        .filter(|scope| !scope.eq_ignore_ascii_case("offline_access"))
-        .map(|scope| settings.auth.full_scope(scope))
-        .collect();
-    scopes.sort();
-    scopes.dedup();
-    serde_json::to_vec(&Metadata {
-        resource,
-        authorization_servers: settings.auth.authorization_servers(),
-        scopes_supported: scopes,
-        bearer_methods_supported: ["header"],
-    })
-    .ok()
+        .chain(more_scopes.iter().map(String::as_str));
+    render(settings, resource, scopes)
 }
 
 /// The document of an MCP server at `resource` (`PUBLIC_BASE_URL` + its path): the scopes its
-/// rule and tools accept, as full values under the API's one App ID URI. `offline_access` is
-/// never listed: it is Entra's to grant, not this resource's scope.
+/// rule and tools accept.
 pub(crate) fn resource_document(
     settings: &Settings,
     resource: &str,
     scopes: &[String],
 ) -> Option<Vec<u8>> {
+    render(settings, resource, scopes.iter().map(String::as_str))
+}
+
+/// The document for `resource`: the tenant's issuers, and `scopes` as full values under the
+/// API's one App ID URI, sorted, each once. `offline_access` is never listed: it is Entra's to
+/// grant, not this resource's scope.
+fn render<'a>(
+    settings: &Settings,
+    resource: &str,
+    scopes: impl Iterator<Item = &'a str>,
+) -> Option<Vec<u8>> {
     let mut scopes: Vec<String> = scopes
-        .iter()
-        .filter(|s| !s.eq_ignore_ascii_case("offline_access"))
+        .filter(|scope| !scope.eq_ignore_ascii_case("offline_access"))
         .map(|scope| settings.auth.full_scope(scope))
         .collect();
     scopes.sort();
