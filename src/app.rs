@@ -246,17 +246,9 @@ impl<S: Send + Sync + 'static> App<S> {
             "functions": functions,
         });
         let loaded = Settings::from_env().and_then(|mut settings| {
-            // Folder-less functions where host.json passes such routes on, as start-up
-            // places them.
-            for f in self.functions.iter() {
-                settings
-                    .layout
-                    .add_folderless(&f.name, &f.route, f.methods.clone())
-                    .map_err(|e| SettingError {
-                        name: e.file,
-                        problem: e.problem,
-                    })?;
-            }
+            // Placed as start-up places them, so a server start-up would refuse is refused
+            // here too.
+            crate::state::place(&mut settings, &self.functions)?;
             let policies = crate::policies::join(&settings, &self.functions)?;
             Ok((settings, policies))
         });

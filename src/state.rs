@@ -60,24 +60,7 @@ impl AppState {
         app: Option<(String, String)>,
         downstreams: Vec<(String, Downstream)>,
     ) -> Result<AppState, SettingError> {
-        // Functions without a folder, where host.json passes folder-less routes on.
-        for f in functions.iter() {
-            let placed = settings
-                .layout
-                .add_folderless(&f.name, &f.route, f.methods.clone())
-                .map_err(|e| SettingError {
-                    name: e.file,
-                    problem: e.problem,
-                })?;
-            if placed {
-                log::info!(
-                    "function {} has no folder: served at its route {:?} (customHandler.http.routes)",
-                    f.name,
-                    f.route
-                );
-            }
-        }
-        let mcp = mcp_endpoints(&mut settings, &functions)?;
+        let mcp = place(&mut settings, &functions)?;
         let policies = crate::policies::join(&settings, &functions)?;
         let http = net::Http::new();
         let telemetry = match &settings.telemetry {
@@ -207,7 +190,7 @@ impl AppState {
 }
 
 /// An MCP server as start-up placed it.
-struct McpEndpoint {
+pub(crate) struct McpEndpoint {
     /// The function name.
     name: String,
     /// Its resource's path under `PUBLIC_BASE_URL`, without slashes (`mcp`, `api/mcp`).
@@ -216,6 +199,32 @@ struct McpEndpoint {
     scopes: Vec<String>,
     /// Its metadata document, with `PUBLIC_BASE_URL`.
     document: Option<Vec<u8>>,
+}
+
+/// Places the registered functions in the layout as start-up does, and `--funcgate-check`
+/// with it: those without a folder where host.json passes folder-less routes on, then each
+/// MCP server (see [`mcp_endpoints`]); a function or server that cannot be placed stops here.
+pub(crate) fn place(
+    settings: &mut Settings,
+    functions: &Registry,
+) -> Result<Vec<McpEndpoint>, SettingError> {
+    for f in functions.iter() {
+        let placed = settings
+            .layout
+            .add_folderless(&f.name, &f.route, f.methods.clone())
+            .map_err(|e| SettingError {
+                name: e.file,
+                problem: e.problem,
+            })?;
+        if placed {
+            log::info!(
+                "function {} has no folder: served at its route {:?} (customHandler.http.routes)",
+                f.name,
+                f.route
+            );
+        }
+    }
+    mcp_endpoints(settings, functions)
 }
 
 /// Places each MCP server: it must be reachable as the request itself (a folder-less route

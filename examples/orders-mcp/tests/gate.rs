@@ -4,7 +4,9 @@
 //! same server placed by a function folder in proxying and forwarding mode, and the invocation
 //! protocol refused at start-up.
 
-use funcgate::testing::{IdentityProvider, TestApp, TestResponse, invocation_copy};
+use funcgate::testing::{
+    CLIENT_ID, IdentityProvider, TENANT_ID, TestApp, TestResponse, invocation_copy,
+};
 use serde_json::{Value, json};
 
 const BASE: &str = "https://orders.example";
@@ -488,6 +490,26 @@ async fn the_invocation_protocol_is_refused_at_start_up() {
         .to_string();
     assert!(err.contains("MCP server \"orders\""), "{err}");
     assert!(err.contains("invocation protocol"), "{err}");
+}
+
+#[test]
+fn the_check_refuses_what_start_up_refuses() {
+    // `cargo funcgate check` runs the app with `--funcgate-check`: a server start-up would
+    // refuse must not pass it.
+    let copy = invocation_copy(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orders-mcp"))
+        .arg("--funcgate-check")
+        .current_dir(copy.path())
+        .env("AUTH_TENANT_ID", TENANT_ID)
+        .env("AUTH_CLIENT_ID", CLIENT_ID)
+        .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{report}");
+    let error = report["error"].as_str().unwrap_or_default();
+    assert!(error.contains("MCP server \"orders\""), "{error}");
+    assert!(error.contains("invocation protocol"), "{error}");
 }
 
 #[tokio::test]
