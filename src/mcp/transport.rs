@@ -175,10 +175,9 @@ impl<H: ServerHandler> Transport<H> {
             if let Some(tool) = tool {
                 let decision = match identity.as_deref() {
                     Some(who) => tool.policy.check(who),
+                    // No identity and a token would have been validated above: none came.
                     None if !tool.policy.is_anonymous() => {
-                        Box::pin(services.guard.authenticate(None))
-                            .await
-                            .map(|_| ())
+                        Err(ApiError::new(ErrorKind::AuthorizationHeaderMissing))
                     }
                     None => Ok(()),
                 };

@@ -17,6 +17,7 @@ mod keyvault;
 mod library;
 mod limits;
 mod log_injection;
+mod mcp;
 mod package;
 mod proxying;
 mod review_round3;
