@@ -340,14 +340,14 @@ fn build_downstream(
     let mut apis = Vec::with_capacity(declared.len());
     for (name, api) in declared {
         let key = ds::setting_name(&name);
-        // Parsed once here, for every call's path to be joined and checked against.
+        // Parsed once at start-up (the setting's when it was read), for every call's path to
+        // be joined and checked against.
         let url = match (cfg.urls.get(&key), &api.url) {
-            (Some(url), _) | (None, Some(url)) => {
-                Some(net::check_base_url(url).map_err(|e| SettingError {
-                    name: format!("downstream API {name:?}"),
-                    problem: e.to_string(),
-                })?)
-            }
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(url)) => Some(net::check_base_url(url).map_err(|e| SettingError {
+                name: format!("downstream API {name:?}"),
+                problem: e.to_string(),
+            })?),
             (None, None) => None,
         };
         let kind = match (api.kind, cfg.scopes.get(&key)) {

@@ -40,8 +40,8 @@ pub(crate) struct DownstreamSettings {
     pub(crate) credential: Option<CredentialSetting>,
     /// `AUTH_MANAGED_IDENTITY_CLIENT_ID`: a user-assigned managed identity's client id.
     pub(crate) managed_identity_client_id: Option<String>,
-    /// `DOWNSTREAM_<NAME>_URL` by `<NAME>`.
-    pub(crate) urls: HashMap<String, String>,
+    /// `DOWNSTREAM_<NAME>_URL` by `<NAME>`, checked as a base URL ([`crate::net::check_base_url`]).
+    pub(crate) urls: HashMap<String, reqwest::Url>,
     /// `DOWNSTREAM_<NAME>_SCOPES` by `<NAME>`, split on spaces.
     pub(crate) scopes: HashMap<String, Vec<String>>,
 }
@@ -85,10 +85,7 @@ pub(super) fn read(source: &Source, app_root: &Path) -> Result<DownstreamSetting
         };
         if let Some(api) = rest.strip_suffix("_URL") {
             let url = crate::net::check_base_url(value).or_else(|e| fail(name, e))?;
-            urls.insert(
-                api.to_owned(),
-                url.as_str().trim_end_matches('/').to_owned(),
-            );
+            urls.insert(api.to_owned(), url);
         } else if let Some(api) = rest.strip_suffix("_SCOPES") {
             let list: Vec<String> = value.split_whitespace().map(str::to_owned).collect();
             if list.is_empty() {
