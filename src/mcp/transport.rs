@@ -478,6 +478,12 @@ fn plain_answer(
         "the tool's answer needs protocol revision 2026-07-28",
         None,
     );
+    let mut result = result;
+    if let Ok(rmcp::model::CallToolResponse::Complete(complete)) = &mut result {
+        // `resultType` exists from 2026-07-28 on, which the direct path never answers; the
+        // SDK clears it for the earlier revisions too.
+        complete.result_type = None;
+    }
     let (result, error) = match &result {
         Ok(rmcp::model::CallToolResponse::Complete(result)) => (Some(result), None),
         // An input-required or task result exists from 2026-07-28 on only.

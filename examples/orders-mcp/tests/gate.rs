@@ -512,6 +512,14 @@ fn the_check_refuses_what_start_up_refuses() {
     assert!(error.contains("invocation protocol"), "{error}");
 }
 
+/// A 2026-07-28 tool result as an earlier revision has it: without `resultType`, which must
+/// be there.
+fn older(mut result: serde_json::Value) -> serde_json::Value {
+    let object = result.as_object_mut().expect("a result object");
+    assert_eq!(object.remove("resultType"), Some(json!("complete")));
+    result
+}
+
 #[tokio::test]
 async fn a_plain_tool_answers_alike_directly_and_through_the_sdk() {
     let idp = IdentityProvider::start();
@@ -536,8 +544,22 @@ async fn a_plain_tool_answers_alike_directly_and_through_the_sdk() {
         direct.body,
         sdk.body
     );
-    assert_eq!(direct.result(), sdk.result());
+    // `resultType` is a 2026-07-28 field: only a client on that revision gets it.
+    assert_eq!(direct.result(), older(sdk.result()));
     assert_eq!(direct.json()["id"], 1);
+    // The same revision both ways: a weighted `Accept` leaves the call to the SDK.
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "get_order", "arguments": {"id": 3}}});
+    let by_sdk = app
+        .request("POST", "/mcp")
+        .header("Accept", "application/json;q=1, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .bearer(&reader)
+        .body("application/json", body.to_string())
+        .send()
+        .await;
+    assert_eq!(by_sdk.status, 200, "{}", by_sdk.body);
+    assert_eq!(direct.json(), by_sdk.json());
     for bad in [json!({"id": 0}), json!({"id": "x"})] {
         let direct = app
             .mcp("/mcp")
@@ -550,7 +572,7 @@ async fn a_plain_tool_answers_alike_directly_and_through_the_sdk() {
             .bearer(&reader)
             .call("get_order", bad)
             .await;
-        assert_eq!(direct.result(), sdk.result());
+        assert_eq!(direct.result(), older(sdk.result()));
         assert_eq!(direct.result()["isError"], true);
     }
 }
