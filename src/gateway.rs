@@ -255,7 +255,7 @@ struct CallLine<'a> {
     started: Instant,
     invocation: Option<&'a str>,
     /// Extra `key=value` fields (an MCP request's method, tool, outcome), after the others.
-    notes: &'a [(&'static str, String)],
+    notes: &'a [(&'static str, std::borrow::Cow<'static, str>)],
 }
 
 /// One line per call, fields in a fixed `key=value` order so console traces can be queried:

@@ -5,6 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
 use serde::Serialize;
+use std::borrow::Cow;
 
 use crate::errors::{ApiError, Challenge, Detail, ErrorKind, plain_body};
 
@@ -32,7 +33,7 @@ pub struct Reply {
 pub(crate) struct CallMeta {
     /// Fields for the call line and telemetry (an MCP request's method, tool and outcome);
     /// values are funcgate's own or checked, never the caller's text as it came.
-    pub(crate) notes: Vec<(&'static str, String)>,
+    pub(crate) notes: Vec<(&'static str, Cow<'static, str>)>,
     /// An error the gateway renders in place of this reply (with the app's challenges), the
     /// notes kept.
     pub(crate) refusal: Option<ApiError>,
@@ -40,8 +41,11 @@ pub(crate) struct CallMeta {
 
 impl Reply {
     /// Adds a call-line field.
-    pub(crate) fn note(&mut self, name: &'static str, value: String) {
-        self.meta.get_or_insert_default().notes.push((name, value));
+    pub(crate) fn note(&mut self, name: &'static str, value: impl Into<Cow<'static, str>>) {
+        self.meta
+            .get_or_insert_default()
+            .notes
+            .push((name, value.into()));
     }
 
     /// A refusal the gateway renders, carrying call-line fields.

@@ -432,7 +432,7 @@ impl Telemetry {
 
     /// Counts an MCP request by server, JSON-RPC method, tool and outcome (`ok`,
     /// `tool_error`, `protocol_error`, `refused`), from its call-line fields.
-    pub(crate) fn count_mcp(&self, function: &str, notes: &[(&'static str, String)]) {
+    pub(crate) fn count_mcp(&self, function: &str, notes: &[(&'static str, Cow<'static, str>)]) {
         let Some(inner) = &self.inner else {
             return;
         };
@@ -539,7 +539,7 @@ impl RequestItem {
         status: u16,
         code: Option<&'static str>,
         fields: &ItemFields<'_>,
-        notes: &[(&'static str, String)],
+        notes: &[(&'static str, Cow<'static, str>)],
     ) {
         let Some(open) = self.open else {
             return;

@@ -157,9 +157,12 @@ impl<H: ServerHandler> Transport<H> {
                 notes.tool =
                     Some(tool.map_or_else(|| "-".to_owned(), |t| t.definition.name.to_string()));
             }
-            if let Err(reason) = routing_headers(&req, m.method.as_deref(), name) {
+            // The headers the transport decides on, found in one pass.
+            let seen = Seen::read(&req);
+            if let Err(reason) = seen.routing(&req, m.method.as_deref(), name) {
                 return Ok(jsonrpc_error(id, -32020, &reason).noted(&notes, "protocol_error"));
             }
+            let plain_headers = seen.plain_call();
             // Who is calling: the gate's identity, or (under an `anonymous` server rule) a token
             // that came anyway, which must then be valid.
             let mut identity = req.identity_arc().cloned();
@@ -192,7 +195,7 @@ impl<H: ServerHandler> Transport<H> {
                     id,
                     Some(serde_json::Value::Number(_) | serde_json::Value::String(_))
                 )
-                && plain_call_headers(&req);
+                && plain_headers;
             // The request's own headers, moved: the tool's request is the last to need them.
             let mut headers = req.take_headers();
             // Credentials are the gate's, not the tools': the caller's token, cookies (App Service
@@ -294,25 +297,138 @@ fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
 }
 
 /// A JSON-RPC message as the gate reads it: one object (never a batch), its method and id,
-/// and its params left as text until the method says what to read of them. Fields are typed
+/// and of its params only what the gate decides on, read in the same pass. Fields are typed
 /// loosely so that a wrong type is refused here with a reason rather than skipped, and a
 /// key given twice is refused rather than read as one of its values.
 #[derive(Deserialize)]
 struct Message<'a> {
-    #[serde(default)]
-    jsonrpc: Option<String>,
-    #[serde(default)]
-    method: Option<String>,
+    #[serde(default, borrow)]
+    jsonrpc: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    method: Option<Cow<'a, str>>,
     #[serde(default)]
     id: Option<serde_json::Value>,
+    // `null` is kept apart from absent (`Option`'s own reader takes it for absent, and a
+    // call's `null` params must be refused, not skipped).
     #[serde(default, borrow, deserialize_with = "present")]
-    params: Option<&'a RawValue>,
+    params: Option<RawParams<'a>>,
 }
 
-/// A field's value as it came, `null` included (`Option`'s own reader takes `null` for
-/// absent, and a `null` name must be refused, not skipped).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RawParams<'de>>, D::Error> {
+    RawParams::deserialize(d).map(Some)
+}
+
+/// The params as read with the message: for an object, its `name`, `uri` and `arguments`
+/// (as text) and whether one of them came twice; anything else only as not an object (what
+/// they mean is the method's, known only once the whole message is read).
+#[derive(Default)]
+struct RawParams<'a> {
+    object: bool,
+    repeated: bool,
+    name: Option<&'a RawValue>,
+    uri: Option<&'a RawValue>,
+    arguments: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for RawParams<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Reader;
+        impl<'de> serde::de::Visitor<'de> for Reader {
+            type Value = RawParams<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON-RPC params")
+            }
+
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<RawParams<'de>, M::Error> {
+                let mut params = RawParams {
+                    object: true,
+                    ..RawParams::default()
+                };
+                while let Some(key) = map.next_key::<Key>()? {
+                    let slot = match key {
+                        Key::Name => &mut params.name,
+                        Key::Uri => &mut params.uri,
+                        Key::Arguments => &mut params.arguments,
+                        Key::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    let value = map.next_value::<&'de RawValue>()?;
+                    params.repeated |= slot.replace(value).is_some();
+                }
+                Ok(params)
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawParams<'de>, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(RawParams::default())
+            }
+
+            fn visit_unit<E>(self) -> Result<RawParams<'de>, E> {
+                Ok(RawParams::default())
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<RawParams<'de>, E> {
+                Ok(RawParams::default())
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<RawParams<'de>, E> {
+                Ok(RawParams::default())
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<RawParams<'de>, E> {
+                Ok(RawParams::default())
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<RawParams<'de>, E> {
+                Ok(RawParams::default())
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<RawParams<'de>, E> {
+                Ok(RawParams::default())
+            }
+        }
+        d.deserialize_any(Reader)
+    }
+}
+
+/// A key of the params, told apart without copying it (as derived readers do).
+enum Key {
+    Name,
+    Uri,
+    Arguments,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Reader;
+        impl serde::de::Visitor<'_> for Reader {
+            type Value = Key;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+
+            fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "name" => Key::Name,
+                    "uri" => Key::Uri,
+                    "arguments" => Key::Arguments,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(Reader)
+    }
 }
 
 /// What the gate reads of a call's params: the name its decisions are about and, for a
@@ -328,29 +444,18 @@ impl<'a> Message<'a> {
     /// names, and a tool's arguments; `Err` when the method names one and the params are
     /// not an object with a string there (each key once).
     fn params(&self) -> Result<Params<'a>, &'static str> {
-        #[derive(Deserialize)]
-        struct Named<'a> {
-            #[serde(default, borrow, deserialize_with = "present")]
-            name: Option<&'a RawValue>,
-            #[serde(default, borrow, deserialize_with = "present")]
-            uri: Option<&'a RawValue>,
-            #[serde(default, borrow, deserialize_with = "present")]
-            arguments: Option<&'a RawValue>,
-        }
         let uri = match self.method.as_deref() {
             Some("tools/call" | "prompts/get") => false,
             Some("resources/read") => true,
             _ => return Ok(Params::default()),
         };
-        let Some(params) = self.params else {
+        let Some(params) = &self.params else {
             return Ok(Params::default());
         };
-        // Objects only: a derived reader would also take an array, by position.
-        let named: Named<'a> = Some(params.get())
-            .filter(|text| text.starts_with('{'))
-            .and_then(|text| serde_json::from_str(text).ok())
-            .ok_or("Invalid params: not an object with each key once")?;
-        let name = match if uri { named.uri } else { named.name } {
+        if !params.object || params.repeated {
+            return Err("Invalid params: not an object with each key once");
+        }
+        let name = match if uri { params.uri } else { params.name } {
             None => None,
             // Borrowed unless it has escapes to decode.
             Some(raw) => Some(match serde_json::from_str::<&'a str>(raw.get()) {
@@ -363,83 +468,142 @@ impl<'a> Message<'a> {
         };
         Ok(Params {
             name,
-            arguments: if uri { None } else { named.arguments },
+            arguments: if uri { None } else { params.arguments },
         })
     }
 }
 
-/// The 2026-07-28 routing headers against the body: `Mcp-Method` must be the body's method
-/// and, for a call that names a tool, prompt or resource, `Mcp-Name` its name (a gateway may
-/// route on either without reading the body). Earlier revisions do not send them.
-fn routing_headers(req: &Request, method: Option<&str>, name: Option<&str>) -> Result<(), String> {
-    let version = req.header("mcp-protocol-version").unwrap_or_default();
-    let Some(method) = method else {
-        return Ok(());
-    };
-    if version.trim() < STANDARD_HEADERS_VERSION {
-        return Ok(());
-    }
-    let single = |name: &str| -> Result<Option<&str>, String> {
-        let mut values = req
-            .headers()
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
-        let first = values.next().map(|(_, v)| v);
-        if values.next().is_some() {
-            return Err(format!("{name} appears more than once"));
-        }
-        Ok(first)
-    };
-    match single("mcp-method")? {
-        None => return Err("missing required Mcp-Method header".to_owned()),
-        Some(value) if value != method => {
-            return Err("Mcp-Method header does not match the body's method".to_owned());
-        }
-        Some(_) => {}
-    }
-    if let Some(expected) = name {
-        let Some(raw) = single("mcp-name")? else {
-            return Err("missing required Mcp-Name header".to_owned());
-        };
-        let decoded = match raw
-            .strip_prefix("=?base64?")
-            .and_then(|inner| inner.strip_suffix("?="))
-        {
-            Some(inner) => base64::engine::general_purpose::STANDARD
-                .decode(inner)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(|| "Mcp-Name header is not valid Base64".to_owned())?,
-            None => raw.to_owned(),
-        };
-        if decoded != expected {
-            return Err("Mcp-Name header does not match the body".to_owned());
-        }
-    }
-    Ok(())
+/// A header as the transport reads it: absent, sent once, or sent more than once.
+#[derive(Clone, Copy, Default)]
+enum Once<'r> {
+    #[default]
+    Absent,
+    One(&'r str),
+    Repeated,
 }
 
-/// Whether a `tools/call` of a plain tool may be answered without the SDK's service: a
-/// revision before 2026-07-28 named once in `MCP-Protocol-Version` (the later one carries
-/// per-request `_meta` the SDK validates), JSON in, and both answer types accepted, as the
-/// SDK's transport requires. Anything else goes through the SDK, which answers it as the
-/// spec says.
-fn plain_call_headers(req: &Request) -> bool {
-    let single = |name: &str| {
-        let mut values = req.headers().iter().filter(|(n, _)| *n == name);
-        let first = values.next().map(|(_, v)| v);
-        if values.next().is_some() { None } else { first }
-    };
-    let version_ok = matches!(
-        single("mcp-protocol-version").map(str::trim),
-        Some("2025-03-26" | "2025-06-18" | "2025-11-25")
-    );
-    let json_in = single("content-type").is_some_and(|t| {
-        t.split(';')
-            .next()
-            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-    });
-    version_ok && json_in && single("accept").is_some_and(accepts_both_plainly)
+impl<'r> Once<'r> {
+    fn add(&mut self, value: &'r str) {
+        *self = match self {
+            Once::Absent => Once::One(value),
+            _ => Once::Repeated,
+        };
+    }
+
+    /// The value, when it came exactly once.
+    fn single(self) -> Option<&'r str> {
+        match self {
+            Once::One(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// The headers the transport decides on, read in one pass over the request's (every
+/// request passes here, and each lookup would be its own pass).
+#[derive(Default)]
+struct Seen<'r> {
+    version: Once<'r>,
+    method: Once<'r>,
+    name: Once<'r>,
+    content_type: Once<'r>,
+    accept: Once<'r>,
+}
+
+impl<'r> Seen<'r> {
+    fn read(req: &'r Request) -> Seen<'r> {
+        let mut seen = Seen::default();
+        // Names are stored lower-case.
+        for (name, value) in req.headers().iter() {
+            let slot = match name {
+                "mcp-protocol-version" => &mut seen.version,
+                "mcp-method" => &mut seen.method,
+                "mcp-name" => &mut seen.name,
+                "content-type" => &mut seen.content_type,
+                "accept" => &mut seen.accept,
+                _ => continue,
+            };
+            slot.add(value);
+        }
+        seen
+    }
+
+    /// The 2026-07-28 routing headers against the body: `Mcp-Method` must be the body's
+    /// method and, for a call that names a tool, prompt or resource, `Mcp-Name` its name (a
+    /// gateway may route on either without reading the body). Earlier revisions do not send
+    /// them.
+    fn routing(
+        &self,
+        req: &Request,
+        method: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<(), String> {
+        let Some(method) = method else {
+            return Ok(());
+        };
+        // Values sent more than once are read joined, as HTTP reads them (the rare case).
+        let version = match self.version {
+            Once::Absent => Cow::Borrowed(""),
+            Once::One(version) => Cow::Borrowed(version),
+            Once::Repeated => Cow::Owned(req.header("mcp-protocol-version").unwrap_or_default()),
+        };
+        if version.trim() < STANDARD_HEADERS_VERSION {
+            return Ok(());
+        }
+        let single = |name: &str, value: Once<'r>| -> Result<Option<&'r str>, String> {
+            match value {
+                Once::Repeated => Err(format!("{name} appears more than once")),
+                value => Ok(value.single()),
+            }
+        };
+        match single("mcp-method", self.method)? {
+            None => return Err("missing required Mcp-Method header".to_owned()),
+            Some(value) if value != method => {
+                return Err("Mcp-Method header does not match the body's method".to_owned());
+            }
+            Some(_) => {}
+        }
+        if let Some(expected) = name {
+            let Some(raw) = single("mcp-name", self.name)? else {
+                return Err("missing required Mcp-Name header".to_owned());
+            };
+            let decoded = match raw
+                .strip_prefix("=?base64?")
+                .and_then(|inner| inner.strip_suffix("?="))
+            {
+                Some(inner) => Cow::Owned(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(inner)
+                        .ok()
+                        .and_then(|bytes| String::from_utf8(bytes).ok())
+                        .ok_or_else(|| "Mcp-Name header is not valid Base64".to_owned())?,
+                ),
+                None => Cow::Borrowed(raw),
+            };
+            if decoded != expected {
+                return Err("Mcp-Name header does not match the body".to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a `tools/call` of a plain tool may be answered without the SDK's service: a
+    /// revision before 2026-07-28 named once in `MCP-Protocol-Version` (the later one carries
+    /// per-request `_meta` the SDK validates), JSON in, and both answer types accepted, as the
+    /// SDK's transport requires. Anything else goes through the SDK, which answers it as the
+    /// spec says.
+    fn plain_call(&self) -> bool {
+        let version_ok = matches!(
+            self.version.single().map(str::trim),
+            Some("2025-03-26" | "2025-06-18" | "2025-11-25")
+        );
+        let json_in = self.content_type.single().is_some_and(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+        });
+        version_ok && json_in && self.accept.single().is_some_and(accepts_both_plainly)
+    }
 }
 
 /// Whether an `Accept` value lists both `application/json` and `text/event-stream` as bare
@@ -447,7 +611,7 @@ fn plain_call_headers(req: &Request) -> bool {
 /// the SDK's full reading, so the direct path never answers what the SDK would refuse with
 /// 406; and a type is matched whole, never as a substring (`application/json-seq`).
 fn accepts_both_plainly(accept: &str) -> bool {
-    if accept.contains([';', '"']) {
+    if accept.bytes().any(|b| b == b';' || b == b'"') {
         return false;
     }
     let (mut json, mut sse) = (false, false);
@@ -629,11 +793,11 @@ trait Noted {
 
 impl Noted for Reply {
     fn noted(mut self, notes: &Notes, outcome: &'static str) -> Reply {
-        self.note("mcp_method", notes.method.unwrap_or("-").to_owned());
+        self.note("mcp_method", notes.method.unwrap_or("-"));
         if let Some(tool) = &notes.tool {
             self.note("mcp_tool", tool.clone());
         }
-        self.note("mcp_outcome", outcome.to_owned());
+        self.note("mcp_outcome", outcome);
         self
     }
 }

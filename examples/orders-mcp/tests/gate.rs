@@ -273,6 +273,11 @@ async fn bodies_the_gate_cannot_read_are_answered_by_the_gate() {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_order","name":"cancel_order","arguments":{"id":7}}}"#,
             -32602,
         ),
+        // The same key again, written with an escape.
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_order","n\u0061me":"cancel_order","arguments":{"id":7}}}"#,
+            -32602,
+        ),
         (
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["cancel_order"]}"#,
             -32602,
@@ -318,6 +323,9 @@ async fn bodies_the_gate_cannot_read_are_answered_by_the_gate() {
     assert_eq!(a.result()["structuredContent"]["id"], 7, "{}", a.body);
     // A field the SDK ignores does not hide the tool from the gate.
     let a = send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"cancel_order","uri":5,"arguments":{"id":7}}}"#).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    // Nor does a key written with escapes.
+    let a = send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"n\u0061me":"cancel_order","arguments":{"id":7}}}"#).await;
     assert_eq!(a.status, 403, "{}", a.body);
     let logs = app.logs();
     assert!(!logs.contains("forged=1"), "{logs}");
