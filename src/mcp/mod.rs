@@ -461,14 +461,24 @@ fn schema_of<A: rmcp::schemars::JsonSchema + 'static>() -> Arc<rmcp::model::Json
 fn arguments<A: DeserializeOwned + 'static>(
     args: ToolArguments<'_>,
 ) -> Result<A, Box<CallToolResponse>> {
+    // Read plainly first: the path to a wrong field is tracked (an allocation per key) only
+    // when there is one to report, on a second read.
     let read = if std::any::TypeId::of::<A>() == std::any::TypeId::of::<()>() {
         // No arguments: whatever object came is not read.
         serde_path_to_error::deserialize(serde_json::Value::Null)
     } else {
         match args.0 {
-            Arguments::Parsed(value) => serde_path_to_error::deserialize(value),
+            Arguments::Parsed(value) => match A::deserialize(&value) {
+                Ok(args) => return Ok(args),
+                Err(_) => serde_path_to_error::deserialize(value),
+            },
             Arguments::Text(text) => {
-                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+                match A::deserialize(&mut serde_json::Deserializer::from_str(text)) {
+                    Ok(args) => return Ok(args),
+                    Err(_) => serde_path_to_error::deserialize(
+                        &mut serde_json::Deserializer::from_str(text),
+                    ),
+                }
             }
         }
     };
