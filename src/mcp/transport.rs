@@ -123,7 +123,7 @@ impl<H: ServerHandler> Transport<H> {
                 method: Some(
                     KNOWN_METHODS
                         .iter()
-                        .find(|k| Some(**k) == m.method.as_deref())
+                        .find(|k| Some(**k) == m.method())
                         .copied()
                         .unwrap_or("other"),
                 ),
@@ -141,7 +141,7 @@ impl<H: ServerHandler> Transport<H> {
                 )
                 .noted(&notes, "protocol_error"));
             }
-            let tool_call = m.method.as_deref() == Some("tools/call");
+            let tool_call = m.method() == Some("tools/call");
             let params = match m.params() {
                 Ok(params) => params,
                 Err(reason) => {
@@ -159,7 +159,7 @@ impl<H: ServerHandler> Transport<H> {
             }
             // The headers the transport decides on, found in one pass.
             let seen = Seen::read(&req);
-            if let Err(reason) = seen.routing(&req, m.method.as_deref(), name) {
+            if let Err(reason) = seen.routing(&req, m.method(), name) {
                 return Ok(jsonrpc_error(id, -32020, &reason).noted(&notes, "protocol_error"));
             }
             let plain_headers = seen.plain_call();
@@ -190,7 +190,7 @@ impl<H: ServerHandler> Transport<H> {
                 }
             }
             let plain = tool.is_some_and(|t| t.plain)
-                && m.jsonrpc.as_deref() == Some("2.0")
+                && m.jsonrpc.as_ref().is_some_and(|v| v.0 == "2.0")
                 && matches!(
                     id,
                     Some(serde_json::Value::Number(_) | serde_json::Value::String(_))
@@ -274,10 +274,18 @@ fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
         .iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|b| *b == b'{');
+    // UTF-8 checked whole first: JSON text is UTF-8, and the reader skips the members the
+    // gate does not read without checking them (the SDK would refuse the body).
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(
+            jsonrpc_error(None, -32700, "Parse error: the body is not JSON")
+                .noted(&Notes::default(), "protocol_error"),
+        );
+    };
     let read = if object {
-        serde_json::from_slice::<Message>(body)
+        serde_json::from_str::<Message>(text)
     } else {
-        serde_json::from_slice::<serde::de::IgnoredAny>(body).and_then(|_| {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).and_then(|_| {
             Err(serde::de::Error::custom(
                 "not one JSON-RPC request or notification",
             ))
@@ -303,9 +311,9 @@ fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
 #[derive(Deserialize)]
 struct Message<'a> {
     #[serde(default, borrow)]
-    jsonrpc: Option<Cow<'a, str>>,
+    jsonrpc: Option<Text<'a>>,
     #[serde(default, borrow)]
-    method: Option<Cow<'a, str>>,
+    method: Option<Text<'a>>,
     #[serde(default)]
     id: Option<serde_json::Value>,
     // `null` is kept apart from absent (`Option`'s own reader takes it for absent, and a
@@ -313,6 +321,12 @@ struct Message<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     params: Option<RawParams<'a>>,
 }
+
+/// A string of the message, borrowed unless it has escapes to decode (serde borrows a `Cow`
+/// only as a field of its own, not inside an `Option`).
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RawParams<'de>>, D::Error> {
     RawParams::deserialize(d).map(Some)
@@ -440,11 +454,16 @@ struct Params<'a> {
 }
 
 impl<'a> Message<'a> {
+    /// The JSON-RPC method.
+    fn method(&self) -> Option<&str> {
+        self.method.as_ref().map(|text| text.0.as_ref())
+    }
+
     /// The tool or prompt name (`params.name`) or the resource (`params.uri`) the method
     /// names, and a tool's arguments; `Err` when the method names one and the params are
     /// not an object with a string there (each key once).
     fn params(&self) -> Result<Params<'a>, &'static str> {
-        let uri = match self.method.as_deref() {
+        let uri = match self.method() {
             Some("tools/call" | "prompts/get") => false,
             Some("resources/read") => true,
             _ => return Ok(Params::default()),
@@ -638,19 +657,30 @@ fn plain_answer(
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<&'a rmcp::ErrorData>,
     }
-    let needs_newer = rmcp::ErrorData::internal_error(
-        "the tool's answer needs protocol revision 2026-07-28",
+    // As the SDK's handler answers a peer on a revision before 2026-07-28, which is all the
+    // direct path answers.
+    let needs_newer = rmcp::ErrorData::invalid_request(
+        "InputRequiredResult requires negotiated protocol version 2026-07-28 or newer",
         None,
     );
     let mut result = result;
     if let Ok(rmcp::model::CallToolResponse::Complete(complete)) = &mut result {
-        // `resultType` exists from 2026-07-28 on, which the direct path never answers; the
-        // SDK clears it for the earlier revisions too.
-        complete.result_type = None;
+        // The SDK's own treatment: `resultType` and non-object structured content are
+        // 2026-07-28's. Moved in and out of its enum (an empty result holds no allocation).
+        let mut legacy = rmcp::model::ServerResult::CallToolResult(std::mem::replace(
+            complete,
+            rmcp::model::CallToolResult::success(Vec::new()),
+        ));
+        legacy.strip_result_type_for_legacy_peer();
+        legacy.strip_non_object_output_for_legacy_peer();
+        if let rmcp::model::ServerResult::CallToolResult(stripped) = legacy {
+            *complete = stripped;
+        }
     }
     let (result, error) = match &result {
         Ok(rmcp::model::CallToolResponse::Complete(result)) => (Some(result), None),
-        // An input-required or task result exists from 2026-07-28 on only.
+        // A plain tool's handler answers with a complete result only; anything else is a
+        // 2026-07-28 result.
         Ok(_) => (None, Some(&needs_newer)),
         Err(error) => (None, Some(error)),
     };

@@ -94,3 +94,91 @@ async fn an_anonymous_server_checks_each_tools_rule_and_any_token_that_comes() {
     assert_eq!(called.status, 200, "{}", called.body);
     assert_eq!(called.result()["isError"], false, "{}", called.body);
 }
+
+/// A tool whose structured content is not an object, which only 2026-07-28 allows.
+async fn names(_: (), _req: Request) -> rmcp::model::CallToolResult {
+    rmcp::model::CallToolResult::structured(json!(["ada", "grace"]))
+}
+
+/// The app with `names`, anonymous, on the MCP profile.
+fn names_app(idp: &IdentityProvider, dir: &std::path::Path) -> TestApp {
+    std::fs::write(
+        dir.join("host.json"),
+        json!({
+            "version": "2.0",
+            "configurationProfile": "mcp-custom-handler",
+            "customHandler": {"http": {"defaultAuthorizationLevel": "anonymous"}},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let app = App::new().mcp(
+        Mcp::new("names")
+            .rules("anonymous")
+            .tool(Tool::new("names", names).rules("anonymous")),
+    );
+    TestApp::start(app, dir, idp, &[]).unwrap()
+}
+
+#[tokio::test]
+async fn a_plain_tool_answers_an_earlier_revision_as_the_sdk_does() {
+    let idp = IdentityProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = names_app(&idp, dir.path());
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "names", "arguments": {}}});
+    // Bare types: funcgate answers directly; a weighted type: through the SDK.
+    let mut answers = Vec::new();
+    for accept in [
+        "application/json, text/event-stream",
+        "application/json;q=1, text/event-stream",
+    ] {
+        let answer = app
+            .request("POST", "/mcp")
+            .header("Accept", accept)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .body("application/json", body.to_string())
+            .send()
+            .await;
+        assert_eq!(answer.status, 200, "{accept}: {}", answer.body);
+        let result = answer.result();
+        // Before 2026-07-28 structured content is an object or nothing, and a result has
+        // no `resultType`: the array stays in the text block.
+        assert_eq!(result.get("structuredContent"), None, "{}", answer.body);
+        assert_eq!(result.get("resultType"), None, "{}", answer.body);
+        assert_eq!(result["content"][0]["text"], r#"["ada","grace"]"#);
+        answers.push(answer.json());
+    }
+    assert_eq!(answers[0], answers[1]);
+    // On 2026-07-28 the array is the structured content.
+    let modern = app
+        .mcp("/mcp")
+        .version("2026-07-28")
+        .call("names", json!({}))
+        .await;
+    assert_eq!(
+        modern.result()["structuredContent"],
+        json!(["ada", "grace"]),
+        "{}",
+        modern.body
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_not_json() {
+    let idp = IdentityProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = names_app(&idp, dir.path());
+    // The bad byte sits in a member the gate does not read, which its reader skips.
+    let mut body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"names","arguments":{},"_meta":""#.to_vec();
+    body.extend_from_slice(b"\xff\"}}");
+    let answer = app
+        .request("POST", "/mcp")
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .body("application/json", body)
+        .send()
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.json()["error"]["code"], -32700, "{}", answer.body);
+}
