@@ -24,6 +24,20 @@ fn open_server() -> App {
     )
 }
 
+/// A `host.json` on the `mcp-custom-handler` profile, with anonymous routes, in `dir`.
+fn on_the_profile(dir: &std::path::Path) {
+    std::fs::write(
+        dir.join("host.json"),
+        json!({
+            "version": "2.0",
+            "configurationProfile": "mcp-custom-handler",
+            "customHandler": {"http": {"defaultAuthorizationLevel": "anonymous"}},
+        })
+        .to_string(),
+    )
+    .unwrap();
+}
+
 fn tool_names(answer: &TestResponse) -> Vec<String> {
     answer.json()["result"]["tools"]
         .as_array()
@@ -40,16 +54,7 @@ fn tool_names(answer: &TestResponse) -> Vec<String> {
 async fn an_anonymous_server_checks_each_tools_rule_and_any_token_that_comes() {
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("host.json"),
-        json!({
-            "version": "2.0",
-            "configurationProfile": "mcp-custom-handler",
-            "customHandler": {"http": {"defaultAuthorizationLevel": "anonymous"}},
-        })
-        .to_string(),
-    )
-    .unwrap();
+    on_the_profile(dir.path());
     let app = TestApp::start(open_server(), dir.path(), &idp, &[]).unwrap();
 
     // No token: the anonymous tool only.
@@ -102,16 +107,7 @@ async fn names(_: (), _req: Request) -> rmcp::model::CallToolResult {
 
 /// The app with `names`, anonymous, on the MCP profile.
 fn names_app(idp: &IdentityProvider, dir: &std::path::Path) -> TestApp {
-    std::fs::write(
-        dir.join("host.json"),
-        json!({
-            "version": "2.0",
-            "configurationProfile": "mcp-custom-handler",
-            "customHandler": {"http": {"defaultAuthorizationLevel": "anonymous"}},
-        })
-        .to_string(),
-    )
-    .unwrap();
+    on_the_profile(dir);
     let app = App::new().mcp(
         Mcp::new("names")
             .rules("anonymous")
