@@ -612,14 +612,17 @@ impl<'r> Seen<'r> {
     /// SDK's transport requires. Anything else goes through the SDK, which answers it as the
     /// spec says.
     fn plain_call(&self) -> bool {
+        // ASCII whitespace only, as HTTP has: a value with other spaces is the SDK's to read.
         let version_ok = matches!(
-            self.version.single().map(str::trim),
+            self.version.single().map(str::trim_ascii),
             Some("2025-03-26" | "2025-06-18" | "2025-11-25")
         );
         let json_in = self.content_type.single().is_some_and(|t| {
-            t.split(';')
-                .next()
-                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+            t.split(';').next().is_some_and(|essence| {
+                essence
+                    .trim_ascii()
+                    .eq_ignore_ascii_case("application/json")
+            })
         });
         version_ok && json_in && self.accept.single().is_some_and(accepts_both_plainly)
     }
@@ -634,7 +637,7 @@ fn accepts_both_plainly(accept: &str) -> bool {
         return false;
     }
     let (mut json, mut sse) = (false, false);
-    for essence in accept.split(',').map(str::trim) {
+    for essence in accept.split(',').map(str::trim_ascii) {
         json |= essence.eq_ignore_ascii_case("application/json");
         sse |= essence.eq_ignore_ascii_case("text/event-stream");
     }

@@ -598,6 +598,8 @@ async fn the_direct_path_reads_accept_as_the_sdk_does() {
         ("application/json;q=0, text/event-stream", 406),
         ("application/json-seq, text/event-stream", 406),
         ("text/event-stream", 406),
+        // A space HTTP does not have (no-break, U+00A0) is not trimmed as whitespace.
+        ("application/json\u{a0}, text/event-stream", 406),
         ("APPLICATION/JSON ,text/event-stream", 200),
         ("application/json;q=0.5, text/event-stream", 200),
     ] {
