@@ -84,3 +84,10 @@ pub mod __private {
     pub use crate::auth::unix_now;
     pub use crate::downstream::CachedTokenBench;
 }
+
+/// The README's Rust examples, compiled by `cargo test --doc` so the first thing a team copies
+/// keeps building. The excerpts of `examples/` are marked `ignore` there: their files are built
+/// and tested whole by `make test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
