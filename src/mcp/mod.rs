@@ -475,9 +475,16 @@ fn arguments<A: DeserializeOwned + 'static>(
             Arguments::Text(text) => {
                 match A::deserialize(&mut serde_json::Deserializer::from_str(text)) {
                     Ok(args) => return Ok(args),
-                    Err(_) => serde_path_to_error::deserialize(
-                        &mut serde_json::Deserializer::from_str(text),
-                    ),
+                    // Read again as the SDK reads arguments, into an object of values (a key
+                    // given twice keeps its last value), so both paths give the same answer.
+                    Err(_) => match serde_json::from_str(text) {
+                        Ok(value) => {
+                            return arguments::<A>(ToolArguments(Arguments::Parsed(value)));
+                        }
+                        Err(_) => serde_path_to_error::deserialize(
+                            &mut serde_json::Deserializer::from_str(text),
+                        ),
+                    },
                 }
             }
         }

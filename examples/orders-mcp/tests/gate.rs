@@ -568,6 +568,31 @@ async fn a_plain_tool_answers_alike_directly_and_through_the_sdk() {
         .await;
     assert_eq!(by_sdk.status, 200, "{}", by_sdk.body);
     assert_eq!(direct.json(), by_sdk.json());
+    // Arguments with a key given twice: the SDK reads them into an object, where the last
+    // value wins; the direct path answers the same.
+    let twice = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_order","arguments":{"id":0,"id":3}}}"#;
+    let mut answers = Vec::new();
+    for accept in [
+        "application/json, text/event-stream",
+        "application/json;q=1, text/event-stream",
+    ] {
+        let answer = app
+            .request("POST", "/mcp")
+            .header("Accept", accept)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .bearer(&reader)
+            .body("application/json", twice)
+            .send()
+            .await;
+        assert_eq!(answer.status, 200, "{accept}: {}", answer.body);
+        answers.push(answer.json());
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(
+        answers[0]["result"]["structuredContent"]["id"], 3,
+        "{}",
+        answers[0]
+    );
     for bad in [json!({"id": 0}), json!({"id": "x"})] {
         let direct = app
             .mcp("/mcp")
