@@ -141,6 +141,20 @@ impl<H: ServerHandler> Transport<H> {
                 )
                 .noted(&notes, "protocol_error"));
             }
+            // An id the SDK cannot read (a fraction, beyond an i64, null, an object) would get
+            // its plain-text 415: answered here as JSON-RPC, with the SDK's own reading.
+            let readable = match &id {
+                None | Some(serde_json::Value::String(_)) => true,
+                Some(other) => rmcp::model::NumberOrString::deserialize(other).is_ok(),
+            };
+            if !readable {
+                return Ok(jsonrpc_error(
+                    None,
+                    -32600,
+                    "Invalid request: the id must be a string or an integer",
+                )
+                .noted(&notes, "protocol_error"));
+            }
             let tool_call = m.method() == Some("tools/call");
             let params = match m.params() {
                 Ok(params) => params,
@@ -191,10 +205,13 @@ impl<H: ServerHandler> Transport<H> {
             }
             let plain = tool.is_some_and(|t| t.plain)
                 && m.jsonrpc.as_ref().is_some_and(|v| v.0 == "2.0")
-                && matches!(
-                    id,
-                    Some(serde_json::Value::Number(_) | serde_json::Value::String(_))
-                )
+                // An id the SDK reads as it came: a string, or an integer an i64 holds (it
+                // refuses larger ones and rewrites `1e3` as `1000`).
+                && match &id {
+                    Some(serde_json::Value::Number(n)) => n.is_i64(),
+                    Some(serde_json::Value::String(_)) => true,
+                    _ => false,
+                }
                 && plain_headers;
             // The request's own headers, moved: the tool's request is the last to need them.
             let mut headers = req.take_headers();
@@ -314,7 +331,9 @@ struct Message<'a> {
     jsonrpc: Option<Text<'a>>,
     #[serde(default, borrow)]
     method: Option<Text<'a>>,
-    #[serde(default)]
+    // `null` kept apart from absent: a request's id must not be null (nor read as a
+    // notification's missing one).
+    #[serde(default, deserialize_with = "present_id")]
     id: Option<serde_json::Value>,
     // `null` is kept apart from absent (`Option`'s own reader takes it for absent, and a
     // call's `null` params must be refused, not skipped).
@@ -327,6 +346,12 @@ struct Message<'a> {
 #[derive(Deserialize)]
 #[serde(transparent)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+fn present_id<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RawParams<'de>>, D::Error> {
     RawParams::deserialize(d).map(Some)

@@ -593,6 +593,49 @@ async fn a_plain_tool_answers_alike_directly_and_through_the_sdk() {
         "{}",
         answers[0]
     );
+    // Ids the SDK does not take as they came (a fraction, beyond an i64, an integer written
+    // as a float, null) get the same answer on both paths, always JSON-RPC.
+    for id in [
+        "1.5",
+        "18446744073709551615",
+        "1e3",
+        "-1",
+        "\"a\"",
+        "null",
+        "{}",
+    ] {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"get_order","arguments":{{"id":3}}}}}}"#
+        );
+        let mut answers = Vec::new();
+        for accept in [
+            "application/json, text/event-stream",
+            "application/json;q=1, text/event-stream",
+        ] {
+            let answer = app
+                .request("POST", "/mcp")
+                .header("Accept", accept)
+                .header("MCP-Protocol-Version", "2025-11-25")
+                .bearer(&reader)
+                .body("application/json", body.clone())
+                .send()
+                .await;
+            answers.push((answer.status, answer.body));
+        }
+        assert_eq!(answers[0], answers[1], "id {id}");
+        let (status, body) = &answers[0];
+        let answer: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("id {id}: {e}: {body}"));
+        match id {
+            "1.5" | "18446744073709551615" | "null" | "{}" => {
+                assert_eq!(
+                    (*status, answer["error"]["code"].clone()),
+                    (400, json!(-32600))
+                );
+            }
+            _ => assert_eq!(answer["result"]["isError"], false, "id {id}: {body}"),
+        }
+    }
     for bad in [json!({"id": 0}), json!({"id": "x"})] {
         let direct = app
             .mcp("/mcp")
