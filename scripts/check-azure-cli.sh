@@ -30,12 +30,17 @@ BIN="$(cd "$(dirname "${AZ}")" && pwd)"
 failures=0
 checked=0
 # Both plans with funcgate's own app (roles, Key Vault), then a team's app on Flex: delegated
-# scopes, an authentication context, no Key Vault.
-for variant in flex consumption team; do
+# scopes, an authentication context, no Key Vault; then a team's MCP server (its resource URI,
+# VS Code pre-authorized, the preview's feature flag).
+for variant in flex consumption team mcp; do
   plan="${variant/team/flex}"
+  plan="${plan/mcp/flex}"
   team=()
   if [[ "${variant}" == team ]]; then
     team=(env "SCOPES=Orders.Read,Orders.Write" "APP_ROLES=Orders.Admin" "AUTH_CONTEXT=c1:Require MFA" VAULT=no)
+  elif [[ "${variant}" == mcp ]]; then
+    team=(env "SCOPES=Orders.Read" "APP_ROLES=Orders.Admin" MCP_PATHS=mcp
+      PREAUTHORIZED_CLIENTS=aebc6443-996d-45c2-90f0-388ff96faa56 VAULT=no)
   fi
   while IFS= read -r line; do
     [[ "${line}" == az\ * ]] || continue

@@ -2,14 +2,17 @@
 # Sets up a function app on funcgate in Azure with the Azure CLI, step by step (any app: the
 # roles, scopes and authentication context it names, a Key Vault only when it serves `vault`):
 #   1. the API app registration: its app roles (APP_ROLES), its delegated scopes (SCOPES), its
-#      api://{client id} URI, v2 access tokens; with AUTH_CONTEXT, a Conditional Access
-#      authentication context for step-up rules (acrs:ID);
+#      api://{client id} URI, v2 access tokens; for an MCP server (MCP_PATHS), its resource
+#      URI as an identifier URI too; the client apps pre-authorized for the scopes
+#      (PREAUTHORIZED_CLIENTS); with AUTH_CONTEXT, a Conditional Access authentication context
+#      for step-up rules (acrs:ID);
 #   2. a resource group, a storage account and a Linux Function App (custom handler runtime) on
 #      the Flex Consumption plan (default) or the Linux Consumption plan;
 #   3. the Function App's system-assigned managed identity, granted KEY_VAULT_ROLE on the vault
 #      ("Key Vault Secrets User": reads only; "Key Vault Secrets Officer" lets PUT /vault write),
 #      only when the app serves `vault` (VAULT=auto looks for APP_DIR/vault/function.json);
-#   4. funcgate's app settings (what the plan accepts, nothing it refuses);
+#   4. funcgate's app settings (what the plan accepts, nothing it refuses; for an MCP server,
+#      PUBLIC_BASE_URL and the Functions MCP preview's feature flag);
 #   5. a deployment identity for GitHub Actions with an OpenID Connect federated credential.
 # Idempotent: every step looks before it creates, so re-running it updates in place. A lookup
 # that fails (not logged in, no permission, network) stops the script with the command that
@@ -49,6 +52,16 @@ SCOPES="${SCOPES-Api.Read,Api.Write}"
 AUTH_CONTEXT="${AUTH_CONTEXT:-}"
 # yes, no, or auto (yes when the app serves vault).
 VAULT="${VAULT:-auto}"
+# The MCP servers' paths, comma-separated (mcp): each server's resource URI, PUBLIC_BASE_URL +
+# its path, must be an identifier URI of the API app, or Entra refuses clients' token requests
+# (AADSTS9010010). auto: mcp when host.json names the mcp-custom-handler profile, else none.
+MCP_PATHS="${MCP_PATHS:-auto}"
+# Where callers reach the app (no trailing slash); a custom domain goes here.
+PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-https://${FUNCTION_APP}.azurewebsites.net}"
+PUBLIC_BASE_URL="${PUBLIC_BASE_URL%/}"
+# Client apps pre-authorized for the delegated scopes, comma-separated client ids (Entra has no
+# dynamic client registration), e.g. VS Code's aebc6443-996d-45c2-90f0-388ff96faa56.
+PREAUTHORIZED_CLIENTS="${PREAUTHORIZED_CLIENTS:-}"
 # The managed identity's role on the vault: reads only unless writes through vault are wanted.
 KEY_VAULT_ROLE="${KEY_VAULT_ROLE:-Key Vault Secrets User}"
 DEPLOY_APP_NAME="${DEPLOY_APP_NAME:-${PREFIX}-github-deploy}"
@@ -140,6 +153,40 @@ case "${VAULT}" in
   *) echo "$0: VAULT must be yes, no or auto, got '${VAULT}'" >&2; exit 2 ;;
 esac
 
+case "${MCP_PATHS}" in
+  auto)
+    if grep -Eq '"configurationProfile"[[:space:]]*:[[:space:]]*"mcp-custom-handler"' "${APP_DIR}/host.json" 2>/dev/null; then
+      MCP_PATHS=mcp
+    else
+      MCP_PATHS=""
+    fi
+    ;;
+esac
+[[ "${PUBLIC_BASE_URL}" =~ ^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$ ]] ||
+  { echo "$0: PUBLIC_BASE_URL must be an https URL without query or fragment, got '${PUBLIC_BASE_URL}'" >&2; exit 2; }
+IDENTIFIER_URIS=()
+MCP_RESOURCES=""
+IFS=',' read -ra NAMES <<<"${MCP_PATHS}"
+for path in "${NAMES[@]}"; do
+  path="${path// /}"
+  path="${path#/}"
+  path="${path%/}"
+  [[ -n "${path}" ]] || continue
+  [[ "${path}" =~ ^[A-Za-z0-9._~/-]+$ ]] || { echo "$0: MCP_PATHS: '${path}' is not a path" >&2; exit 2; }
+  # funcgate's resource for the server: PUBLIC_BASE_URL + path, no trailing slash.
+  IDENTIFIER_URIS+=("${PUBLIC_BASE_URL}/${path}")
+  MCP_RESOURCES+="${MCP_RESOURCES:+ }${PUBLIC_BASE_URL}/${path}"
+done
+CLIENT_IDS=()
+IFS=',' read -ra NAMES <<<"${PREAUTHORIZED_CLIENTS}"
+for id in "${NAMES[@]}"; do
+  id="${id// /}"
+  [[ -n "${id}" ]] || continue
+  [[ "${id}" =~ ^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$ ]] ||
+    { echo "$0: PREAUTHORIZED_CLIENTS: '${id}' is not a client id" >&2; exit 2; }
+  CLIENT_IDS+=("${id}")
+done
+
 # A stable id for a role or scope name, so re-running updates it rather than adding another.
 stable_id() {
   local hex
@@ -165,16 +212,28 @@ for entry in "${NAMES[@]}"; do
   ROLE_LIST+="${ROLE_LIST:+, }{\"allowedMemberTypes\": [\"Application\", \"User\"], \"description\": \"${name}\", \"displayName\": \"${name}\", \"id\": \"${id}\", \"isEnabled\": true, \"value\": \"${name}\"}"
 done
 SCOPE_LIST=""
+SCOPE_IDS=""
 IFS=',' read -ra NAMES <<<"${SCOPES}"
 for name in "${NAMES[@]}"; do
   name="${name// /}"
   [[ -n "${name}" ]] || continue
   valid_name "${name}" || { echo "$0: SCOPES: '${name}' is not a scope name" >&2; exit 2; }
+  SCOPE_IDS+="${SCOPE_IDS:+, }\"$(stable_id "scope:${name}")\""
   SCOPE_LIST+="${SCOPE_LIST:+, }{\"adminConsentDescription\": \"${name}\", \"adminConsentDisplayName\": \"${name}\", \"id\": \"$(stable_id "scope:${name}")\", \"isEnabled\": true, \"type\": \"User\", \"userConsentDescription\": \"${name}\", \"userConsentDisplayName\": \"${name}\", \"value\": \"${name}\"}"
 done
 APP_ROLES_JSON="[${ROLE_LIST}]"
 # v2 access tokens (issuer login.microsoftonline.com/{tenant}/v2.0) and the delegated scopes.
 API_JSON="{\"requestedAccessTokenVersion\": 2, \"oauth2PermissionScopes\": [${SCOPE_LIST}]}"
+# The same with the pre-authorized clients, each for every delegated scope.
+PREAUTH_LIST=""
+for id in "${CLIENT_IDS[@]}"; do
+  PREAUTH_LIST+="${PREAUTH_LIST:+, }{\"appId\": \"${id}\", \"delegatedPermissionIds\": [${SCOPE_IDS}]}"
+done
+if [[ -n "${PREAUTH_LIST}" && -z "${SCOPE_IDS}" ]]; then
+  echo "$0: PREAUTHORIZED_CLIENTS needs delegated scopes (SCOPES) to pre-authorize" >&2
+  exit 2
+fi
+API_JSON_PREAUTH="{\"requestedAccessTokenVersion\": 2, \"oauth2PermissionScopes\": [${SCOPE_LIST}], \"preAuthorizedApplications\": [${PREAUTH_LIST}]}"
 
 step "1. API app registration ${API_APP_NAME}: roles [${ROLE_NAMES}], scopes [${SCOPES}]"
 # Lookups are plain assignments: under `set -e` a failure inside [[ ... ]] or inside another
@@ -185,8 +244,13 @@ if [[ -z "${API_APP_ID}" ]]; then
   API_APP_ID="$(query '<api-client-id>' az ad app create --display-name "${API_APP_NAME}" \
     --sign-in-audience AzureADMyOrg --query appId -o tsv)"
 fi
-run az ad app update --id "${API_APP_ID}" --identifier-uris "api://${API_APP_ID}" \
+# The whole list each time (the command replaces it): api://{client id} and each MCP resource.
+run az ad app update --id "${API_APP_ID}" --identifier-uris "api://${API_APP_ID}" "${IDENTIFIER_URIS[@]}" \
   --app-roles "${APP_ROLES_JSON}" --set "api=${API_JSON}"
+if [[ -n "${PREAUTH_LIST}" ]]; then
+  # Apart from the scopes: Entra checks pre-authorized permission ids against scopes it has saved.
+  run az ad app update --id "${API_APP_ID}" --set "api=${API_JSON_PREAUTH}"
+fi
 API_SP_ID="$(query '' az ad sp list --filter "appId eq '${API_APP_ID}'" --query '[].id' -o tsv)"
 if [[ -z "${API_SP_ID}" ]]; then
   run az ad sp create --id "${API_APP_ID}"
@@ -253,6 +317,16 @@ SETTINGS=(
 if [[ "${VAULT}" == yes ]]; then
   SETTINGS+=("KEY_VAULT_URL=https://${KEY_VAULT}.vault.azure.net")
 fi
+if [[ -n "${MCP_RESOURCES}" ]]; then
+  # The metadata's resource is PUBLIC_BASE_URL + the server's path; the Functions host serves
+  # self-hosted MCP servers behind this preview flag (kept beside any other flags).
+  FLAGS="$(query '' az functionapp config appsettings list -g "${RESOURCE_GROUP}" -n "${FUNCTION_APP}" --query "[?name=='AzureWebJobsFeatureFlags'].value" -o tsv)"
+  case ",${FLAGS}," in
+    *,EnableMcpCustomHandlerPreview,*) ;;
+    *) FLAGS="${FLAGS:+${FLAGS},}EnableMcpCustomHandlerPreview" ;;
+  esac
+  SETTINGS+=("PUBLIC_BASE_URL=${PUBLIC_BASE_URL}" "AzureWebJobsFeatureFlags=${FLAGS}")
+fi
 if [[ "${PLAN}" == consumption ]]; then
   # Flex takes the runtime from the app's configuration and refuses this setting.
   SETTINGS=("FUNCTIONS_WORKER_RUNTIME=custom" "${SETTINGS[@]}")
@@ -296,3 +370,9 @@ The deploy workflow finds the plan by itself. Callers of ${API_APP_NAME} (api://
   apps and users are granted its app roles [${ROLE_NAMES}];
   client apps of users add the delegated scopes [${SCOPES}] as API permissions (admin consent).
 DONE
+if [[ -n "${MCP_RESOURCES}" ]]; then
+  echo "MCP resource URIs (identifier URIs of ${API_APP_NAME}): ${MCP_RESOURCES}"
+fi
+if [[ ${#CLIENT_IDS[@]} -gt 0 ]]; then
+  echo "Pre-authorized for [${SCOPES}]: ${CLIENT_IDS[*]}"
+fi
