@@ -7,8 +7,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::auth::policy::Policy;
 use crate::downstream::Downstream;
-use crate::functions::{Function, Registry, State};
+use crate::functions::{Function, Registered, Registry, State};
 use crate::mcp::Mcp;
 use crate::settings::{SettingError, Settings};
 use crate::state::AppState;
@@ -42,7 +43,14 @@ pub struct App<S = ()> {
     problems: Vec<SettingError>,
     /// Declared downstream APIs ([`App::downstream`]).
     downstreams: Vec<(String, Downstream)>,
+    /// MCP servers by name, bound at start-up: a setting may give a tool its rule.
+    servers: Vec<(String, BindServer)>,
 }
+
+/// Binds an MCP server with the tools' rules the settings give (by setting name): the
+/// registered server and the setting names it took.
+type BindServer =
+    Box<dyn FnOnce(&HashMap<String, Policy>) -> Result<(Registered, Vec<String>), String> + Send>;
 
 impl App<()> {
     /// An app with no shared state.
@@ -67,6 +75,7 @@ impl<S: Send + Sync + 'static> App<S> {
             about: None,
             problems: Vec::new(),
             downstreams: Vec::new(),
+            servers: Vec::new(),
         }
     }
 
@@ -79,11 +88,7 @@ impl<S: Send + Sync + 'static> App<S> {
 
     /// Registers `function`; a second function with the same name replaces the first.
     pub fn function(mut self, function: Function<S>) -> App<S> {
-        if self
-            .functions
-            .find(function.name())
-            .is_some_and(|f| f.mcp.is_some())
-        {
+        if self.servers.iter().any(|(name, _)| name == function.name()) {
             self.problems.push(SettingError {
                 name: format!("function {:?}", function.name()),
                 problem: "an MCP server has this name; calls and rules are by name".into(),
@@ -114,20 +119,17 @@ impl<S: Send + Sync + 'static> App<S> {
     /// ```
     pub fn mcp<H: rmcp::ServerHandler>(mut self, mcp: Mcp<S, H>) -> App<S> {
         let name = mcp_name(&mcp);
-        if self.functions.find(&name).is_some() {
+        if self.functions.find(&name).is_some() || self.servers.iter().any(|(n, _)| *n == name) {
             self.problems.push(SettingError {
                 name: format!("MCP server {name:?}"),
                 problem: "a function or server has this name; calls and rules are by name".into(),
             });
             return self;
         }
-        match mcp.bind(&self.state) {
-            Ok(registered) => self.functions.add(registered),
-            Err(problem) => self.problems.push(SettingError {
-                name: format!("MCP server {name:?}"),
-                problem,
-            }),
-        }
+        // Bound at start-up, once the settings (which may give a tool its rule) are read.
+        let state = self.state.clone();
+        self.servers
+            .push((name, Box::new(move |overrides| mcp.bind(&state, overrides))));
         if self
             .functions
             .find(crate::functions::protected_resource::FOLDER)
@@ -172,6 +174,30 @@ impl<S: Send + Sync + 'static> App<S> {
         }
     }
 
+    /// Binds the MCP servers with the tools' rules from `settings`; a rule that does not
+    /// parse stops start-up naming its server and tool, and a tool setting no tool takes is
+    /// reported (a typo would otherwise leave the rule in code in force unnoticed).
+    fn bind_servers(&mut self, overrides: &HashMap<String, Policy>) -> Result<(), SettingError> {
+        let mut taken = Vec::new();
+        for (name, bind) in self.servers.drain(..) {
+            let (registered, names) = bind(overrides).map_err(|problem| SettingError {
+                name: format!("MCP server {name:?}"),
+                problem,
+            })?;
+            self.functions.add(registered);
+            taken.extend(names);
+        }
+        let mut unused: Vec<&String> = overrides
+            .keys()
+            .filter(|name| !taken.contains(name))
+            .collect();
+        unused.sort();
+        for name in unused {
+            log::warn!("{name} names no tool of an MCP server; it is ignored");
+        }
+        Ok(())
+    }
+
     /// Starts logging (one line per record on stdout, `RUST_LOG`, default `info`), reads the
     /// settings from the environment and serves until the host stops the process.
     ///
@@ -192,10 +218,11 @@ impl<S: Send + Sync + 'static> App<S> {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
-        let about = self.about;
-        let state = match Settings::from_env()
-            .and_then(|settings| AppState::new(settings, self.functions, about, self.downstreams))
-        {
+        let about = self.about.take();
+        let state = match Settings::from_env().and_then(|settings| {
+            self.bind_servers(&settings.tool_policies)?;
+            AppState::new(settings, self.functions, about, self.downstreams)
+        }) {
             Ok(state) => state,
             Err(e) => {
                 eprintln!("{e}");
@@ -229,12 +256,23 @@ impl<S: Send + Sync + 'static> App<S> {
     ) -> Result<AppState, SettingError> {
         self.registration_problem()?;
         let settings = Settings::load(env, root)?;
+        self.bind_servers(&settings.tool_policies)?;
         AppState::new(settings, self.functions, self.about, self.downstreams)
     }
 
     /// `--funcgate-check`: the app as the tooling sees it, as JSON on stdout; 0 when the
     /// settings load, 2 when one stops start-up (named in `error`).
-    fn describe(self) -> ExitCode {
+    fn describe(mut self) -> ExitCode {
+        let settings = Settings::from_env();
+        // The servers bound as start-up binds them (with the settings' tool rules when they
+        // load), so they are listed and what start-up would refuse is refused here too.
+        let no_overrides = HashMap::new();
+        let overrides = settings
+            .as_ref()
+            .map_or(&no_overrides, |s| &s.tool_policies);
+        let bound = self
+            .registration_problem()
+            .and_then(|()| self.bind_servers(overrides));
         let functions: Vec<serde_json::Value> = self
             .functions
             .iter()
@@ -245,7 +283,7 @@ impl<S: Send + Sync + 'static> App<S> {
             "app": self.about.as_ref().map(|(name, version)| serde_json::json!({"name": name, "version": version})),
             "functions": functions,
         });
-        let loaded = Settings::from_env().and_then(|mut settings| {
+        let loaded = bound.and(settings).and_then(|mut settings| {
             // Placed as start-up places them, so a server start-up would refuse is refused
             // here too.
             crate::state::place(&mut settings, &self.functions)?;

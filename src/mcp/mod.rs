@@ -42,6 +42,7 @@
 mod transport;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -62,6 +63,7 @@ use crate::auth::token::Identity;
 use crate::call::Headers;
 use crate::functions::{McpMount, Registered, Request, State};
 use crate::services::Services;
+use crate::settings::tool_policy_setting_name;
 
 pub use rmcp;
 
@@ -158,13 +160,39 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
     }
 
     /// The server as a registered function: its rules, its folder-less route, and the handler
-    /// that runs the transport.
-    pub(crate) fn bind(self, state: &State<S>) -> Result<Registered, String> {
+    /// that runs the transport; with the setting names of `overrides` it took. A tool's rule
+    /// is its `AUTH_POLICY_<SERVER>__<TOOL>` setting's when `overrides` has one.
+    pub(crate) fn bind(
+        self,
+        state: &State<S>,
+        overrides: &HashMap<String, Policy>,
+    ) -> Result<(Registered, Vec<String>), String> {
         let rules = Policy::parse(&self.rules).map_err(|e| format!("rules: {e}"))?;
         let mut tools = Vec::with_capacity(self.tools.len());
+        let mut taken = Vec::new();
         for tool in self.tools {
-            let policy = Policy::parse(&tool.rules)
+            // Rules in code are checked even when a setting replaces them: a typo should not
+            // wait for the day the setting is removed.
+            let own = Policy::parse(&tool.rules)
                 .map_err(|e| format!("tool {:?}: rules: {e}", tool.name))?;
+            let setting = tool_policy_setting_name(&self.name, &tool.name);
+            let policy = match overrides.get(&setting) {
+                None => own,
+                Some(_) if taken.contains(&setting) => {
+                    return Err(format!(
+                        "two tools are named by {setting}: rename one to set either's rule"
+                    ));
+                }
+                Some(policy) => {
+                    log::info!(
+                        "MCP server {:?}: tool {:?} takes its rule from {setting}",
+                        self.name,
+                        tool.name
+                    );
+                    taken.push(setting);
+                    policy.clone()
+                }
+            };
             tools.push(BoundTool {
                 scopes: policy.scopes().iter().map(|s| (*s).to_owned()).collect(),
                 policy,
@@ -195,14 +223,17 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
         // One transport for every request: cloning the SDK's service per request copied its
         // configuration each time.
         let transport = Arc::new(transport::Transport::new(Arc::clone(&server)));
-        Ok(Registered::mcp(
-            self.name,
-            format!("POST={}", self.rules),
-            McpMount {
-                path: self.path,
-                scopes,
-            },
-            Box::new(move |req| Box::pin(Arc::clone(&transport).serve(req))),
+        Ok((
+            Registered::mcp(
+                self.name,
+                format!("POST={}", self.rules),
+                McpMount {
+                    path: self.path,
+                    scopes,
+                },
+                Box::new(move |req| Box::pin(Arc::clone(&transport).serve(req))),
+            ),
+            taken,
         ))
     }
 }
@@ -285,6 +316,8 @@ impl<S: Send + Sync + 'static> Tool<S> {
 
     /// Its rule, in the `AUTH_POLICY_<NAME>` grammar without methods (checked at start-up):
     /// `scopes:Orders.Read|roles:Orders.Read`, `roles:Orders.Admin&acrs:c1`, `anonymous`.
+    /// The setting `AUTH_POLICY_<SERVER>__<TOOL>` replaces it without a rebuild (names
+    /// upper-cased, `-` and `.` as `_`).
     pub fn rules(mut self, rules: &str) -> Tool<S> {
         self.rules = rules.to_owned();
         self

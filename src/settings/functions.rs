@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::source::Source;
 use super::{SettingError, fail};
-use crate::auth::policy::MethodRules;
+use crate::auth::policy::{MethodRules, Policy};
 use crate::layout::Layout;
 
 /// Prefix of the per-function policy settings (`AUTH_POLICY_VAULT`).
@@ -18,6 +18,51 @@ pub(crate) fn policy_setting_name(function: &str) -> String {
         "{POLICY_PREFIX}{}",
         function.to_ascii_uppercase().replace('-', "_")
     )
+}
+
+/// Between an MCP server's name and its tool's in a tool's setting.
+const TOOL_SEPARATOR: &str = "__";
+
+/// `AUTH_POLICY_<SERVER>__<TOOL>` for an MCP server's tool (upper case; `-` and `.` as `_`).
+pub(crate) fn tool_policy_setting_name(server: &str, tool: &str) -> String {
+    let name = |text: &str| text.to_ascii_uppercase().replace(['-', '.'], "_");
+    format!(
+        "{POLICY_PREFIX}{}{TOOL_SEPARATOR}{}",
+        name(server),
+        name(tool)
+    )
+}
+
+/// Whether a setting is a tool's rule: `AUTH_POLICY_<SERVER>__<TOOL>`, and no function
+/// folder's own setting (a folder's name may hold `__` too).
+fn is_tool_setting(name: &str, layout: &Layout) -> bool {
+    name.strip_prefix(POLICY_PREFIX)
+        .is_some_and(|rest| rest.contains(TOOL_SEPARATOR))
+        && !layout
+            .functions
+            .iter()
+            .any(|f| policy_setting_name(&f.name) == name)
+}
+
+/// The rules settings give MCP tools, by setting name: the app's servers, which know their
+/// tools, take theirs at start-up. A rule that does not parse stops start-up here.
+pub(super) fn tool_overrides(
+    source: &Source,
+    layout: &Layout,
+) -> Result<HashMap<String, Policy>, SettingError> {
+    let mut out = HashMap::new();
+    for name in source.names() {
+        if !is_tool_setting(name, layout) {
+            continue;
+        }
+        if let Some(text) = source.get(name) {
+            out.insert(
+                name.clone(),
+                Policy::parse(text).or_else(|e| fail(name, e))?,
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// The rules the settings give function folders, by folder name; a setting that does not
@@ -38,6 +83,7 @@ pub(super) fn overrides(
     }
     for name in source.names() {
         if name.starts_with(POLICY_PREFIX)
+            && !is_tool_setting(name, layout)
             && !layout
                 .functions
                 .iter()
@@ -47,4 +93,22 @@ pub(super) fn overrides(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tool_policy_setting_name;
+
+    #[test]
+    fn a_tools_setting_is_named_after_its_server_and_tool() {
+        assert_eq!(
+            tool_policy_setting_name("orders", "cancel_order"),
+            "AUTH_POLICY_ORDERS__CANCEL_ORDER"
+        );
+        // The characters MCP allows in a tool's name that a setting's name cannot hold.
+        assert_eq!(
+            tool_policy_setting_name("my-server", "orders.v1-read"),
+            "AUTH_POLICY_MY_SERVER__ORDERS_V1_READ"
+        );
+    }
 }

@@ -178,3 +178,49 @@ async fn a_body_that_is_not_utf8_is_not_json() {
     assert_eq!(answer.status, 400, "{}", answer.body);
     assert_eq!(answer.json()["error"]["code"], -32700, "{}", answer.body);
 }
+
+#[tokio::test]
+async fn a_setting_gives_a_tool_its_rule() {
+    let idp = IdentityProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    on_the_profile(dir.path());
+    let reader = idp.token(json!({"scp": "Items.Read"}));
+    let admin = idp.token(json!({"roles": ["Items.Admin"]}));
+
+    // Tighter: the reader loses `private`, which the admin role now opens.
+    let app = TestApp::start(
+        open_server(),
+        dir.path(),
+        &idp,
+        &[("AUTH_POLICY_OPEN__PRIVATE", "roles:Items.Admin")],
+    )
+    .unwrap();
+    let as_reader = app.mcp("/mcp").bearer(&reader);
+    let listed = as_reader.list_tools().await;
+    assert_eq!(tool_names(&listed), ["public"], "{}", listed.body);
+    let refused = as_reader.call("private", json!({})).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let as_admin = app.mcp("/mcp").bearer(&admin);
+    let called = as_admin.call("private", json!({})).await;
+    assert_eq!(called.result()["isError"], false, "{}", called.body);
+    // Looser: anyone may call it.
+    let app = TestApp::start(
+        open_server(),
+        dir.path(),
+        &idp,
+        &[("AUTH_POLICY_OPEN__PRIVATE", "anonymous")],
+    )
+    .unwrap();
+    let called = app.mcp("/mcp").call("private", json!({})).await;
+    assert_eq!(called.result()["isError"], false, "{}", called.body);
+
+    // A rule that does not parse stops start-up, naming the setting.
+    let refused = TestApp::start(
+        open_server(),
+        dir.path(),
+        &idp,
+        &[("AUTH_POLICY_OPEN__PRIVATE", "rolez:Items.Admin")],
+    );
+    let error = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("AUTH_POLICY_OPEN__PRIVATE"), "{error}");
+}

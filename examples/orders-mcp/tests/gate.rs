@@ -805,3 +805,56 @@ async fn a_server_in_a_function_folder_keeps_every_rule_in_both_http_modes() {
         assert!(messages[3]["result"].is_object(), "{mode}: {}", a.body);
     }
 }
+
+#[tokio::test]
+async fn a_setting_changes_a_tools_rule_and_what_the_server_asks_for() {
+    let idp = IdentityProvider::start();
+    // The admin-only tool opened to a scope of its own, and a setting naming no tool.
+    let app = start(
+        &idp,
+        &[
+            ("AUTH_POLICY_ORDERS__CANCEL_ORDER", "scopes:Orders.Cancel"),
+            ("AUTH_POLICY_ORDERS__NO_SUCH_TOOL", "anonymous"),
+        ],
+    )
+    .await;
+    let cancel_scope = format!("api://{CLIENT_ID}/Orders.Cancel");
+    // Asked for by the server's metadata and by the 403 of a caller without it.
+    let doc = app
+        .get("/.well-known/oauth-protected-resource/mcp", None)
+        .await
+        .json();
+    let scopes = doc["scopes_supported"].as_array().unwrap();
+    assert!(scopes.iter().any(|s| *s == cancel_scope), "{doc}");
+    let reader = idp.token(json!({"scp": "Orders.Read"}));
+    let a = app
+        .mcp("/mcp")
+        .bearer(&reader)
+        .call("cancel_order", json!({"id": 7}))
+        .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(
+        challenge(&a).contains(&format!("scope=\"{cancel_scope}\"")),
+        "{}",
+        challenge(&a)
+    );
+    // The scope now opens it, with no role and no step-up.
+    let canceller = idp.token(json!({"scp": "Orders.Cancel"}));
+    let a = app
+        .mcp("/mcp")
+        .bearer(&canceller)
+        .call("cancel_order", json!({"id": 7}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.result()["isError"], false, "{}", a.body);
+    let logs = app.logs();
+    assert!(
+        logs.contains("tool \"cancel_order\" takes its rule from AUTH_POLICY_ORDERS__CANCEL_ORDER"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("AUTH_POLICY_ORDERS__NO_SUCH_TOOL names no tool of an MCP server"),
+        "{logs}"
+    );
+    assert!(!logs.contains("names no function folder"), "{logs}");
+}
