@@ -7,11 +7,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::auth::policy::Policy;
 use crate::downstream::Downstream;
 use crate::functions::{Function, Registered, Registry, State};
 use crate::mcp::Mcp;
-use crate::settings::{SettingError, Settings};
+use crate::settings::{SettingError, Settings, ToolRules};
 use crate::state::AppState;
 
 /// A function app: typed shared state registered once, and the functions it serves. Build it
@@ -49,8 +48,7 @@ pub struct App<S = ()> {
 
 /// Binds an MCP server with the tools' rules the settings give (by setting name): the
 /// registered server and the setting names it took.
-type BindServer =
-    Box<dyn FnOnce(&HashMap<String, Policy>) -> Result<(Registered, Vec<String>), String> + Send>;
+type BindServer = Box<dyn FnOnce(&ToolRules) -> Result<(Registered, Vec<String>), String> + Send>;
 
 impl App<()> {
     /// An app with no shared state.
@@ -88,7 +86,12 @@ impl<S: Send + Sync + 'static> App<S> {
 
     /// Registers `function`; a second function with the same name replaces the first.
     pub fn function(mut self, function: Function<S>) -> App<S> {
-        if self.servers.iter().any(|(name, _)| name == function.name()) {
+        // Names are compared as the registry compares them, case aside.
+        if self
+            .servers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case(function.name()))
+        {
             self.problems.push(SettingError {
                 name: format!("function {:?}", function.name()),
                 problem: "an MCP server has this name; calls and rules are by name".into(),
@@ -119,7 +122,12 @@ impl<S: Send + Sync + 'static> App<S> {
     /// ```
     pub fn mcp<H: rmcp::ServerHandler>(mut self, mcp: Mcp<S, H>) -> App<S> {
         let name = mcp_name(&mcp);
-        if self.functions.find(&name).is_some() || self.servers.iter().any(|(n, _)| *n == name) {
+        if self.functions.find(&name).is_some()
+            || self
+                .servers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
             self.problems.push(SettingError {
                 name: format!("MCP server {name:?}"),
                 problem: "a function or server has this name; calls and rules are by name".into(),
@@ -177,17 +185,25 @@ impl<S: Send + Sync + 'static> App<S> {
     /// Binds the MCP servers with the tools' rules from `settings`; a rule that does not
     /// parse stops start-up naming its server and tool, and a tool setting no tool takes is
     /// reported (a typo would otherwise leave the rule in code in force unnoticed).
-    fn bind_servers(&mut self, overrides: &HashMap<String, Policy>) -> Result<(), SettingError> {
-        let mut taken = Vec::new();
+    fn bind_servers(&mut self, overrides: &ToolRules) -> Result<(), SettingError> {
+        let mut taken: Vec<String> = Vec::new();
         for (name, bind) in self.servers.drain(..) {
-            let (registered, names) = bind(overrides).map_err(|problem| SettingError {
+            let fail = |problem| SettingError {
                 name: format!("MCP server {name:?}"),
                 problem,
-            })?;
+            };
+            let (registered, names) = bind(overrides).map_err(fail)?;
+            // Two servers whose names differ in `-` and `_` only name their tools alike.
+            if let Some(shared) = names.iter().find(|n| taken.contains(n)) {
+                return Err(fail(format!(
+                    "{shared} also names another server's tool: rename one to set either's rule"
+                )));
+            }
             self.functions.add(registered);
             taken.extend(names);
         }
         let mut unused: Vec<&String> = overrides
+            .rules
             .keys()
             .filter(|name| !taken.contains(name))
             .collect();
@@ -220,7 +236,7 @@ impl<S: Send + Sync + 'static> App<S> {
         }
         let about = self.about.take();
         let state = match Settings::from_env().and_then(|settings| {
-            self.bind_servers(&settings.tool_policies)?;
+            self.bind_servers(&settings.tool_rules)?;
             AppState::new(settings, self.functions, about, self.downstreams)
         }) {
             Ok(state) => state,
@@ -256,7 +272,7 @@ impl<S: Send + Sync + 'static> App<S> {
     ) -> Result<AppState, SettingError> {
         self.registration_problem()?;
         let settings = Settings::load(env, root)?;
-        self.bind_servers(&settings.tool_policies)?;
+        self.bind_servers(&settings.tool_rules)?;
         AppState::new(settings, self.functions, self.about, self.downstreams)
     }
 
@@ -266,10 +282,8 @@ impl<S: Send + Sync + 'static> App<S> {
         let settings = Settings::from_env();
         // The servers bound as start-up binds them (with the settings' tool rules when they
         // load), so they are listed and what start-up would refuse is refused here too.
-        let no_overrides = HashMap::new();
-        let overrides = settings
-            .as_ref()
-            .map_or(&no_overrides, |s| &s.tool_policies);
+        let no_overrides = ToolRules::default();
+        let overrides = settings.as_ref().map_or(&no_overrides, |s| &s.tool_rules);
         let bound = self
             .registration_problem()
             .and_then(|()| self.bind_servers(overrides));

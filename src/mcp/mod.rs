@@ -42,7 +42,6 @@
 mod transport;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -63,7 +62,7 @@ use crate::auth::token::Identity;
 use crate::call::Headers;
 use crate::functions::{McpMount, Registered, Request, State};
 use crate::services::Services;
-use crate::settings::tool_policy_setting_name;
+use crate::settings::{ToolRules, tool_policy_setting_name};
 
 pub use rmcp;
 
@@ -165,7 +164,7 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
     pub(crate) fn bind(
         self,
         state: &State<S>,
-        overrides: &HashMap<String, Policy>,
+        overrides: &ToolRules,
     ) -> Result<(Registered, Vec<String>), String> {
         let rules = Policy::parse(&self.rules).map_err(|e| format!("rules: {e}"))?;
         let mut tools = Vec::with_capacity(self.tools.len());
@@ -176,21 +175,28 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
             let own = Policy::parse(&tool.rules)
                 .map_err(|e| format!("tool {:?}: rules: {e}", tool.name))?;
             let setting = tool_policy_setting_name(&self.name, &tool.name);
-            let policy = match overrides.get(&setting) {
+            if overrides.folder_settings.contains(&setting) {
+                return Err(format!(
+                    "tool {:?}: {setting} is also a function folder's setting; rename the tool or the folder",
+                    tool.name
+                ));
+            }
+            let policy = match overrides.rules.get(&setting) {
                 None => own,
                 Some(_) if taken.contains(&setting) => {
                     return Err(format!(
                         "two tools are named by {setting}: rename one to set either's rule"
                     ));
                 }
-                Some(policy) => {
+                Some(text) => {
+                    let policy = Policy::parse(text).map_err(|e| format!("{setting}: {e}"))?;
                     log::info!(
                         "MCP server {:?}: tool {:?} takes its rule from {setting}",
                         self.name,
                         tool.name
                     );
                     taken.push(setting);
-                    policy.clone()
+                    policy
                 }
             };
             tools.push(BoundTool {
@@ -830,3 +836,46 @@ const SUPPORTED_VERSIONS: &[rmcp::model::ProtocolVersion] = &[
     rmcp::model::ProtocolVersion::V_2025_11_25,
     rmcp::model::ProtocolVersion::V_2026_07_28,
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{Mcp, Tool};
+    use crate::functions::{Request, State};
+    use crate::settings::ToolRules;
+
+    async fn cancel(_: (), _req: Request) -> String {
+        "cancelled".to_owned()
+    }
+
+    fn server() -> Mcp<()> {
+        Mcp::new("orders").tool(Tool::new("cancel", cancel).rules("roles:Orders.Admin"))
+    }
+
+    #[test]
+    fn a_tools_setting_is_taken_parsed_and_never_shared_with_a_folder() {
+        let state = State(Arc::new(()));
+        let setting = "AUTH_POLICY_ORDERS__CANCEL".to_owned();
+        let with = |rules: &[(&str, &str)], folders: &[&str]| ToolRules {
+            rules: rules
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            folder_settings: folders.iter().map(|f| (*f).to_owned()).collect(),
+        };
+        let taken = server()
+            .bind(&state, &with(&[(&setting, "scopes:Orders.Cancel")], &[]))
+            .map(|(_, taken)| taken);
+        assert_eq!(taken.ok(), Some(vec![setting.clone()]));
+        let unparsable = server().bind(&state, &with(&[(&setting, "rolez:x")], &[]));
+        assert!(unparsable.err().is_some_and(|e| e.starts_with(&setting)));
+        // A folder `orders__cancel` owns the same name: which one it meant cannot be told.
+        let shadowed = server().bind(&state, &with(&[], &[&setting]));
+        assert!(
+            shadowed
+                .err()
+                .is_some_and(|e| e.contains("also a function folder's setting"))
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::source::Source;
 use super::{SettingError, fail};
-use crate::auth::policy::{MethodRules, Policy};
+use crate::auth::policy::MethodRules;
 use crate::layout::Layout;
 
 /// Prefix of the per-function policy settings (`AUTH_POLICY_VAULT`).
@@ -44,25 +44,38 @@ fn is_tool_setting(name: &str, layout: &Layout) -> bool {
             .any(|f| policy_setting_name(&f.name) == name)
 }
 
-/// The rules settings give MCP tools, by setting name: the app's servers, which know their
-/// tools, take theirs at start-up. A rule that does not parse stops start-up here.
-pub(super) fn tool_overrides(
-    source: &Source,
-    layout: &Layout,
-) -> Result<HashMap<String, Policy>, SettingError> {
-    let mut out = HashMap::new();
+/// What settings say of MCP tools' rules; the app's servers, which know their tools, take
+/// theirs at start-up.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ToolRules {
+    /// `AUTH_POLICY_<SERVER>__<TOOL>` texts by setting name, parsed by the tool that takes
+    /// one (a stale setting no tool takes is reported, not refused).
+    pub(crate) rules: HashMap<String, String>,
+    /// The set `AUTH_POLICY_<FUNCTION>` names of function folders: a tool whose setting
+    /// would have one of these names cannot be told apart from the folder.
+    pub(crate) folder_settings: Vec<String>,
+}
+
+/// The settings' tool rules (see [`ToolRules`]).
+pub(super) fn tool_rules(source: &Source, layout: &Layout) -> ToolRules {
+    let mut rules = HashMap::new();
     for name in source.names() {
-        if !is_tool_setting(name, layout) {
-            continue;
-        }
-        if let Some(text) = source.get(name) {
-            out.insert(
-                name.clone(),
-                Policy::parse(text).or_else(|e| fail(name, e))?,
-            );
+        if is_tool_setting(name, layout)
+            && let Some(text) = source.get(name)
+        {
+            rules.insert(name.clone(), text.to_owned());
         }
     }
-    Ok(out)
+    let folder_settings = layout
+        .functions
+        .iter()
+        .map(|f| policy_setting_name(&f.name))
+        .filter(|name| source.get(name).is_some())
+        .collect();
+    ToolRules {
+        rules,
+        folder_settings,
+    }
 }
 
 /// The rules the settings give function folders, by folder name; a setting that does not

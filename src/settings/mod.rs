@@ -24,14 +24,14 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::auth::config::AuthConfig;
-use crate::auth::policy::{MethodRules, Policy};
+use crate::auth::policy::MethodRules;
 use crate::cors::CorsOrigins;
 use crate::layout::Layout;
 use crate::net;
 use crate::telemetry::TelemetryConfig;
 
 pub(crate) use auth::check_any_tenant;
-pub(crate) use functions::{policy_setting_name, tool_policy_setting_name};
+pub(crate) use functions::{ToolRules, policy_setting_name, tool_policy_setting_name};
 pub(crate) use http::BodyLimits;
 pub(crate) use secrets::SecretSettings;
 use source::{Source, app_root_near, read_local_settings};
@@ -75,9 +75,9 @@ pub(crate) struct Settings {
     /// `AUTH_POLICY_<NAME>` rules per method, by folder name (`state` joins them with the
     /// registered functions' own rules).
     pub(crate) policy_overrides: HashMap<String, MethodRules>,
-    /// `AUTH_POLICY_<SERVER>__<TOOL>` rules, by setting name (an MCP server matches its tools'
-    /// names when it is bound at start-up).
-    pub(crate) tool_policies: HashMap<String, Policy>,
+    /// `AUTH_POLICY_<SERVER>__<TOOL>` rules (an MCP server matches its tools' names when it
+    /// is bound at start-up).
+    pub(crate) tool_rules: ToolRules,
     /// Request body limits.
     pub(crate) body: BodyLimits,
     /// Token validation.
@@ -151,7 +151,7 @@ impl Settings {
         })?;
         let auth = auth::read(&source)?;
         let policy_overrides = functions::overrides(&source, &layout)?;
-        let tool_policies = functions::tool_overrides(&source, &layout)?;
+        let tool_rules = functions::tool_rules(&source, &layout);
         let cors = http::cors_origins(&source)?;
         let local_secrets_file = app_root.join(
             source
@@ -180,7 +180,7 @@ impl Settings {
             standalone,
             layout,
             policy_overrides,
-            tool_policies,
+            tool_rules,
             body,
             auth,
             cors,

@@ -224,3 +224,49 @@ async fn a_setting_gives_a_tool_its_rule() {
     let error = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains("AUTH_POLICY_OPEN__PRIVATE"), "{error}");
 }
+
+#[tokio::test]
+async fn tool_settings_that_cannot_be_told_apart_stop_start_up() {
+    let idp = IdentityProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    on_the_profile(dir.path());
+    let error = |app: App, settings: &[(&str, &str)]| {
+        TestApp::start(app, dir.path(), &idp, settings)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    // Two servers whose names differ in `-` and `_` only: one setting would name both tools.
+    let twins = || {
+        App::new()
+            .mcp(
+                Mcp::new("orders-v1")
+                    .path("a")
+                    .tool(Tool::new("get", public).rules("anonymous")),
+            )
+            .mcp(
+                Mcp::new("orders_v1")
+                    .path("b")
+                    .tool(Tool::new("get", public).rules("anonymous")),
+            )
+    };
+    let e = error(twins(), &[("AUTH_POLICY_ORDERS_V1__GET", "authenticated")]);
+    assert!(e.contains("also names another server's tool"), "{e}");
+    // Without the setting they run.
+    assert_eq!(error(twins(), &[]), "");
+    // A function named as a server, case aside, is refused as one of the same name is.
+    let e = error(
+        App::new()
+            .mcp(Mcp::new("orders").tool(Tool::new("get", public).rules("anonymous")))
+            .function(funcgate::Function::new("Orders", |_req: Request| async {
+                Ok(funcgate::Reply::json(200, &json!({})))
+            })),
+        &[],
+    );
+    assert!(e.contains("an MCP server has this name"), "{e}");
+    // A stale setting with `__` that no tool takes, in another grammar, only warns.
+    assert_eq!(
+        error(open_server(), &[("AUTH_POLICY_OLD__FN", "GET=roles:x")]),
+        ""
+    );
+}
