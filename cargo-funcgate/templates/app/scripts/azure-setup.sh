@@ -162,24 +162,25 @@ case "${MCP_PATHS}" in
     fi
     ;;
 esac
-[[ "${PUBLIC_BASE_URL}" =~ ^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$ ]] ||
-  { echo "$0: PUBLIC_BASE_URL must be an https URL without query or fragment, got '${PUBLIC_BASE_URL}'" >&2; exit 2; }
 IDENTIFIER_URIS=()
 MCP_RESOURCES=""
+# (`${a[@]+"${a[@]}"}`: an empty array under `set -u` on bash before 4.4.)
 IFS=',' read -ra NAMES <<<"${MCP_PATHS}"
-for path in "${NAMES[@]}"; do
+for path in ${NAMES[@]+"${NAMES[@]}"}; do
   path="${path// /}"
   path="${path#/}"
   path="${path%/}"
   [[ -n "${path}" ]] || continue
   [[ "${path}" =~ ^[A-Za-z0-9._~/-]+$ ]] || { echo "$0: MCP_PATHS: '${path}' is not a path" >&2; exit 2; }
+  [[ "${PUBLIC_BASE_URL}" =~ ^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$ ]] ||
+    { echo "$0: PUBLIC_BASE_URL must be an https URL without query or fragment, got '${PUBLIC_BASE_URL}'" >&2; exit 2; }
   # funcgate's resource for the server: PUBLIC_BASE_URL + path, no trailing slash.
   IDENTIFIER_URIS+=("${PUBLIC_BASE_URL}/${path}")
   MCP_RESOURCES+="${MCP_RESOURCES:+ }${PUBLIC_BASE_URL}/${path}"
 done
 CLIENT_IDS=()
 IFS=',' read -ra NAMES <<<"${PREAUTHORIZED_CLIENTS}"
-for id in "${NAMES[@]}"; do
+for id in ${NAMES[@]+"${NAMES[@]}"}; do
   id="${id// /}"
   [[ -n "${id}" ]] || continue
   [[ "${id}" =~ ^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$ ]] ||
@@ -226,7 +227,7 @@ APP_ROLES_JSON="[${ROLE_LIST}]"
 API_JSON="{\"requestedAccessTokenVersion\": 2, \"oauth2PermissionScopes\": [${SCOPE_LIST}]}"
 # The same with the pre-authorized clients, each for every delegated scope.
 PREAUTH_LIST=""
-for id in "${CLIENT_IDS[@]}"; do
+for id in ${CLIENT_IDS[@]+"${CLIENT_IDS[@]}"}; do
   PREAUTH_LIST+="${PREAUTH_LIST:+, }{\"appId\": \"${id}\", \"delegatedPermissionIds\": [${SCOPE_IDS}]}"
 done
 if [[ -n "${PREAUTH_LIST}" && -z "${SCOPE_IDS}" ]]; then
@@ -245,7 +246,7 @@ if [[ -z "${API_APP_ID}" ]]; then
     --sign-in-audience AzureADMyOrg --query appId -o tsv)"
 fi
 # The whole list each time (the command replaces it): api://{client id} and each MCP resource.
-run az ad app update --id "${API_APP_ID}" --identifier-uris "api://${API_APP_ID}" "${IDENTIFIER_URIS[@]}" \
+run az ad app update --id "${API_APP_ID}" --identifier-uris "api://${API_APP_ID}" ${IDENTIFIER_URIS[@]+"${IDENTIFIER_URIS[@]}"} \
   --app-roles "${APP_ROLES_JSON}" --set "api=${API_JSON}"
 if [[ -n "${PREAUTH_LIST}" ]]; then
   # Apart from the scopes: Entra checks pre-authorized permission ids against scopes it has saved.
