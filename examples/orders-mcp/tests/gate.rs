@@ -520,6 +520,33 @@ fn the_check_refuses_what_start_up_refuses() {
     assert!(error.contains("invocation protocol"), "{error}");
 }
 
+/// `body` sent at 2025-11-25 with the bare `Accept` funcgate answers directly, then with a
+/// weighted one that leaves the call to the SDK: each answer's status and body.
+async fn both_paths(app: &TestApp, token: &str, body: &str) -> [(u16, String); 2] {
+    let mut answers = Vec::new();
+    for accept in [
+        "application/json, text/event-stream",
+        "application/json;q=1, text/event-stream",
+    ] {
+        let answer = app
+            .request("POST", "/mcp")
+            .header("Accept", accept)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .bearer(token)
+            .body("application/json", body.to_owned())
+            .send()
+            .await;
+        answers.push((answer.status, answer.body));
+    }
+    let by_sdk = answers.pop().unwrap();
+    [answers.pop().unwrap(), by_sdk]
+}
+
+/// An answer's JSON, which every answer of the gate is.
+fn read(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
 /// A 2026-07-28 tool result as an earlier revision has it: without `resultType`, which must
 /// be there.
 fn older(mut result: serde_json::Value) -> serde_json::Value {
@@ -555,44 +582,20 @@ async fn a_plain_tool_answers_alike_directly_and_through_the_sdk() {
     // `resultType` is a 2026-07-28 field: only a client on that revision gets it.
     assert_eq!(direct.result(), older(sdk.result()));
     assert_eq!(direct.json()["id"], 1);
-    // The same revision both ways: a weighted `Accept` leaves the call to the SDK.
+    // The same revision both ways.
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "get_order", "arguments": {"id": 3}}});
-    let by_sdk = app
-        .request("POST", "/mcp")
-        .header("Accept", "application/json;q=1, text/event-stream")
-        .header("MCP-Protocol-Version", "2025-11-25")
-        .bearer(&reader)
-        .body("application/json", body.to_string())
-        .send()
-        .await;
-    assert_eq!(by_sdk.status, 200, "{}", by_sdk.body);
-    assert_eq!(direct.json(), by_sdk.json());
+    let [plain, by_sdk] = both_paths(&app, &reader, &body.to_string()).await;
+    assert_eq!((plain.0, by_sdk.0), (200, 200), "{}", by_sdk.1);
+    assert_eq!(read(&plain.1), read(&by_sdk.1));
+    assert_eq!(read(&plain.1), direct.json());
     // Arguments with a key given twice: the SDK reads them into an object, where the last
     // value wins; the direct path answers the same.
     let twice = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_order","arguments":{"id":0,"id":3}}}"#;
-    let mut answers = Vec::new();
-    for accept in [
-        "application/json, text/event-stream",
-        "application/json;q=1, text/event-stream",
-    ] {
-        let answer = app
-            .request("POST", "/mcp")
-            .header("Accept", accept)
-            .header("MCP-Protocol-Version", "2025-11-25")
-            .bearer(&reader)
-            .body("application/json", twice)
-            .send()
-            .await;
-        assert_eq!(answer.status, 200, "{accept}: {}", answer.body);
-        answers.push(answer.json());
-    }
-    assert_eq!(answers[0], answers[1]);
-    assert_eq!(
-        answers[0]["result"]["structuredContent"]["id"], 3,
-        "{}",
-        answers[0]
-    );
+    let [plain, by_sdk] = both_paths(&app, &reader, twice).await;
+    assert_eq!(plain, by_sdk);
+    assert_eq!(plain.0, 200, "{}", plain.1);
+    assert_eq!(read(&plain.1)["result"]["structuredContent"]["id"], 3);
     // Ids the SDK does not take as they came (a fraction, beyond an i64, an integer written
     // as a float, null) get the same answer on both paths, always JSON-RPC.
     for id in [
@@ -607,25 +610,10 @@ async fn a_plain_tool_answers_alike_directly_and_through_the_sdk() {
         let body = format!(
             r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"get_order","arguments":{{"id":3}}}}}}"#
         );
-        let mut answers = Vec::new();
-        for accept in [
-            "application/json, text/event-stream",
-            "application/json;q=1, text/event-stream",
-        ] {
-            let answer = app
-                .request("POST", "/mcp")
-                .header("Accept", accept)
-                .header("MCP-Protocol-Version", "2025-11-25")
-                .bearer(&reader)
-                .body("application/json", body.clone())
-                .send()
-                .await;
-            answers.push((answer.status, answer.body));
-        }
-        assert_eq!(answers[0], answers[1], "id {id}");
-        let (status, body) = &answers[0];
-        let answer: serde_json::Value =
-            serde_json::from_str(body).unwrap_or_else(|e| panic!("id {id}: {e}: {body}"));
+        let [plain, by_sdk] = both_paths(&app, &reader, &body).await;
+        assert_eq!(plain, by_sdk, "id {id}");
+        let (status, body) = &plain;
+        let answer = read(body);
         match id {
             "1.5" | "18446744073709551615" | "null" | "{}" => {
                 assert_eq!(
