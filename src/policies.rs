@@ -32,10 +32,23 @@ pub(crate) fn join(
         }
     }
     let mut out = HashMap::new();
+    let mut taken = Vec::new();
     for f in &settings.layout.functions {
         let setting = policy_setting_name(&f.name);
-        let rules = match settings.policy_overrides.get(&f.name) {
-            Some(rules) => rules.clone(),
+        // A function placed by its route in code (no folder when the settings were read)
+        // takes its setting here.
+        let unplaced = match settings.unplaced_policies.get(&setting) {
+            Some(text) => {
+                taken.push(setting.clone());
+                Some(MethodRules::parse(text).map_err(|e| SettingError {
+                    name: setting.clone(),
+                    problem: e.to_string(),
+                })?)
+            }
+            None => None,
+        };
+        let rules = match settings.policy_overrides.get(&f.name).cloned().or(unplaced) {
+            Some(rules) => rules,
             None => match functions.find(&f.name) {
                 Some(implementation) => in_code(&f.name, implementation.parsed_rules())?,
                 None => {
@@ -57,6 +70,15 @@ pub(crate) fn join(
             );
         }
         out.insert(f.name.clone(), rules);
+    }
+    let mut unused: Vec<&String> = settings
+        .unplaced_policies
+        .keys()
+        .filter(|name| !taken.contains(name))
+        .collect();
+    unused.sort();
+    for name in unused {
+        log::warn!("{name} names no function; it is ignored");
     }
     crate::settings::check_any_tenant(&settings.auth, &out)?;
     Ok(out)

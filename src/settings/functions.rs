@@ -78,12 +78,14 @@ pub(super) fn tool_rules(source: &Source, layout: &Layout) -> ToolRules {
     }
 }
 
-/// The rules the settings give function folders, by folder name; a setting that does not
-/// parse stops start-up, one naming no folder is reported and ignored.
-pub(super) fn overrides(
-    source: &Source,
-    layout: &Layout,
-) -> Result<HashMap<String, MethodRules>, SettingError> {
+/// Folder names' parsed rules, and the other settings' texts by setting name.
+type Overrides = (HashMap<String, MethodRules>, HashMap<String, String>);
+
+/// The rules the settings give function folders, by folder name (a setting that does not
+/// parse stops start-up), and the texts of the other `AUTH_POLICY_<NAME>` settings by
+/// setting name: they may name a function without a folder, placed at start-up by its route
+/// in code (the MCP profile's), which `policies` matches them with.
+pub(super) fn overrides(source: &Source, layout: &Layout) -> Result<Overrides, SettingError> {
     let mut out = HashMap::new();
     for f in &layout.functions {
         let setting = policy_setting_name(&f.name);
@@ -94,6 +96,7 @@ pub(super) fn overrides(
             );
         }
     }
+    let mut others = HashMap::new();
     for name in source.names() {
         if name.starts_with(POLICY_PREFIX)
             && !is_tool_setting(name, layout)
@@ -101,11 +104,12 @@ pub(super) fn overrides(
                 .functions
                 .iter()
                 .any(|f| &policy_setting_name(&f.name) == name)
+            && let Some(text) = source.get(name)
         {
-            log::warn!("{name} names no function folder; it is ignored");
+            others.insert(name.clone(), text.to_owned());
         }
     }
-    Ok(out)
+    Ok((out, others))
 }
 
 #[cfg(test)]

@@ -75,6 +75,9 @@ pub(crate) struct Settings {
     /// `AUTH_POLICY_<NAME>` rules per method, by folder name (`state` joins them with the
     /// registered functions' own rules).
     pub(crate) policy_overrides: HashMap<String, MethodRules>,
+    /// The other `AUTH_POLICY_<NAME>` settings' texts, by setting name: a function placed
+    /// without a folder takes its own (`policies` parses it), the rest are reported.
+    pub(crate) unplaced_policies: HashMap<String, String>,
     /// `AUTH_POLICY_<SERVER>__<TOOL>` rules (an MCP server matches its tools' names when it
     /// is bound at start-up).
     pub(crate) tool_rules: ToolRules,
@@ -150,7 +153,7 @@ impl Settings {
             problem: e.problem,
         })?;
         let auth = auth::read(&source)?;
-        let policy_overrides = functions::overrides(&source, &layout)?;
+        let (policy_overrides, unplaced_policies) = functions::overrides(&source, &layout)?;
         let tool_rules = functions::tool_rules(&source, &layout);
         let cors = http::cors_origins(&source)?;
         let local_secrets_file = app_root.join(
@@ -180,6 +183,7 @@ impl Settings {
             standalone,
             layout,
             policy_overrides,
+            unplaced_policies,
             tool_rules,
             body,
             auth,

@@ -844,5 +844,42 @@ async fn a_setting_changes_a_tools_rule_and_what_the_server_asks_for() {
         logs.contains("AUTH_POLICY_ORDERS__NO_SUCH_TOOL names no tool of an MCP server"),
         "{logs}"
     );
-    assert!(!logs.contains("names no function folder"), "{logs}");
+    assert!(!logs.contains("NO_SUCH_TOOL names no function;"), "{logs}");
+}
+
+#[tokio::test]
+async fn settings_give_folderless_functions_and_the_server_their_rules() {
+    let idp = IdentityProvider::start();
+    // On the profile nothing has a folder: the server and the functions are placed by their
+    // routes in code, after the settings are read.
+    let app = start(
+        &idp,
+        &[
+            ("AUTH_POLICY_ORDERS", "POST=roles:Orders.Admin"),
+            ("AUTH_POLICY_ORDER", "GET=roles:Orders.Admin"),
+            ("AUTH_POLICY_NOTHING_HERE", "GET=anonymous"),
+        ],
+    )
+    .await;
+    let reader = idp.token(json!({"scp": "Orders.Read"}));
+    let listed = app.mcp("/mcp").bearer(&reader).list_tools().await;
+    assert_eq!(listed.status, 403, "{}", listed.body);
+    assert_eq!(app.get("/orders/7", Some(&reader)).await.status, 403);
+    // The function without a setting keeps its rule in code.
+    let found = app
+        .request("POST", "/orders/find")
+        .bearer(&reader)
+        .body("application/json", r#"{"id": 6}"#)
+        .send()
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let admin = idp.token(json!({"roles": ["Orders.Admin"]}));
+    assert_eq!(app.get("/orders/7", Some(&admin)).await.status, 200);
+    let logs = app.logs();
+    assert!(
+        logs.contains("AUTH_POLICY_NOTHING_HERE names no function; it is ignored"),
+        "{logs}"
+    );
+    assert!(!logs.contains("AUTH_POLICY_ORDERS names no"), "{logs}");
+    assert!(!logs.contains("AUTH_POLICY_ORDER names no"), "{logs}");
 }
