@@ -202,15 +202,7 @@ impl<S: Send + Sync + 'static> App<S> {
             self.functions.add(registered);
             taken.extend(names);
         }
-        let mut unused: Vec<&String> = overrides
-            .rules
-            .keys()
-            .filter(|name| !taken.contains(name))
-            .collect();
-        unused.sort();
-        for name in unused {
-            log::warn!("{name} names no tool of an MCP server; it is ignored");
-        }
+        crate::settings::warn_untaken(overrides.rules.keys(), &taken, "tool of an MCP server");
         Ok(())
     }
 

@@ -71,15 +71,7 @@ pub(crate) fn join(
         }
         out.insert(f.name.clone(), rules);
     }
-    let mut unused: Vec<&String> = settings
-        .unplaced_policies
-        .keys()
-        .filter(|name| !taken.contains(name))
-        .collect();
-    unused.sort();
-    for name in unused {
-        log::warn!("{name} names no function; it is ignored");
-    }
+    crate::settings::warn_untaken(settings.unplaced_policies.keys(), &taken, "function");
     crate::settings::check_any_tenant(&settings.auth, &out)?;
     Ok(out)
 }

@@ -78,6 +78,20 @@ pub(super) fn tool_rules(source: &Source, layout: &Layout) -> ToolRules {
     }
 }
 
+/// Warns, in name order, about each setting in `read` that nothing took: a typo would
+/// otherwise leave the rule in code in force unnoticed. `what` says what it names none of.
+pub(crate) fn warn_untaken<'a>(
+    read: impl Iterator<Item = &'a String>,
+    taken: &[String],
+    what: &str,
+) {
+    let mut untaken: Vec<&String> = read.filter(|name| !taken.contains(name)).collect();
+    untaken.sort();
+    for name in untaken {
+        log::warn!("{name} names no {what}; it is ignored");
+    }
+}
+
 /// Folder names' parsed rules, and the other settings' texts by setting name.
 type Overrides = (HashMap<String, MethodRules>, HashMap<String, String>);
 

@@ -31,7 +31,9 @@ use crate::net;
 use crate::telemetry::TelemetryConfig;
 
 pub(crate) use auth::check_any_tenant;
-pub(crate) use functions::{ToolRules, policy_setting_name, tool_policy_setting_name};
+pub(crate) use functions::{
+    ToolRules, policy_setting_name, tool_policy_setting_name, warn_untaken,
+};
 pub(crate) use http::BodyLimits;
 pub(crate) use secrets::SecretSettings;
 use source::{Source, app_root_near, read_local_settings};
