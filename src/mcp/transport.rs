@@ -687,10 +687,8 @@ fn plain_answer(
     }
     // As the SDK's handler answers a peer on a revision before 2026-07-28, which is all the
     // direct path answers.
-    let needs_newer = rmcp::ErrorData::invalid_request(
-        "InputRequiredResult requires negotiated protocol version 2026-07-28 or newer",
-        None,
-    );
+    // Built only for the rare answer that needs it, not on every call.
+    let needs_newer;
     let mut result = result;
     if let Ok(rmcp::model::CallToolResponse::Complete(complete)) = &mut result {
         // The SDK's own treatment: `resultType` and non-object structured content are
@@ -709,7 +707,13 @@ fn plain_answer(
         Ok(rmcp::model::CallToolResponse::Complete(result)) => (Some(result), None),
         // A plain tool's handler answers with a complete result only; anything else is a
         // 2026-07-28 result.
-        Ok(_) => (None, Some(&needs_newer)),
+        Ok(_) => {
+            needs_newer = rmcp::ErrorData::invalid_request(
+                "InputRequiredResult requires negotiated protocol version 2026-07-28 or newer",
+                None,
+            );
+            (None, Some(&needs_newer))
+        }
         Err(error) => (None, Some(error)),
     };
     // Room for a small answer up front rather than growing to it.
