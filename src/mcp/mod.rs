@@ -261,7 +261,169 @@ pub struct Tool<S = ()> {
 }
 
 /// What a tool's handler gives back, its argument shape forgotten.
-type ToolFuture = BoxFuture<'static, Result<CallToolResponse, ErrorData>>;
+type ToolFuture = BoxFuture<'static, seal::Answer>;
+
+/// A tool's typed result (the SDK's own wrapper): `T` becomes the result's
+/// `structuredContent` and, for clients that read text only, the same JSON in a text block,
+/// as the spec asks of a tool that returns structured content. funcgate derives the tool's
+/// `outputSchema` from `T`, so clients can check what they get, and serialises `T` once per
+/// call.
+///
+/// ```no_run
+/// use funcgate::mcp::{Json, Mcp, Tool};
+/// use funcgate::{App, Request};
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// struct OrderId {
+///     /// The order's number.
+///     id: u32,
+/// }
+///
+/// #[derive(serde::Serialize, schemars::JsonSchema)]
+/// struct Order {
+///     id: u32,
+///     status: String,
+/// }
+///
+/// async fn get_order(args: OrderId, _req: Request) -> Result<Json<Order>, String> {
+///     if args.id == 0 {
+///         return Err("there is no order 0".to_owned()); // an `isError` result
+///     }
+///     Ok(Json(Order { id: args.id, status: "shipped".to_owned() }))
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     App::new()
+///         .mcp(Mcp::new("orders").tool(
+///             Tool::new("get_order", get_order).rules("scopes:Orders.Read"),
+///         ))
+///         .run()
+/// }
+/// # mod schemars { pub use funcgate::mcp::rmcp::schemars::*; }
+/// ```
+pub use rmcp::handler::server::wrapper::Json;
+
+/// What a tool's handler may return: a [`Json`] (a typed result, with an output schema), a
+/// `String`, an `rmcp::model::CallToolResult` (or `ContentBlock`, `CallToolResponse`,
+/// `InputRequiredResult`, `()`), an `rmcp::ErrorData` (a JSON-RPC error), or a `Result` of
+/// one of them and an error: an `Err` becomes an `isError` result the client's model reads,
+/// or a JSON-RPC error for an `ErrorData`. The SDK's own results, read as the SDK reads them.
+///
+/// Implemented by funcgate only, for the types above.
+pub trait ToolOutput: 'static {
+    /// The tool's `outputSchema`: `T`'s for a [`Json<T>`], none otherwise.
+    fn output_schema() -> Option<Arc<rmcp::model::JsonObject>> {
+        None
+    }
+
+    /// The result, as funcgate sends it.
+    #[doc(hidden)]
+    fn into_answer(self) -> seal::Answer;
+}
+
+/// Keeps [`ToolOutput`] funcgate's: its answer type cannot be named, nor built, elsewhere.
+mod seal {
+    /// A tool's result, or the JSON-RPC error it answered with.
+    pub struct Answer(pub(crate) Result<super::Answered, rmcp::ErrorData>);
+}
+
+/// A tool's result: the SDK's, or a typed object serialised once (sent as it is by the
+/// direct path, turned into the SDK's result on the SDK's).
+pub(crate) enum Answered {
+    /// A result as the SDK holds it.
+    Sdk(CallToolResponse),
+    /// A [`Json`] result that serialised to an object, not an error.
+    Object(Box<serde_json::value::RawValue>),
+}
+
+impl Answered {
+    /// The result as the SDK's service sends it: an object's text block is its JSON as
+    /// funcgate wrote it, the same text the direct path sends.
+    fn into_response(self) -> Result<CallToolResponse, ErrorData> {
+        match self {
+            Answered::Sdk(response) => Ok(response),
+            Answered::Object(raw) => {
+                let value = serde_json::from_str(raw.get()).map_err(|_| {
+                    ErrorData::internal_error("the tool's result could not be read back", None)
+                })?;
+                let mut result =
+                    CallToolResult::success(vec![rmcp::model::ContentBlock::text(raw.get())]);
+                result.structured_content = Some(value);
+                Ok(result.into())
+            }
+        }
+    }
+
+    /// Whether the result is the tool's own failure (`isError`).
+    pub(crate) fn is_error(&self) -> bool {
+        matches!(self, Answered::Sdk(CallToolResponse::Complete(r)) if r.is_error == Some(true))
+    }
+}
+
+/// The SDK's result types, each answered as the SDK answers it.
+macro_rules! sdk_outputs {
+    ($($output:ty),* $(,)?) => {$(
+        impl ToolOutput for $output {
+            fn into_answer(self) -> seal::Answer {
+                seal::Answer(self.into_call_tool_result().map(Answered::Sdk))
+            }
+        }
+    )*};
+}
+
+sdk_outputs!(
+    String,
+    (),
+    rmcp::model::ContentBlock,
+    CallToolResult,
+    CallToolResponse,
+    rmcp::model::InputRequiredResult,
+    ErrorData,
+);
+
+impl<T: serde::Serialize + rmcp::schemars::JsonSchema + 'static> ToolOutput for Json<T> {
+    fn output_schema() -> Option<Arc<rmcp::model::JsonObject>> {
+        Some(rmcp::handler::server::common::schema_for_output::<T>())
+    }
+
+    fn into_answer(self) -> seal::Answer {
+        seal::Answer(structured(&self.0))
+    }
+}
+
+impl<O: ToolOutput, E: IntoCallToolResult + 'static> ToolOutput for Result<O, E> {
+    fn output_schema() -> Option<Arc<rmcp::model::JsonObject>> {
+        O::output_schema()
+    }
+
+    fn into_answer(self) -> seal::Answer {
+        match self {
+            Ok(output) => output.into_answer(),
+            // The SDK's reading of an error branch: an `isError` result, or its JSON-RPC error.
+            Err(error) => seal::Answer(
+                Result::<CallToolResult, E>::Err(error)
+                    .into_call_tool_result()
+                    .map(Answered::Sdk),
+            ),
+        }
+    }
+}
+
+/// `value` serialised once: an object is kept as its text; anything else (which revisions
+/// before 2026-07-28 cannot carry as structured content) becomes the SDK's structured
+/// result, for the SDK's own treatment of it.
+fn structured<T: serde::Serialize>(value: &T) -> Result<Answered, ErrorData> {
+    // The SDK's message for a result that cannot be serialised (its `Json` says the same).
+    let failed = |e: serde_json::Error| {
+        ErrorData::internal_error(format!("Failed to serialize structured content: {e}"), None)
+    };
+    let raw = serde_json::value::to_raw_value(value).map_err(failed)?;
+    if raw.get().starts_with('{') {
+        return Ok(Answered::Object(raw));
+    }
+    let value = serde_json::from_str(raw.get()).map_err(failed)?;
+    Ok(Answered::Sdk(CallToolResult::structured(value).into()))
+}
 type ErasedTool<S> =
     Arc<dyn Fn(&State<S>, ToolArguments<'_>, ToolInput) -> ToolFuture + Send + Sync>;
 
@@ -305,16 +467,19 @@ impl<S: Send + Sync + 'static> Tool<S> {
     /// The tool `name`, answered by `handler`: `async fn(Args, Request) -> R` or
     /// `async fn(State<S>, Args, Request) -> R` (answered by funcgate directly up to
     /// revision 2025-11-25), or with a [`ToolRequest`] in place of the `Request` when the
-    /// tool needs the SDK's context (progress, input-required rounds, the peer); where `Args` is `Deserialize` and
-    /// `JsonSchema` (its schema is the tool's `inputSchema`; `()` for none) and `R` is what
-    /// the SDK turns into a result: a `String`, `rmcp::model::CallToolResult`, or a `Result`
-    /// of them (an `Err` becomes an `isError` result the client's model reads).
+    /// tool needs the SDK's context (progress, input-required rounds, the peer); where `Args`
+    /// is `Deserialize` and `JsonSchema` (its schema is the tool's `inputSchema`; `()` for
+    /// none) and `R` is a [`ToolOutput`]: a [`Json`] (its type's schema is the tool's
+    /// `outputSchema`), a `String`, `rmcp::model::CallToolResult`, or a `Result` of them (an
+    /// `Err` becomes an `isError` result the client's model reads).
     pub fn new<Args, T: ToolHandler<Args, S>>(name: &str, handler: T) -> Tool<S> {
         let schema = T::input_schema();
+        let mut definition = rmcp::model::Tool::new_with_raw(name.to_owned(), None, schema);
+        definition.output_schema = T::output_schema();
         Tool {
             name: name.to_owned(),
             rules: "deny".to_owned(),
-            definition: rmcp::model::Tool::new_with_raw(name.to_owned(), None, schema),
+            definition,
             plain: T::PLAIN,
             run: Arc::new(move |state: &State<S>, args, req| handler.call(state, args, req)),
         }
@@ -357,6 +522,10 @@ pub trait ToolHandler<Args, S>: Send + Sync + 'static {
     const PLAIN: bool;
     /// The JSON Schema of the tool's arguments.
     fn input_schema() -> Arc<rmcp::model::JsonObject>;
+    /// The JSON Schema of the tool's result, when it is typed ([`Json`]).
+    fn output_schema() -> Option<Arc<rmcp::model::JsonObject>> {
+        None
+    }
     /// Answers one call with `args` as the client sent them.
     fn call(&self, state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture;
 }
@@ -366,9 +535,9 @@ pub trait ToolHandler<Args, S>: Send + Sync + 'static {
 fn sdk_request(input: ToolInput) -> Result<ToolRequest, ToolFuture> {
     match input {
         ToolInput::Sdk(req) => Ok(req),
-        ToolInput::Plain(_) => Err(Box::pin(std::future::ready(Err(
+        ToolInput::Plain(_) => Err(Box::pin(std::future::ready(seal::Answer(Err(
             ErrorData::internal_error("this tool needs the SDK's request context", None),
-        )))),
+        ))))),
     }
 }
 
@@ -385,7 +554,7 @@ where
     F: Fn(A, Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
     A: DeserializeOwned + rmcp::schemars::JsonSchema + Send + 'static,
-    R: IntoCallToolResult + 'static,
+    R: ToolOutput,
 {
     const PLAIN: bool = true;
 
@@ -393,13 +562,19 @@ where
         schema_of::<A>()
     }
 
+    fn output_schema() -> Option<Arc<rmcp::model::JsonObject>> {
+        R::output_schema()
+    }
+
     fn call(&self, _state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture {
         match arguments::<A>(args) {
             Ok(args) => {
                 let fut = self(args, plain_request(input));
-                Box::pin(async move { fut.await.into_call_tool_result() })
+                Box::pin(async move { fut.await.into_answer() })
             }
-            Err(refusal) => Box::pin(std::future::ready(Ok(*refusal))),
+            Err(refusal) => Box::pin(std::future::ready(seal::Answer(Ok(Answered::Sdk(
+                *refusal,
+            ))))),
         }
     }
 }
@@ -409,7 +584,7 @@ where
     F: Fn(State<S>, A, Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
     A: DeserializeOwned + rmcp::schemars::JsonSchema + Send + 'static,
-    R: IntoCallToolResult + 'static,
+    R: ToolOutput,
     S: Send + Sync + 'static,
 {
     const PLAIN: bool = true;
@@ -418,13 +593,19 @@ where
         schema_of::<A>()
     }
 
+    fn output_schema() -> Option<Arc<rmcp::model::JsonObject>> {
+        R::output_schema()
+    }
+
     fn call(&self, state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture {
         match arguments::<A>(args) {
             Ok(args) => {
                 let fut = self(state.clone(), args, plain_request(input));
-                Box::pin(async move { fut.await.into_call_tool_result() })
+                Box::pin(async move { fut.await.into_answer() })
             }
-            Err(refusal) => Box::pin(std::future::ready(Ok(*refusal))),
+            Err(refusal) => Box::pin(std::future::ready(seal::Answer(Ok(Answered::Sdk(
+                *refusal,
+            ))))),
         }
     }
 }
@@ -434,12 +615,16 @@ where
     F: Fn(A, ToolRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
     A: DeserializeOwned + rmcp::schemars::JsonSchema + Send + 'static,
-    R: IntoCallToolResult + 'static,
+    R: ToolOutput,
 {
     const PLAIN: bool = false;
 
     fn input_schema() -> Arc<rmcp::model::JsonObject> {
         schema_of::<A>()
+    }
+
+    fn output_schema() -> Option<Arc<rmcp::model::JsonObject>> {
+        R::output_schema()
     }
 
     fn call(&self, _state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture {
@@ -450,9 +635,11 @@ where
         match arguments::<A>(args) {
             Ok(args) => {
                 let fut = self(args, req);
-                Box::pin(async move { fut.await.into_call_tool_result() })
+                Box::pin(async move { fut.await.into_answer() })
             }
-            Err(refusal) => Box::pin(std::future::ready(Ok(*refusal))),
+            Err(refusal) => Box::pin(std::future::ready(seal::Answer(Ok(Answered::Sdk(
+                *refusal,
+            ))))),
         }
     }
 }
@@ -462,13 +649,17 @@ where
     F: Fn(State<S>, A, ToolRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
     A: DeserializeOwned + rmcp::schemars::JsonSchema + Send + 'static,
-    R: IntoCallToolResult + 'static,
+    R: ToolOutput,
     S: Send + Sync + 'static,
 {
     const PLAIN: bool = false;
 
     fn input_schema() -> Arc<rmcp::model::JsonObject> {
         schema_of::<A>()
+    }
+
+    fn output_schema() -> Option<Arc<rmcp::model::JsonObject>> {
+        R::output_schema()
     }
 
     fn call(&self, state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture {
@@ -479,9 +670,11 @@ where
         match arguments::<A>(args) {
             Ok(args) => {
                 let fut = self(state.clone(), args, req);
-                Box::pin(async move { fut.await.into_call_tool_result() })
+                Box::pin(async move { fut.await.into_answer() })
             }
-            Err(refusal) => Box::pin(std::future::ready(Ok(*refusal))),
+            Err(refusal) => Box::pin(std::future::ready(seal::Answer(Ok(Answered::Sdk(
+                *refusal,
+            ))))),
         }
     }
 }
@@ -752,7 +945,10 @@ impl<H: ServerHandler> ServerHandler for Server<H> {
             input_responses: request.input_responses,
             request_state: request.request_state,
         };
-        let result = (tool.run)(args, ToolInput::Sdk(req)).await;
+        let result = (tool.run)(args, ToolInput::Sdk(req))
+            .await
+            .0
+            .and_then(Answered::into_response);
         let outcome = match &result {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                 Some(ToolOutcome::ToolError)

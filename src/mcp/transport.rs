@@ -19,7 +19,7 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Caller, Server, ToolArguments, ToolInput, ToolOutcome};
+use super::{Answered, Caller, Server, ToolArguments, ToolInput, ToolOutcome};
 use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::functions::{Outcome, Request};
 use crate::reply::Reply;
@@ -232,14 +232,13 @@ impl<H: ServerHandler> Transport<H> {
                         Request::for_tool(headers, identity, authorization, Arc::clone(services));
                     // The rule was checked above; the SDK's service is not needed.
                     let result =
-                        (tool.run)(ToolArguments::text(arguments), ToolInput::Plain(request)).await;
+                        (tool.run)(ToolArguments::text(arguments), ToolInput::Plain(request))
+                            .await
+                            .0;
                     let outcome = match &result {
-                        Ok(rmcp::model::CallToolResponse::Complete(r))
-                            if r.is_error == Some(true) =>
-                        {
-                            "tool_error"
-                        }
-                        Ok(rmcp::model::CallToolResponse::Complete(_)) => "ok",
+                        Ok(answer) if answer.is_error() => "tool_error",
+                        Ok(Answered::Sdk(rmcp::model::CallToolResponse::Complete(_)))
+                        | Ok(Answered::Object(_)) => "ok",
                         _ => "protocol_error",
                     };
                     return Ok(plain_answer(id, result).noted(&notes, outcome));
@@ -671,10 +670,7 @@ fn accepts_both_plainly(accept: &str) -> bool {
 
 /// A plain tool's answer as the SDK's transport would send it for these revisions: the
 /// JSON-RPC response in a 200 (a tool's `ErrorData` is a JSON-RPC error, still a 200).
-fn plain_answer(
-    id: Option<serde_json::Value>,
-    result: Result<rmcp::model::CallToolResponse, rmcp::ErrorData>,
-) -> Reply {
+fn plain_answer(id: Option<serde_json::Value>, result: Result<Answered, rmcp::ErrorData>) -> Reply {
     /// A JSON-RPC response, serialised without building a tree of it.
     #[derive(serde::Serialize)]
     struct Answer<'a, R: serde::Serialize> {
@@ -685,6 +681,39 @@ fn plain_answer(
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<&'a rmcp::ErrorData>,
     }
+    /// A typed result as the SDK writes a structured one for these revisions: its JSON as
+    /// the text block, then as `structuredContent` (written as it is, not read again).
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Typed<'a> {
+        content: [TextBlock<'a>; 1],
+        structured_content: &'a RawValue,
+        is_error: bool,
+    }
+    #[derive(serde::Serialize)]
+    struct TextBlock<'a> {
+        r#type: &'static str,
+        text: &'a str,
+    }
+    let result = match result {
+        Ok(Answered::Object(raw)) => {
+            return write_answer(&Answer {
+                jsonrpc: "2.0",
+                id: &id,
+                result: Some(&Typed {
+                    content: [TextBlock {
+                        r#type: "text",
+                        text: raw.get(),
+                    }],
+                    structured_content: &raw,
+                    is_error: false,
+                }),
+                error: None,
+            });
+        }
+        Ok(Answered::Sdk(response)) => Ok(response),
+        Err(error) => Err(error),
+    };
     // As the SDK's handler answers a peer on a revision before 2026-07-28, which is all the
     // direct path answers.
     // Built only for the rare answer that needs it, not on every call.
@@ -716,18 +745,19 @@ fn plain_answer(
         }
         Err(error) => (None, Some(error)),
     };
+    write_answer(&Answer {
+        jsonrpc: "2.0",
+        id: &id,
+        result,
+        error,
+    })
+}
+
+/// A JSON-RPC response in a 200.
+fn write_answer(answer: &impl serde::Serialize) -> Reply {
     // Room for a small answer up front rather than growing to it.
     let mut body = Vec::with_capacity(512);
-    let written = serde_json::to_writer(
-        &mut body,
-        &Answer {
-            jsonrpc: "2.0",
-            id: &id,
-            result,
-            error,
-        },
-    );
-    if written.is_err() {
+    if serde_json::to_writer(&mut body, answer).is_err() {
         body = b"{}".to_vec();
     }
     Reply::with_json_body(200, body)

@@ -2,7 +2,7 @@
 //! anonymous tools only, and a token that comes anyway must be valid. In-process, on the
 //! `mcp-custom-handler` profile.
 
-use funcgate::mcp::{Mcp, Tool};
+use funcgate::mcp::{Json, Mcp, Tool};
 use funcgate::testing::{IdentityProvider, TestApp, TestResponse};
 use funcgate::{App, Request};
 use serde_json::json;
@@ -155,6 +155,180 @@ async fn a_plain_tool_answers_an_earlier_revision_as_the_sdk_does() {
     assert_eq!(
         modern.result()["structuredContent"],
         json!(["ada", "grace"]),
+        "{}",
+        modern.body
+    );
+}
+
+/// A typed result: an object with a schema.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Order {
+    id: u32,
+    status: String,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct OrderId {
+    id: u32,
+}
+
+async fn order(args: OrderId, _req: Request) -> Result<Json<Order>, String> {
+    if args.id == 0 {
+        return Err("there is no order 0".to_owned());
+    }
+    Ok(Json(Order {
+        id: args.id,
+        status: "shipped \"fast\"".to_owned(),
+    }))
+}
+
+/// A typed result that is not an object.
+async fn ids(_: (), _req: Request) -> Json<Vec<u32>> {
+    Json(vec![1, 2])
+}
+
+/// A typed result that cannot be serialised.
+#[derive(schemars::JsonSchema)]
+struct Broken {}
+
+impl serde::Serialize for Broken {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("no"))
+    }
+}
+
+async fn broken(_: (), _req: Request) -> Json<Broken> {
+    Json(Broken {})
+}
+
+/// `body` posted at revision `version` (before 2026-07-28), answered directly (bare
+/// `Accept` types) or through the SDK (a weighted type).
+async fn call_at(
+    app: &TestApp,
+    version: &str,
+    direct: bool,
+    body: &serde_json::Value,
+) -> TestResponse {
+    let accept = if direct {
+        "application/json, text/event-stream"
+    } else {
+        "application/json;q=1, text/event-stream"
+    };
+    app.request("POST", "/mcp")
+        .header("Accept", accept)
+        .header("MCP-Protocol-Version", version)
+        .body("application/json", body.to_string())
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn a_typed_result_has_its_schema_and_one_answer_on_both_paths() {
+    let idp = IdentityProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    on_the_profile(dir.path());
+    let app = App::new().mcp(
+        Mcp::new("typed")
+            .rules("anonymous")
+            .tool(Tool::new("order", order).rules("anonymous"))
+            .tool(Tool::new("ids", ids).rules("anonymous"))
+            .tool(Tool::new("broken", broken).rules("anonymous")),
+    );
+    let app = TestApp::start(app, dir.path(), &idp, &[]).unwrap();
+    let call = |name: &str, arguments: serde_json::Value| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}})
+    };
+
+    // The schema of `Order`, as the SDK derives output schemas; a schema whose root is not
+    // an object only from 2026-07-28, as the SDK lists them.
+    let schemas = |answer: &TestResponse| {
+        let mut schemas = std::collections::BTreeMap::new();
+        for tool in answer.result()["tools"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            schemas.insert(
+                tool["name"].as_str().unwrap_or("").to_owned(),
+                tool.get("outputSchema").cloned(),
+            );
+        }
+        schemas
+    };
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let legacy = schemas(&call_at(&app, "2025-11-25", true, &list).await);
+    let order_schema = legacy["order"].clone().expect("order has an output schema");
+    assert_eq!(order_schema["type"], "object");
+    assert_eq!(order_schema["properties"]["id"]["type"], "integer");
+    assert_eq!(order_schema["required"], json!(["id", "status"]));
+    assert_eq!(legacy["ids"], None);
+    let newest = app.mcp("/mcp").version("2026-07-28");
+    let modern = schemas(&newest.list_tools().await);
+    assert_eq!(modern["order"], Some(order_schema));
+    assert_eq!(
+        modern["ids"].as_ref().map(|s| s["type"].clone()),
+        Some(json!("array"))
+    );
+
+    for version in ["2025-06-18", "2025-11-25"] {
+        // Each answer the same directly and through the SDK.
+        let mut both = Vec::new();
+        for direct in [true, false] {
+            let found = call_at(&app, version, direct, &call("order", json!({"id": 7}))).await;
+            assert_eq!(found.status, 200, "{}", found.body);
+            let result = found.result();
+            assert_eq!(result["isError"], false, "{}", found.body);
+            assert_eq!(result.get("resultType"), None, "{}", found.body);
+            assert_eq!(
+                result["structuredContent"],
+                json!({"id": 7, "status": "shipped \"fast\""})
+            );
+            // The text block is the same JSON, for clients that read text only.
+            let text = result["content"][0]["text"].as_str().unwrap_or("");
+            let read: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(read, result["structuredContent"], "{}", found.body);
+
+            let missing = call_at(&app, version, direct, &call("order", json!({"id": 0}))).await;
+            assert_eq!(missing.result()["isError"], true, "{}", missing.body);
+            assert_eq!(
+                missing.result()["content"][0]["text"],
+                "there is no order 0"
+            );
+            assert_eq!(missing.result().get("structuredContent"), None);
+
+            let listed = call_at(&app, version, direct, &call("ids", json!({}))).await;
+            assert_eq!(
+                listed.result().get("structuredContent"),
+                None,
+                "{}",
+                listed.body
+            );
+            assert_eq!(listed.result()["content"][0]["text"], "[1,2]");
+
+            let failed = call_at(&app, version, direct, &call("broken", json!({}))).await;
+            assert_eq!(failed.status, 200, "{}", failed.body);
+            assert_eq!(failed.json()["error"]["code"], -32603, "{}", failed.body);
+            assert!(failed.json().get("result").is_none(), "{}", failed.body);
+
+            both.push([found.json(), missing.json(), listed.json(), failed.json()]);
+        }
+        assert_eq!(both[0], both[1], "{version}");
+    }
+
+    // 2026-07-28: through the SDK, with its `resultType`; the array is structured content.
+    let modern = newest.call("order", json!({"id": 7})).await;
+    assert_eq!(modern.result()["resultType"], "complete", "{}", modern.body);
+    assert_eq!(
+        modern.result()["structuredContent"]["id"],
+        7,
+        "{}",
+        modern.body
+    );
+    let modern = newest.call("ids", json!({})).await;
+    assert_eq!(
+        modern.result()["structuredContent"],
+        json!([1, 2]),
         "{}",
         modern.body
     );

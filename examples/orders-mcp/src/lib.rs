@@ -1,6 +1,8 @@
 //! A team's MCP server on funcgate: three tools, each behind its own Entra rule.
 //!
-//! - `get_order`: a delegated scope or an application role that reads orders.
+//! - `get_order`: a delegated scope or an application role that reads orders. Its result is
+//!   typed ([`Json`]): clients get it as structured content, checked against the output
+//!   schema funcgate derives from [`Order`].
 //!
 //! A tool whose handler takes the [`Request`] (identity, claims) needs nothing of the MCP
 //! SDK's, and funcgate answers its calls directly; one that takes a
@@ -18,9 +20,9 @@
 use std::time::Duration;
 
 use funcgate::mcp::rmcp::model::{CallToolResult, ContentBlock};
-use funcgate::mcp::{Mcp, Tool, ToolRequest};
+use funcgate::mcp::{Json, Mcp, Tool, ToolRequest};
 use funcgate::{App, Function, Outcome, Reply, Request, builtin};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The app: `health` and the MCP server `orders`.
 pub fn app() -> App {
@@ -73,16 +75,32 @@ pub struct Export {
     pub count: u32,
 }
 
-async fn get_order(args: OrderId, req: Request) -> Result<CallToolResult, String> {
+/// One order, as the tool and the plain functions give it.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    /// The order's number.
+    pub id: u32,
+    /// Where it is.
+    pub status: &'static str,
+    /// Who read it: the user's `upn`, or the calling application's id.
+    pub read_by: String,
+}
+
+async fn get_order(args: OrderId, req: Request) -> Result<Json<Order>, String> {
     if args.id == 0 {
         return Err("there is no order 0".to_owned());
     }
-    Ok(CallToolResult::structured(order(args.id, &reader(&req))))
+    Ok(Json(order(args.id, &req)))
 }
 
-/// The order as JSON, read by whom.
-fn order(id: u32, reader: &str) -> serde_json::Value {
-    serde_json::json!({ "id": id, "status": "shipped", "readBy": reader })
+/// The order `id`, read by the caller of `req`.
+fn order(id: u32, req: &Request) -> Order {
+    Order {
+        id,
+        status: "shipped",
+        read_by: reader(req),
+    }
 }
 
 /// Who is reading: the user's `upn`, or the calling application's id.
@@ -96,13 +114,13 @@ fn reader(req: &funcgate::Request) -> String {
 
 async fn order_by_rest(req: Request) -> Outcome {
     let id: u32 = req.param("id").and_then(|v| v.parse().ok()).unwrap_or(0);
-    Ok(Reply::json(200, &order(id, &reader(&req))))
+    Ok(Reply::json(200, &order(id, &req)))
 }
 
 /// `POST /orders/find` with `{"id": 7}`: the same read with a JSON body, as a plain function.
 async fn find_order(req: Request) -> Outcome {
     let args: OrderId = req.json()?;
-    Ok(Reply::json(200, &order(args.id, &reader(&req))))
+    Ok(Reply::json(200, &order(args.id, &req)))
 }
 
 async fn export_orders(args: Export, req: ToolRequest) -> Result<String, String> {
