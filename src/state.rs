@@ -60,8 +60,9 @@ impl AppState {
         app: Option<(String, String)>,
         downstreams: Vec<(String, Downstream)>,
     ) -> Result<AppState, SettingError> {
-        let mcp = place(&mut settings, &functions)?;
+        let placed = place(&mut settings, &functions)?;
         let policies = crate::policies::join(&settings, &functions)?;
+        let mcp = describe(placed, &settings, &functions, &policies);
         let http = net::Http::new();
         let telemetry = match &settings.telemetry {
             None => Telemetry::off(),
@@ -90,7 +91,7 @@ impl AppState {
         let mcp_scopes: Vec<String> = functions
             .iter()
             .filter_map(|f| f.mcp.as_ref())
-            .flat_map(|m| m.scopes.iter().cloned())
+            .flat_map(|m| m.tool_scopes.iter().cloned())
             .collect();
         let protected_resource = protected_resource::document(&settings, &policies, &mcp_scopes);
         let resource_metadata_base = settings.public_base_url.as_ref().map(|base| {
@@ -189,7 +190,17 @@ impl AppState {
     }
 }
 
-/// An MCP server as start-up placed it.
+/// An MCP server as start-up placed it, before its rule is known.
+pub(crate) struct Placed {
+    /// The function name.
+    name: String,
+    /// Its resource's path under `PUBLIC_BASE_URL`, without slashes (`mcp`, `api/mcp`).
+    path: String,
+    /// Its resource URI, with `PUBLIC_BASE_URL`.
+    resource: Option<String>,
+}
+
+/// An MCP server as start-up placed it, with what it asks of tokens.
 pub(crate) struct McpEndpoint {
     /// The function name.
     name: String,
@@ -207,7 +218,7 @@ pub(crate) struct McpEndpoint {
 pub(crate) fn place(
     settings: &mut Settings,
     functions: &Registry,
-) -> Result<Vec<McpEndpoint>, SettingError> {
+) -> Result<Vec<Placed>, SettingError> {
     for f in functions.iter() {
         let placed = settings
             .layout
@@ -235,7 +246,7 @@ pub(crate) fn place(
 fn mcp_endpoints(
     settings: &mut Settings,
     functions: &Registry,
-) -> Result<Vec<McpEndpoint>, SettingError> {
+) -> Result<Vec<Placed>, SettingError> {
     let mut out = Vec::new();
     for f in functions.iter() {
         let Some(mount) = &f.mcp else {
@@ -264,7 +275,7 @@ fn mcp_endpoints(
             .public_path(&f.name)
             .unwrap_or_else(|| format!("/{}", mount.path));
         let path = path.trim_matches('/').to_owned();
-        let document = match &settings.public_base_url {
+        let resource = match &settings.public_base_url {
             None => None,
             Some(base) => {
                 let resource = format!("{base}/{path}");
@@ -275,22 +286,58 @@ fn mcp_endpoints(
                 if !settings.auth.audiences.contains(&resource) {
                     settings.auth.audiences.push(resource.clone());
                 }
-                protected_resource::resource_document(settings, &resource, &mount.scopes)
+                Some(resource)
             }
         };
-        out.push(McpEndpoint {
+        out.push(Placed {
             name: f.name.clone(),
             path,
-            scopes: mount
-                .scopes
-                .iter()
-                .filter(|s| !s.eq_ignore_ascii_case("offline_access"))
-                .map(|s| settings.auth.full_scope(s))
-                .collect(),
-            document,
+            resource,
         });
     }
     Ok(out)
+}
+
+/// What each placed MCP server asks of tokens: the scopes of its rule as it is in force (its
+/// `AUTH_POLICY_<NAME>` setting's, else the code's), then its tools', as full values; and its
+/// metadata document listing them.
+fn describe(
+    placed: Vec<Placed>,
+    settings: &Settings,
+    functions: &Registry,
+    policies: &HashMap<String, MethodRules>,
+) -> Vec<McpEndpoint> {
+    placed
+        .into_iter()
+        .map(|p| {
+            let mut scopes: Vec<String> = policies
+                .get(&p.name)
+                .map(|rules| rules.for_method("POST").scopes())
+                .unwrap_or_default()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let tools = functions.find(&p.name).and_then(|f| f.mcp.as_ref());
+            for scope in tools.iter().flat_map(|m| &m.tool_scopes) {
+                if !scopes.contains(scope) {
+                    scopes.push(scope.clone());
+                }
+            }
+            let document = p.resource.as_deref().and_then(|resource| {
+                protected_resource::resource_document(settings, resource, &scopes)
+            });
+            McpEndpoint {
+                name: p.name,
+                path: p.path,
+                scopes: scopes
+                    .iter()
+                    .filter(|s| !s.eq_ignore_ascii_case("offline_access"))
+                    .map(|s| settings.auth.full_scope(s))
+                    .collect(),
+                document,
+            }
+        })
+        .collect()
 }
 
 /// Why `resource` cannot identify an MCP server: not https (plain http only on loopback,

@@ -171,8 +171,9 @@ impl<S: Send + Sync + 'static> Function<S> {
 pub(crate) struct McpMount {
     /// The path under the route prefix, without slashes.
     pub(crate) path: String,
-    /// Every short scope name the server's rule and its tools accept.
-    pub(crate) scopes: Vec<String>,
+    /// Every short scope name its tools' rules accept (the server's own rule is read once
+    /// settings may have replaced it).
+    pub(crate) tool_scopes: Vec<String>,
 }
 
 /// A registered function's call, its state bound.

@@ -166,7 +166,9 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
         state: &State<S>,
         overrides: &ToolRules,
     ) -> Result<(Registered, Vec<String>), String> {
-        let rules = Policy::parse(&self.rules).map_err(|e| format!("rules: {e}"))?;
+        // Checked here for a message that names the server's rule; the rule in force (a
+        // setting may replace it) is read at start-up with the functions'.
+        Policy::parse(&self.rules).map_err(|e| format!("rules: {e}"))?;
         let mut tools = Vec::with_capacity(self.tools.len());
         let mut taken = Vec::new();
         for tool in self.tools {
@@ -210,13 +212,13 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
                 },
             });
         }
-        // Every scope the server's rule and tools name: what connecting asks for (the 401's
-        // `scope`) and what its metadata lists.
-        let mut scopes: Vec<String> = rules.scopes().iter().map(|s| (*s).to_owned()).collect();
+        // Every scope the tools name: with the server's rule's, what connecting asks for (the
+        // 401's `scope`) and what its metadata lists.
+        let mut tool_scopes: Vec<String> = Vec::new();
         for tool in &tools {
             for scope in &tool.scopes {
-                if !scopes.contains(scope) {
-                    scopes.push(scope.clone());
+                if !tool_scopes.contains(scope) {
+                    tool_scopes.push(scope.clone());
                 }
             }
         }
@@ -235,7 +237,7 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
                 format!("POST={}", self.rules),
                 McpMount {
                     path: self.path,
-                    scopes,
+                    tool_scopes,
                 },
                 Box::new(move |req| Box::pin(Arc::clone(&transport).serve(req))),
             ),

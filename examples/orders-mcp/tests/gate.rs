@@ -854,6 +854,44 @@ async fn a_setting_changes_a_tools_rule_and_what_the_server_asks_for() {
 }
 
 #[tokio::test]
+async fn the_servers_setting_changes_what_connecting_asks_for() {
+    let idp = IdentityProvider::start();
+    // The server's rule in code is `authenticated`; its setting asks for a scope of its own.
+    let app = start(
+        &idp,
+        &[("AUTH_POLICY_ORDERS", "POST=scopes:Orders.Connect")],
+    )
+    .await;
+    let connect = format!("api://{CLIENT_ID}/Orders.Connect");
+    let doc = app
+        .get("/.well-known/oauth-protected-resource/mcp", None)
+        .await
+        .json();
+    let scopes = doc["scopes_supported"].as_array().unwrap();
+    assert!(scopes.iter().any(|s| *s == connect), "{doc}");
+    // The tools' scopes are still there.
+    assert!(scopes.iter().any(|s| *s == read_scope()), "{doc}");
+    let none = app.mcp("/mcp").initialize().await;
+    assert_eq!(none.status, 401, "{}", none.body);
+    let c = challenge(&none);
+    let scope = c
+        .split("scope=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no scope in {c}"));
+    assert!(scope.split(' ').any(|s| s == connect), "{c}");
+    // And the setting is in force: a reader without it cannot connect.
+    let reader = idp.token(json!({"scp": "Orders.Read"}));
+    assert_eq!(
+        app.mcp("/mcp").bearer(&reader).initialize().await.status,
+        403
+    );
+    let connecting = idp.token(json!({"scp": "Orders.Connect Orders.Read"}));
+    let joined = app.mcp("/mcp").bearer(&connecting).initialize().await;
+    assert_eq!(joined.status, 200, "{}", joined.body);
+}
+
+#[tokio::test]
 async fn settings_give_folderless_functions_and_the_server_their_rules() {
     let idp = IdentityProvider::start();
     // On the profile nothing has a folder: the server and the functions are placed by their
