@@ -264,12 +264,15 @@ pub struct Tool<S = ()> {
 
 /// What a tool's handler gives back, its argument shape forgotten.
 type ToolFuture = BoxFuture<'static, seal::Answer>;
+type ErasedTool<S> =
+    Arc<dyn Fn(&State<S>, ToolArguments<'_>, ToolInput) -> ToolFuture + Send + Sync>;
 
 /// A tool's typed result (the SDK's own wrapper): `T` becomes the result's
 /// `structuredContent` and, for clients that read text only, the same JSON in a text block,
 /// as the spec asks of a tool that returns structured content. funcgate derives the tool's
-/// `outputSchema` from `T`, so clients can check what they get, and serialises `T` once per
-/// call.
+/// `outputSchema` from `T`, so clients can check what they get. The result is the SDK's to
+/// the byte: a `T` that is not an object is sent to clients before 2026-07-28 as text only,
+/// and listed without a schema, as the SDK does.
 ///
 /// ```no_run
 /// use funcgate::mcp::{Json, Mcp, Tool};
@@ -311,7 +314,9 @@ pub use rmcp::handler::server::wrapper::Json;
 /// one of them and an error: an `Err` becomes an `isError` result the client's model reads,
 /// or a JSON-RPC error for an `ErrorData`. The SDK's own results, read as the SDK reads them.
 ///
-/// Implemented by funcgate only, for the types above.
+/// Implemented by funcgate only, for the types above. Another type the SDK can turn into a
+/// result is returned as `value.into_call_tool_result()` (a `Result<CallToolResponse,
+/// ErrorData>`, with `rmcp::handler::server::tool::IntoCallToolResult` in scope).
 pub trait ToolOutput: 'static {
     /// The tool's `outputSchema`: `T`'s for a [`Json<T>`], none otherwise.
     fn output_schema() -> Option<Arc<rmcp::model::JsonObject>> {
@@ -329,30 +334,21 @@ mod seal {
     pub struct Answer(pub(crate) Result<super::Answered, rmcp::ErrorData>);
 }
 
-/// A tool's result: the SDK's, or a typed object serialised once (sent as it is by the
-/// direct path, turned into the SDK's result on the SDK's).
+/// A tool's result: the SDK's, or a typed object not yet written (the direct path writes it
+/// once for both its places in the answer; the SDK's path builds the SDK's result of it).
 pub(crate) enum Answered {
     /// A result as the SDK holds it.
     Sdk(CallToolResponse),
-    /// A [`Json`] result that serialised to an object, not an error.
-    Object(Box<serde_json::value::RawValue>),
+    /// A [`Json`] result that is an object, read as the SDK reads it (`serde_json::to_value`).
+    Object(serde_json::Value),
 }
 
 impl Answered {
-    /// The result as the SDK's service sends it: an object's text block is its JSON as
-    /// funcgate wrote it, the same text the direct path sends.
-    fn into_response(self) -> Result<CallToolResponse, ErrorData> {
+    /// The result as the SDK's service sends it.
+    fn into_response(self) -> CallToolResponse {
         match self {
-            Answered::Sdk(response) => Ok(response),
-            Answered::Object(raw) => {
-                let value = serde_json::from_str(raw.get()).map_err(|_| {
-                    ErrorData::internal_error("the tool's result could not be read back", None)
-                })?;
-                let mut result =
-                    CallToolResult::success(vec![rmcp::model::ContentBlock::text(raw.get())]);
-                result.structured_content = Some(value);
-                Ok(result.into())
-            }
+            Answered::Sdk(response) => response,
+            Answered::Object(value) => CallToolResult::structured(value).into(),
         }
     }
 
@@ -411,23 +407,21 @@ impl<O: ToolOutput, E: IntoCallToolResult + 'static> ToolOutput for Result<O, E>
     }
 }
 
-/// `value` serialised once: an object is kept as its text; anything else (which revisions
-/// before 2026-07-28 cannot carry as structured content) becomes the SDK's structured
-/// result, for the SDK's own treatment of it.
+/// `value` read as the SDK's `Json` reads it (a map of sorted keys, the last of a repeated
+/// one, floats widened, integers beyond 64 bits refused), so both paths answer as the SDK
+/// does: an object is kept for the direct path to write once; anything else (which revisions
+/// before 2026-07-28 cannot carry as structured content) becomes the SDK's structured result,
+/// for the SDK's own treatment of it.
 fn structured<T: serde::Serialize>(value: &T) -> Result<Answered, ErrorData> {
-    // The SDK's message for a result that cannot be serialised (its `Json` says the same).
-    let failed = |e: serde_json::Error| {
+    let value = serde_json::to_value(value).map_err(|e| {
+        // The SDK's `Json` says the same.
         ErrorData::internal_error(format!("Failed to serialize structured content: {e}"), None)
-    };
-    let raw = serde_json::value::to_raw_value(value).map_err(failed)?;
-    if raw.get().starts_with('{') {
-        return Ok(Answered::Object(raw));
-    }
-    let value = serde_json::from_str(raw.get()).map_err(failed)?;
-    Ok(Answered::Sdk(CallToolResult::structured(value).into()))
+    })?;
+    Ok(match value {
+        serde_json::Value::Object(_) => Answered::Object(value),
+        other => Answered::Sdk(CallToolResult::structured(other).into()),
+    })
 }
-type ErasedTool<S> =
-    Arc<dyn Fn(&State<S>, ToolArguments<'_>, ToolInput) -> ToolFuture + Send + Sync>;
 
 /// A tool call's arguments as the client sent them, not yet read into the tool's type: the
 /// object the SDK parsed, or the JSON text funcgate read itself on its direct path (read
@@ -508,8 +502,8 @@ impl<S: Send + Sync + 'static> Tool<S> {
         self
     }
 
-    /// Changes the tool's definition as the SDK builds it (annotations, an output schema,
-    /// icons); its name stays.
+    /// Changes the tool's definition as the SDK builds it (annotations, icons, an output
+    /// schema for a result that is not a [`Json`]: a [`Json`]'s is derived); its name stays.
     pub fn definition(mut self, edit: impl FnOnce(&mut rmcp::model::Tool)) -> Tool<S> {
         edit(&mut self.definition);
         self.definition.name = Cow::Owned(self.name.clone());
@@ -950,7 +944,7 @@ impl<H: ServerHandler> ServerHandler for Server<H> {
         let result = (tool.run)(args, ToolInput::Sdk(req))
             .await
             .0
-            .and_then(Answered::into_response);
+            .map(Answered::into_response);
         let outcome = match &result {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                 Some(ToolOutcome::ToolError)

@@ -682,7 +682,7 @@ fn plain_answer(id: Option<serde_json::Value>, result: Result<Answered, rmcp::Er
         error: Option<&'a rmcp::ErrorData>,
     }
     /// A typed result as the SDK writes a structured one for these revisions: its JSON as
-    /// the text block, then as `structuredContent` (written as it is, not read again).
+    /// the text block, then as `structuredContent` (the same text, written once).
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Typed<'a> {
@@ -696,7 +696,15 @@ fn plain_answer(id: Option<serde_json::Value>, result: Result<Answered, rmcp::Er
         text: &'a str,
     }
     let result = match result {
-        Ok(Answered::Object(raw)) => {
+        Ok(Answered::Object(value)) => {
+            // The text `CallToolResult::structured` makes with `Display`, written without a
+            // formatter in between; `structuredContent` is the same bytes.
+            let Ok(raw) = serde_json::value::to_raw_value(&value) else {
+                // A map of values always serialises; answered as the SDK would a failure.
+                let failed =
+                    rmcp::ErrorData::internal_error("the result could not be written", None);
+                return plain_answer(id, Err(failed));
+            };
             return write_answer(&Answer {
                 jsonrpc: "2.0",
                 id: &id,

@@ -165,6 +165,8 @@ async fn a_plain_tool_answers_an_earlier_revision_as_the_sdk_does() {
 struct Order {
     id: u32,
     status: String,
+    /// An `f32`, which the SDK widens to an `f64` on the way to JSON.
+    weight: f32,
 }
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
@@ -172,14 +174,28 @@ struct OrderId {
     id: u32,
 }
 
+/// The order `id` (the same one each time).
+fn the_order(id: u32) -> Order {
+    Order {
+        id,
+        status: "shipped \"fast\"".to_owned(),
+        weight: 0.1,
+    }
+}
+
 async fn order(args: OrderId, _req: Request) -> Result<Json<Order>, String> {
     if args.id == 0 {
         return Err("there is no order 0".to_owned());
     }
-    Ok(Json(Order {
-        id: args.id,
-        status: "shipped \"fast\"".to_owned(),
-    }))
+    Ok(Json(the_order(args.id)))
+}
+
+/// A typed result whose error is a protocol error.
+async fn strict_order(args: OrderId, _req: Request) -> Result<Json<Order>, rmcp::ErrorData> {
+    if args.id == 0 {
+        return Err(rmcp::ErrorData::invalid_params("there is no order 0", None));
+    }
+    Ok(Json(the_order(args.id)))
 }
 
 /// A typed result that is not an object.
@@ -231,6 +247,7 @@ async fn a_typed_result_has_its_schema_and_one_answer_on_both_paths() {
         Mcp::new("typed")
             .rules("anonymous")
             .tool(Tool::new("order", order).rules("anonymous"))
+            .tool(Tool::new("strict_order", strict_order).rules("anonymous"))
             .tool(Tool::new("ids", ids).rules("anonymous"))
             .tool(Tool::new("broken", broken).rules("anonymous")),
     );
@@ -261,7 +278,8 @@ async fn a_typed_result_has_its_schema_and_one_answer_on_both_paths() {
     let order_schema = legacy["order"].clone().expect("order has an output schema");
     assert_eq!(order_schema["type"], "object");
     assert_eq!(order_schema["properties"]["id"]["type"], "integer");
-    assert_eq!(order_schema["required"], json!(["id", "status"]));
+    assert_eq!(order_schema["required"], json!(["id", "status", "weight"]));
+    assert_eq!(legacy["strict_order"], Some(order_schema.clone()));
     assert_eq!(legacy["ids"], None);
     let newest = app.mcp("/mcp").version("2026-07-28");
     let modern = schemas(&newest.list_tools().await);
@@ -271,18 +289,33 @@ async fn a_typed_result_has_its_schema_and_one_answer_on_both_paths() {
         Some(json!("array"))
     );
 
-    for version in ["2025-06-18", "2025-11-25"] {
+    // What the SDK's own `Json` gives a client before 2026-07-28, the reference for both
+    // paths.
+    let reference = {
+        use rmcp::handler::server::tool::IntoCallToolResult as _;
+        let Ok(rmcp::model::CallToolResponse::Complete(result)) =
+            rmcp::handler::server::wrapper::Json(the_order(7)).into_call_tool_result()
+        else {
+            panic!("the SDK gave no result");
+        };
+        let mut result = rmcp::model::ServerResult::CallToolResult(result);
+        result.strip_result_type_for_legacy_peer();
+        result.strip_non_object_output_for_legacy_peer();
+        serde_json::to_value(&result).unwrap()
+    };
+    for version in ["2025-03-26", "2025-06-18", "2025-11-25"] {
         // Each answer the same directly and through the SDK.
         let mut both = Vec::new();
         for direct in [true, false] {
             let found = call_at(&app, version, direct, &call("order", json!({"id": 7}))).await;
             assert_eq!(found.status, 200, "{}", found.body);
+            assert_eq!(found.result(), reference, "{}", found.body);
             let result = found.result();
             assert_eq!(result["isError"], false, "{}", found.body);
             assert_eq!(result.get("resultType"), None, "{}", found.body);
             assert_eq!(
                 result["structuredContent"],
-                json!({"id": 7, "status": "shipped \"fast\""})
+                json!({"id": 7, "status": "shipped \"fast\"", "weight": f64::from(0.1f32)})
             );
             // The text block is the same JSON, for clients that read text only.
             let text = result["content"][0]["text"].as_str().unwrap_or("");
@@ -306,12 +339,29 @@ async fn a_typed_result_has_its_schema_and_one_answer_on_both_paths() {
             );
             assert_eq!(listed.result()["content"][0]["text"], "[1,2]");
 
+            let strict = call_at(
+                &app,
+                version,
+                direct,
+                &call("strict_order", json!({"id": 0})),
+            )
+            .await;
+            assert_eq!(strict.json()["error"]["code"], -32602, "{}", strict.body);
+            assert_eq!(strict.json()["error"]["message"], "there is no order 0");
+
             let failed = call_at(&app, version, direct, &call("broken", json!({}))).await;
             assert_eq!(failed.status, 200, "{}", failed.body);
             assert_eq!(failed.json()["error"]["code"], -32603, "{}", failed.body);
             assert!(failed.json().get("result").is_none(), "{}", failed.body);
 
-            both.push([found.json(), missing.json(), listed.json(), failed.json()]);
+            // The bytes, not only the values: the same answer to the byte on both paths.
+            both.push([
+                found.body,
+                missing.body,
+                listed.body,
+                strict.body,
+                failed.body,
+            ]);
         }
         assert_eq!(both[0], both[1], "{version}");
     }
