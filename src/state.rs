@@ -310,30 +310,41 @@ fn describe(
     placed
         .into_iter()
         .map(|p| {
-            let mut scopes: Vec<String> = policies
-                .get(&p.name)
+            // The rules are kept under the folder's name as written, which may differ in case
+            // from the server's (`Orders/` for `Mcp::new("orders")`).
+            let rules = settings
+                .layout
+                .function(&p.name)
+                .and_then(|folder| policies.get(&folder.name));
+            let tools = functions.find(&p.name).and_then(|f| f.mcp.as_ref());
+            let short: Vec<&str> = rules
                 .map(|rules| rules.for_method("POST").scopes())
                 .unwrap_or_default()
                 .into_iter()
-                .map(str::to_owned)
+                .chain(
+                    tools
+                        .iter()
+                        .flat_map(|m| m.tool_scopes.iter().map(String::as_str)),
+                )
                 .collect();
-            let tools = functions.find(&p.name).and_then(|f| f.mcp.as_ref());
-            for scope in tools.iter().flat_map(|m| &m.tool_scopes) {
-                if !scopes.contains(scope) {
-                    scopes.push(scope.clone());
+            // Full values, each once (a scope may be named twice, short and in full).
+            let mut scopes: Vec<String> = Vec::new();
+            for scope in &short {
+                if scope.eq_ignore_ascii_case("offline_access") {
+                    continue;
+                }
+                let full = settings.auth.full_scope(scope);
+                if !scopes.contains(&full) {
+                    scopes.push(full);
                 }
             }
             let document = p.resource.as_deref().and_then(|resource| {
-                protected_resource::resource_document(settings, resource, &scopes)
+                protected_resource::resource_document(settings, resource, &short)
             });
             McpEndpoint {
                 name: p.name,
                 path: p.path,
-                scopes: scopes
-                    .iter()
-                    .filter(|s| !s.eq_ignore_ascii_case("offline_access"))
-                    .map(|s| settings.auth.full_scope(s))
-                    .collect(),
+                scopes,
                 document,
             }
         })

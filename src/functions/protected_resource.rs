@@ -62,9 +62,9 @@ pub(crate) fn document(
 pub(crate) fn resource_document(
     settings: &Settings,
     resource: &str,
-    scopes: &[String],
+    scopes: &[&str],
 ) -> Option<Vec<u8>> {
-    render(settings, resource, scopes.iter().map(String::as_str))
+    render(settings, resource, scopes.iter().copied())
 }
 
 /// The document for `resource`: the tenant's issuers, and `scopes` as full values under the

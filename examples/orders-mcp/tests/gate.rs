@@ -709,6 +709,56 @@ fn folder_copy(mode: &str) -> impl AsRef<std::path::Path> {
 }
 
 #[tokio::test]
+async fn a_server_in_a_folder_of_another_case_asks_for_its_rules_scopes_once() {
+    let idp = IdentityProvider::start();
+    let copy = folder_copy("enableProxyingHttpRequest");
+    // The folder as a team might have named it; the server is `orders`.
+    std::fs::rename(copy.as_ref().join("orders"), copy.as_ref().join("Orders")).unwrap();
+    let app = TestApp::start_binary(
+        env!("CARGO_BIN_EXE_orders-mcp"),
+        copy.as_ref(),
+        &idp,
+        &[
+            ("PUBLIC_BASE_URL", BASE),
+            // One scope named twice, short and in full, beside a step-up alternative.
+            (
+                "AUTH_POLICY_ORDERS",
+                &format!(
+                    "POST=scopes:Orders.Connect|scopes:api://{CLIENT_ID}/Orders.Connect&acrs:c1"
+                ),
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    let connect = format!("api://{CLIENT_ID}/Orders.Connect");
+    let none = app.mcp("/mcp").initialize().await;
+    assert_eq!(none.status, 401, "{}", none.body);
+    let c = challenge(&none);
+    let scope: Vec<&str> = c
+        .split("scope=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no scope in {c}"))
+        .split(' ')
+        .collect();
+    assert_eq!(scope.iter().filter(|s| **s == connect).count(), 1, "{c}");
+    assert!(scope.contains(&read_scope().as_str()), "{c}");
+    let doc = app
+        .get("/.well-known/oauth-protected-resource/api/mcp", None)
+        .await;
+    assert_eq!(doc.status, 200, "{}", doc.body);
+    let listed = doc.json()["scopes_supported"].clone();
+    assert!(
+        listed
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| *s == connect)),
+        "{}",
+        doc.body
+    );
+}
+
+#[tokio::test]
 async fn a_server_in_a_function_folder_keeps_every_rule_in_both_http_modes() {
     let idp = IdentityProvider::start();
     let reader = idp.token(json!({"scp": "Orders.Read"}));
