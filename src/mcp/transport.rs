@@ -298,6 +298,16 @@ fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
                 .noted(&Notes::default(), "protocol_error"),
         );
     };
+    // The SDK decodes every string of the body, wherever it is, and refuses a lone surrogate
+    // (`"\ud800"`) with a plain-text 415; the gate's reader skips what it does not read
+    // without decoding it. A body with a `\u` escape is read whole once, so that the gate
+    // refuses what the SDK would, as JSON-RPC, before the tool's rule or the tool sees it.
+    if text.contains("\\u") && serde_json::from_str::<serde_json::Value>(text).is_err() {
+        return Err(
+            jsonrpc_error(None, -32700, "Parse error: the body is not JSON")
+                .noted(&Notes::default(), "protocol_error"),
+        );
+    }
     let read = if object {
         serde_json::from_str::<Message>(text)
     } else {

@@ -404,6 +404,57 @@ async fn a_body_that_is_not_utf8_is_not_json() {
 }
 
 #[tokio::test]
+async fn a_lone_surrogate_anywhere_is_refused_as_json_on_both_paths() {
+    let idp = IdentityProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = names_app(&idp, dir.path());
+    let call = |extra: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{{extra}}}}}}}"#
+        )
+    };
+    // The SDK decodes every string and refused these with a plain-text 415; the direct path
+    // skipped the members it does not read and answered 200.
+    let refused = [
+        call(r#""note":"\ud800""#),
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"names","arguments":{},"_meta":{"x":"\udc00"}}}"#.to_owned(),
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"names"},"extra":"a\ud800b"}"#.to_owned(),
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"\ud800"}}"#.to_owned(),
+    ];
+    for accept in [
+        "application/json, text/event-stream",
+        "application/json;q=1, text/event-stream",
+    ] {
+        for body in &refused {
+            let answer = app
+                .request("POST", "/mcp")
+                .header("Accept", accept)
+                .header("MCP-Protocol-Version", "2025-11-25")
+                .body("application/json", body.clone())
+                .send()
+                .await;
+            assert_eq!(answer.status, 400, "{accept}: {body}: {}", answer.body);
+            assert_eq!(answer.json()["error"]["code"], -32700, "{}", answer.body);
+        }
+        // A pair is a character, and an escaped backslash before a `u` no escape at all.
+        for fine in [
+            call(r#""note":"\ud83d\ude00""#),
+            call(r#""note":"\\ud800""#),
+        ] {
+            let answer = app
+                .request("POST", "/mcp")
+                .header("Accept", accept)
+                .header("MCP-Protocol-Version", "2025-11-25")
+                .body("application/json", fine.clone())
+                .send()
+                .await;
+            assert_eq!(answer.status, 200, "{accept}: {fine}: {}", answer.body);
+            assert_eq!(answer.result()["isError"], false, "{}", answer.body);
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_setting_gives_a_tool_its_rule() {
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
