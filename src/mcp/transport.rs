@@ -283,6 +283,10 @@ impl<H: ServerHandler> Transport<H> {
     }
 }
 
+/// The nesting serde_json refuses (its recursion limit: 127 levels are read, a 128th is
+/// not), which the SDK's reader of the whole body applies.
+const SDK_NESTING: usize = 128;
+
 /// The body as one JSON-RPC message, or the JSON-RPC error that answers it.
 fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
     // One object: a derived reader would also take an array, by position.
@@ -298,11 +302,20 @@ fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
                 .noted(&Notes::default(), "protocol_error"),
         );
     };
-    // The SDK decodes every string of the body, wherever it is, and refuses a lone surrogate
-    // (`"\ud800"`) with a plain-text 415; the gate's reader skips what it does not read
-    // without decoding it. A body with a `\u` escape is read whole once, so that the gate
-    // refuses what the SDK would, as JSON-RPC, before the tool's rule or the tool sees it.
-    if text.contains("\\u") && serde_json::from_str::<serde_json::Value>(text).is_err() {
+    // The SDK reads the whole body, with plain-text 415s for what it refuses: a lone
+    // surrogate (`"\ud800"`) anywhere, as it decodes every string, and nesting deeper than
+    // serde_json's limit anywhere. The gate's reader skips what it does not read, without
+    // decoding or counting. A body that could be either (a `\u` escape; more openers than
+    // the limit) is read whole once, so that the gate refuses what the SDK would, as
+    // JSON-RPC, before the tool's rule or the tool sees it.
+    let may_nest_too_deep = body
+        .iter()
+        .filter(|b| matches!(b, b'[' | b'{'))
+        .nth(SDK_NESTING - 1)
+        .is_some();
+    if (may_nest_too_deep || text.contains("\\u"))
+        && serde_json::from_str::<serde_json::Value>(text).is_err()
+    {
         return Err(
             jsonrpc_error(None, -32700, "Parse error: the body is not JSON")
                 .noted(&Notes::default(), "protocol_error"),

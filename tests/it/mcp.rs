@@ -455,6 +455,41 @@ async fn a_lone_surrogate_anywhere_is_refused_as_json_on_both_paths() {
 }
 
 #[tokio::test]
+async fn a_body_nested_deeper_than_the_sdk_reads_is_refused_as_json_on_both_paths() {
+    let idp = IdentityProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = names_app(&idp, dir.path());
+    // The body, `params` and `arguments` are three levels; the argument nests `depth` more.
+    let body = |depth: usize| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{"deep":{}{}}}}}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    for accept in [
+        "application/json, text/event-stream",
+        "application/json;q=1, text/event-stream",
+    ] {
+        // 127 levels are read (the SDK's reader and serde_json's limit); a 128th is refused
+        // by the SDK with a plain-text 415, which the direct path answered 200.
+        for (depth, status) in [(124, 200), (125, 400), (400, 400)] {
+            let answer = app
+                .request("POST", "/mcp")
+                .header("Accept", accept)
+                .header("MCP-Protocol-Version", "2025-11-25")
+                .body("application/json", body(depth))
+                .send()
+                .await;
+            assert_eq!(answer.status, status, "{accept} {depth}: {}", answer.body);
+            if status == 400 {
+                assert_eq!(answer.json()["error"]["code"], -32700, "{}", answer.body);
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_setting_gives_a_tool_its_rule() {
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
