@@ -287,6 +287,29 @@ impl<H: ServerHandler> Transport<H> {
 /// not), which the SDK's reader of the whole body applies.
 const SDK_NESTING: usize = 128;
 
+/// Whether serde_json, reading all of `body`, might refuse what the gate's reader (which
+/// skips members unread) accepts: a `\u` escape (a lone surrogate is refused once decoded),
+/// a number with an exponent or a long run of digits (beyond an `f64`: "number out of
+/// range"), or as many opening brackets as the nesting it refuses. Necessary conditions only,
+/// in one pass: serde_json itself decides, and only for bodies that meet one.
+fn may_be_refused_whole(body: &[u8]) -> bool {
+    let (mut openers, mut digits) = (0usize, 0usize);
+    for (i, &b) in body.iter().enumerate() {
+        match b {
+            b'[' | b'{' => openers += 1,
+            b'\\' if body.get(i + 1) == Some(&b'u') => return true,
+            b'e' | b'E' if digits > 0 => return true,
+            _ => {}
+        }
+        digits = if b.is_ascii_digit() { digits + 1 } else { 0 };
+        // An integer of 309 digits is beyond an `f64`; fewer never are.
+        if openers >= SDK_NESTING || digits >= 309 {
+            return true;
+        }
+    }
+    false
+}
+
 /// The body as one JSON-RPC message, or the JSON-RPC error that answers it.
 fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
     // One object: a derived reader would also take an array, by position.
@@ -302,20 +325,11 @@ fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
                 .noted(&Notes::default(), "protocol_error"),
         );
     };
-    // The SDK reads the whole body, with plain-text 415s for what it refuses: a lone
-    // surrogate (`"\ud800"`) anywhere, as it decodes every string, and nesting deeper than
-    // serde_json's limit anywhere. The gate's reader skips what it does not read, without
-    // decoding or counting. A body that could be either (a `\u` escape; more openers than
-    // the limit) is read whole once, so that the gate refuses what the SDK would, as
+    // The SDK reads the whole body, with a plain-text 415 for what serde_json refuses there;
+    // the gate's reader skips what it does not read, unchecked. A body serde_json might
+    // refuse whole is read whole once, so that the gate refuses what the SDK would, as
     // JSON-RPC, before the tool's rule or the tool sees it.
-    let may_nest_too_deep = body
-        .iter()
-        .filter(|b| matches!(b, b'[' | b'{'))
-        .nth(SDK_NESTING - 1)
-        .is_some();
-    if (may_nest_too_deep || text.contains("\\u"))
-        && serde_json::from_str::<serde_json::Value>(text).is_err()
-    {
+    if may_be_refused_whole(body) && serde_json::from_str::<serde_json::Value>(text).is_err() {
         return Err(
             jsonrpc_error(None, -32700, "Parse error: the body is not JSON")
                 .noted(&Notes::default(), "protocol_error"),

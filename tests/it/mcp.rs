@@ -404,7 +404,7 @@ async fn a_body_that_is_not_utf8_is_not_json() {
 }
 
 #[tokio::test]
-async fn a_lone_surrogate_anywhere_is_refused_as_json_on_both_paths() {
+async fn what_serde_json_refuses_anywhere_is_refused_as_json_on_both_paths() {
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
     let app = names_app(&idp, dir.path());
@@ -413,13 +413,17 @@ async fn a_lone_surrogate_anywhere_is_refused_as_json_on_both_paths() {
             r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{{extra}}}}}}}"#
         )
     };
-    // The SDK decodes every string and refused these with a plain-text 415; the direct path
-    // skipped the members it does not read and answered 200.
+    // The SDK reads the whole body and refused these with a plain-text 415 (a lone surrogate,
+    // a number beyond an `f64`); the direct path skipped the members it does not read and
+    // answered 200.
     let refused = [
+        call(r#""x":1e400"#),
+        call(&format!(r#""x":{}"#, "9".repeat(309))),
         call(r#""note":"\ud800""#),
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"names","arguments":{},"_meta":{"x":"\udc00"}}}"#.to_owned(),
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"names"},"extra":"a\ud800b"}"#.to_owned(),
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"\ud800"}}"#.to_owned(),
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"names","_meta":{"n":-1.5E+400}}}"#.to_owned(),
     ];
     for accept in [
         "application/json, text/event-stream",
@@ -440,6 +444,8 @@ async fn a_lone_surrogate_anywhere_is_refused_as_json_on_both_paths() {
         for fine in [
             call(r#""note":"\ud83d\ude00""#),
             call(r#""note":"\\ud800""#),
+            call(r#""x":1e300,"y":1E-400"#),
+            call(&format!(r#""x":{}"#, "9".repeat(308))),
         ] {
             let answer = app
                 .request("POST", "/mcp")
