@@ -177,6 +177,7 @@ impl<H: ServerHandler> Transport<H> {
                 return Ok(jsonrpc_error(id, -32020, &reason).noted(&notes, "protocol_error"));
             }
             let plain_headers = seen.plain_call();
+            let json_in = seen.json_in();
             // Who is calling: the gate's identity, or (under an `anonymous` server rule) a token
             // that came anyway, which must then be valid.
             let mut identity = req.identity_arc().cloned();
@@ -251,6 +252,8 @@ impl<H: ServerHandler> Transport<H> {
                 headers,
                 outcome: Mutex::new(None),
             });
+            // Kept for the rare refusal that must say whether it was JSON at all.
+            let sent = body.clone();
             let request = match to_http(&req, body, Arc::clone(&caller)) {
                 Ok(request) => request,
                 Err(reason) => {
@@ -261,7 +264,7 @@ impl<H: ServerHandler> Transport<H> {
             // request's future that large, the direct path's included (allocated outside the
             // allocator's small-object cache, then copied, on every call).
             let (reply, outcome) = Box::pin(self.through_sdk(request, &caller)).await;
-            Ok(reply.noted(&notes, outcome))
+            Ok(as_jsonrpc(reply, id, json_in, &sent).noted(&notes, outcome))
         }
     }
 
@@ -678,14 +681,18 @@ impl<'r> Seen<'r> {
             self.version.single().map(str::trim_ascii),
             Some("2025-03-26" | "2025-06-18" | "2025-11-25")
         );
-        let json_in = self.content_type.single().is_some_and(|t| {
+        version_ok && self.json_in() && self.accept.single().is_some_and(accepts_both_plainly)
+    }
+
+    /// Whether the body is declared JSON, once (`application/json`, any parameters).
+    fn json_in(&self) -> bool {
+        self.content_type.single().is_some_and(|t| {
             t.split(';').next().is_some_and(|essence| {
                 essence
                     .trim_ascii()
                     .eq_ignore_ascii_case("application/json")
             })
-        });
-        version_ok && json_in && self.accept.single().is_some_and(accepts_both_plainly)
+        })
     }
 }
 
@@ -906,6 +913,48 @@ async fn from_http(
         }
     }
     reply
+}
+
+/// The SDK's refusals in plain text (`Accept` without both types: 406; a `Content-Type` other
+/// than JSON: 415; an unsupported `MCP-Protocol-Version`: 400; a JSON body it cannot read as a
+/// message: 415) as JSON-RPC errors, as the TypeScript SDK answers them: the SDK's status and
+/// words with code `-32000`, and a JSON body it could not read as a message a `400`, `-32700`
+/// when it is not JSON and `-32600` when it is. Every other answer is the SDK's as it came.
+fn as_jsonrpc(reply: Reply, id: Option<serde_json::Value>, json_in: bool, sent: &[u8]) -> Reply {
+    let plain = reply.status >= 400
+        && !reply.header_value("Content-Type").is_some_and(|t| {
+            t.starts_with("application/json") || t.starts_with("text/event-stream")
+        });
+    if !plain {
+        return reply;
+    }
+    let mut refusal = if reply.status == 415 && json_in {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(sent).is_err() {
+            jsonrpc_error(None, -32700, "Parse error: the body is not JSON")
+        } else {
+            jsonrpc_error(
+                id,
+                -32600,
+                "Invalid request: not a JSON-RPC message this server reads",
+            )
+        }
+    } else {
+        // The SDK's words say what to change (they hold no value the caller sent but the
+        // protocol version it asked for, checked to be printable by the HTTP layer).
+        let words = String::from_utf8_lossy(&reply.body);
+        let mut refusal = jsonrpc_error(id, -32000, words.trim());
+        refusal.status = reply.status;
+        refusal
+    };
+    for (name, value) in &reply.headers {
+        if !name.eq_ignore_ascii_case("Content-Type")
+            && !name.eq_ignore_ascii_case("Content-Length")
+        {
+            refusal.header(name, value.clone());
+        }
+    }
+    refusal.meta = reply.meta;
+    refusal
 }
 
 /// Whether a JSON body is a JSON-RPC error.

@@ -496,6 +496,76 @@ async fn a_body_nested_deeper_than_the_sdk_reads_is_refused_as_json_on_both_path
 }
 
 #[tokio::test]
+async fn the_sdks_refusals_are_json_rpc_errors() {
+    let idp = IdentityProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = names_app(&idp, dir.path());
+    let list = r#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#;
+    // (Accept, Content-Type, MCP-Protocol-Version, body) → status and JSON-RPC code; the SDK
+    // answered each in plain text.
+    let cases = [
+        (
+            "text/html",
+            "application/json",
+            "2025-11-25",
+            list,
+            406,
+            -32000,
+        ),
+        (
+            "application/json, text/event-stream",
+            "text/plain",
+            "2025-11-25",
+            list,
+            415,
+            -32000,
+        ),
+        (
+            "application/json, text/event-stream",
+            "application/json",
+            "1999-01-01",
+            list,
+            400,
+            -32000,
+        ),
+        (
+            "application/json, text/event-stream",
+            "application/json",
+            "2025-11-25",
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta":5}}"#,
+            400,
+            -32600,
+        ),
+    ];
+    for (accept, content_type, version, body, status, code) in cases {
+        let answer = app
+            .request("POST", "/mcp")
+            .header("Accept", accept)
+            .header("MCP-Protocol-Version", version)
+            .body(content_type, body)
+            .send()
+            .await;
+        let case = format!("{accept} | {content_type} | {version} | {body}");
+        assert_eq!(answer.status, status, "{case}: {}", answer.body);
+        assert!(
+            answer
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("application/json")),
+            "{case}: {:?}",
+            answer.header("content-type")
+        );
+        let error = &answer.json()["error"];
+        assert_eq!(error["code"], code, "{case}: {}", answer.body);
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{case}: {}",
+            answer.body
+        );
+        assert_eq!(answer.json()["id"], 4, "{case}: {}", answer.body);
+    }
+}
+
+#[tokio::test]
 async fn a_setting_gives_a_tool_its_rule() {
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
