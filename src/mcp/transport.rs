@@ -213,7 +213,8 @@ impl<H: ServerHandler> Transport<H> {
                     Some(serde_json::Value::String(_)) => true,
                     _ => false,
                 }
-                && plain_headers;
+                && plain_headers
+                && !params.sdk_only;
             // The request's own headers, moved: the tool's request is the last to need them.
             let mut headers = req.take_headers();
             // Credentials are the gate's, not the tools': the caller's token, cookies (App Service
@@ -403,6 +404,10 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RawParams<'d
 struct RawParams<'a> {
     object: bool,
     repeated: bool,
+    /// A member only the SDK reads was there, or a `_meta` it would refuse (not an object,
+    /// or given twice): the SDK answers the call.
+    sdk_only: bool,
+    meta: Option<&'a RawValue>,
     name: Option<&'a RawValue>,
     uri: Option<&'a RawValue>,
     arguments: Option<&'a RawValue>,
@@ -431,14 +436,26 @@ impl<'de> Deserialize<'de> for RawParams<'de> {
                         Key::Name => &mut params.name,
                         Key::Uri => &mut params.uri,
                         Key::Arguments => &mut params.arguments,
+                        Key::Meta => &mut params.meta,
+                        Key::SdkOnly => {
+                            params.sdk_only = true;
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
                         Key::Other => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                             continue;
                         }
                     };
                     let value = map.next_value::<&'de RawValue>()?;
-                    params.repeated |= slot.replace(value).is_some();
+                    if slot.replace(value).is_some() {
+                        // The SDK refuses a `_meta` given twice too, where an unknown
+                        // member given twice is skipped.
+                        params.repeated = true;
+                    }
                 }
+                // The SDK reads `_meta` as an object, and refuses the message otherwise.
+                params.sdk_only |= params.meta.is_some_and(|meta| !meta.get().starts_with('{'));
                 Ok(params)
             }
 
@@ -483,6 +500,11 @@ enum Key {
     Name,
     Uri,
     Arguments,
+    /// `_meta`, which the SDK reads as an object.
+    Meta,
+    /// A member of a later round of a multi-round call (`inputResponses`, `requestState`),
+    /// which only the SDK's service reads.
+    SdkOnly,
     Other,
 }
 
@@ -501,6 +523,8 @@ impl<'de> Deserialize<'de> for Key {
                     "name" => Key::Name,
                     "uri" => Key::Uri,
                     "arguments" => Key::Arguments,
+                    "_meta" => Key::Meta,
+                    "inputResponses" | "requestState" => Key::SdkOnly,
                     _ => Key::Other,
                 })
             }
@@ -515,6 +539,8 @@ impl<'de> Deserialize<'de> for Key {
 struct Params<'a> {
     name: Option<Cow<'a, str>>,
     arguments: Option<&'a RawValue>,
+    /// The call must go through the SDK's service (see [`RawParams`]).
+    sdk_only: bool,
 }
 
 impl<'a> Message<'a> {
@@ -552,6 +578,7 @@ impl<'a> Message<'a> {
         Ok(Params {
             name,
             arguments: if uri { None } else { params.arguments },
+            sdk_only: params.sdk_only,
         })
     }
 }

@@ -566,6 +566,51 @@ async fn the_sdks_refusals_are_json_rpc_errors() {
 }
 
 #[tokio::test]
+async fn a_meta_the_sdk_refuses_is_refused_on_both_paths() {
+    let idp = IdentityProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = names_app(&idp, dir.path());
+    let call = |extra: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{}}{extra}}}}}"#
+        )
+    };
+    // (params' extra members, status, JSON-RPC code or none for a result); the direct path
+    // answered the first four 200 where the SDK refused them.
+    let cases = [
+        (r#","_meta":5"#, 400, Some(-32600)),
+        (r#","_meta":"x""#, 400, Some(-32600)),
+        (r#","_meta":[]"#, 400, Some(-32600)),
+        (r#","_meta":{},"_meta":{"a":1}"#, 400, Some(-32602)),
+        (r#","_meta":{"progressToken":"p"}"#, 200, None),
+        (r#","_meta":{}"#, 200, None),
+    ];
+    for (extra, status, code) in cases {
+        let body = call(extra);
+        let mut answers = Vec::new();
+        for accept in [
+            "application/json, text/event-stream",
+            "application/json;q=1, text/event-stream",
+        ] {
+            let answer = app
+                .request("POST", "/mcp")
+                .header("Accept", accept)
+                .header("MCP-Protocol-Version", "2025-11-25")
+                .body("application/json", body.clone())
+                .send()
+                .await;
+            assert_eq!(answer.status, status, "{accept}: {body}: {}", answer.body);
+            match code {
+                Some(code) => assert_eq!(answer.json()["error"]["code"], code, "{}", answer.body),
+                None => assert_eq!(answer.result()["isError"], false, "{}", answer.body),
+            }
+            answers.push(answer.body);
+        }
+        assert_eq!(answers[0], answers[1], "{body}");
+    }
+}
+
+#[tokio::test]
 async fn a_setting_gives_a_tool_its_rule() {
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
