@@ -295,23 +295,29 @@ const SDK_NESTING: usize = 128;
 /// skips members unread) accepts: a `\u` escape (a lone surrogate is refused once decoded),
 /// a number with an exponent or a long run of digits (beyond an `f64`: "number out of
 /// range"), or as many opening brackets as the nesting it refuses. Necessary conditions only,
-/// in one pass: serde_json itself decides, and only for bodies that meet one.
+/// found with byte searches: serde_json itself decides, and only for bodies that meet one.
 fn may_be_refused_whole(body: &[u8]) -> bool {
-    let (mut openers, mut digits) = (0usize, 0usize);
-    for (i, &b) in body.iter().enumerate() {
-        match b {
-            b'[' | b'{' => openers += 1,
-            b'\\' if body.get(i + 1) == Some(&b'u') => return true,
-            b'e' | b'E' if digits > 0 => return true,
-            _ => {}
-        }
-        digits = if b.is_ascii_digit() { digits + 1 } else { 0 };
-        // An integer of 309 digits is beyond an `f64`; fewer never are.
-        if openers >= SDK_NESTING || digits >= 309 {
-            return true;
-        }
+    /// An integer of this many digits is beyond an `f64`; shorter ones never are.
+    const OVERFLOWING_DIGITS: usize = 309;
+    let escape = memchr::memchr_iter(b'\\', body).any(|at| body.get(at + 1) == Some(&b'u'));
+    let exponent = memchr::memchr2_iter(b'e', b'E', body).any(|at| {
+        at.checked_sub(1)
+            .and_then(|before| body.get(before))
+            .is_some_and(u8::is_ascii_digit)
+    });
+    if escape || exponent {
+        return true;
     }
-    false
+    // Deep nesting and long numbers both take more bytes than most messages have.
+    if body.len() >= SDK_NESTING
+        && body.iter().filter(|b| matches!(b, b'[' | b'{')).count() >= SDK_NESTING
+    {
+        return true;
+    }
+    body.len() >= OVERFLOWING_DIGITS
+        && body
+            .split(|b| !b.is_ascii_digit())
+            .any(|run| run.len() >= OVERFLOWING_DIGITS)
 }
 
 /// The body as one JSON-RPC message, or the JSON-RPC error that answers it.
