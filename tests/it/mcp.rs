@@ -125,18 +125,9 @@ async fn a_plain_tool_answers_an_earlier_revision_as_the_sdk_does() {
         "params": {"name": "names", "arguments": {}}});
     // Bare types: funcgate answers directly; a weighted type: through the SDK.
     let mut answers = Vec::new();
-    for accept in [
-        "application/json, text/event-stream",
-        "application/json;q=1, text/event-stream",
-    ] {
-        let answer = app
-            .request("POST", "/mcp")
-            .header("Accept", accept)
-            .header("MCP-Protocol-Version", "2025-11-25")
-            .body("application/json", body.to_string())
-            .send()
-            .await;
-        assert_eq!(answer.status, 200, "{accept}: {}", answer.body);
+    for direct in [true, false] {
+        let answer = call_at(&app, "2025-11-25", direct, &body).await;
+        assert_eq!(answer.status, 200, "{direct}: {}", answer.body);
         let result = answer.result();
         // Before 2026-07-28 structured content is an object or nothing, and a result has
         // no `resultType`: the array stays in the text block.
@@ -223,7 +214,7 @@ async fn call_at(
     app: &TestApp,
     version: &str,
     direct: bool,
-    body: &serde_json::Value,
+    body: &(impl std::fmt::Display + ?Sized),
 ) -> TestResponse {
     let accept = if direct {
         "application/json, text/event-stream"
@@ -425,19 +416,10 @@ async fn what_serde_json_refuses_anywhere_is_refused_as_json_on_both_paths() {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"\ud800"}}"#.to_owned(),
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"names","_meta":{"n":-1.5E+400}}}"#.to_owned(),
     ];
-    for accept in [
-        "application/json, text/event-stream",
-        "application/json;q=1, text/event-stream",
-    ] {
+    for direct in [true, false] {
         for body in &refused {
-            let answer = app
-                .request("POST", "/mcp")
-                .header("Accept", accept)
-                .header("MCP-Protocol-Version", "2025-11-25")
-                .body("application/json", body.clone())
-                .send()
-                .await;
-            assert_eq!(answer.status, 400, "{accept}: {body}: {}", answer.body);
+            let answer = call_at(&app, "2025-11-25", direct, &body).await;
+            assert_eq!(answer.status, 400, "{direct}: {body}: {}", answer.body);
             assert_eq!(answer.json()["error"]["code"], -32700, "{}", answer.body);
         }
         // A pair is a character, and an escaped backslash before a `u` no escape at all.
@@ -447,14 +429,8 @@ async fn what_serde_json_refuses_anywhere_is_refused_as_json_on_both_paths() {
             call(r#""x":1e300,"y":1E-400"#),
             call(&format!(r#""x":{}"#, "9".repeat(308))),
         ] {
-            let answer = app
-                .request("POST", "/mcp")
-                .header("Accept", accept)
-                .header("MCP-Protocol-Version", "2025-11-25")
-                .body("application/json", fine.clone())
-                .send()
-                .await;
-            assert_eq!(answer.status, 200, "{accept}: {fine}: {}", answer.body);
+            let answer = call_at(&app, "2025-11-25", direct, &fine).await;
+            assert_eq!(answer.status, 200, "{direct}: {fine}: {}", answer.body);
             assert_eq!(answer.result()["isError"], false, "{}", answer.body);
         }
     }
@@ -473,21 +449,12 @@ async fn a_body_nested_deeper_than_the_sdk_reads_is_refused_as_json_on_both_path
             "]".repeat(depth)
         )
     };
-    for accept in [
-        "application/json, text/event-stream",
-        "application/json;q=1, text/event-stream",
-    ] {
+    for direct in [true, false] {
         // 127 levels are read (the SDK's reader and serde_json's limit); a 128th is refused
         // by the SDK with a plain-text 415, which the direct path answered 200.
         for (depth, status) in [(124, 200), (125, 400), (400, 400)] {
-            let answer = app
-                .request("POST", "/mcp")
-                .header("Accept", accept)
-                .header("MCP-Protocol-Version", "2025-11-25")
-                .body("application/json", body(depth))
-                .send()
-                .await;
-            assert_eq!(answer.status, status, "{accept} {depth}: {}", answer.body);
+            let answer = call_at(&app, "2025-11-25", direct, &body(depth)).await;
+            assert_eq!(answer.status, status, "{direct} {depth}: {}", answer.body);
             if status == 400 {
                 assert_eq!(answer.json()["error"]["code"], -32700, "{}", answer.body);
             }
@@ -588,18 +555,9 @@ async fn a_meta_the_sdk_refuses_is_refused_on_both_paths() {
     for (extra, status, code) in cases {
         let body = call(extra);
         let mut answers = Vec::new();
-        for accept in [
-            "application/json, text/event-stream",
-            "application/json;q=1, text/event-stream",
-        ] {
-            let answer = app
-                .request("POST", "/mcp")
-                .header("Accept", accept)
-                .header("MCP-Protocol-Version", "2025-11-25")
-                .body("application/json", body.clone())
-                .send()
-                .await;
-            assert_eq!(answer.status, status, "{accept}: {body}: {}", answer.body);
+        for direct in [true, false] {
+            let answer = call_at(&app, "2025-11-25", direct, &body).await;
+            assert_eq!(answer.status, status, "{direct}: {body}: {}", answer.body);
             match code {
                 Some(code) => assert_eq!(answer.json()["error"]["code"], code, "{}", answer.body),
                 None => assert_eq!(answer.result()["isError"], false, "{}", answer.body),
