@@ -214,7 +214,9 @@ impl<H: ServerHandler> Transport<H> {
                     _ => false,
                 }
                 && plain_headers
-                && !params.sdk_only;
+                && !params.sdk_only
+                && !m.result
+                && !m.error;
             // The request's own headers, moved: the tool's request is the last to need them.
             let mut headers = req.take_headers();
             // Credentials are the gate's, not the tools': the caller's token, cookies (App Service
@@ -297,7 +299,7 @@ const SDK_NESTING: usize = 128;
 /// range"), or as many opening brackets as the nesting it refuses. Necessary conditions only,
 /// found with byte searches: serde_json itself decides, and only for bodies that meet one.
 fn may_be_refused_whole(body: &[u8]) -> bool {
-    /// An integer of this many digits is beyond an `f64`; shorter ones never are.
+    /// An integer needs this many digits to be beyond an `f64` (not all of them are).
     const OVERFLOWING_DIGITS: usize = 309;
     let escape = memchr::memchr_iter(b'\\', body).any(|at| body.get(at + 1) == Some(&b'u'));
     let exponent = memchr::memchr2_iter(b'e', b'E', body).any(|at| {
@@ -385,6 +387,12 @@ struct Message<'a> {
     // call's `null` params must be refused, not skipped).
     #[serde(default, borrow, deserialize_with = "present")]
     params: Option<RawParams<'a>>,
+    /// A response's members beside a request's: the SDK refuses such a message, so the
+    /// call is left to it (any value, `null` included, counts).
+    #[serde(default, deserialize_with = "there")]
+    result: bool,
+    #[serde(default, deserialize_with = "there")]
+    error: bool,
 }
 
 /// A string of the message, borrowed unless it has escapes to decode (serde borrows a `Cow`
@@ -397,6 +405,10 @@ fn present_id<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<serde_json::Value>, D::Error> {
     serde_json::Value::deserialize(d).map(Some)
+}
+
+fn there<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RawParams<'de>>, D::Error> {
@@ -460,8 +472,15 @@ impl<'de> Deserialize<'de> for RawParams<'de> {
                         params.repeated = true;
                     }
                 }
-                // The SDK reads `_meta` as an object, and refuses the message otherwise.
-                params.sdk_only |= params.meta.is_some_and(|meta| !meta.get().starts_with('{'));
+                // The SDK reads `_meta` as an object, and refuses the message otherwise; and it
+                // acts on the protocol's own keys (a per-request protocol version, checked
+                // against the header), which may also be written with escapes.
+                params.sdk_only |= params.meta.is_some_and(|meta| {
+                    let text = meta.get();
+                    !text.starts_with('{')
+                        || text.contains("io.modelcontextprotocol/")
+                        || text.contains('\\')
+                });
                 Ok(params)
             }
 
@@ -952,7 +971,8 @@ async fn from_http(
 /// than JSON: 415; an unsupported `MCP-Protocol-Version`: 400; a JSON body it cannot read as a
 /// message: 415) as JSON-RPC errors, as the TypeScript SDK answers them: the SDK's status and
 /// words with code `-32000`, and a JSON body it could not read as a message a `400`, `-32700`
-/// when it is not JSON and `-32600` when it is. Every other answer is the SDK's as it came.
+/// when it is not JSON and `-32600` when it is; its own failures (5xx) `-32603` without its
+/// words. Every other answer is the SDK's as it came.
 fn as_jsonrpc(reply: Reply, id: Option<serde_json::Value>, json_in: bool, sent: &[u8]) -> Reply {
     let plain = reply.status >= 400
         && !reply.header_value("Content-Type").is_some_and(|t| {
@@ -971,6 +991,11 @@ fn as_jsonrpc(reply: Reply, id: Option<serde_json::Value>, json_in: bool, sent: 
                 "Invalid request: not a JSON-RPC message this server reads",
             )
         }
+    } else if reply.status >= 500 {
+        // The SDK's own failure: its words are about its insides, not the request.
+        let mut refusal = jsonrpc_error(id, -32603, "Internal error");
+        refusal.status = reply.status;
+        refusal
     } else {
         // The SDK's words say what to change (they hold no value the caller sent but the
         // protocol version it asked for, checked to be printable by the HTTP layer).

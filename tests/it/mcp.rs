@@ -551,6 +551,18 @@ async fn a_meta_the_sdk_refuses_is_refused_on_both_paths() {
         (r#","_meta":{},"_meta":{"a":1}"#, 400, Some(-32602)),
         (r#","_meta":{"progressToken":"p"}"#, 200, None),
         (r#","_meta":{}"#, 200, None),
+        // A per-request protocol version the SDK checks against the header (-32020), also
+        // with its key escaped.
+        (
+            r#","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}"#,
+            400,
+            Some(-32020),
+        ),
+        (
+            r#","_meta":{"io.modelcontextprotocol\/protocolVersion":"2026-07-28"}"#,
+            400,
+            Some(-32020),
+        ),
     ];
     for (extra, status, code) in cases {
         let body = call(extra);
@@ -562,6 +574,20 @@ async fn a_meta_the_sdk_refuses_is_refused_on_both_paths() {
                 Some(code) => assert_eq!(answer.json()["error"]["code"], code, "{}", answer.body),
                 None => assert_eq!(answer.result()["isError"], false, "{}", answer.body),
             }
+            answers.push(answer.body);
+        }
+        assert_eq!(answers[0], answers[1], "{body}");
+    }
+    // A response's members beside a request's: the SDK refuses the message.
+    for extra in [r#","result":null"#, r#","error":{"code":1,"message":"x"}"#] {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{}}}}{extra}}}"#
+        );
+        let mut answers = Vec::new();
+        for direct in [true, false] {
+            let answer = call_at(&app, "2025-11-25", direct, &body).await;
+            assert_eq!(answer.status, 400, "{direct}: {body}: {}", answer.body);
+            assert_eq!(answer.json()["error"]["code"], -32600, "{}", answer.body);
             answers.push(answer.body);
         }
         assert_eq!(answers[0], answers[1], "{body}");
