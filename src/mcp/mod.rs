@@ -213,15 +213,9 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
             });
         }
         // Every scope the tools name: with the server's rule's, what connecting asks for (the
-        // 401's `scope`) and what its metadata lists.
-        let mut tool_scopes: Vec<String> = Vec::new();
-        for tool in &tools {
-            for scope in &tool.scopes {
-                if !tool_scopes.contains(scope) {
-                    tool_scopes.push(scope.clone());
-                }
-            }
-        }
+        // 401's `scope`) and what its metadata lists. Kept in order and repeats; start-up
+        // removes those once each is a full value (`state::describe`).
+        let tool_scopes: Vec<String> = tools.iter().flat_map(|t| t.scopes.clone()).collect();
         let server = Arc::new(Server {
             info: Implementation::new(self.name.clone(), self.version),
             instructions: self.instructions,

@@ -176,8 +176,8 @@ impl<H: ServerHandler> Transport<H> {
             if let Err(reason) = seen.routing(&req, m.method(), name) {
                 return Ok(jsonrpc_error(id, -32020, &reason).noted(&notes, "protocol_error"));
             }
-            let plain_headers = seen.plain_call();
             let json_in = seen.json_in();
+            let plain_headers = seen.plain_call(json_in);
             // Who is calling: the gate's identity, or (under an `anonymous` server rule) a token
             // that came anyway, which must then be valid.
             let mut identity = req.identity_arc().cloned();
@@ -255,8 +255,6 @@ impl<H: ServerHandler> Transport<H> {
                 headers,
                 outcome: Mutex::new(None),
             });
-            // Kept for the rare refusal that must say whether it was JSON at all.
-            let sent = body.clone();
             let request = match to_http(&req, body, Arc::clone(&caller)) {
                 Ok(request) => request,
                 Err(reason) => {
@@ -267,7 +265,7 @@ impl<H: ServerHandler> Transport<H> {
             // request's future that large, the direct path's included (allocated outside the
             // allocator's small-object cache, then copied, on every call).
             let (reply, outcome) = Box::pin(self.through_sdk(request, &caller)).await;
-            Ok(as_jsonrpc(reply, id, json_in, &sent).noted(&notes, outcome))
+            Ok(as_jsonrpc(reply, id, json_in).noted(&notes, outcome))
         }
     }
 
@@ -331,21 +329,19 @@ fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
         .is_some_and(|b| *b == b'{');
     // UTF-8 checked whole first: JSON text is UTF-8, and the reader skips the members the
     // gate does not read without checking them (the SDK would refuse the body).
+    let not_json = || {
+        jsonrpc_error(None, -32700, "Parse error: the body is not JSON")
+            .noted(&Notes::default(), "protocol_error")
+    };
     let Ok(text) = std::str::from_utf8(body) else {
-        return Err(
-            jsonrpc_error(None, -32700, "Parse error: the body is not JSON")
-                .noted(&Notes::default(), "protocol_error"),
-        );
+        return Err(not_json());
     };
     // The SDK reads the whole body, with a plain-text 415 for what serde_json refuses there;
     // the gate's reader skips what it does not read, unchecked. A body serde_json might
     // refuse whole is read whole once, so that the gate refuses what the SDK would, as
     // JSON-RPC, before the tool's rule or the tool sees it.
     if may_be_refused_whole(body) && serde_json::from_str::<serde_json::Value>(text).is_err() {
-        return Err(
-            jsonrpc_error(None, -32700, "Parse error: the body is not JSON")
-                .noted(&Notes::default(), "protocol_error"),
-        );
+        return Err(not_json());
     }
     let read = if object {
         serde_json::from_str::<Message>(text)
@@ -357,15 +353,15 @@ fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
         })
     };
     read.map_err(|e| {
-        let (code, text) = if e.is_syntax() || e.is_eof() {
-            (-32700, "Parse error: the body is not JSON")
-        } else {
-            (
-                -32600,
-                "Invalid request: not one JSON-RPC request or notification",
-            )
-        };
-        jsonrpc_error(None, code, text).noted(&Notes::default(), "protocol_error")
+        if e.is_syntax() || e.is_eof() {
+            return not_json();
+        }
+        jsonrpc_error(
+            None,
+            -32600,
+            "Invalid request: not one JSON-RPC request or notification",
+        )
+        .noted(&Notes::default(), "protocol_error")
     })
 }
 
@@ -407,6 +403,7 @@ fn present_id<'de, D: serde::Deserializer<'de>>(
     serde_json::Value::deserialize(d).map(Some)
 }
 
+/// Whether a member is there, whatever its value (`null` too), read without keeping it.
 fn there<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
@@ -727,13 +724,13 @@ impl<'r> Seen<'r> {
     /// per-request `_meta` the SDK validates), JSON in, and both answer types accepted, as the
     /// SDK's transport requires. Anything else goes through the SDK, which answers it as the
     /// spec says.
-    fn plain_call(&self) -> bool {
+    fn plain_call(&self, json_in: bool) -> bool {
         // ASCII whitespace only, as HTTP has: a value with other spaces is the SDK's to read.
         let version_ok = matches!(
             self.version.single().map(str::trim_ascii),
             Some("2025-03-26" | "2025-06-18" | "2025-11-25")
         );
-        version_ok && self.json_in() && self.accept.single().is_some_and(accepts_both_plainly)
+        version_ok && json_in && self.accept.single().is_some_and(accepts_both_plainly)
     }
 
     /// Whether the body is declared JSON, once (`application/json`, any parameters).
@@ -970,10 +967,10 @@ async fn from_http(
 /// The SDK's refusals in plain text (`Accept` without both types: 406; a `Content-Type` other
 /// than JSON: 415; an unsupported `MCP-Protocol-Version`: 400; a JSON body it cannot read as a
 /// message: 415) as JSON-RPC errors, as the TypeScript SDK answers them: the SDK's status and
-/// words with code `-32000`, and a JSON body it could not read as a message a `400`, `-32700`
-/// when it is not JSON and `-32600` when it is; its own failures (5xx) `-32603` without its
-/// words. Every other answer is the SDK's as it came.
-fn as_jsonrpc(reply: Reply, id: Option<serde_json::Value>, json_in: bool, sent: &[u8]) -> Reply {
+/// words with code `-32000`, and a JSON body it could not read as a message a `400` with
+/// `-32600` (a body that is not JSON never reaches it: [`read_message`] answers that); its own
+/// failures (5xx) `-32603` without its words. Every other answer is the SDK's as it came.
+fn as_jsonrpc(reply: Reply, id: Option<serde_json::Value>, json_in: bool) -> Reply {
     let plain = reply.status >= 400
         && !reply.header_value("Content-Type").is_some_and(|t| {
             t.starts_with("application/json") || t.starts_with("text/event-stream")
@@ -982,15 +979,11 @@ fn as_jsonrpc(reply: Reply, id: Option<serde_json::Value>, json_in: bool, sent: 
         return reply;
     }
     let mut refusal = if reply.status == 415 && json_in {
-        if serde_json::from_slice::<serde::de::IgnoredAny>(sent).is_err() {
-            jsonrpc_error(None, -32700, "Parse error: the body is not JSON")
-        } else {
-            jsonrpc_error(
-                id,
-                -32600,
-                "Invalid request: not a JSON-RPC message this server reads",
-            )
-        }
+        jsonrpc_error(
+            id,
+            -32600,
+            "Invalid request: not a JSON-RPC message this server reads",
+        )
     } else if reply.status >= 500 {
         // The SDK's own failure: its words are about its insides, not the request.
         let mut refusal = jsonrpc_error(id, -32603, "Internal error");
