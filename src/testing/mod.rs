@@ -552,42 +552,70 @@ enum Running {
     Binary(std::process::Child, Logs),
 }
 
-/// What a started executable printed (stdout and stderr), and when it last printed.
-#[derive(Clone, Default)]
-struct Logs(std::sync::Arc<std::sync::Mutex<(String, Option<std::time::Instant>)>>);
+/// What a started executable printed (stdout and stderr, through one pipe).
+///
+/// The kit keeps a writer of that pipe too. The app writes a call's lines before it replies,
+/// but the thread reading the pipe may run well after the test has the reply (on a loaded
+/// machine, many milliseconds later); a mark written into the pipe and then read back shows
+/// that everything the app wrote before it has been read, with no guessing at delays.
+struct Logs {
+    read: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    mark: std::io::PipeWriter,
+    marks: std::sync::atomic::AtomicU64,
+}
 
 impl Logs {
-    /// Appends everything `stream` yields, on a thread of its own.
-    fn collect(&self, mut stream: impl std::io::Read + Send + 'static) {
-        let logs = self.clone();
+    /// A pipe for `command`'s stdout and stderr, read on a thread of its own.
+    fn attach(command: &mut std::process::Command) -> std::io::Result<Logs> {
+        let (mut reader, writer) = std::io::pipe()?;
+        let mark = writer.try_clone()?;
+        command.stdout(writer.try_clone()?).stderr(writer);
+        let read = std::sync::Arc::<std::sync::Mutex<Vec<u8>>>::default();
+        let into = read.clone();
         std::thread::spawn(move || {
+            use std::io::Read as _;
             let mut buf = [0u8; 4096];
-            while let Ok(n) = stream.read(&mut buf) {
+            // Ends when every writer is closed: the app has exited and the `Logs` is dropped.
+            while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
-                let text = String::from_utf8_lossy(&buf[..n]);
-                let mut logs = logs.0.lock().unwrap_or_else(|p| p.into_inner());
-                logs.0.push_str(&text);
-                logs.1 = Some(std::time::Instant::now());
+                into.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(&buf[..n]);
             }
         });
+        Ok(Logs {
+            read,
+            mark,
+            marks: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
-    /// The text so far, once nothing new has arrived for a moment: the app writes a call's
-    /// line before it replies, but the thread reading its pipe may run after the test has the
-    /// reply.
+    /// Everything the app wrote before this call. A mark shorter than `PIPE_BUF` reaches the
+    /// pipe whole, after what the app wrote before it; it is taken out of the text again.
     fn text(&self) -> String {
-        let quiet = std::time::Duration::from_millis(30);
-        let give_up = std::time::Instant::now() + std::time::Duration::from_millis(500);
-        loop {
-            let (text, last) = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let settled = last.is_none_or(|at| at.elapsed() >= quiet);
-            if settled || std::time::Instant::now() >= give_up {
-                return text;
+        use std::io::Write as _;
+        let n = self
+            .marks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mark = format!("\u{0}funcgate-testing-mark-{n}\u{0}");
+        if (&self.mark).write_all(mark.as_bytes()).is_ok() {
+            let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(at) = memchr::memmem::find(&read, mark.as_bytes()) {
+                    read.drain(at..at + mark.len());
+                    break;
+                }
+                drop(read);
+                if std::time::Instant::now() >= give_up {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
             }
-            std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        String::from_utf8_lossy(&self.read.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
     }
 }
 
@@ -684,24 +712,17 @@ impl TestApp {
                 .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
                 .envs(idp.settings())
                 .envs(settings.iter().copied())
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
+                .stdin(std::process::Stdio::null());
+            let logs = Logs::attach(&mut command)
+                .map_err(|e| TestError(format!("cannot make a pipe for its output: {e}")))?;
             let mut child = command
                 .spawn()
                 .map_err(|e| TestError(format!("cannot start {}: {e}", exe.as_ref().display())))?;
-            let logs = Logs::default();
-            if let Some(out) = child.stdout.take() {
-                logs.collect(out);
-            }
-            if let Some(err) = child.stderr.take() {
-                logs.collect(err);
-            }
+            // The command holds the app's ends of the pipe; only the app should.
+            drop(command);
             let base = format!("http://127.0.0.1:{port}");
             for _ in 0..400 {
                 if let Ok(Some(status)) = child.try_wait() {
-                    // Let the reader threads take the last lines.
-                    std::thread::sleep(std::time::Duration::from_millis(50));
                     last = format!(
                         "{} exited with {status}: {}",
                         exe.as_ref().display(),
@@ -728,8 +749,9 @@ impl TestApp {
         Err(TestError(last))
     }
 
-    /// What the executable printed so far (call lines, audit lines, warnings); empty for an
-    /// app served in-process, whose log records go to the test process's logger.
+    /// What the executable printed before this call (call lines, audit lines, warnings): a
+    /// call's lines are there once its reply has come back. Empty for an app served
+    /// in-process, whose log records go to the test process's logger.
     pub fn logs(&self) -> String {
         match &self.running {
             Running::Binary(_, logs) => logs.text(),
