@@ -1,9 +1,10 @@
 //! A Functions app folder and the real `handler` binary, started as the Functions host would.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -235,36 +236,35 @@ impl<'a> HandlerConfig<'a> {
     }
 
     async fn try_start(&self, port: u16) -> Result<Handler, String> {
-        let mut child = self.command().spawn().unwrap();
-        let logs = Arc::new(Mutex::new((String::new(), Instant::now())));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let logs = Arc::clone(&logs);
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stream.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut logs = logs.lock().unwrap();
-                    logs.0.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    logs.1 = Instant::now();
+        // One pipe for stdout and stderr, of which the test keeps a writer: see `Logs`.
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let mark = writer.try_clone().unwrap();
+        let mut command = self.command();
+        command.stdout(writer.try_clone().unwrap()).stderr(writer);
+        let mut child = command.spawn().unwrap();
+        drop(command);
+        let read = Arc::new(Mutex::new(Vec::new()));
+        let into = Arc::clone(&read);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
                 }
-            });
-        }
+                into.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        let logs = Logs {
+            read,
+            mark,
+            marks: AtomicU64::new(0),
+        };
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(15);
         let http = client();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100));
-                return Err(format!(
-                    "handler exited with {status}: {}",
-                    logs.lock().unwrap().0
-                ));
+                return Err(format!("handler exited with {status}: {}", logs.text()));
             }
             // The host polls every 25 ms and counts any HTTP answer as ready.
             if http.get(format!("{base}/")).send().await.is_ok() {
@@ -296,12 +296,45 @@ impl<'a> HandlerConfig<'a> {
     }
 }
 
+/// What a handler printed (stdout and stderr, through one pipe).
+///
+/// The test keeps a writer of that pipe too. The handler writes a call's lines before it
+/// replies, but the thread reading the pipe may run well after the test has the reply (on a
+/// loaded machine, many milliseconds later); a mark written into the pipe and then read back
+/// shows that everything written before it has been read, with no guessing at delays.
+struct Logs {
+    read: Arc<Mutex<Vec<u8>>>,
+    mark: std::io::PipeWriter,
+    marks: AtomicU64,
+}
+
+impl Logs {
+    /// Everything written before this call. A mark shorter than `PIPE_BUF` reaches the pipe
+    /// whole, after what was written before it; it is taken out of the text again.
+    fn text(&self) -> String {
+        let n = self.marks.fetch_add(1, Ordering::Relaxed);
+        let mark = format!("\u{0}funcgate-test-mark-{n}\u{0}");
+        (&self.mark).write_all(mark.as_bytes()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut read = self.read.lock().unwrap();
+            if let Some(at) = read.windows(mark.len()).position(|w| w == mark.as_bytes()) {
+                read.drain(at..at + mark.len());
+                return String::from_utf8_lossy(&read).into_owned();
+            }
+            drop(read);
+            assert!(Instant::now() < deadline, "the log pipe was not read");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
 /// A running handler; killed (SIGKILL, like the host does) when dropped.
 pub struct Handler {
     child: Child,
     pub base: String,
-    /// What the handler printed, and when it last printed something.
-    logs: Arc<Mutex<(String, Instant)>>,
+    /// What the handler printed.
+    logs: Logs,
     prefix: String,
 }
 
@@ -326,24 +359,15 @@ impl Handler {
         }
     }
 
-    /// Everything the handler printed so far, once its output has been quiet for a moment:
-    /// the handler writes a call's line before the reply, but the thread reading its pipe may
-    /// run after the test has the reply (on a loaded machine, milliseconds later).
+    /// Everything the handler printed before this call: a call's lines are there once its
+    /// reply has come back.
     pub fn logs(&self) -> String {
-        let quiet = Duration::from_millis(30);
-        let give_up = Instant::now() + Duration::from_millis(500);
-        loop {
-            let (text, last) = self.logs.lock().unwrap().clone();
-            if last.elapsed() >= quiet || Instant::now() >= give_up {
-                return text;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.logs.text()
     }
 
-    /// What the handler printed so far, without waiting.
+    /// What the reading thread has taken from the pipe so far, without waiting.
     fn logs_now(&self) -> String {
-        self.logs.lock().unwrap().0.clone()
+        String::from_utf8_lossy(&self.logs.read.lock().unwrap()).into_owned()
     }
 
     /// The logs once they contain `needle` (lines written by background tasks arrive after
