@@ -58,7 +58,7 @@ pub(crate) struct Transport<H: ServerHandler> {
 
 impl<H: ServerHandler> Transport<H> {
     pub(crate) fn new(server: Arc<Server<H>>) -> Transport<H> {
-        let config = StreamableHttpServerConfig::default()
+        let mut config = StreamableHttpServerConfig::default()
             // Stateless: every POST stands alone, as the Functions profile runs it (any
             // instance may take any request).
             .with_legacy_session_mode(false)
@@ -70,6 +70,10 @@ impl<H: ServerHandler> Transport<H> {
             // which the SDK's loopback default would refuse.
             .disable_allowed_hosts()
             .disable_allowed_origins();
+        // The body reaches the SDK whole, already held to the app's MAX_REQUEST_BODY_BYTES by
+        // the gateway; the SDK's own 4 MiB limit would refuse, on its path only, what the
+        // team's setting allows and the direct path answers.
+        config.max_request_body_bytes = usize::MAX;
         let factory = {
             let server = Arc::clone(&server);
             // The SDK asks for a handler per request: a clone of one `Arc`.

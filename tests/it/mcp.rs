@@ -437,6 +437,39 @@ async fn what_serde_json_refuses_anywhere_is_refused_as_json_on_both_paths() {
 }
 
 #[tokio::test]
+async fn a_body_the_apps_limit_allows_is_read_on_both_paths() {
+    // The SDK's transport has a 4 MiB limit of its own; the app's MAX_REQUEST_BODY_BYTES
+    // (above it here) is the one a team sets, and it applies to every path alike.
+    let idp = IdentityProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    on_the_profile(dir.path());
+    let app = App::new().mcp(
+        Mcp::new("names")
+            .rules("anonymous")
+            .tool(Tool::new("names", names).rules("anonymous")),
+    );
+    let limit = 6 * 1024 * 1024;
+    let app = TestApp::start(
+        app,
+        dir.path(),
+        &idp,
+        &[("MAX_REQUEST_BODY_BYTES", &limit.to_string())],
+    )
+    .unwrap();
+    let call = |pad: usize| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{"pad":"{}"}}}}}}"#,
+            "a".repeat(pad)
+        )
+    };
+    for direct in [true, false] {
+        let answer = call_at(&app, "2025-11-25", direct, &call(5 * 1024 * 1024)).await;
+        assert_eq!(answer.status, 200, "{direct}: {}", answer.body);
+        assert_eq!(answer.result()["isError"], false, "{}", answer.body);
+    }
+}
+
+#[tokio::test]
 async fn a_body_nested_deeper_than_the_sdk_reads_is_refused_as_json_on_both_paths() {
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
