@@ -417,12 +417,14 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RawParams<'d
 }
 
 /// The params as read with the message: for an object, its `name`, `uri` and `arguments`
-/// (as text) and whether one of them came twice; anything else only as not an object (what
-/// they mean is the method's, known only once the whole message is read).
+/// (as text) and which of them came twice; anything else only as not an object (what they
+/// mean is the method's, known only once the whole message is read).
 #[derive(Default)]
 struct RawParams<'a> {
     object: bool,
-    repeated: bool,
+    /// The members given more than once, in [`Key`]'s bits: the SDK refuses a member its
+    /// method reads given twice and skips any other.
+    twice: u8,
     /// A member only the SDK reads was there, or a `_meta` it would refuse (not an object,
     /// or given twice): the SDK answers the call.
     sdk_only: bool,
@@ -451,6 +453,7 @@ impl<'de> Deserialize<'de> for RawParams<'de> {
                     ..RawParams::default()
                 };
                 while let Some(key) = map.next_key::<Key>()? {
+                    let bit = key.bit();
                     let slot = match key {
                         Key::Name => &mut params.name,
                         Key::Uri => &mut params.uri,
@@ -468,9 +471,7 @@ impl<'de> Deserialize<'de> for RawParams<'de> {
                     };
                     let value = map.next_value::<&'de RawValue>()?;
                     if slot.replace(value).is_some() {
-                        // The SDK refuses a `_meta` given twice too, where an unknown
-                        // member given twice is skipped.
-                        params.repeated = true;
+                        params.twice |= bit;
                     }
                 }
                 // The SDK reads `_meta` as an object, and refuses the message otherwise; and it
@@ -534,6 +535,19 @@ enum Key {
     Other,
 }
 
+impl Key {
+    /// The key's bit in [`RawParams::twice`].
+    fn bit(&self) -> u8 {
+        match self {
+            Key::Name => 1,
+            Key::Uri => 2,
+            Key::Arguments => 4,
+            Key::Meta => 8,
+            Key::SdkOnly | Key::Other => 0,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Reader;
@@ -587,7 +601,15 @@ impl<'a> Message<'a> {
         let Some(params) = &self.params else {
             return Ok(Params::default());
         };
-        if !params.object || params.repeated {
+        // What the method's params hold, which the SDK then refuses given twice: `_meta`
+        // always.
+        let read = Key::Meta.bit()
+            | if uri {
+                Key::Uri.bit()
+            } else {
+                Key::Name.bit() | Key::Arguments.bit()
+            };
+        if !params.object || params.twice & read != 0 {
             return Err("Invalid params: not an object with each key once");
         }
         let name = match if uri { params.uri } else { params.name } {

@@ -628,6 +628,40 @@ async fn a_meta_the_sdk_refuses_is_refused_on_both_paths() {
 }
 
 #[tokio::test]
+async fn only_members_the_method_reads_are_refused_twice() {
+    let idp = IdentityProvider::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = names_app(&idp, dir.path());
+    let call = |extra: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{}}{extra}}}}}"#
+        )
+    };
+    // A `uri` is a resource's, not a tool's: the SDK skips it however often it comes, as it
+    // skips any member it does not read (the gate refused a `uri` twice).
+    for (extra, status) in [
+        (r#","uri":"a","uri":"b""#, 200),
+        (r#","x":1,"x":2"#, 200),
+        (r#","arguments":{}"#, 400),
+        (r#","name":"names""#, 400),
+    ] {
+        let body = call(extra);
+        let mut answers = Vec::new();
+        for direct in [true, false] {
+            let answer = call_at(&app, "2025-11-25", direct, &body).await;
+            assert_eq!(answer.status, status, "{direct}: {body}: {}", answer.body);
+            if status == 200 {
+                assert_eq!(answer.result()["isError"], false, "{}", answer.body);
+            } else {
+                assert_eq!(answer.json()["error"]["code"], -32602, "{}", answer.body);
+            }
+            answers.push(answer.body);
+        }
+        assert_eq!(answers[0], answers[1], "{body}");
+    }
+}
+
+#[tokio::test]
 async fn a_setting_gives_a_tool_its_rule() {
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
