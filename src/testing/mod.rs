@@ -592,8 +592,10 @@ impl Logs {
         })
     }
 
-    /// Everything the app wrote before this call. A mark shorter than `PIPE_BUF` reaches the
-    /// pipe whole, after what the app wrote before it; it is taken out of the text again.
+    /// Everything the app wrote before this call, and what it goes on writing for a moment
+    /// (a line a background task writes as the reply leaves). A mark shorter than `PIPE_BUF`
+    /// reaches the pipe whole, after what the app wrote before it; it is taken out of the
+    /// text again.
     fn text(&self) -> String {
         use std::io::Write as _;
         let n = self
@@ -613,6 +615,19 @@ impl Logs {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        let len = || self.read.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let (quiet, give_up) = (
+            std::time::Duration::from_millis(30),
+            std::time::Instant::now() + std::time::Duration::from_millis(500),
+        );
+        let (mut seen, mut since) = (len(), std::time::Instant::now());
+        while since.elapsed() < quiet && std::time::Instant::now() < give_up {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let now = len();
+            if now != seen {
+                (seen, since) = (now, std::time::Instant::now());
             }
         }
         String::from_utf8_lossy(&self.read.lock().unwrap_or_else(|p| p.into_inner())).into_owned()

@@ -309,8 +309,10 @@ struct Logs {
 }
 
 impl Logs {
-    /// Everything written before this call. A mark shorter than `PIPE_BUF` reaches the pipe
-    /// whole, after what was written before it; it is taken out of the text again.
+    /// Everything written before this call, and what the handler goes on writing for a
+    /// moment (a line a background task writes as the reply leaves). A mark shorter than
+    /// `PIPE_BUF` reaches the pipe whole, after what was written before it; it is taken out
+    /// of the text again.
     fn text(&self) -> String {
         let n = self.marks.fetch_add(1, Ordering::Relaxed);
         let mark = format!("\u{0}funcgate-test-mark-{n}\u{0}");
@@ -320,12 +322,23 @@ impl Logs {
             let mut read = self.read.lock().unwrap();
             if let Some(at) = read.windows(mark.len()).position(|w| w == mark.as_bytes()) {
                 read.drain(at..at + mark.len());
-                return String::from_utf8_lossy(&read).into_owned();
+                break;
             }
             drop(read);
             assert!(Instant::now() < deadline, "the log pipe was not read");
             std::thread::sleep(Duration::from_millis(2));
         }
+        let len = || self.read.lock().unwrap().len();
+        let give_up = Instant::now() + Duration::from_millis(500);
+        let (mut seen, mut since) = (len(), Instant::now());
+        while since.elapsed() < Duration::from_millis(30) && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(5));
+            let now = len();
+            if now != seen {
+                (seen, since) = (now, Instant::now());
+            }
+        }
+        String::from_utf8_lossy(&self.read.lock().unwrap()).into_owned()
     }
 }
 
