@@ -216,7 +216,9 @@ async fn run(state: &AppState, function: &FunctionDef, call: &mut Call) -> Resul
             .guard
             .authenticate(authorization.as_deref())
             .await?;
-        policy.check(&who)?;
+        policy
+            .check(&who)
+            .map_err(|err| state.as_endpoint_refusal(err, &function.name))?;
         Some(who)
     };
     let Some(implementation) = state.functions.find(&function.name) else {

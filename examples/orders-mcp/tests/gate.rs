@@ -924,11 +924,18 @@ async fn the_servers_setting_changes_what_connecting_asks_for() {
         .and_then(|rest| rest.split('"').next())
         .unwrap_or_else(|| panic!("no scope in {c}"));
     assert!(scope.split(' ').any(|s| s == connect), "{c}");
-    // And the setting is in force: a reader without it cannot connect.
+    // And the setting is in force: a reader without it cannot connect, and is told the
+    // scope in full, as a client asks Entra for it (not the bare name, which Entra would read
+    // as a Microsoft Graph scope), with the metadata.
     let reader = idp.token(json!({"scp": "Orders.Read"}));
-    assert_eq!(
-        app.mcp("/mcp").bearer(&reader).initialize().await.status,
-        403
+    let refused = app.mcp("/mcp").bearer(&reader).initialize().await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let c = challenge(&refused);
+    assert!(
+        c.starts_with(&format!(
+            "Bearer error=\"insufficient_scope\", scope=\"{connect}\", resource_metadata=\""
+        )),
+        "{c}"
     );
     let connecting = idp.token(json!({"scp": "Orders.Connect Orders.Read"}));
     let joined = app.mcp("/mcp").bearer(&connecting).initialize().await;
@@ -952,6 +959,12 @@ async fn settings_give_folderless_functions_and_the_server_their_rules() {
     let reader = idp.token(json!({"scp": "Orders.Read"}));
     let listed = app.mcp("/mcp").bearer(&reader).list_tools().await;
     assert_eq!(listed.status, 403, "{}", listed.body);
+    // A rule of roles only: a role is not a scope a client could request.
+    let c = challenge(&listed);
+    assert!(
+        c.starts_with("Bearer error=\"insufficient_scope\", resource_metadata=\""),
+        "{c}"
+    );
     assert_eq!(app.get("/orders/7", Some(&reader)).await.status, 403);
     // The function without a setting keeps its rule in code.
     let found = app
