@@ -97,10 +97,18 @@ pub(crate) fn problems(project: &Project) -> Vec<String> {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        if !methods.is_empty() {
+        if methods.is_empty() {
+            continue;
+        }
+        let name = folder["name"].as_str().unwrap_or("?");
+        if folder["mcp"] == true {
+            // A server is reached by POST alone; what the rule lets in is the whole server.
             out.push(format!(
-                "function {}: {} {} any token of the tenant (its rules name no role or scope)",
-                folder["name"].as_str().unwrap_or("?"),
+                "MCP server {name}: any token of the tenant may connect, list its tools and read its resources (its rule, Mcp::rules, names no role or scope)"
+            ));
+        } else {
+            out.push(format!(
+                "function {name}: {} {} any token of the tenant (its rules name no role or scope)",
                 methods.join(", "),
                 if methods.len() == 1 {
                     "accepts"

@@ -106,3 +106,32 @@ fn a_setting_that_stops_start_up() {
     });
     one(&app, "AUTH_CLIENT_ID");
 }
+
+#[test]
+fn an_mcp_server_any_token_may_connect_to() {
+    let (_dir, app) = new_app("check-mcp");
+    // On the MCP profile, without folders; the server keeps its default rule.
+    std::fs::write(
+        app.join("host.json"),
+        r#"{"version": "2.0", "configurationProfile": "mcp-custom-handler",
+            "customHandler": {"description": {"defaultExecutablePath": "check-mcp"},
+            "http": {"defaultAuthorizationLevel": "anonymous"}}}"#,
+    )
+    .unwrap();
+    for folder in ["health", "hello"] {
+        std::fs::remove_dir_all(app.join(folder)).unwrap();
+    }
+    edit(&app, "src/lib.rs", |t| {
+        t.replace(
+            ".function(builtin::health()),",
+            ".function(builtin::health())
+            .mcp(funcgate::mcp::Mcp::new(\"orders\").tool(
+                funcgate::mcp::Tool::new(\"ping\", ping).rules(\"scopes:Orders.Read\"),
+            )),",
+        ) + "\nasync fn ping(_: (), _req: funcgate::Request) -> String {\n    \"pong\".to_owned()\n}\n"
+    });
+    one(
+        &app,
+        "MCP server orders: any token of the tenant may connect, list its tools",
+    );
+}
