@@ -218,7 +218,7 @@ async fn run(state: &AppState, function: &FunctionDef, call: &mut Call) -> Resul
             .await?;
         policy
             .check(&who)
-            .map_err(|err| state.as_endpoint_refusal(err, &function.name))?;
+            .map_err(|err| state.as_endpoint_refusal(err, &function.name, policy))?;
         Some(who)
     };
     let Some(implementation) = state.functions.find(&function.name) else {

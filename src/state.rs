@@ -40,9 +40,6 @@ pub(crate) struct AppState {
     /// An MCP server's own challenge parameters (its metadata document, the `scope`
     /// connecting needs), by lower-case function name.
     pub(crate) endpoint_challenges: HashMap<String, Challenges>,
-    /// An MCP server's own rule's scopes, as full values a client can request (empty for a
-    /// rule of roles only), by lower-case function name: what its `403` names.
-    pub(crate) endpoint_rule_scopes: HashMap<String, Vec<String>>,
     /// Bytes of invocation payloads that may be buffered at once, one permit per byte; see
     /// [`MAX_BUFFERED_INVOCATIONS`].
     pub(crate) invocation_buffers: tokio::sync::Semaphore,
@@ -142,10 +139,6 @@ impl AppState {
                     (e.name.to_ascii_lowercase(), challenges)
                 })
                 .collect(),
-            endpoint_rule_scopes: mcp
-                .iter()
-                .map(|e| (e.name.to_ascii_lowercase(), e.rule_scopes.clone()))
-                .collect(),
             challenges: Challenges {
                 // Where the document is served through the host: the folder's route under the
                 // route prefix (RFC 9728's root location only when the prefix is empty, as
@@ -187,26 +180,44 @@ impl AppState {
         })
     }
 
-    /// `err` as an MCP server's own rule refused a call, in the MCP authorization spec's
-    /// terms: the `scope` of its `403` names every scope the rule accepts as full values a
-    /// client can request, or none for a rule of roles only (a role is not a scope, and
-    /// Entra would read a bare name as a Microsoft Graph scope). Other functions' refusals
-    /// are left as they are.
-    pub(crate) fn as_endpoint_refusal(&self, err: ApiError, function: &str) -> ApiError {
-        if !matches!(err.detail, Detail::Scope(_)) || self.endpoint_rule_scopes.is_empty() {
+    /// `err`, by which `policy` (an MCP server's own rule for the call's method) refused a
+    /// call, in the MCP authorization spec's terms: the `scope` of its `403` names every scope
+    /// that rule accepts as full values a client can request, or none for a rule of roles
+    /// only (a role is not a scope, and Entra would read a bare name as a Microsoft Graph
+    /// scope). Other functions' refusals are left as the catalogue documents them. Worked out
+    /// per refusal, from the rule that refused: a server in a folder may have a rule per
+    /// method.
+    pub(crate) fn as_endpoint_refusal(
+        &self,
+        err: ApiError,
+        function: &str,
+        policy: &Policy,
+    ) -> ApiError {
+        let is_endpoint = || {
+            self.endpoint_challenges
+                .keys()
+                .any(|name| name.eq_ignore_ascii_case(function))
+        };
+        if !matches!(err.detail, Detail::Scope(_)) || !is_endpoint() {
             return err;
         }
-        match self
-            .endpoint_rule_scopes
-            .get(&function.to_ascii_lowercase())
-        {
-            None => err,
-            Some(scopes) if scopes.is_empty() => ApiError {
+        let mut scopes: Vec<String> = Vec::new();
+        for scope in policy.scopes() {
+            if scope.eq_ignore_ascii_case("offline_access") {
+                continue;
+            }
+            let full = self.services.full_scope(scope);
+            if !scopes.contains(&full) {
+                scopes.push(full);
+            }
+        }
+        if scopes.is_empty() {
+            return ApiError {
                 detail: Detail::None,
                 ..err
-            },
-            Some(scopes) => err.with(Detail::Scope(scopes.join(" "))),
+            };
         }
+        err.with(Detail::Scope(scopes.join(" ")))
     }
 
     /// The policy for `method` on a function folder; folders and methods no rule covers are
@@ -237,8 +248,6 @@ pub(crate) struct McpEndpoint {
     path: String,
     /// Full scope values connecting asks for.
     scopes: Vec<String>,
-    /// Full scope values of the server's own rule.
-    rule_scopes: Vec<String>,
     /// Its metadata document, with `PUBLIC_BASE_URL`.
     document: Option<Vec<u8>>,
 }
@@ -348,12 +357,10 @@ fn describe(
                 .function(&p.name)
                 .and_then(|folder| policies.get(&folder.name));
             let tools = functions.find(&p.name).and_then(|f| f.mcp.as_ref());
-            let own: Vec<&str> = rules
+            let short: Vec<&str> = rules
                 .map(|rules| rules.for_method("POST").scopes())
-                .unwrap_or_default();
-            let short: Vec<&str> = own
-                .iter()
-                .copied()
+                .unwrap_or_default()
+                .into_iter()
                 .chain(
                     tools
                         .iter()
@@ -361,21 +368,16 @@ fn describe(
                 )
                 .collect();
             // Full values, each once (a scope may be named twice, short and in full).
-            let full = |names: &[&str]| {
-                let mut scopes: Vec<String> = Vec::new();
-                for scope in names {
-                    if scope.eq_ignore_ascii_case("offline_access") {
-                        continue;
-                    }
-                    let full = settings.auth.full_scope(scope);
-                    if !scopes.contains(&full) {
-                        scopes.push(full);
-                    }
+            let mut scopes: Vec<String> = Vec::new();
+            for scope in &short {
+                if scope.eq_ignore_ascii_case("offline_access") {
+                    continue;
                 }
-                scopes
-            };
-            let scopes = full(&short);
-            let rule_scopes = full(&own);
+                let full = settings.auth.full_scope(scope);
+                if !scopes.contains(&full) {
+                    scopes.push(full);
+                }
+            }
             let document = p.resource.as_deref().and_then(|resource| {
                 protected_resource::resource_document(settings, resource, &short)
             });
@@ -383,7 +385,6 @@ fn describe(
                 name: p.name,
                 path: p.path,
                 scopes,
-                rule_scopes,
                 document,
             }
         })

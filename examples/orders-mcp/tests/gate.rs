@@ -759,6 +759,45 @@ async fn a_server_in_a_folder_of_another_case_asks_for_its_rules_scopes_once() {
 }
 
 #[tokio::test]
+async fn a_server_rules_403_names_the_scopes_of_the_methods_rule() {
+    let idp = IdentityProvider::start();
+    let copy = folder_copy("enableProxyingHttpRequest");
+    // A folder that routes GET too, with a rule per method.
+    let function = copy.as_ref().join("orders").join("function.json");
+    let text = std::fs::read_to_string(&function).unwrap();
+    std::fs::write(&function, text.replace(r#"["post"]"#, r#"["get","post"]"#)).unwrap();
+    let app = TestApp::start_binary(
+        env!("CARGO_BIN_EXE_orders-mcp"),
+        copy.as_ref(),
+        &idp,
+        &[
+            ("PUBLIC_BASE_URL", BASE),
+            (
+                "AUTH_POLICY_ORDERS",
+                "GET,HEAD=scopes:Orders.Stream;POST=scopes:Orders.Connect",
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    let reader = idp.token(json!({"scp": "Orders.Read"}));
+    let posted = app.mcp("/mcp").bearer(&reader).initialize().await;
+    assert_eq!(posted.status, 403, "{}", posted.body);
+    let c = challenge(&posted);
+    assert!(
+        c.contains(&format!("scope=\"api://{CLIENT_ID}/Orders.Connect\"")),
+        "{c}"
+    );
+    let got = app.get("/mcp", Some(&reader)).await;
+    assert_eq!(got.status, 403, "{}", got.body);
+    let c = challenge(&got);
+    assert!(
+        c.contains(&format!("scope=\"api://{CLIENT_ID}/Orders.Stream\"")),
+        "{c}"
+    );
+}
+
+#[tokio::test]
 async fn a_server_in_a_function_folder_keeps_every_rule_in_both_http_modes() {
     let idp = IdentityProvider::start();
     let reader = idp.token(json!({"scp": "Orders.Read"}));
