@@ -576,10 +576,14 @@ impl Logs {
             use std::io::Read as _;
             let mut buf = [0u8; 4096];
             // Ends when every writer is closed: the app has exited and the `Logs` is dropped.
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    // A signal, not the end: closing the pipe would cost the app its output.
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
                 into.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .extend_from_slice(&buf[..n]);
@@ -601,11 +605,13 @@ impl Logs {
         let n = self
             .marks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mark = format!("\u{0}funcgate-testing-mark-{n}\u{0}");
+        let mark = format!("{MARK}{n}\u{0}");
         if (&self.mark).write_all(mark.as_bytes()).is_ok() {
             let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
             loop {
                 let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+                // The whole text is searched (memchr's searcher reads megabytes in microseconds):
+                // another call may have taken its own mark out in the meantime.
                 if let Some(at) = memchr::memmem::find(&read, mark.as_bytes()) {
                     read.drain(at..at + mark.len());
                     break;
@@ -630,9 +636,18 @@ impl Logs {
                 (seen, since) = (now, std::time::Instant::now());
             }
         }
-        String::from_utf8_lossy(&self.read.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        // A mark that came back after its call gave up waiting for it is no output of the app.
+        while let Some(at) = memchr::memmem::find(&read, MARK.as_bytes()) {
+            let end = memchr::memchr(0, &read[at + 1..]).map_or(read.len(), |i| at + 1 + i + 1);
+            read.drain(at..end);
+        }
+        String::from_utf8_lossy(&read).into_owned()
     }
 }
+
+/// How a mark of [`Logs::text`] begins; its number and a NUL follow.
+const MARK: &str = "\u{0}funcgate-testing-mark-";
 
 impl TestApp {
     /// Serves `app` with the function folders (and `host.json`) under `root`, trusting `idp`,

@@ -247,10 +247,14 @@ impl<'a> HandlerConfig<'a> {
         let into = Arc::clone(&read);
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    // A signal, not the end: closing the pipe would cost the handler its output.
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
                 into.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
@@ -320,7 +324,8 @@ impl Logs {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let mut read = self.read.lock().unwrap();
-            if let Some(at) = read.windows(mark.len()).position(|w| w == mark.as_bytes()) {
+            // memchr's searcher, as the scan holds the lock the reading thread needs.
+            if let Some(at) = memchr::memmem::find(&read, mark.as_bytes()) {
                 read.drain(at..at + mark.len());
                 break;
             }
