@@ -104,7 +104,7 @@ pub(crate) fn problems(project: &Project) -> Vec<String> {
         if folder["mcp"] == true {
             // A server is reached by POST alone; what the rule lets in is the whole server.
             out.push(format!(
-                "MCP server {name}: any token of the tenant may connect, list its tools and read its resources (its rule, Mcp::rules, names no role or scope)"
+                "MCP server {name}: any token of the tenant may connect, list its tools and read its resources (its rule, from AUTH_POLICY_<NAME> or Mcp::rules, names no role or scope)"
             ));
         } else {
             out.push(format!(
