@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use crate::auth::Guard;
+use crate::errors::{ApiError, Detail};
 use crate::secrets::cache::SecretCache;
 use crate::telemetry::Telemetry;
 
@@ -51,4 +52,47 @@ impl Services {
         }
         format!("{}/{scope}", self.scope_resource)
     }
+
+    /// `err` as an MCP server answers a refusal (its own rule's, or a tool's): the `scope` of
+    /// its `403` names every scope the refusing rule accepts (`accepted`, short or full) as
+    /// full values a client can request, or none for a rule of roles only (a role is not a
+    /// scope, and Entra would read a bare name as a Microsoft Graph scope). Other refusals
+    /// (a claims challenge, a missing token) are left as they are.
+    pub(crate) fn as_mcp_refusal<'a>(
+        &self,
+        err: ApiError,
+        accepted: impl IntoIterator<Item = &'a str>,
+    ) -> ApiError {
+        if !matches!(err.detail, Detail::Scope(_)) {
+            return err;
+        }
+        let scopes = full_scopes(accepted, |scope| self.full_scope(scope));
+        if scopes.is_empty() {
+            return ApiError {
+                detail: Detail::None,
+                ..err
+            };
+        }
+        err.with(Detail::Scope(scopes.join(" ")))
+    }
+}
+
+/// `scopes` as full values (`full` makes one), each once, in order, without
+/// `offline_access`: Entra's to grant, never a resource's scope to ask for. A scope may be
+/// named twice, short and in full.
+pub(crate) fn full_scopes<'a>(
+    scopes: impl IntoIterator<Item = &'a str>,
+    full: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for scope in scopes {
+        if scope.eq_ignore_ascii_case("offline_access") {
+            continue;
+        }
+        let value = full(scope);
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    out
 }

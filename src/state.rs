@@ -9,7 +9,7 @@ use crate::auth::Guard;
 use crate::auth::policy::{MethodRules, Policy};
 use crate::auth::token::Tenancy;
 use crate::downstream::{self as ds, Downstream, Downstreams};
-use crate::errors::{ApiError, Challenge, Detail};
+use crate::errors::{ApiError, Challenge};
 use crate::functions::Registry;
 use crate::functions::protected_resource::{self, PROTECTED_RESOURCE_PATH};
 use crate::net;
@@ -180,44 +180,26 @@ impl AppState {
         })
     }
 
-    /// `err`, by which `policy` (an MCP server's own rule for the call's method) refused a
-    /// call, in the MCP authorization spec's terms: the `scope` of its `403` names every scope
-    /// that rule accepts as full values a client can request, or none for a rule of roles
-    /// only (a role is not a scope, and Entra would read a bare name as a Microsoft Graph
-    /// scope). Other functions' refusals are left as the catalogue documents them. Worked out
-    /// per refusal, from the rule that refused: a server in a folder may have a rule per
-    /// method.
+    /// `err`, by which `policy` refused a call to `function`: for an MCP server's own rule,
+    /// in the MCP authorization spec's terms ([`Services::as_mcp_refusal`], from the rule for
+    /// the call's method: a server in a folder may have one per method); other functions'
+    /// refusals are left as the catalogue documents them.
+    ///
+    /// [`Services::as_mcp_refusal`]: crate::services::Services::as_mcp_refusal
     pub(crate) fn as_endpoint_refusal(
         &self,
         err: ApiError,
         function: &str,
         policy: &Policy,
     ) -> ApiError {
-        let is_endpoint = || {
-            self.endpoint_challenges
-                .keys()
-                .any(|name| name.eq_ignore_ascii_case(function))
-        };
-        if !matches!(err.detail, Detail::Scope(_)) || !is_endpoint() {
+        let is_endpoint = self
+            .endpoint_challenges
+            .keys()
+            .any(|name| name.eq_ignore_ascii_case(function));
+        if !is_endpoint {
             return err;
         }
-        let mut scopes: Vec<String> = Vec::new();
-        for scope in policy.scopes() {
-            if scope.eq_ignore_ascii_case("offline_access") {
-                continue;
-            }
-            let full = self.services.full_scope(scope);
-            if !scopes.contains(&full) {
-                scopes.push(full);
-            }
-        }
-        if scopes.is_empty() {
-            return ApiError {
-                detail: Detail::None,
-                ..err
-            };
-        }
-        err.with(Detail::Scope(scopes.join(" ")))
+        self.services.as_mcp_refusal(err, policy.scopes())
     }
 
     /// The policy for `method` on a function folder; folders and methods no rule covers are
@@ -367,17 +349,9 @@ fn describe(
                         .flat_map(|m| m.tool_scopes.iter().map(String::as_str)),
                 )
                 .collect();
-            // Full values, each once (a scope may be named twice, short and in full).
-            let mut scopes: Vec<String> = Vec::new();
-            for scope in &short {
-                if scope.eq_ignore_ascii_case("offline_access") {
-                    continue;
-                }
-                let full = settings.auth.full_scope(scope);
-                if !scopes.contains(&full) {
-                    scopes.push(full);
-                }
-            }
+            let scopes = crate::services::full_scopes(short.iter().copied(), |scope| {
+                settings.auth.full_scope(scope)
+            });
             let document = p.resource.as_deref().and_then(|resource| {
                 protected_resource::resource_document(settings, resource, &short)
             });

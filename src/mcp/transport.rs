@@ -204,7 +204,7 @@ impl<H: ServerHandler> Transport<H> {
                     None => Ok(()),
                 };
                 if let Err(err) = decision {
-                    let err = with_tool_scopes(err, &tool.scopes, services);
+                    let err = services.as_mcp_refusal(err, tool.scopes.iter().map(String::as_str));
                     return Ok(Reply::refusal(err).noted(&notes, "refused"));
                 }
             }
@@ -900,28 +900,6 @@ fn jsonrpc_error(id: Option<serde_json::Value>, code: i64, message: &str) -> Rep
         "error": {"code": code, "message": message},
     });
     Reply::json(400, &body)
-}
-
-/// A tool's refusal as the MCP authorization spec asks: the `scope` of a 403 names every
-/// scope the tool accepts, as full values a client can request.
-fn with_tool_scopes(
-    err: ApiError,
-    scopes: &[String],
-    services: &crate::services::Services,
-) -> ApiError {
-    if !matches!(err.detail, Detail::Scope(_)) {
-        return err;
-    }
-    if scopes.is_empty() {
-        // A rule of roles only: a role is not a scope a client can request (Entra would read
-        // a bare name as a Microsoft Graph scope), so the challenge names none.
-        return ApiError {
-            detail: Detail::None,
-            ..err
-        };
-    }
-    let full: Vec<String> = scopes.iter().map(|s| services.full_scope(s)).collect();
-    err.with(Detail::Scope(full.join(" ")))
 }
 
 /// The request as the SDK's service takes it: the method, the headers (never
