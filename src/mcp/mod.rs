@@ -520,6 +520,11 @@ pub trait ToolHandler<Args, S>: Send + Sync + 'static {
     fn call(&self, state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture;
 }
 
+/// The answer to arguments the tool's type refused: an `isError` result, as the SDK's.
+fn refused(refusal: CallToolResponse) -> ToolFuture {
+    Box::pin(std::future::ready(seal::Answer(Ok(Answered::Sdk(refusal)))))
+}
+
 /// The SDK context a handler that takes [`ToolRequest`] needs; a call without it is a fault
 /// of funcgate's dispatch, answered as an internal error rather than run without it.
 fn sdk_request(input: ToolInput) -> Result<ToolRequest, ToolFuture> {
@@ -562,9 +567,7 @@ where
                 let fut = self(args, plain_request(input));
                 Box::pin(async move { fut.await.into_answer() })
             }
-            Err(refusal) => Box::pin(std::future::ready(seal::Answer(Ok(Answered::Sdk(
-                *refusal,
-            ))))),
+            Err(refusal) => refused(*refusal),
         }
     }
 }
@@ -593,9 +596,7 @@ where
                 let fut = self(state.clone(), args, plain_request(input));
                 Box::pin(async move { fut.await.into_answer() })
             }
-            Err(refusal) => Box::pin(std::future::ready(seal::Answer(Ok(Answered::Sdk(
-                *refusal,
-            ))))),
+            Err(refusal) => refused(*refusal),
         }
     }
 }
@@ -627,9 +628,7 @@ where
                 let fut = self(args, req);
                 Box::pin(async move { fut.await.into_answer() })
             }
-            Err(refusal) => Box::pin(std::future::ready(seal::Answer(Ok(Answered::Sdk(
-                *refusal,
-            ))))),
+            Err(refusal) => refused(*refusal),
         }
     }
 }
@@ -662,9 +661,7 @@ where
                 let fut = self(state.clone(), args, req);
                 Box::pin(async move { fut.await.into_answer() })
             }
-            Err(refusal) => Box::pin(std::future::ready(seal::Answer(Ok(Answered::Sdk(
-                *refusal,
-            ))))),
+            Err(refusal) => refused(*refusal),
         }
     }
 }

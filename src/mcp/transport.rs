@@ -983,21 +983,21 @@ fn as_jsonrpc(reply: Reply, id: Option<serde_json::Value>, json_in: bool) -> Rep
         return reply;
     }
     let mut refusal = if reply.status == 415 && json_in {
+        // A 400, as a JSON body that is no message is a bad request, not a bad media type.
         jsonrpc_error(
             id,
             -32600,
             "Invalid request: not a JSON-RPC message this server reads",
         )
-    } else if reply.status >= 500 {
-        // The SDK's own failure: its words are about its insides, not the request.
-        let mut refusal = jsonrpc_error(id, -32603, "Internal error");
-        refusal.status = reply.status;
-        refusal
     } else {
-        // The SDK's words say what to change (they hold no value the caller sent but the
-        // protocol version it asked for, checked to be printable by the HTTP layer).
-        let words = String::from_utf8_lossy(&reply.body);
-        let mut refusal = jsonrpc_error(id, -32000, words.trim());
+        let mut refusal = if reply.status >= 500 {
+            // The SDK's own failure: its words are about its insides, not the request.
+            jsonrpc_error(id, -32603, "Internal error")
+        } else {
+            // The SDK's words say what to change (they hold no value the caller sent but the
+            // protocol version it asked for, checked to be printable by the HTTP layer).
+            jsonrpc_error(id, -32000, String::from_utf8_lossy(&reply.body).trim())
+        };
         refusal.status = reply.status;
         refusal
     };
