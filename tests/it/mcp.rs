@@ -107,13 +107,38 @@ async fn names(_: (), _req: Request) -> rmcp::model::CallToolResult {
 
 /// The app with `names`, anonymous, on the MCP profile.
 fn names_app(idp: &IdentityProvider, dir: &std::path::Path) -> TestApp {
+    names_app_with(idp, dir, &[])
+}
+
+/// [`names_app`] with `settings`.
+fn names_app_with(
+    idp: &IdentityProvider,
+    dir: &std::path::Path,
+    settings: &[(&str, &str)],
+) -> TestApp {
     on_the_profile(dir);
     let app = App::new().mcp(
         Mcp::new("names")
             .rules("anonymous")
             .tool(Tool::new("names", names).rules("anonymous")),
     );
-    TestApp::start(app, dir, idp, &[]).unwrap()
+    TestApp::start(app, dir, idp, settings).unwrap()
+}
+
+/// A `tools/call` of `names` whose arguments hold `members` (JSON object members, written
+/// as given).
+fn names_call(members: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{{members}}}}}}}"#
+    )
+}
+
+/// A `tools/call` of `names`, no arguments, whose params also hold `members` (each written
+/// with its leading comma).
+fn names_call_with(members: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{}}{members}}}}}"#
+    )
 }
 
 #[tokio::test]
@@ -399,11 +424,7 @@ async fn what_serde_json_refuses_anywhere_is_refused_as_json_on_both_paths() {
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
     let app = names_app(&idp, dir.path());
-    let call = |extra: &str| {
-        format!(
-            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{{extra}}}}}}}"#
-        )
-    };
+    let call = names_call;
     // The SDK reads the whole body and refused these with a plain-text 415 (a lone surrogate,
     // a number beyond an `f64`); the direct path skipped the members it does not read and
     // answered 200.
@@ -442,26 +463,13 @@ async fn a_body_the_apps_limit_allows_is_read_on_both_paths() {
     // (above it here) is the one a team sets, and it applies to every path alike.
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
-    on_the_profile(dir.path());
-    let app = App::new().mcp(
-        Mcp::new("names")
-            .rules("anonymous")
-            .tool(Tool::new("names", names).rules("anonymous")),
-    );
     let limit = 6 * 1024 * 1024;
-    let app = TestApp::start(
-        app,
-        dir.path(),
+    let app = names_app_with(
         &idp,
+        dir.path(),
         &[("MAX_REQUEST_BODY_BYTES", &limit.to_string())],
-    )
-    .unwrap();
-    let call = |pad: usize| {
-        format!(
-            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{"pad":"{}"}}}}}}"#,
-            "a".repeat(pad)
-        )
-    };
+    );
+    let call = |pad: usize| names_call(&format!(r#""pad":"{}""#, "a".repeat(pad)));
     for direct in [true, false] {
         let answer = call_at(&app, "2025-11-25", direct, &call(5 * 1024 * 1024)).await;
         assert_eq!(answer.status, 200, "{direct}: {}", answer.body);
@@ -570,11 +578,7 @@ async fn a_meta_the_sdk_refuses_is_refused_on_both_paths() {
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
     let app = names_app(&idp, dir.path());
-    let call = |extra: &str| {
-        format!(
-            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{}}{extra}}}}}"#
-        )
-    };
+    let call = names_call_with;
     // (params' extra members, status, JSON-RPC code or none for a result); the direct path
     // answered the first four 200 where the SDK refused them.
     let cases = [
@@ -632,11 +636,7 @@ async fn only_members_the_method_reads_are_refused_twice() {
     let idp = IdentityProvider::start();
     let dir = tempfile::tempdir().unwrap();
     let app = names_app(&idp, dir.path());
-    let call = |extra: &str| {
-        format!(
-            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"names","arguments":{{}}{extra}}}}}"#
-        )
-    };
+    let call = names_call_with;
     // A `uri` is a resource's, not a tool's: the SDK skips it however often it comes, as it
     // skips any member it does not read (the gate refused a `uri` twice).
     for (extra, status) in [
