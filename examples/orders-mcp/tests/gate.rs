@@ -16,16 +16,21 @@ fn read_scope() -> String {
 }
 
 async fn start(idp: &IdentityProvider, extra: &[(&str, &str)]) -> TestApp {
+    start_in(idp, env!("CARGO_MANIFEST_DIR"), extra).await
+}
+
+/// The example's executable in the app folder `root`, with `PUBLIC_BASE_URL` and debug
+/// errors, and `extra` settings.
+async fn start_in(
+    idp: &IdentityProvider,
+    root: impl AsRef<std::path::Path>,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let mut settings = vec![("PUBLIC_BASE_URL", BASE), ("AUTH_DEBUG_ERRORS", "true")];
     settings.extend_from_slice(extra);
-    TestApp::start_binary(
-        env!("CARGO_BIN_EXE_orders-mcp"),
-        env!("CARGO_MANIFEST_DIR"),
-        idp,
-        &settings,
-    )
-    .await
-    .unwrap()
+    TestApp::start_binary(env!("CARGO_BIN_EXE_orders-mcp"), root, idp, &settings)
+        .await
+        .unwrap()
 }
 
 fn tool_names(answer: &TestResponse) -> Vec<String> {
@@ -714,23 +719,16 @@ async fn a_server_in_a_folder_of_another_case_asks_for_its_rules_scopes_once() {
     let copy = folder_copy("enableProxyingHttpRequest");
     // The folder as a team might have named it; the server is `orders`.
     std::fs::rename(copy.as_ref().join("orders"), copy.as_ref().join("Orders")).unwrap();
-    let app = TestApp::start_binary(
-        env!("CARGO_BIN_EXE_orders-mcp"),
-        copy.as_ref(),
+    let app = start_in(
         &idp,
-        &[
-            ("PUBLIC_BASE_URL", BASE),
-            // One scope named twice, short and in full, beside a step-up alternative.
-            (
-                "AUTH_POLICY_ORDERS",
-                &format!(
-                    "POST=scopes:Orders.Connect|scopes:api://{CLIENT_ID}/Orders.Connect&acrs:c1"
-                ),
-            ),
-        ],
+        copy.as_ref(),
+        // One scope named twice, short and in full, beside a step-up alternative.
+        &[(
+            "AUTH_POLICY_ORDERS",
+            &format!("POST=scopes:Orders.Connect|scopes:api://{CLIENT_ID}/Orders.Connect&acrs:c1"),
+        )],
     )
-    .await
-    .unwrap();
+    .await;
     let connect = format!("api://{CLIENT_ID}/Orders.Connect");
     let none = app.mcp("/mcp").initialize().await;
     assert_eq!(none.status, 401, "{}", none.body);
@@ -766,20 +764,15 @@ async fn a_server_rules_403_names_the_scopes_of_the_methods_rule() {
     let function = copy.as_ref().join("orders").join("function.json");
     let text = std::fs::read_to_string(&function).unwrap();
     std::fs::write(&function, text.replace(r#"["post"]"#, r#"["get","post"]"#)).unwrap();
-    let app = TestApp::start_binary(
-        env!("CARGO_BIN_EXE_orders-mcp"),
-        copy.as_ref(),
+    let app = start_in(
         &idp,
-        &[
-            ("PUBLIC_BASE_URL", BASE),
-            (
-                "AUTH_POLICY_ORDERS",
-                "GET,HEAD=scopes:Orders.Stream;POST=scopes:Orders.Connect",
-            ),
-        ],
+        copy.as_ref(),
+        &[(
+            "AUTH_POLICY_ORDERS",
+            "GET,HEAD=scopes:Orders.Stream;POST=scopes:Orders.Connect",
+        )],
     )
-    .await
-    .unwrap();
+    .await;
     let reader = idp.token(json!({"scp": "Orders.Read"}));
     let posted = app.mcp("/mcp").bearer(&reader).initialize().await;
     assert_eq!(posted.status, 403, "{}", posted.body);
