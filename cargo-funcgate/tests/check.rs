@@ -5,24 +5,26 @@
 mod common;
 use common::{edit, funcgate, new_app, run_funcgate};
 
-/// The problem lines `check` prints (it exits 1 when there are any).
-fn problems(app: &std::path::Path) -> Vec<String> {
+/// The problem lines `check` prints (it exits 1 when there are any), and what it wrote to
+/// stderr (cargo's own output when the build fails), for a failing test to show.
+fn problems(app: &std::path::Path) -> (Vec<String>, String) {
     let out = run_funcgate(app, &["check"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let lines: Vec<String> = text
         .lines()
         .filter_map(|l| l.strip_prefix("problem: "))
         .map(str::to_owned)
         .collect();
-    assert_eq!(out.status.success(), lines.is_empty(), "{text}");
-    lines
+    assert_eq!(out.status.success(), lines.is_empty(), "{text}\n{stderr}");
+    (lines, stderr)
 }
 
 fn one(app: &std::path::Path, needle: &str) {
-    let found = problems(app);
+    let (found, stderr) = problems(app);
     assert!(
         found.len() == 1 && found[0].contains(needle),
-        "expected one problem with {needle:?}: {found:#?}"
+        "expected one problem with {needle:?}: {found:#?}\nstderr:\n{stderr}"
     );
 }
 
