@@ -77,24 +77,41 @@ enum Source {
 }
 
 impl Source {
-    fn of(args: &NewArgs) -> Source {
+    /// The source the options name, each value checked: they are written into `Cargo.toml`
+    /// and into the workflows' shell lines, where a quote, a space or a `;` would break them.
+    fn of(args: &NewArgs) -> Result<Source, Failure> {
         if let Some(path) = &args.funcgate_path {
-            return Source::Path(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()));
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            if path
+                .to_str()
+                .is_none_or(|p| p.chars().any(char::is_control))
+            {
+                return Err(format!(
+                    "--funcgate-path {:?}: the path must be text without control characters",
+                    path.display()
+                ));
+            }
+            return Ok(Source::Path(path));
         }
         if let Some(url) = &args.funcgate_git {
-            return Source::Git {
+            check_git_url(url)?;
+            if let Some(rev) = &args.funcgate_rev {
+                check_rev(rev)?;
+            }
+            return Ok(Source::Git {
                 url: url.clone(),
                 rev: args.funcgate_rev.clone(),
-            };
+            });
         }
         if let Some(version) = &args.funcgate_version {
-            return Source::Version(version.clone());
+            check_version(version)?;
+            return Ok(Source::Version(version.clone()));
         }
         let checkout = Path::new(BUILT_FROM);
-        match std::fs::canonicalize(checkout) {
+        Ok(match std::fs::canonicalize(checkout) {
             Ok(path) if path.join("src/lib.rs").is_file() => Source::Path(path),
             _ => Source::Version(env!("CARGO_PKG_VERSION").to_owned()),
-        }
+        })
     }
 
     /// The dependency's fields after `funcgate = { `.
@@ -125,6 +142,66 @@ impl Source {
     }
 }
 
+/// A git URL as cargo and git take it (`https://...`, `ssh://...`, `git@host:org/repo.git`):
+/// letters, digits and the punctuation URLs of repositories use, nothing a shell or TOML reads.
+fn check_git_url(url: &str) -> Result<(), Failure> {
+    let fine = !url.is_empty()
+        && !url.starts_with('-')
+        && url
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/@%+=,".contains(&b));
+    if fine {
+        Ok(())
+    } else {
+        Err(format!(
+            "--funcgate-git {url:?} is not a repository URL (https://host/org/repo, ssh://... or git@host:org/repo)"
+        ))
+    }
+}
+
+/// A commit (its 40 hex digits) or a branch or tag name as git allows them, kept to the
+/// characters that need no quoting.
+fn check_rev(rev: &str) -> Result<(), Failure> {
+    let hex = rev.bytes().all(|b| b.is_ascii_hexdigit());
+    let fine = if hex && rev.len() > 40 {
+        false
+    } else {
+        !rev.is_empty()
+            && rev.len() <= 200
+            && !rev.starts_with(['-', '/', '.'])
+            && !rev.ends_with(['/', '.'])
+            && !rev.contains("..")
+            && !rev.ends_with(".lock")
+            && rev
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._/".contains(&b))
+    };
+    if fine {
+        Ok(())
+    } else {
+        Err(format!(
+            "--funcgate-rev {rev:?} is neither a commit (40 hex digits) nor a branch or tag name"
+        ))
+    }
+}
+
+/// A version or version requirement as `cargo install --version` takes it (`0.2.0`, `=0.2.0`,
+/// `^0.2`).
+fn check_version(version: &str) -> Result<(), Failure> {
+    let digits = version.trim_start_matches(['=', '^', '~']);
+    let fine = digits.starts_with(|c: char| c.is_ascii_digit())
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.+".contains(&b));
+    if fine {
+        Ok(())
+    } else {
+        Err(format!(
+            "--funcgate-version {version:?} is not a version (0.2.0, =0.2.0 or ^0.2)"
+        ))
+    }
+}
+
 pub(crate) fn run(args: &NewArgs) -> Result<ExitCode, Failure> {
     let name = &args.name;
     if !is_lower_name(name, 64) {
@@ -136,7 +213,7 @@ pub(crate) fn run(args: &NewArgs) -> Result<ExitCode, Failure> {
     if root.exists() {
         return Err(format!("{} already exists", root.display()));
     }
-    let source = Source::of(args);
+    let source = Source::of(args)?;
     let git = matches!(source, Source::Git { .. });
     let dependency = source.fields();
     let private_note = if git {
@@ -202,4 +279,68 @@ pub(crate) fn run(args: &NewArgs) -> Result<ExitCode, Failure> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_git_url, check_rev, check_version};
+
+    #[test]
+    fn repository_urls() {
+        for fine in [
+            "https://github.com/example/funcgate",
+            "https://github.com/example/funcgate.git",
+            "ssh://git@github.com/example/funcgate.git",
+            "git@github.com:example/funcgate.git",
+            "https://dev.azure.com/org/project/_git/funcgate",
+        ] {
+            assert!(check_git_url(fine).is_ok(), "{fine}");
+        }
+        for bad in [
+            "",
+            "--upload-pack=x",
+            "https://github.com/x y",
+            "https://github.com/x\"z",
+            "https://github.com/x;rm",
+            "https://github.com/$(id)",
+            "https://github.com/x\n",
+        ] {
+            assert!(check_git_url(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn commits_branches_and_tags() {
+        for fine in [
+            "0123456789abcdef0123456789abcdef01234567",
+            "0123456",
+            "main",
+            "release/0.2",
+            "v0.2.0",
+        ] {
+            assert!(check_rev(fine).is_ok(), "{fine}");
+        }
+        for bad in [
+            "",
+            "0123456789abcdef0123456789abcdef012345678",
+            "-x",
+            "main;id",
+            "a..b",
+            "main branch",
+            "heads/x.lock",
+            "x/",
+        ] {
+            assert!(check_rev(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn versions() {
+        for fine in ["0.2.0", "=0.2.0", "^0.2", "0.2.0-rc.1", "~0.2"] {
+            assert!(check_version(fine).is_ok(), "{fine}");
+        }
+        for bad in ["", ">=0.2", "0.2 ; id", "latest", "=", "0.2\"x"] {
+            assert!(check_version(bad).is_err(), "{bad:?}");
+        }
+    }
 }

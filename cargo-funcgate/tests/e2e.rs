@@ -200,3 +200,34 @@ fn a_function_added_on_the_mcp_profile_gets_its_route_in_code() {
     let packaged = funcgate(&app, &["package", "--profile", "dev"]);
     assert!(packaged.contains("GET /health answers 200"), "{packaged}");
 }
+
+/// Options `new` writes into Cargo.toml and the workflows' shell lines are checked first: a
+/// bad one is named, and nothing is written.
+#[test]
+fn new_refuses_an_option_that_would_break_what_it_writes() {
+    let outside = tempfile::tempdir().unwrap();
+    for (args, named) in [
+        (
+            &[
+                "--funcgate-git",
+                "https://github.com/example/funcgate",
+                "--funcgate-rev",
+                "main;id",
+            ][..],
+            "--funcgate-rev",
+        ),
+        (
+            &["--funcgate-git", "https://github.com/x y"][..],
+            "--funcgate-git",
+        ),
+        (&["--funcgate-version", ">=0.1"][..], "--funcgate-version"),
+    ] {
+        let out = run_funcgate(outside.path(), &[&["new", "bad-app"][..], args].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(named),
+            "{args:?}: {stderr}"
+        );
+        assert!(!outside.path().join("bad-app").exists(), "{args:?}");
+    }
+}
