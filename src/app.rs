@@ -306,6 +306,17 @@ impl<S: Send + Sync + 'static> App<S> {
                     .iter()
                     .map(|f| {
                         let rules = policies.get(&f.name);
+                        let mount = self.functions.find(&f.name).and_then(|r| r.mcp.as_ref());
+                        // Claims of a token that passes the rule of the folder's first method
+                        // (an MCP server's: with every scope its tools name, so a tools/list
+                        // lists them), for `cargo funcgate dev`'s token hint.
+                        let first = f.methods.as_ref().and_then(|m| m.first());
+                        let mut token = rules
+                            .map(|r| r.for_method(first.map_or("GET", String::as_str)).passing_claims())
+                            .unwrap_or_default();
+                        token.scopes.extend(mount.iter().flat_map(|m| m.tool_scopes.iter().map(String::as_str)));
+                        let mut seen = std::collections::HashSet::new();
+                        token.scopes.retain(|s| seen.insert(*s));
                         serde_json::json!({
                             "name": f.name,
                             "route": f.route.template,
@@ -313,7 +324,8 @@ impl<S: Send + Sync + 'static> App<S> {
                             "invoked": f.invoked,
                             "rules": rules.map(|r| r.describe(f.methods.as_deref())),
                             "any_token": rules.map(|r| r.methods_any_token_passes(f.methods.as_deref())).unwrap_or_default(),
-                            "mcp": self.functions.find(&f.name).is_some_and(|r| r.mcp.is_some()),
+                            "mcp": mount.is_some(),
+                            "token": {"scp": token.scopes, "roles": token.roles, "acrs": token.acrs},
                         })
                     })
                     .collect();

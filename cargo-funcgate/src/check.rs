@@ -47,7 +47,7 @@ pub(crate) fn problems(project: &Project) -> Vec<String> {
             return out;
         }
     };
-    let report = match describe(&built, &project.root) {
+    let report = match describe(&built, &project.root, &[]) {
         Ok(report) => report,
         Err(why) => {
             out.push(why);
@@ -131,14 +131,20 @@ pub(crate) fn problems(project: &Project) -> Vec<String> {
     out
 }
 
-/// The app's own account of itself (`--funcgate-check`), run standalone in the app root as
-/// `func start` would run it.
-fn describe(exe: &Path, root: &Path) -> Result<Value, Failure> {
+/// The app's own account of itself (`--funcgate-check`), run standalone in `root` as
+/// `func start` would run it, with `settings` over local.settings.json (`cargo funcgate
+/// dev`'s, so it is described as dev runs it).
+pub(crate) fn describe(
+    exe: &Path,
+    root: &Path,
+    settings: &[(String, String)],
+) -> Result<Value, Failure> {
     let output = Command::new(exe)
         .arg("--funcgate-check")
         .current_dir(root)
         .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
         .env_remove("FUNCTIONS_HTTPWORKER_PORT")
+        .envs(settings.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;

@@ -34,7 +34,7 @@ pub(crate) fn run(args: &DevArgs) -> Result<ExitCode, Failure> {
     })?;
     let mut settings = issuer.settings();
     settings.push(("AUTH_DEBUG_ERRORS".into(), "true".into()));
-    print_help(&project, &settings, args.issuer_port);
+    print_settings(&project, &settings, args.issuer_port);
     // Stopped (Ctrl-C, SIGTERM from a script or a terminal closing), the app goes too: it is
     // a child process, which would otherwise keep the port.
     let running = Arc::new(AtomicU32::new(0));
@@ -60,9 +60,17 @@ pub(crate) fn run(args: &DevArgs) -> Result<ExitCode, Failure> {
     if !args.no_watch {
         watch(&mut watcher, &project)?;
     }
+    let mut hinted = false;
     loop {
         let mut child = match project.build(&[]) {
             Ok(exe) => {
+                // What to try, once, from what the built app says of itself: its routes and
+                // the scopes their rules (and an MCP server's tools) name.
+                if !hinted {
+                    let report = crate::check::describe(&exe, &project.root, &settings).ok();
+                    print_hints(&project, report.as_ref());
+                    hinted = true;
+                }
                 let child = start(&exe, &project.root, &settings)?;
                 running.store(child.id(), Ordering::SeqCst);
                 Some(child)
@@ -153,15 +161,8 @@ fn start(exe: &Path, root: &Path, settings: &[(String, String)]) -> Result<Child
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))
 }
 
-fn print_help(project: &Project, settings: &[(String, String)], issuer_port: u16) {
+fn print_settings(project: &Project, settings: &[(String, String)], issuer_port: u16) {
     let port = project.local_port();
-    let function = project
-        .function_folders()
-        .into_iter()
-        .find(|f| f != "health")
-        .unwrap_or_else(|| "health".to_owned());
-    let health = project.public_path("health");
-    let path = project.public_path(&function);
     println!(
         "cargo funcgate dev: http://localhost:{port}, trusting the dev issuer on 127.0.0.1:{issuer_port}"
     );
@@ -169,15 +170,98 @@ fn print_help(project: &Project, settings: &[(String, String)], issuer_port: u16
     for (k, v) in settings {
         println!("  {k}={v}");
     }
+}
+
+/// What to try against the running app: `report` is its `--funcgate-check` description
+/// (`None` when it gave none: the health check only). An MCP server first, as a team that
+/// wrote one wants to call it; otherwise a function a token is needed for.
+fn print_hints(project: &Project, report: Option<&serde_json::Value>) {
+    let base = format!("localhost:{}", project.local_port());
+    let folders: Vec<&serde_json::Value> = report
+        .and_then(|r| r["folders"].as_array())
+        .into_iter()
+        .flatten()
+        .collect();
+    let health = folders
+        .iter()
+        .find(|f| f["name"] == "health")
+        .and_then(|f| f["route"].as_str())
+        .map_or_else(
+            || project.public_path("health"),
+            |r| project.public_path(&example_path(r)),
+        );
     println!("try, in another terminal:");
-    println!("  curl -i localhost:{port}{health}");
-    // Under a profile functions have no folders to name one by; health is anonymous.
-    if path != health {
-        println!("  curl -i localhost:{port}{path}                      # 401: no token");
+    println!("  curl -i {base}{health}");
+    let guarded = |f: &&&serde_json::Value| {
+        f["rules"]
+            .as_str()
+            .is_some_and(|r| !r.ends_with("-> anonymous") && !r.contains("-> deny"))
+            && f["route"].as_str().is_some_and(|r| !r.contains("{*"))
+    };
+    let mcp = folders.iter().filter(guarded).find(|f| f["mcp"] == true);
+    let function = folders.iter().filter(guarded).find(|f| {
+        f["methods"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m == "GET"))
+    });
+    let Some(target) = mcp.or(function) else {
+        println!("  TOKEN=$(cargo funcgate token --claim upn=ada@contoso.com)");
+        println!("tokens with any claims: cargo funcgate token --help");
+        return;
+    };
+    let path = project.public_path(&example_path(target["route"].as_str().unwrap_or_default()));
+    let claims = |name: &str| -> Vec<&str> {
+        target["token"][name]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .collect()
+    };
+    let (scopes, roles, acrs) = (claims("scp"), claims("roles"), claims("acrs"));
+    let mut options = String::new();
+    if !scopes.is_empty() {
+        options += &format!(" --scp '{}'", scopes.join(" "));
     }
-    println!("  TOKEN=$(cargo funcgate token --scp Api.Read --claim upn=ada@contoso.com)");
-    if path != health {
-        println!("  curl -i -H \"Authorization: Bearer $TOKEN\" localhost:{port}{path}");
+    if !roles.is_empty() {
+        options += &format!(" --roles '{}'", roles.join(","));
     }
-    println!("tokens with any claims: cargo funcgate token --help");
+    if let Some(context) = acrs.first() {
+        options += &format!(" --claim 'acrs=[\"{context}\"]'");
+    }
+    let name = target["name"].as_str().unwrap_or_default();
+    let rules = target["rules"].as_str().unwrap_or_default();
+    if mcp.is_some() {
+        println!("  # MCP server {name}: {rules} (each tool has its own rule too)");
+    } else {
+        println!("  # function {name}: {rules}");
+    }
+    println!("  TOKEN=$(cargo funcgate token{options} --claim upn=ada@contoso.com)");
+    if mcp.is_some() {
+        println!(
+            "  curl -i {base}{path} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n    -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2025-11-25' \\\n    -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}'"
+        );
+    } else {
+        println!("  curl -i {base}{path}                      # 401: no token");
+        println!("  curl -i -H \"Authorization: Bearer $TOKEN\" {base}{path}");
+    }
+    println!("tokens with any claims (--roles, --claim): cargo funcgate token --help");
+}
+
+/// A path a route template matches, without its leading `/`: optional parameters left out,
+/// others given `1` (`orders/{id:int}` → `orders/1`, `hello/{id?}` → `hello`).
+fn example_path(template: &str) -> String {
+    template
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|segment| !(segment.starts_with('{') && segment.ends_with("?}")))
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "1"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }

@@ -96,6 +96,17 @@ pub struct Alternative {
     pub acrs: Vec<String>,
 }
 
+/// Claims that pass a policy, as [`Policy::passing_claims`] picks them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct PassingClaims<'p> {
+    /// For `scp`.
+    pub(crate) scopes: Vec<&'p str>,
+    /// For `roles`.
+    pub(crate) roles: Vec<&'p str>,
+    /// For `acrs`.
+    pub(crate) acrs: Vec<&'p str>,
+}
+
 /// What a function demands of its callers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Policy {
@@ -221,6 +232,30 @@ impl Policy {
             })
             .map(String::as_str)
             .collect()
+    }
+
+    /// The claims a token needs to pass by the first alternative (each `any of` term's first
+    /// name, each `all of` term's every name, the first context): for `cargo funcgate dev`'s
+    /// token hint. Empty for a rule any token passes, and for anonymous and deny.
+    pub(crate) fn passing_claims(&self) -> PassingClaims<'_> {
+        let mut claims = PassingClaims::default();
+        let Policy::Require(alternatives) = self else {
+            return claims;
+        };
+        let Some(first) = alternatives.first() else {
+            return claims;
+        };
+        for term in &first.terms {
+            let (into, names) = match term {
+                Requirement::AnyScope(n) => (&mut claims.scopes, &n[..n.len().min(1)]),
+                Requirement::AllScopes(n) => (&mut claims.scopes, &n[..]),
+                Requirement::AnyRole(n) => (&mut claims.roles, &n[..n.len().min(1)]),
+                Requirement::AllRoles(n) => (&mut claims.roles, &n[..]),
+            };
+            into.extend(names.iter().map(String::as_str));
+        }
+        claims.acrs.extend(first.acrs.first().map(String::as_str));
+        claims
     }
 
     /// True when the function can be called without a token.
@@ -552,6 +587,33 @@ mod tests {
             roles: roles.iter().map(|s| s.to_string()).collect(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             ..Identity::empty(TokenVersion::V2)
+        }
+    }
+
+    #[test]
+    fn passing_claims_pass_by_the_first_alternative() {
+        let claims = |rule: &str| {
+            let policy = Policy::parse(rule).unwrap();
+            let c = policy.passing_claims();
+            (c.scopes.join(" "), c.roles.join(","), c.acrs.join(","))
+        };
+        let owned = |(s, r, a): (&str, &str, &str)| (s.to_owned(), r.to_owned(), a.to_owned());
+        assert_eq!(claims("scopes:A,B|roles:R"), owned(("A", "", "")));
+        assert_eq!(claims("all-scopes:A,B&roles:R,S"), owned(("A B", "R", "")));
+        assert_eq!(claims("roles:R&acrs:c1"), owned(("", "R", "c1")));
+        assert_eq!(claims("all-roles:R,S"), owned(("", "R,S", "")));
+        for none in ["authenticated", "anonymous", "deny"] {
+            assert_eq!(claims(none), owned(("", "", "")), "{none}");
+        }
+        // What it picks passes.
+        for rule in [
+            "scopes:A,B|roles:R",
+            "all-scopes:A,B&roles:R,S",
+            "all-roles:R,S",
+        ] {
+            let policy = Policy::parse(rule).unwrap();
+            let c = policy.passing_claims();
+            assert!(policy.check(&who(&c.roles, &c.scopes)).is_ok(), "{rule}");
         }
     }
 
