@@ -68,7 +68,7 @@ pub(crate) fn run(args: &DevArgs) -> Result<ExitCode, Failure> {
                 // the scopes their rules (and an MCP server's tools) name.
                 if !hinted {
                     let report = crate::check::describe(&exe, &project.root, &settings).ok();
-                    print_hints(&project, report.as_ref());
+                    print_hints(&project, report.as_ref(), args.issuer_port);
                     hinted = true;
                 }
                 let child = start(&exe, &project.root, &settings)?;
@@ -175,8 +175,14 @@ fn print_settings(project: &Project, settings: &[(String, String)], issuer_port:
 /// What to try against the running app: `report` is its `--funcgate-check` description
 /// (`None` when it gave none: the health check only). An MCP server first, as a team that
 /// wrote one wants to call it; otherwise a function a token is needed for.
-fn print_hints(project: &Project, report: Option<&serde_json::Value>) {
+fn print_hints(project: &Project, report: Option<&serde_json::Value>, issuer_port: u16) {
     let base = format!("localhost:{}", project.local_port());
+    // `cargo funcgate token` signs for the default port unless told another.
+    let mut options = if issuer_port == DEFAULT_ISSUER_PORT {
+        String::new()
+    } else {
+        format!(" --issuer-port {issuer_port}")
+    };
     let folders: Vec<&serde_json::Value> = report
         .and_then(|r| r["folders"].as_array())
         .into_iter()
@@ -205,7 +211,7 @@ fn print_hints(project: &Project, report: Option<&serde_json::Value>) {
             .is_some_and(|m| m.iter().any(|m| m == "GET"))
     });
     let Some(target) = mcp.or(function) else {
-        println!("  TOKEN=$(cargo funcgate token --claim upn=ada@contoso.com)");
+        println!("  TOKEN=$(cargo funcgate token{options} --claim upn=ada@contoso.com)");
         println!("tokens with any claims: cargo funcgate token --help");
         return;
     };
@@ -219,7 +225,6 @@ fn print_hints(project: &Project, report: Option<&serde_json::Value>) {
             .collect()
     };
     let (scopes, roles, acrs) = (claims("scp"), claims("roles"), claims("acrs"));
-    let mut options = String::new();
     if !scopes.is_empty() {
         options += &format!(" --scp '{}'", scopes.join(" "));
     }

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 
 mod common;
-use common::{edit, funcgate, new_app, run_funcgate};
+use common::{edit, funcgate, new_app, new_mcp_app, run_funcgate};
 
 /// The problem lines `check` prints (it exits 1 when there are any), and what it wrote to
 /// stderr (cargo's own output when the build fails), for a failing test to show.
@@ -111,27 +111,8 @@ fn a_setting_that_stops_start_up() {
 
 #[test]
 fn an_mcp_server_any_token_may_connect_to() {
-    let (_dir, app) = new_app("check-mcp");
     // On the MCP profile, without folders; the server keeps its default rule.
-    std::fs::write(
-        app.join("host.json"),
-        r#"{"version": "2.0", "configurationProfile": "mcp-custom-handler",
-            "customHandler": {"description": {"defaultExecutablePath": "check-mcp"},
-            "http": {"defaultAuthorizationLevel": "anonymous"}}}"#,
-    )
-    .unwrap();
-    for folder in ["health", "hello"] {
-        std::fs::remove_dir_all(app.join(folder)).unwrap();
-    }
-    edit(&app, "src/lib.rs", |t| {
-        t.replace(
-            ".function(builtin::health()),",
-            ".function(builtin::health())
-            .mcp(funcgate::mcp::Mcp::new(\"orders\").tool(
-                funcgate::mcp::Tool::new(\"ping\", ping).rules(\"scopes:Orders.Read\"),
-            )),",
-        ) + "\nasync fn ping(_: (), _req: funcgate::Request) -> String {\n    \"pong\".to_owned()\n}\n"
-    });
+    let (_dir, app) = new_mcp_app("check-mcp");
     one(
         &app,
         "MCP server orders: any token of the tenant may connect, list its tools",

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{edit, funcgate, new_app, target_dir};
+use common::{edit, new_mcp_app, target_dir};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -26,26 +26,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn the_hint_on_an_mcp_app_lists_its_tools() {
-    let (_dir, app) = new_app("dev-mcp");
-    std::fs::write(
-        app.join("host.json"),
-        r#"{"version": "2.0", "configurationProfile": "mcp-custom-handler",
-            "customHandler": {"description": {"defaultExecutablePath": "dev-mcp"},
-            "http": {"defaultAuthorizationLevel": "anonymous"}}}"#,
-    )
-    .unwrap();
-    for folder in ["health", "hello"] {
-        std::fs::remove_dir_all(app.join(folder)).unwrap();
-    }
-    edit(&app, "src/lib.rs", |t| {
-        t.replace(
-            ".function(builtin::health()),",
-            ".function(builtin::health())
-            .mcp(funcgate::mcp::Mcp::new(\"orders\").tool(
-                funcgate::mcp::Tool::new(\"ping\", ping).rules(\"scopes:Orders.Read\"),
-            )),",
-        ) + "\nasync fn ping(_: (), _req: funcgate::Request) -> String {\n    \"pong\".to_owned()\n}\n"
-    });
+    let (_dir, app) = new_mcp_app("dev-mcp");
     let port = free_port();
     edit(&app, "local.settings.json", |t| {
         let mut settings: serde_json::Value = serde_json::from_str(&t).unwrap();
@@ -108,19 +89,22 @@ fn the_hint_on_an_mcp_app_lists_its_tools() {
             "{text}"
         );
 
-        // The token the hint names, and the call it prints, answer with the tool.
-        let token = funcgate(
-            &app,
-            &[
-                "token",
-                "--issuer-port",
-                &issuer_port,
-                "--scp",
-                "Orders.Read",
-                "--claim",
-                "upn=ada@contoso.com",
-            ],
-        );
+        // The token line as printed, run by a shell with this cargo-funcgate on its PATH.
+        let tool = std::path::Path::new(env!("CARGO_BIN_EXE_cargo-funcgate"));
+        let path = std::env::join_paths(std::iter::once(tool.parent().unwrap().to_owned()).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .unwrap();
+        let minted = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{}; printf %s \"$TOKEN\"", token_line.trim()))
+            .current_dir(&app)
+            .env("PATH", path)
+            .env("CARGO_TARGET_DIR", target_dir())
+            .output()
+            .unwrap();
+        let token = String::from_utf8_lossy(&minted.stdout).into_owned();
+        assert!(token.split('.').count() == 3, "{token_line}: {minted:?}");
         let http = reqwest::blocking::Client::builder()
             .no_proxy()
             .build()

@@ -57,6 +57,36 @@ pub fn new_app(name: &str) -> (tempfile::TempDir, PathBuf) {
     (outside, app)
 }
 
+/// A new app called `name` turned into an MCP app: host.json on the `mcp-custom-handler`
+/// profile, its function folders deleted (the profile routes without them), and a server
+/// `orders` whose one tool, `ping`, needs the scope `Orders.Read`; the server keeps its default
+/// rule (any token may connect).
+pub fn new_mcp_app(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let (dir, app) = new_app(name);
+    std::fs::write(
+        app.join("host.json"),
+        format!(
+            r#"{{"version": "2.0", "configurationProfile": "mcp-custom-handler",
+            "customHandler": {{"description": {{"defaultExecutablePath": "{name}"}},
+            "http": {{"defaultAuthorizationLevel": "anonymous"}}}}}}"#
+        ),
+    )
+    .unwrap();
+    for folder in ["health", "hello"] {
+        std::fs::remove_dir_all(app.join(folder)).unwrap();
+    }
+    edit(&app, "src/lib.rs", |t| {
+        t.replace(
+            ".function(builtin::health()),",
+            ".function(builtin::health())
+            .mcp(funcgate::mcp::Mcp::new(\"orders\").tool(
+                funcgate::mcp::Tool::new(\"ping\", ping).rules(\"scopes:Orders.Read\"),
+            )),",
+        ) + "\nasync fn ping(_: (), _req: funcgate::Request) -> String {\n    \"pong\".to_owned()\n}\n"
+    });
+    (dir, app)
+}
+
 /// Edits a file of the app.
 pub fn edit(app: &Path, file: &str, change: impl FnOnce(String) -> String) {
     let path = app.join(file);
