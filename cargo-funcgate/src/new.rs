@@ -81,13 +81,12 @@ impl Source {
     /// and into the workflows' shell lines, where a quote, a space or a `;` would break them.
     fn of(args: &NewArgs) -> Result<Source, Failure> {
         if let Some(path) = &args.funcgate_path {
-            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-            if path
-                .to_str()
-                .is_none_or(|p| p.chars().any(char::is_control))
-            {
+            // Absolute, as the app is made in another folder than the one it was given from.
+            let path = std::fs::canonicalize(path)
+                .map_err(|e| format!("--funcgate-path {}: {e}", path.display()))?;
+            if path.to_str().is_none() {
                 return Err(format!(
-                    "--funcgate-path {:?}: the path must be text without control characters",
+                    "--funcgate-path {}: Cargo.toml can only hold a path that is UTF-8",
                     path.display()
                 ));
             }
@@ -117,13 +116,15 @@ impl Source {
     /// The dependency's fields after `funcgate = { `.
     fn fields(&self) -> String {
         match self {
-            Source::Path(path) => format!("path = {:?}", path.display().to_string()),
+            Source::Path(path) => format!("path = {}", toml_string(&path.to_string_lossy())),
             Source::Git {
                 url,
                 rev: Some(rev),
-            } => format!("git = {url:?}, rev = {rev:?}"),
-            Source::Git { url, rev: None } => format!("git = {url:?}, branch = \"main\""),
-            Source::Version(v) => format!("version = {v:?}"),
+            } => format!("git = {}, rev = {}", toml_string(url), toml_string(rev)),
+            Source::Git { url, rev: None } => {
+                format!("git = {}, branch = \"main\"", toml_string(url))
+            }
+            Source::Version(v) => format!("version = {}", toml_string(v)),
         }
     }
 
@@ -140,6 +141,12 @@ impl Source {
             Source::Version(v) => format!("cargo-funcgate --version {v}"),
         }
     }
+}
+
+/// `text` as a TOML string, quoted and escaped as TOML's own writer does (a path may hold
+/// any character).
+fn toml_string(text: &str) -> String {
+    toml_edit::Value::from(text).to_string()
 }
 
 /// A git URL as cargo and git take it (`https://...`, `ssh://...`, `git@host:org/repo.git`):
@@ -159,8 +166,8 @@ fn check_git_url(url: &str) -> Result<(), Failure> {
     }
 }
 
-/// A commit (its 40 hex digits) or a branch or tag name as git allows them, kept to the
-/// characters that need no quoting.
+/// A commit (its 40 hex digits) or a branch or tag name, kept to the characters such names
+/// usually have, which need no quoting in a shell line (git allows more).
 fn check_rev(rev: &str) -> Result<(), Failure> {
     let hex = rev.bytes().all(|b| b.is_ascii_hexdigit());
     let fine = if hex && rev.len() > 40 {
@@ -185,14 +192,15 @@ fn check_rev(rev: &str) -> Result<(), Failure> {
     }
 }
 
-/// A version or version requirement as `cargo install --version` takes it (`0.2.0`, `=0.2.0`,
-/// `^0.2`).
+/// A version as both `Cargo.toml` and `cargo install --version` (in the deploy workflow, an
+/// unquoted shell word) take it: a whole version (`0.2.0`; cargo install refuses `0.2` bare),
+/// or one `=`, `^` or `~` requirement (`^0.2`).
 fn check_version(version: &str) -> Result<(), Failure> {
-    let digits = version.trim_start_matches(['=', '^', '~']);
-    let fine = digits.starts_with(|c: char| c.is_ascii_digit())
-        && digits
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.+".contains(&b));
+    let fine = if version.starts_with(['=', '^', '~']) {
+        !version.contains([',', ' ']) && semver::VersionReq::parse(version).is_ok()
+    } else {
+        semver::Version::parse(version).is_ok()
+    };
     if fine {
         Ok(())
     } else {
@@ -283,7 +291,7 @@ pub(crate) fn run(args: &NewArgs) -> Result<ExitCode, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_git_url, check_rev, check_version};
+    use super::{check_git_url, check_rev, check_version, toml_string};
 
     #[test]
     fn repository_urls() {
@@ -336,11 +344,39 @@ mod tests {
 
     #[test]
     fn versions() {
-        for fine in ["0.2.0", "=0.2.0", "^0.2", "0.2.0-rc.1", "~0.2"] {
+        for fine in ["0.2.0", "=0.2.0", "^0.2", "0.2.0-rc.1", "~0.2", "=0.2"] {
             assert!(check_version(fine).is_ok(), "{fine}");
         }
-        for bad in ["", ">=0.2", "0.2 ; id", "latest", "=", "0.2\"x"] {
+        for bad in [
+            "",
+            ">=0.2",
+            "0.2 ; id",
+            "latest",
+            "=",
+            "0.2\"x",
+            "0.2",
+            "0",
+            "==0.2",
+            "=^0.2",
+            "^0.2, <0.3",
+        ] {
             assert!(check_version(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn paths_are_written_as_toml_reads_them() {
+        for path in [
+            "/home/ada/funcgate",
+            "/Users/Rene\u{301}/funcgate",
+            "/tmp/a\"b\\c",
+            "/tmp/zero\u{200b}width",
+            "/tmp/tab\there",
+        ] {
+            let line = format!("path = {}", toml_string(path));
+            let read: toml_edit::DocumentMut =
+                line.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(read["path"].as_str(), Some(path), "{line}");
         }
     }
 }
