@@ -307,16 +307,6 @@ impl<S: Send + Sync + 'static> App<S> {
                     .map(|f| {
                         let rules = policies.get(&f.name);
                         let mount = self.functions.find(&f.name).and_then(|r| r.mcp.as_ref());
-                        // Claims of a token that passes the rule of the folder's first method
-                        // (an MCP server's: with every scope its tools name, so a tools/list
-                        // lists them), for `cargo funcgate dev`'s token hint.
-                        let first = f.methods.as_ref().and_then(|m| m.first());
-                        let mut token = rules
-                            .map(|r| r.for_method(first.map_or("GET", String::as_str)).passing_claims())
-                            .unwrap_or_default();
-                        token.scopes.extend(mount.iter().flat_map(|m| m.tool_scopes.iter().map(String::as_str)));
-                        let mut seen = std::collections::HashSet::new();
-                        token.scopes.retain(|s| seen.insert(*s));
                         serde_json::json!({
                             "name": f.name,
                             "route": f.route.template,
@@ -325,7 +315,8 @@ impl<S: Send + Sync + 'static> App<S> {
                             "rules": rules.map(|r| r.describe(f.methods.as_deref())),
                             "any_token": rules.map(|r| r.methods_any_token_passes(f.methods.as_deref())).unwrap_or_default(),
                             "mcp": mount.is_some(),
-                            "token": {"scp": token.scopes, "roles": token.roles, "acrs": token.acrs},
+                            "path": layout.public_path(&f.name),
+                            "try": rules.and_then(|r| first_call(layout, f, r, mount)),
                         })
                     })
                     .collect();
@@ -339,6 +330,38 @@ impl<S: Send + Sync + 'static> App<S> {
         println!("{out}");
         code
     }
+}
+
+/// What `cargo funcgate dev` suggests calling first on a function or MCP server: the method
+/// (a server's `POST`, a function's `GET`), the path (optional parameters left out, under the
+/// route prefix), and the claims of a token `rules` let through by their first alternative
+/// (a server's with every scope its tools name, so that a `tools/list` lists them). `None`
+/// when that method needs no token or is denied, or the route has a required parameter.
+fn first_call(
+    layout: &crate::layout::Layout,
+    f: &crate::layout::FunctionDef,
+    rules: &crate::auth::policy::MethodRules,
+    mount: Option<&crate::functions::McpMount>,
+) -> Option<serde_json::Value> {
+    let method = if mount.is_some() { "POST" } else { "GET" };
+    let policy = rules.for_method(method);
+    if !f.accepts(method) || !policy.needs_token() {
+        return None;
+    }
+    let path = layout.public_path(&f.name)?;
+    let mut token = policy.passing_claims();
+    token.scopes.extend(
+        mount
+            .iter()
+            .flat_map(|m| m.tool_scopes.iter().map(String::as_str)),
+    );
+    let mut seen = std::collections::HashSet::new();
+    token.scopes.retain(|s| seen.insert(*s));
+    Some(serde_json::json!({
+        "method": method,
+        "path": path,
+        "token": {"scp": token.scopes, "roles": token.roles, "acrs": token.acrs},
+    }))
 }
 
 /// Serves `state` on `listener` until the returned server is stopped; call inside an actix

@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::Args;
 use funcgate::testing::IdentityProvider;
 use notify::{RecursiveMode, Watcher};
+use serde_json::{Value, json};
 
 use crate::Failure;
 use crate::project::Project;
@@ -64,14 +65,15 @@ pub(crate) fn run(args: &DevArgs) -> Result<ExitCode, Failure> {
     loop {
         let mut child = match project.build(&[]) {
             Ok(exe) => {
-                // What to try, once, from what the built app says of itself: its routes and
-                // the scopes their rules (and an MCP server's tools) name.
+                // What to try, from what the built app says of itself; again after a rebuild
+                // until it could describe itself (a setting stopped it, say). Printed before
+                // the app starts, so its log follows the hints rather than splitting them.
                 if !hinted {
                     let report = crate::check::describe(&exe, &project.root, &settings).ok();
-                    print_hints(&project, report.as_ref(), args.issuer_port);
-                    hinted = true;
+                    hinted = print_hints(&project, report.as_ref(), args.issuer_port);
                 }
                 let child = start(&exe, &project.root, &settings)?;
+                // At once: a stop (Ctrl-C) from here on stops the app too.
                 running.store(child.id(), Ordering::SeqCst);
                 Some(child)
             }
@@ -172,18 +174,14 @@ fn print_settings(project: &Project, settings: &[(String, String)], issuer_port:
     }
 }
 
-/// What to try against the running app: `report` is its `--funcgate-check` description
-/// (`None` when it gave none: the health check only). An MCP server first, as a team that
-/// wrote one wants to call it; otherwise a function a token is needed for.
-fn print_hints(project: &Project, report: Option<&serde_json::Value>, issuer_port: u16) {
+/// What to try against the running app, from `report`, its `--funcgate-check` description:
+/// the health check, then a first call to an MCP server (what a team that wrote one wants to
+/// call) or else to a function, with a token its rule lets through, as the app computed them
+/// (`try`: method, path under the route prefix, claims). False when the app described no
+/// routes (it did not start, or is built on a funcgate without `try`): only the generic lines.
+fn print_hints(project: &Project, report: Option<&Value>, issuer_port: u16) -> bool {
     let base = format!("localhost:{}", project.local_port());
-    // `cargo funcgate token` signs for the default port unless told another.
-    let mut options = if issuer_port == DEFAULT_ISSUER_PORT {
-        String::new()
-    } else {
-        format!(" --issuer-port {issuer_port}")
-    };
-    let folders: Vec<&serde_json::Value> = report
+    let folders: Vec<&Value> = report
         .and_then(|r| r["folders"].as_array())
         .into_iter()
         .flatten()
@@ -191,82 +189,105 @@ fn print_hints(project: &Project, report: Option<&serde_json::Value>, issuer_por
     let health = folders
         .iter()
         .find(|f| f["name"] == "health")
-        .and_then(|f| f["route"].as_str())
-        .map_or_else(
-            || project.public_path("health"),
-            |r| project.public_path(&example_path(r)),
-        );
+        .and_then(|f| f["path"].as_str())
+        .map_or_else(|| project.public_path("health"), str::to_owned);
     println!("try, in another terminal:");
     println!("  curl -i {base}{health}");
-    let guarded = |f: &&&serde_json::Value| {
-        f["rules"]
-            .as_str()
-            .is_some_and(|r| !r.ends_with("-> anonymous") && !r.contains("-> deny"))
-            && f["route"].as_str().is_some_and(|r| !r.contains("{*"))
+    // `cargo funcgate token` signs for the default port unless told another.
+    let mut options = if issuer_port == DEFAULT_ISSUER_PORT {
+        String::new()
+    } else {
+        format!(" --issuer-port {issuer_port}")
     };
-    let mcp = folders.iter().filter(guarded).find(|f| f["mcp"] == true);
-    let function = folders.iter().filter(guarded).find(|f| {
-        f["methods"]
-            .as_array()
-            .is_some_and(|m| m.iter().any(|m| m == "GET"))
-    });
-    let Some(target) = mcp.or(function) else {
+    let first = |mcp: bool| {
+        folders
+            .iter()
+            .find(|f| f["mcp"] == mcp && f["try"].is_object())
+            .copied()
+    };
+    let Some(target) = first(true).or_else(|| first(false)) else {
         println!("  TOKEN=$(cargo funcgate token{options} --claim upn=ada@contoso.com)");
-        println!("tokens with any claims: cargo funcgate token --help");
-        return;
+        println!("tokens with any claims (--scp, --roles, --claim): cargo funcgate token --help");
+        return folders.iter().any(|f| f.get("path").is_some());
     };
-    let path = project.public_path(&example_path(target["route"].as_str().unwrap_or_default()));
+    let call = &target["try"];
     let claims = |name: &str| -> Vec<&str> {
-        target["token"][name]
+        call["token"][name]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(serde_json::Value::as_str)
+            .filter_map(Value::as_str)
             .collect()
     };
     let (scopes, roles, acrs) = (claims("scp"), claims("roles"), claims("acrs"));
     if !scopes.is_empty() {
-        options += &format!(" --scp '{}'", scopes.join(" "));
+        options += &format!(" --scp={}", shell_word(&scopes.join(" ")));
     }
     if !roles.is_empty() {
-        options += &format!(" --roles '{}'", roles.join(","));
+        options += &format!(" --roles={}", shell_word(&roles.join(",")));
     }
     if let Some(context) = acrs.first() {
-        options += &format!(" --claim 'acrs=[\"{context}\"]'");
+        let claim = format!("acrs={}", json!([context]));
+        options += &format!(" --claim={}", shell_word(&claim));
     }
     let name = target["name"].as_str().unwrap_or_default();
     let rules = target["rules"].as_str().unwrap_or_default();
-    if mcp.is_some() {
+    let path = call["path"].as_str().unwrap_or_default();
+    let url = shell_word(&format!("{base}{path}"));
+    let mcp = target["mcp"] == true;
+    if mcp {
         println!("  # MCP server {name}: {rules} (each tool has its own rule too)");
     } else {
         println!("  # function {name}: {rules}");
     }
     println!("  TOKEN=$(cargo funcgate token{options} --claim upn=ada@contoso.com)");
-    if mcp.is_some() {
+    if mcp {
         println!(
-            "  curl -i {base}{path} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n    -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2025-11-25' \\\n    -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}'"
+            "  curl -i {url} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n    -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2025-11-25' \\\n    -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}'"
         );
     } else {
-        println!("  curl -i {base}{path}                      # 401: no token");
-        println!("  curl -i -H \"Authorization: Bearer $TOKEN\" {base}{path}");
+        println!("  curl -i {url}                      # 401: no token");
+        println!("  curl -i -H \"Authorization: Bearer $TOKEN\" {url}");
     }
-    println!("tokens with any claims (--roles, --claim): cargo funcgate token --help");
+    println!("tokens with any claims (--scp, --roles, --claim): cargo funcgate token --help");
+    true
 }
 
-/// A path a route template matches, without its leading `/`: optional parameters left out,
-/// others given `1` (`orders/{id:int}` → `orders/1`, `hello/{id?}` → `hello`).
-fn example_path(template: &str) -> String {
-    template
-        .trim_start_matches('/')
-        .split('/')
-        .filter(|segment| !(segment.starts_with('{') && segment.ends_with("?}")))
-        .map(|segment| {
-            if segment.starts_with('{') {
-                "1"
-            } else {
-                segment
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+/// `text` as one POSIX shell word: as it is when every character is plain, otherwise in
+/// single quotes (a quote inside written `'\''`).
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._/:@%+=,".contains(&b));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_come_back_as_written() {
+        for text in [
+            "Orders.Read",
+            "A B",
+            "it's",
+            "$HOME",
+            "acrs=[\"c1\"]",
+            "-x",
+            "",
+        ] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", shell_word(text)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{text}");
+        }
+    }
 }

@@ -1,6 +1,6 @@
-//! `cargo funcgate dev`: the app it builds runs, and the commands it prints to try work as
-//! printed. On an MCP app the hint is the server's `tools/list` with a token carrying the
-//! scopes its tools' rules name, so the list is not empty.
+//! `cargo funcgate dev`: the app it builds runs, and the lines it prints to try work as
+//! printed, run by a shell as a user would paste them: the token line mints a token the app
+//! accepts, and the curl it prints is answered.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,45 +9,43 @@
 )]
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{edit, new_mcp_app, target_dir};
+use common::{edit, funcgate, new_app, new_mcp_app, target_dir};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two free loopback ports, both held until both are chosen so they differ.
+fn two_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
-#[test]
-fn the_hint_on_an_mcp_app_lists_its_tools() {
-    let (_dir, app) = new_mcp_app("dev-mcp");
-    let port = free_port();
-    edit(&app, "local.settings.json", |t| {
+/// Runs `cargo funcgate dev --no-watch` in `app` on its own ports, waits for its hints, runs
+/// `check` on the printed lines and the port, then stops dev (and with it the app). Dev's
+/// stderr (cargo's build output) is shown when `check` fails.
+fn with_dev(app: &Path, check: impl FnOnce(&[String], u16)) {
+    let (port, issuer_port) = two_ports();
+    edit(app, "local.settings.json", |t| {
         let mut settings: serde_json::Value = serde_json::from_str(&t).unwrap();
         settings["Host"]["LocalHttpPort"] = serde_json::json!(port);
         settings.to_string()
     });
-    let issuer_port = free_port().to_string();
-
+    let log = tempfile::NamedTempFile::new().unwrap();
     let mut dev = Command::new(env!("CARGO_BIN_EXE_cargo-funcgate"))
-        .args([
-            "funcgate",
-            "dev",
-            "--no-watch",
-            "--issuer-port",
-            &issuer_port,
-        ])
-        .current_dir(&app)
+        .args(["funcgate", "dev", "--no-watch", "--issuer-port"])
+        .arg(issuer_port.to_string())
+        .current_dir(app)
         .env("CARGO_TARGET_DIR", target_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
     // Lines as they come, so a dev that never prints its hints fails the test instead of
@@ -61,82 +59,136 @@ fn the_hint_on_an_mcp_app_lists_its_tools() {
     });
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut printed = Vec::new();
-    let outcome = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                let done = line.starts_with("tokens with any claims");
-                printed.push(line);
-                if done {
-                    break Ok(());
-                }
-            }
-            Err(e) => break Err(e),
+    let mut hinted = false;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        hinted = line.starts_with("tokens with any claims");
+        printed.push(line);
+        if hinted {
+            break;
         }
-    };
-    let result = std::panic::catch_unwind(|| {
-        let text = printed.join("\n");
-        assert!(outcome.is_ok(), "no hints: {text}");
-        assert!(text.contains("# MCP server orders"), "{text}");
-        let token_line = printed
-            .iter()
-            .find(|l| l.trim_start().starts_with("TOKEN=$(cargo funcgate token"))
-            .unwrap_or_else(|| panic!("no token line: {text}"));
-        assert!(token_line.contains("--scp 'Orders.Read'"), "{text}");
-        assert!(
-            text.contains(&format!("curl -i localhost:{port}/mcp "))
-                && text.contains(r#""method":"tools/list""#),
-            "{text}"
-        );
-
-        // The token line as printed, run by a shell with this cargo-funcgate on its PATH.
-        let tool = std::path::Path::new(env!("CARGO_BIN_EXE_cargo-funcgate"));
-        let path = std::env::join_paths(std::iter::once(tool.parent().unwrap().to_owned()).chain(
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-        ))
-        .unwrap();
-        let minted = Command::new("sh")
-            .arg("-c")
-            .arg(format!("{}; printf %s \"$TOKEN\"", token_line.trim()))
-            .current_dir(&app)
-            .env("PATH", path)
-            .env("CARGO_TARGET_DIR", target_dir())
-            .output()
-            .unwrap();
-        let token = String::from_utf8_lossy(&minted.stdout).into_owned();
-        assert!(token.split('.').count() == 3, "{token_line}: {minted:?}");
-        let http = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap();
-        let call = || {
-            http.post(format!("http://127.0.0.1:{port}/mcp"))
-                .bearer_auth(token.trim())
-                .header("Content-Type", "application/json")
-                .header("Accept", "application/json, text/event-stream")
-                .header("MCP-Protocol-Version", "2025-11-25")
-                .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
-                .send()
-        };
-        let started = Instant::now();
-        let answer = loop {
-            match call() {
-                Ok(answer) => break answer,
-                Err(_) if started.elapsed() < Duration::from_secs(30) => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => panic!("the app never answered: {e}"),
-            }
-        };
-        assert_eq!(answer.status(), 200);
-        let listed: serde_json::Value = answer.json().unwrap();
-        assert_eq!(listed["result"]["tools"][0]["name"], "ping", "{listed}");
-    });
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert!(hinted, "no hints: {}", printed.join("\n"));
+        check(&printed, port);
+    }));
     // SIGTERM, which dev passes on to the app it started (a SIGKILL would leave the app on
     // its port).
     let _ = Command::new("kill").arg(dev.id().to_string()).status();
     let _ = dev.wait();
     if let Err(panic) = result {
+        eprintln!(
+            "cargo funcgate dev printed:\n{}\nand on stderr:\n{}",
+            printed.join("\n"),
+            std::fs::read_to_string(log.path()).unwrap_or_default()
+        );
         std::panic::resume_unwind(panic);
     }
+}
+
+/// The printed lines from the `TOKEN=` line on (without the call that shows the 401), as one
+/// shell script, with this cargo-funcgate first on the PATH; what it prints (curl's `-i`
+/// answer).
+fn run_printed(app: &Path, printed: &[String]) -> String {
+    let from = printed
+        .iter()
+        .position(|l| l.trim_start().starts_with("TOKEN=$(cargo funcgate token"))
+        .unwrap_or_else(|| panic!("no token line: {printed:#?}"));
+    let script: Vec<&str> = printed[from..]
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.starts_with("tokens with any claims") && !l.contains("# 401: no token"))
+        .collect();
+    let tool = Path::new(env!("CARGO_BIN_EXE_cargo-funcgate"));
+    let path = std::env::join_paths(std::iter::once(tool.parent().unwrap().to_owned()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script.join("\n"))
+        .current_dir(app)
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The app answers once it has started; dev prints its hints as it starts it.
+fn until_answered(run: impl Fn() -> String) -> String {
+    let started = Instant::now();
+    loop {
+        let answer = run();
+        if answer.starts_with("HTTP/") || started.elapsed() > Duration::from_secs(30) {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn has_curl() -> bool {
+    Command::new("curl").arg("--version").output().is_ok()
+}
+
+#[test]
+fn the_hint_on_an_mcp_app_lists_its_tools() {
+    let (_dir, app) = new_mcp_app("dev-mcp");
+    with_dev(&app, |printed, port| {
+        let text = printed.join("\n");
+        assert!(text.contains("# MCP server orders"), "{text}");
+        assert!(text.contains("--scp=Orders.Read "), "{text}");
+        assert!(
+            text.contains(&format!("curl -i localhost:{port}/mcp "))
+                && text.contains(r#""method":"tools/list""#),
+            "{text}"
+        );
+        if !has_curl() {
+            eprintln!("no curl here: the printed lines are checked as text only");
+            return;
+        }
+        let answer = until_answered(|| run_printed(&app, printed));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains(r#""name":"ping""#), "{answer}");
+    });
+}
+
+#[test]
+fn the_hint_on_a_function_app_calls_its_guarded_get() {
+    let (_dir, app) = new_app("dev-fn");
+    // hello open to all; the one guarded function wants a role and step-up for GET, and a
+    // scope for POST (named first, which the hint's GET must not take).
+    edit(&app, "src/functions/hello.rs", |t| {
+        let rules = "GET,HEAD=scopes:Api.Read|roles:Api.Read;POST,PUT,PATCH,DELETE=scopes:Api.Write|roles:Api.Write";
+        assert!(t.contains(rules), "{t}");
+        t.replace(rules, "GET,HEAD=anonymous")
+    });
+    funcgate(
+        &app,
+        &[
+            "function",
+            "stock",
+            "--rules",
+            "POST=scopes:Stock.Write;GET=roles:Stock.Read&acrs:c1",
+        ],
+    );
+    with_dev(&app, |printed, port| {
+        let text = printed.join("\n");
+        assert!(text.contains("# function stock"), "{text}");
+        let token_line = printed.iter().find(|l| l.contains("TOKEN=$(")).unwrap();
+        assert!(
+            token_line.contains("--roles=Stock.Read --claim='acrs=[\"c1\"]'"),
+            "{text}"
+        );
+        assert!(!token_line.contains("Stock.Write"), "{text}");
+        assert!(
+            text.contains(&format!("curl -i localhost:{port}/api/stock ")),
+            "the route prefix, no optional parameter: {text}"
+        );
+        if !has_curl() {
+            eprintln!("no curl here: the printed lines are checked as text only");
+            return;
+        }
+        let answer = until_answered(|| run_printed(&app, printed));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    });
 }

@@ -258,6 +258,11 @@ impl Policy {
         claims
     }
 
+    /// True when a token is needed and may pass (neither anonymous nor denied).
+    pub(crate) fn needs_token(&self) -> bool {
+        matches!(self, Policy::Require(_))
+    }
+
     /// True when the function can be called without a token.
     pub(crate) fn is_anonymous(&self) -> bool {
         matches!(self, Policy::Anonymous)
