@@ -336,7 +336,8 @@ impl<S: Send + Sync + 'static> App<S> {
 /// (a server's `POST`, a function's `GET`), the path (optional parameters left out, under the
 /// route prefix), and the claims of a token `rules` let through by their first alternative
 /// (a server's with every scope its tools name, so that a `tools/list` lists them). `None`
-/// when that method needs no token or is denied, or the route has a required parameter.
+/// when the folder does not take that method, the method is denied or (for a function) needs
+/// no token, the route has a required parameter, or that path reaches another function.
 fn first_call(
     layout: &crate::layout::Layout,
     f: &crate::layout::FunctionDef,
@@ -345,10 +346,18 @@ fn first_call(
 ) -> Option<serde_json::Value> {
     let method = if mount.is_some() { "POST" } else { "GET" };
     let policy = rules.for_method(method);
-    if !f.accepts(method) || !policy.needs_token() {
+    // An open server still has tools with rules: a token with their scopes lists them.
+    let worth_it = policy.needs_token()
+        || (policy.is_anonymous() && mount.is_some_and(|m| !m.tool_scopes.is_empty()));
+    if !f.accepts(method) || !worth_it {
         return None;
     }
     let path = layout.public_path(&f.name)?;
+    // The path as the host routes it: an optional parameter before a literal, or a literal
+    // route of another function, would send the call elsewhere.
+    layout
+        .route(method, &path)
+        .filter(|routed| routed.function.name == f.name)?;
     let mut token = policy.passing_claims();
     token.scopes.extend(
         mount
@@ -405,4 +414,53 @@ fn init_logging() {
 /// An MCP server's name, before it is bound.
 fn mcp_name<S: Send + Sync + 'static, H: rmcp::ServerHandler>(mcp: &Mcp<S, H>) -> String {
     mcp.name().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::first_call;
+    use crate::auth::policy::MethodRules;
+    use crate::layout::Layout;
+
+    #[test]
+    fn the_first_call_is_a_path_that_reaches_the_function() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("host.json"),
+            r#"{"version":"2.0","configurationProfile":"mcp-custom-handler","customHandler":{"http":{"defaultAuthorizationLevel":"anonymous"}}}"#,
+        )
+        .unwrap();
+        let mut layout = Layout::load(dir.path(), &HashMap::new()).unwrap();
+        let get = Some(vec!["GET".to_owned()]);
+        for (name, template, methods) in [
+            ("items", "orders/{id?}/items", get.clone()),
+            ("orders", "orders", get.clone()),
+            ("lone", "lone/{id?}", get.clone()),
+            ("needs", "needs/{id}", get),
+            ("poster", "poster", Some(vec!["POST".to_owned()])),
+        ] {
+            assert!(layout.add_folderless(name, template, methods).unwrap());
+        }
+        let rules = MethodRules::parse("GET,HEAD=roles:R&acrs:c1;POST=scopes:W").unwrap();
+        let first = |name: &str| {
+            let f = layout.function(name).unwrap();
+            first_call(&layout, f, &rules, None)
+        };
+        assert_eq!(
+            first("lone").unwrap(),
+            serde_json::json!({"method": "GET", "path": "/lone",
+                "token": {"scp": [], "roles": ["R"], "acrs": ["c1"]}})
+        );
+        assert_eq!(first("orders").unwrap()["path"], "/orders");
+        // "/orders" is the literal route's, not this one's.
+        assert_eq!(first("items"), None);
+        // No path without a value for `id`; no GET to suggest.
+        assert_eq!(first("needs"), None);
+        assert_eq!(first("poster"), None);
+        let open = MethodRules::parse("GET,HEAD=anonymous").unwrap();
+        let f = layout.function("lone").unwrap();
+        assert_eq!(first_call(&layout, f, &open, None), None);
+    }
 }

@@ -192,7 +192,7 @@ fn print_hints(project: &Project, report: Option<&Value>, issuer_port: u16) -> b
         .and_then(|f| f["path"].as_str())
         .map_or_else(|| project.public_path("health"), str::to_owned);
     println!("try, in another terminal:");
-    println!("  curl -i {base}{health}");
+    println!("  curl -i {}", shell_word(&format!("{base}{health}")));
     // `cargo funcgate token` signs for the default port unless told another.
     let mut options = if issuer_port == DEFAULT_ISSUER_PORT {
         String::new()

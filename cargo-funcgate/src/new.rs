@@ -84,6 +84,12 @@ impl Source {
             // Absolute, as the app is made in another folder than the one it was given from.
             let path = std::fs::canonicalize(path)
                 .map_err(|e| format!("--funcgate-path {}: {e}", path.display()))?;
+            if !path.join("Cargo.toml").is_file() {
+                return Err(format!(
+                    "--funcgate-path {}: not a funcgate checkout (no Cargo.toml)",
+                    path.display()
+                ));
+            }
             if path.to_str().is_none() {
                 return Err(format!(
                     "--funcgate-path {}: Cargo.toml can only hold a path that is UTF-8",
@@ -197,7 +203,8 @@ fn check_rev(rev: &str) -> Result<(), Failure> {
 /// or one `=`, `^` or `~` requirement (`^0.2`).
 fn check_version(version: &str) -> Result<(), Failure> {
     let fine = if version.starts_with(['=', '^', '~']) {
-        !version.contains([',', ' ']) && semver::VersionReq::parse(version).is_ok()
+        // No `*`: a wildcard semver takes after an operator is a glob to the shell.
+        !version.contains([',', ' ', '*']) && semver::VersionReq::parse(version).is_ok()
     } else {
         semver::Version::parse(version).is_ok()
     };
@@ -359,6 +366,8 @@ mod tests {
             "==0.2",
             "=^0.2",
             "^0.2, <0.3",
+            "^0.*",
+            "=0.2.*",
         ] {
             assert!(check_version(bad).is_err(), "{bad:?}");
         }

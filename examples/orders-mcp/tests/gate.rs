@@ -525,6 +525,43 @@ fn the_check_refuses_what_start_up_refuses() {
     assert!(error.contains("invocation protocol"), "{error}");
 }
 
+#[test]
+fn the_check_says_what_to_call_first() {
+    // `cargo funcgate dev` prints its hints from these: the server's `tools/list` with the
+    // scopes its tools name; nothing for functions that need no token, take no GET, or have a
+    // required route parameter (no path to give).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orders-mcp"))
+        .arg("--funcgate-check")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AUTH_TENANT_ID", TENANT_ID)
+        .env("AUTH_CLIENT_ID", CLIENT_ID)
+        .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{report}");
+    let folder = |name: &str| {
+        report["folders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {report}"))
+            .clone()
+    };
+    assert_eq!(
+        folder("orders")["try"],
+        json!({"method": "POST", "path": "/mcp",
+               "token": {"scp": ["Orders.Read"], "roles": [], "acrs": []}})
+    );
+    assert_eq!(folder("health")["path"], "/health");
+    assert_eq!(folder("find")["path"], "/orders/find");
+    assert_eq!(folder("order")["path"], Value::Null);
+    for quiet in ["health", "find", "order", "oauth-protected-resource"] {
+        assert_eq!(folder(quiet)["try"], Value::Null, "{quiet}");
+    }
+}
+
 /// `body` sent at 2025-11-25 with the bare `Accept` funcgate answers directly, then with a
 /// weighted one that leaves the call to the SDK: each answer's status and body.
 async fn both_paths(app: &TestApp, token: &str, body: &str) -> [(u16, String); 2] {
