@@ -81,7 +81,10 @@ pub(crate) fn problems(project: &Project) -> Vec<String> {
         .flatten()
         .filter_map(|f| f["name"].as_str())
         .collect();
-    for name in &registered {
+    // Unknown when a setting stopped the app before it placed them: every function would
+    // look unrouted, which the setting's own problem already explains.
+    let placing_known = report["folders"].is_array();
+    for name in registered.iter().filter(|_| placing_known) {
         if !folders.iter().any(|f| f.eq_ignore_ascii_case(name))
             && !placed.iter().any(|f| f.eq_ignore_ascii_case(name))
         {

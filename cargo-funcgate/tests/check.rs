@@ -110,6 +110,17 @@ fn a_setting_that_stops_start_up() {
 }
 
 #[test]
+fn a_setting_that_stops_an_mcp_app_is_its_one_problem() {
+    // Its functions have no folders: with the setting wrong they are not placed either, and
+    // are not reported as unrouted on top of it.
+    let (_dir, app) = new_mcp_app("check-mcp-settings");
+    edit(&app, "local.settings.json", |t| {
+        t.replace("\"your-api-client-id\"", "\"\"")
+    });
+    one(&app, "AUTH_CLIENT_ID");
+}
+
+#[test]
 fn an_mcp_server_any_token_may_connect_to() {
     // On the MCP profile, without folders; the server keeps its default rule.
     let (_dir, app) = new_mcp_app("check-mcp");
