@@ -301,6 +301,7 @@ impl<S: Send + Sync + 'static> App<S> {
                 let layout = &settings.layout;
                 out["mode"] = serde_json::json!(layout.mode.to_string());
                 out["profile"] = serde_json::json!(layout.profile);
+                out["names"] = registration_names(&policies, &self.functions);
                 out["folders"] = layout
                     .functions
                     .iter()
@@ -330,6 +331,37 @@ impl<S: Send + Sync + 'static> App<S> {
         println!("{out}");
         code
     }
+}
+
+/// Every scope, role and authentication context the rules in force name (functions', MCP
+/// servers' and their tools'), each once, in order: what the app registration must define.
+fn registration_names(
+    policies: &HashMap<String, crate::auth::policy::MethodRules>,
+    functions: &Registry,
+) -> serde_json::Value {
+    let (mut scopes, mut roles, mut contexts): (Vec<&str>, Vec<&str>, Vec<&str>) =
+        Default::default();
+    let mut names: Vec<&String> = policies.keys().collect();
+    // The map's order is not the registration's: sorted, so the list reads the same each run.
+    names.sort();
+    for name in names {
+        for policy in policies[name].policies() {
+            let found = policy.all_names();
+            scopes.extend(found.scopes);
+            roles.extend(found.roles);
+            contexts.extend(found.acrs);
+        }
+        if let Some(mount) = functions.find(name).and_then(|r| r.mcp.as_ref()) {
+            scopes.extend(mount.tool_scopes.iter().map(String::as_str));
+            roles.extend(mount.tool_roles.iter().map(String::as_str));
+            contexts.extend(mount.tool_contexts.iter().map(String::as_str));
+        }
+    }
+    for list in [&mut scopes, &mut roles, &mut contexts] {
+        let mut seen = std::collections::HashSet::new();
+        list.retain(|n| seen.insert(*n));
+    }
+    serde_json::json!({"scopes": scopes, "roles": roles, "contexts": contexts})
 }
 
 /// What `cargo funcgate dev` suggests calling first on a function or MCP server: the method

@@ -16,9 +16,12 @@ pub(crate) struct CheckArgs {}
 
 pub(crate) fn run(_args: &CheckArgs) -> Result<ExitCode, Failure> {
     let project = Project::find()?;
-    let problems = problems(&project);
+    let (problems, report) = problems(&project);
     for problem in &problems {
         println!("problem: {problem}");
+    }
+    if let Some(line) = report.as_ref().and_then(registration) {
+        println!("{line}");
     }
     if problems.is_empty() {
         println!("no problems found");
@@ -28,14 +31,44 @@ pub(crate) fn run(_args: &CheckArgs) -> Result<ExitCode, Failure> {
     }
 }
 
-/// Every problem, each one line.
-pub(crate) fn problems(project: &Project) -> Vec<String> {
+/// What the app registration must define for the rules in force (the scopes, app roles and
+/// authentication contexts they name), in the setup script's settings; `None` when the rules
+/// name none or the app is built on a funcgate that does not list them.
+fn registration(report: &Value) -> Option<String> {
+    let list = |kind: &str| -> String {
+        report["names"][kind]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (scopes, roles, contexts) = (list("scopes"), list("roles"), list("contexts"));
+    if scopes.is_empty() && roles.is_empty() && contexts.is_empty() {
+        return None;
+    }
+    let mut line =
+        String::from("the rules name, for the app registration (scripts/azure-setup.sh):");
+    for (setting, names) in [("SCOPES", scopes), ("APP_ROLES", roles)] {
+        if !names.is_empty() {
+            line += &format!(" {setting}={names}");
+        }
+    }
+    if !contexts.is_empty() {
+        line += &format!(" and the authentication contexts {contexts} (AUTH_CONTEXT=\"ID:Name\")");
+    }
+    Some(line)
+}
+
+/// Every problem, each one line, and the app's description of itself when it gave one.
+pub(crate) fn problems(project: &Project) -> (Vec<String>, Option<Value>) {
     let mut out = Vec::new();
     let exe = match project.executable() {
         Ok(exe) => exe,
         Err(why) => {
             out.push(why);
-            return out;
+            return (out, None);
         }
     };
     let built = match project.build(&[]) {
@@ -44,14 +77,14 @@ pub(crate) fn problems(project: &Project) -> Vec<String> {
             out.push(format!(
                 "host.json: the executable {exe:?} is not built: {why}"
             ));
-            return out;
+            return (out, None);
         }
     };
     let report = match describe(&built, &project.root, &[]) {
         Ok(report) => report,
         Err(why) => {
             out.push(why);
-            return out;
+            return (out, None);
         }
     };
     if let Some(error) = report["error"].as_str() {
@@ -131,7 +164,7 @@ pub(crate) fn problems(project: &Project) -> Vec<String> {
             "{file} streams a reply (Reply::stream), but host.json does not turn on customHandler.enableProxyingHttpRequest: the host buffers it whole"
         ));
     }
-    out
+    (out, Some(report))
 }
 
 /// The app's own account of itself (`--funcgate-check`), run standalone in `root` as

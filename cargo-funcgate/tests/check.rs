@@ -128,4 +128,13 @@ fn an_mcp_server_any_token_may_connect_to() {
         &app,
         "MCP server orders: any token of the tenant may connect, list its tools",
     );
+    // The registration needs the scope the tool's rule names, beside those of `hello`'s rules
+    // (still registered, placed by its route in code).
+    let out = run_funcgate(&app, &["check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l
+            == "the rules name, for the app registration (scripts/azure-setup.sh): SCOPES=Api.Read,Api.Write,Orders.Read APP_ROLES=Api.Read,Api.Write"),
+        "{text}"
+    );
 }

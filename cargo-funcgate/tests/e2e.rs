@@ -46,7 +46,12 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
 
     // The app's own tests (one per function, on the built executable) pass as generated.
     cargo_test(&app);
-    assert!(funcgate(&app, &["check"]).contains("no problems found"));
+    let checked = funcgate(&app, &["check"]);
+    assert!(checked.contains("no problems found"), "{checked}");
+    assert!(
+        checked.contains(": SCOPES=Api.Read,Api.Write APP_ROLES=Api.Read,Api.Write\n"),
+        "what the generated rules name: {checked}"
+    );
 
     // The package (a dev build: the release profile's LTO is minutes of CPU), checked by
     // the tool itself from the zip, then again here as the host would start it.

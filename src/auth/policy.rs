@@ -258,6 +258,34 @@ impl Policy {
         claims
     }
 
+    /// Every scope, role and authentication context this policy names, each once, in order:
+    /// what the app registration must define (`cargo funcgate check` lists them).
+    pub(crate) fn all_names(&self) -> PassingClaims<'_> {
+        let mut names = PassingClaims::default();
+        let Policy::Require(alternatives) = self else {
+            return names;
+        };
+        for alternative in alternatives {
+            for term in &alternative.terms {
+                let (into, list) = match term {
+                    Requirement::AnyScope(n) | Requirement::AllScopes(n) => (&mut names.scopes, n),
+                    Requirement::AnyRole(n) | Requirement::AllRoles(n) => (&mut names.roles, n),
+                };
+                for name in list {
+                    if !into.contains(&name.as_str()) {
+                        into.push(name);
+                    }
+                }
+            }
+            for context in &alternative.acrs {
+                if !names.acrs.contains(&context.as_str()) {
+                    names.acrs.push(context);
+                }
+            }
+        }
+        names
+    }
+
     /// True when a token is needed and may pass (neither anonymous nor denied).
     pub(crate) fn needs_token(&self) -> bool {
         matches!(self, Policy::Require(_))
@@ -610,6 +638,14 @@ mod tests {
         for none in ["authenticated", "anonymous", "deny"] {
             assert_eq!(claims(none), owned(("", "", "")), "{none}");
         }
+        // Every name of every alternative, each once, for the app registration.
+        let all =
+            Policy::parse("scopes:A,B&acrs:c1|roles:R&scopes:A|all-roles:R,S&acrs:c2").unwrap();
+        let names = all.all_names();
+        assert_eq!(
+            (names.scopes, names.roles, names.acrs),
+            (vec!["A", "B"], vec!["R", "S"], vec!["c1", "c2"])
+        );
         // What it picks passes.
         for rule in [
             "scopes:A,B|roles:R",

@@ -174,6 +174,11 @@ pub(crate) struct McpMount {
     /// Every short scope name its tools' rules accept (the server's own rule is read once
     /// settings may have replaced it).
     pub(crate) tool_scopes: Vec<String>,
+    /// Every role and authentication context its tools' rules name, for what
+    /// `--funcgate-check` says the app registration needs.
+    pub(crate) tool_roles: Vec<String>,
+    /// See `tool_roles`.
+    pub(crate) tool_contexts: Vec<String>,
 }
 
 /// A registered function's call, its state bound.

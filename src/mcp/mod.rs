@@ -216,6 +216,12 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
         // 401's `scope`) and what its metadata lists. Kept in order and repeats; start-up
         // removes those once each is a full value (`state::describe`).
         let tool_scopes: Vec<String> = tools.iter().flat_map(|t| t.scopes.clone()).collect();
+        let (mut tool_roles, mut tool_contexts) = (Vec::new(), Vec::new());
+        for tool in &tools {
+            let names = tool.policy.all_names();
+            tool_roles.extend(names.roles.iter().map(|r| (*r).to_owned()));
+            tool_contexts.extend(names.acrs.iter().map(|c| (*c).to_owned()));
+        }
         let server = Arc::new(Server {
             info: Implementation::new(self.name.clone(), self.version),
             instructions: self.instructions,
@@ -232,6 +238,8 @@ impl<S: Send + Sync + 'static, H: ServerHandler> Mcp<S, H> {
                 McpMount {
                     path: self.path,
                     tool_scopes,
+                    tool_roles,
+                    tool_contexts,
                 },
                 Box::new(move |req| Box::pin(Arc::clone(&transport).serve(req))),
             ),
