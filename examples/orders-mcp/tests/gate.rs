@@ -505,21 +505,30 @@ async fn the_invocation_protocol_is_refused_at_start_up() {
     assert!(err.contains("invocation protocol"), "{err}");
 }
 
-#[test]
-fn the_check_refuses_what_start_up_refuses() {
-    // `cargo funcgate check` runs the app with `--funcgate-check`: a server start-up would
-    // refuse must not pass it.
-    let copy = invocation_copy(env!("CARGO_MANIFEST_DIR")).unwrap();
+/// The app's `--funcgate-check` description of itself (what `cargo funcgate check` and `dev`
+/// read), run in `dir`: its exit code and its JSON.
+fn described(dir: &std::path::Path) -> (Option<i32>, Value) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_orders-mcp"))
         .arg("--funcgate-check")
-        .current_dir(copy.path())
+        .current_dir(dir)
         .env("AUTH_TENANT_ID", TENANT_ID)
         .env("AUTH_CLIENT_ID", CLIENT_ID)
         .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
         .output()
         .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{report}");
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn the_check_refuses_what_start_up_refuses() {
+    // `cargo funcgate check` runs the app with `--funcgate-check`: a server start-up would
+    // refuse must not pass it.
+    let copy = invocation_copy(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let (code, report) = described(copy.path());
+    assert_eq!(code, Some(2), "{report}");
     let error = report["error"].as_str().unwrap_or_default();
     assert!(error.contains("MCP server \"orders\""), "{error}");
     assert!(error.contains("invocation protocol"), "{error}");
@@ -530,16 +539,8 @@ fn the_check_says_what_to_call_first() {
     // `cargo funcgate dev` prints its hints from these: the server's `tools/list` with the
     // scopes its tools name; nothing for functions that need no token, take no GET, or have a
     // required route parameter (no path to give).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orders-mcp"))
-        .arg("--funcgate-check")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("AUTH_TENANT_ID", TENANT_ID)
-        .env("AUTH_CLIENT_ID", CLIENT_ID)
-        .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(out.status.success(), "{report}");
+    let (code, report) = described(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert_eq!(code, Some(0), "{report}");
     let folder = |name: &str| {
         report["folders"]
             .as_array()
@@ -560,6 +561,12 @@ fn the_check_says_what_to_call_first() {
     for quiet in ["health", "find", "order", "oauth-protected-resource"] {
         assert_eq!(folder(quiet)["try"], Value::Null, "{quiet}");
     }
+    // What the app registration must define: the functions' and the tools' names, the
+    // step-up tool's role and context included.
+    assert_eq!(
+        report["names"],
+        json!({"scopes": ["Orders.Read"], "roles": ["Orders.Read", "Orders.Admin"], "contexts": ["c1"]})
+    );
 }
 
 /// `body` sent at 2025-11-25 with the bare `Accept` funcgate answers directly, then with a
