@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::auth::Guard;
-use crate::errors::{ApiError, Detail};
+use crate::errors::{ApiError, Detail, ErrorKind};
 use crate::secrets::cache::SecretCache;
 use crate::telemetry::Telemetry;
 
@@ -56,8 +56,10 @@ impl Services {
     /// `err` as an MCP server answers a refusal (its own rule's, or a tool's): the `scope` of
     /// its `403` names every scope the refusing rule accepts (`accepted`, short or full) as
     /// full values a client can request, or none for a rule of roles only (a role is not a
-    /// scope, and Entra would read a bare name as a Microsoft Graph scope). Other refusals
-    /// (a claims challenge, a missing token) are left as they are.
+    /// scope, and Entra would read a bare name as a Microsoft Graph scope) and none when the
+    /// token was judged on roles (an app-only token, which lacks a role: its client asks for
+    /// `.default` and is granted roles, so a scope would point it nowhere). Other refusals (a
+    /// claims challenge, a missing token) are left as they are.
     pub(crate) fn as_mcp_refusal<'a>(
         &self,
         err: ApiError,
@@ -66,7 +68,11 @@ impl Services {
         if !matches!(err.detail, Detail::Scope(_)) {
             return err;
         }
-        let scopes = full_scopes(accepted, |scope| self.full_scope(scope));
+        let scopes = if err.kind == ErrorKind::ScopeForbidden {
+            full_scopes(accepted, |scope| self.full_scope(scope))
+        } else {
+            Vec::new()
+        };
         if scopes.is_empty() {
             return ApiError {
                 detail: Detail::None,

@@ -158,6 +158,23 @@ async fn a_refused_tool_gets_a_403_naming_every_scope_it_accepts() {
     let c = challenge(&a);
     assert!(c.contains("error=\"insufficient_scope\""), "{c}");
     assert!(!c.contains("scope=\"Orders.Admin"), "{c}");
+    // An app-only token is judged on roles where a rule takes a role or a scope: it lacks a
+    // role, and no scope would help its client (it asks for `.default`).
+    let other_app = idp.token(json!({"roles": ["Other.Thing"]}));
+    let a = app
+        .mcp("/mcp")
+        .bearer(&other_app)
+        .call("get_order", json!({"id": 7}))
+        .await;
+    assert_eq!(
+        (a.status, a.code().as_str()),
+        (403, "AuthorizationRoleForbidden"),
+        "{}",
+        a.body
+    );
+    let c = challenge(&a);
+    assert!(c.contains("error=\"insufficient_scope\""), "{c}");
+    assert!(!c.contains("scope=\""), "{c}");
     // The reader's allowed call still works, and the call line names method, tool, outcome.
     let reader = idp.token(json!({"scp": "Orders.Read"}));
     let a = app
