@@ -61,7 +61,8 @@ pub(crate) struct NewArgs {
     /// Depend on funcgate from this git repository (with --funcgate-rev: a commit on main)
     #[arg(long, conflicts_with = "funcgate_version")]
     funcgate_git: Option<String>,
-    /// The commit (or branch) of --funcgate-git
+    /// The commit of --funcgate-git to build on (its hex digits, or a full ref such as
+    /// refs/tags/v0.1.0; without it, the branch main)
     #[arg(long, requires = "funcgate_git")]
     funcgate_rev: Option<String>,
     /// Depend on this version of funcgate from crates.io
@@ -84,9 +85,10 @@ impl Source {
             // Absolute, as the app is made in another folder than the one it was given from.
             let path = std::fs::canonicalize(path)
                 .map_err(|e| format!("--funcgate-path {}: {e}", path.display()))?;
-            if !path.join("Cargo.toml").is_file() {
+            let manifest = std::fs::read_to_string(path.join("Cargo.toml")).unwrap_or_default();
+            if !manifest.lines().any(|l| l.trim() == "name = \"funcgate\"") {
                 return Err(format!(
-                    "--funcgate-path {}: not a funcgate checkout (no Cargo.toml)",
+                    "--funcgate-path {}: not a funcgate checkout (no Cargo.toml naming the package funcgate)",
                     path.display()
                 ));
             }
@@ -144,6 +146,12 @@ impl Source {
             Source::Git { url, rev: None } => format!("--git {url} --branch main cargo-funcgate"),
             // A path on this machine means nothing in CI: the published tool of this version.
             Source::Path(_) => format!("cargo-funcgate --version {}", env!("CARGO_PKG_VERSION")),
+            // `cargo install` takes a whole version bare, a partial one only with an operator.
+            Source::Version(v)
+                if semver::Version::parse(v).is_err() && !v.starts_with(['=', '^', '~']) =>
+            {
+                format!("cargo-funcgate --version ^{v}")
+            }
             Source::Version(v) => format!("cargo-funcgate --version {v}"),
         }
     }
@@ -172,47 +180,46 @@ fn check_git_url(url: &str) -> Result<(), Failure> {
     }
 }
 
-/// A commit (its 40 hex digits) or a branch or tag name, kept to the characters such names
-/// usually have, which need no quoting in a shell line (git allows more).
+/// A commit as cargo's `rev` takes it: its hex digits (7 to 40), or a full ref
+/// (`refs/tags/v0.1.0`, `refs/heads/release`); cargo looks a bare branch name up as a commit
+/// and fails. Kept to the characters that need no quoting in a shell line.
 fn check_rev(rev: &str) -> Result<(), Failure> {
-    let hex = rev.bytes().all(|b| b.is_ascii_hexdigit());
-    let fine = if hex && rev.len() > 40 {
-        false
-    } else {
-        !rev.is_empty()
+    let commit = (7..=40).contains(&rev.len()) && rev.bytes().all(|b| b.is_ascii_hexdigit());
+    let full_ref = rev.strip_prefix("refs/").is_some_and(|name| {
+        !name.is_empty()
             && rev.len() <= 200
-            && !rev.starts_with(['-', '/', '.'])
+            && !name.starts_with(['-', '/', '.'])
             && !rev.ends_with(['/', '.'])
             && !rev.contains("..")
+            && !rev.contains("//")
             && !rev.ends_with(".lock")
             && rev
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._/".contains(&b))
-    };
-    if fine {
+    });
+    if commit || full_ref {
         Ok(())
     } else {
         Err(format!(
-            "--funcgate-rev {rev:?} is neither a commit (40 hex digits) nor a branch or tag name"
+            "--funcgate-rev {rev:?} is not a commit (7 to 40 hex digits) or a full ref (refs/tags/v0.1.0, refs/heads/NAME): cargo reads a bare branch name as a commit"
         ))
     }
 }
 
-/// A version as both `Cargo.toml` and `cargo install --version` (in the deploy workflow, an
-/// unquoted shell word) take it: a whole version (`0.2.0`; cargo install refuses `0.2` bare),
-/// or one `=`, `^` or `~` requirement (`^0.2`).
+/// A version or one requirement as `Cargo.toml` takes it (`0.1`, `0.1.0`, `=0.1.0`, `^0.1`,
+/// `~0.1`), kept to what is a shell word without quotes in the deploy workflow's
+/// `cargo install --version` (no `*`, `,`, space, `<` or `>`).
 fn check_version(version: &str) -> Result<(), Failure> {
-    let fine = if version.starts_with(['=', '^', '~']) {
-        // No `*`: a wildcard semver takes after an operator is a glob to the shell.
-        !version.contains([',', ' ', '*']) && semver::VersionReq::parse(version).is_ok()
-    } else {
-        semver::Version::parse(version).is_ok()
-    };
+    let fine = !version.contains([',', ' ', '*', '<', '>'])
+        && version
+            .trim_start_matches(['=', '^', '~'])
+            .starts_with(|c: char| c.is_ascii_digit())
+        && semver::VersionReq::parse(version).is_ok();
     if fine {
         Ok(())
     } else {
         Err(format!(
-            "--funcgate-version {version:?} is not a version (0.2.0, =0.2.0 or ^0.2)"
+            "--funcgate-version {version:?} is not a version (0.1, 0.1.0, =0.1.0 or ^0.1)"
         ))
     }
 }
@@ -329,29 +336,50 @@ mod tests {
         for fine in [
             "0123456789abcdef0123456789abcdef01234567",
             "0123456",
-            "main",
-            "release/0.2",
-            "v0.2.0",
+            "refs/tags/v0.2.0",
+            "refs/heads/release/0.2",
         ] {
             assert!(check_rev(fine).is_ok(), "{fine}");
         }
         for bad in [
             "",
             "0123456789abcdef0123456789abcdef012345678",
+            "012345",
+            "main",
+            "release/1.0",
             "-x",
-            "main;id",
-            "a..b",
-            "main branch",
-            "heads/x.lock",
-            "x/",
+            "refs/heads/main;id",
+            "refs/heads/a..b",
+            "refs/heads/main branch",
+            "refs/heads/x.lock",
+            "refs/heads/x/",
+            "refs/",
         ] {
             assert!(check_rev(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
+    fn a_partial_version_is_installed_as_a_requirement() {
+        // `cargo install --version 0.1` is refused; Cargo.toml's "0.1" means ^0.1.
+        let install = |v: &str| super::Source::Version(v.to_owned()).install();
+        assert_eq!(install("0.1"), "cargo-funcgate --version ^0.1");
+        assert_eq!(install("0.1.0"), "cargo-funcgate --version 0.1.0");
+        assert_eq!(install("~0.1"), "cargo-funcgate --version ~0.1");
+    }
+
+    #[test]
     fn versions() {
-        for fine in ["0.2.0", "=0.2.0", "^0.2", "0.2.0-rc.1", "~0.2", "=0.2"] {
+        for fine in [
+            "0.2.0",
+            "=0.2.0",
+            "^0.2",
+            "0.2.0-rc.1",
+            "~0.2",
+            "=0.2",
+            "0.1",
+            "1",
+        ] {
             assert!(check_version(fine).is_ok(), "{fine}");
         }
         for bad in [
@@ -361,9 +389,8 @@ mod tests {
             "latest",
             "=",
             "0.2\"x",
-            "0.2",
-            "0",
             "==0.2",
+            "*",
             "=^0.2",
             "^0.2, <0.3",
             "^0.*",
