@@ -32,31 +32,37 @@ pub(crate) fn run(_args: &CheckArgs) -> Result<ExitCode, Failure> {
 }
 
 /// What the app registration must define for the rules in force (the scopes, app roles and
-/// authentication contexts they name), in the setup script's settings; `None` when the rules
-/// name none or the app is built on a funcgate that does not list them.
+/// authentication context they name), as the setup script's command line, which a team runs
+/// as it is (the script's own defaults are `Api.Read,Api.Write`, whatever the rules say);
+/// `None` when the rules name none or the app is built on a funcgate that does not list them.
 fn registration(report: &Value) -> Option<String> {
-    let list = |kind: &str| -> String {
+    let list = |kind: &str| -> Vec<&str> {
         report["names"][kind]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(",")
+            .collect()
     };
     let (scopes, roles, contexts) = (list("scopes"), list("roles"), list("contexts"));
     if scopes.is_empty() && roles.is_empty() && contexts.is_empty() {
         return None;
     }
-    let mut line =
-        String::from("the rules name, for the app registration (scripts/azure-setup.sh):");
-    for (setting, names) in [("SCOPES", scopes), ("APP_ROLES", roles)] {
-        if !names.is_empty() {
-            line += &format!(" {setting}={names}");
-        }
+    // Empty settings, not left out: the script's defaults would add Api.Read and Api.Write.
+    let mut line = format!(
+        "app registration: the rules ask for these; create them with\n  SCOPES={} APP_ROLES={}",
+        scopes.join(","),
+        roles.join(",")
+    );
+    if let Some(first) = contexts.first() {
+        line += &format!(" AUTH_CONTEXT=\"{first}:<its name in Entra>\"");
     }
-    if !contexts.is_empty() {
-        line += &format!(" and the authentication contexts {contexts} (AUTH_CONTEXT=\"ID:Name\")");
+    line += " scripts/azure-setup.sh";
+    if contexts.len() > 1 {
+        line += &format!(
+            "\n  (the script creates one authentication context; create {} in Entra too)",
+            contexts[1..].join(", ")
+        );
     }
     Some(line)
 }

@@ -133,8 +133,9 @@ fn an_mcp_server_any_token_may_connect_to() {
     let out = run_funcgate(&app, &["check"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.lines().any(|l| l
-            == "the rules name, for the app registration (scripts/azure-setup.sh): SCOPES=Api.Read,Api.Write,Orders.Read APP_ROLES=Api.Read,Api.Write"),
+        text.contains(
+            "app registration: the rules ask for these; create them with\n  SCOPES=Api.Read,Api.Write,Orders.Read APP_ROLES=Api.Read,Api.Write scripts/azure-setup.sh\n"
+        ),
         "{text}"
     );
 }

@@ -49,7 +49,9 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
     let checked = funcgate(&app, &["check"]);
     assert!(checked.contains("no problems found"), "{checked}");
     assert!(
-        checked.contains(": SCOPES=Api.Read,Api.Write APP_ROLES=Api.Read,Api.Write\n"),
+        checked.contains(
+            "\n  SCOPES=Api.Read,Api.Write APP_ROLES=Api.Read,Api.Write scripts/azure-setup.sh\n"
+        ),
         "what the generated rules name: {checked}"
     );
 
