@@ -315,6 +315,7 @@ impl<S: Send + Sync + 'static> App<S> {
                             "invoked": f.invoked,
                             "rules": rules.map(|r| r.describe(f.methods.as_deref())),
                             "any_token": rules.map(|r| r.methods_any_token_passes(f.methods.as_deref())).unwrap_or_default(),
+                            "denied": rules.map(|r| r.methods_denied(f.methods.as_deref())).unwrap_or_default(),
                             "mcp": mount.is_some(),
                             "path": layout.public_path(&f.name),
                             "try": rules.and_then(|r| first_call(layout, f, r, mount)),

@@ -160,6 +160,20 @@ pub(crate) fn problems(project: &Project) -> (Vec<String>, Option<Value>) {
             ));
         }
     }
+    // A server's rule that covers no POST (a rule without `POST=` covers GET and HEAD only)
+    // refuses every MCP request, which start-up only warns of.
+    for folder in report["folders"].as_array().into_iter().flatten() {
+        let denies_post = folder["denied"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m == "POST"));
+        if folder["mcp"] == true && denies_post {
+            out.push(format!(
+                "MCP server {}: its rule ({}) denies POST, so every MCP request is refused (a rule without METHODS= sections covers GET and HEAD only: write POST=..., in AUTH_POLICY_<NAME> or Mcp::rules)",
+                folder["name"].as_str().unwrap_or("?"),
+                folder["rules"].as_str().unwrap_or("?")
+            ));
+        }
+    }
     let proxying = report["mode"] == "proxying"
         || project
             .host

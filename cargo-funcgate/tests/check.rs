@@ -121,6 +121,21 @@ fn a_setting_that_stops_an_mcp_app_is_its_one_problem() {
 }
 
 #[test]
+fn an_mcp_server_whose_rule_denies_post() {
+    // A rule without `POST=` covers GET and HEAD only: the server refuses every request.
+    let (_dir, app) = new_mcp_app("check-mcp-deny");
+    edit(&app, "local.settings.json", |t| {
+        let mut settings: serde_json::Value = serde_json::from_str(&t).unwrap();
+        settings["Values"]["AUTH_POLICY_ORDERS"] = serde_json::json!("scopes:Orders.Read");
+        settings.to_string()
+    });
+    one(
+        &app,
+        "MCP server orders: its rule (POST -> deny) denies POST, so every MCP request is refused",
+    );
+}
+
+#[test]
 fn an_mcp_server_any_token_may_connect_to() {
     // On the MCP profile, without folders; the server keeps its default rule.
     let (_dir, app) = new_mcp_app("check-mcp");

@@ -493,6 +493,18 @@ impl MethodRules {
             .collect()
     }
 
+    /// The methods among `declared` (`None`: the common ones) that no token may call: a
+    /// `deny`, or a method no section covers (a bare rule covers `GET` and `HEAD` only).
+    pub(crate) fn methods_denied(&self, declared: Option<&[String]>) -> Vec<String> {
+        let common = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"].map(str::to_owned);
+        declared
+            .unwrap_or(&common)
+            .iter()
+            .filter(|m| matches!(self.for_method(m), Policy::Deny))
+            .cloned()
+            .collect()
+    }
+
     /// Every policy these rules contain.
     pub(crate) fn policies(&self) -> impl Iterator<Item = &Policy> {
         self.sections.iter().map(|(_, p)| p).chain(&self.other)
