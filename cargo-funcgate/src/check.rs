@@ -36,14 +36,7 @@ pub(crate) fn run(_args: &CheckArgs) -> Result<ExitCode, Failure> {
 /// as it is (the script's own defaults are `Api.Read,Api.Write`, whatever the rules say);
 /// `None` when the rules name none or the app is built on a funcgate that does not list them.
 fn registration(report: &Value) -> Option<String> {
-    let list = |kind: &str| -> Vec<&str> {
-        report["names"][kind]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect()
-    };
+    let list = |kind: &str| strings(&report["names"][kind]);
     let (scopes, roles, contexts) = (list("scopes"), list("roles"), list("contexts"));
     if scopes.is_empty() && roles.is_empty() && contexts.is_empty() {
         return None;
@@ -133,12 +126,7 @@ pub(crate) fn problems(project: &Project) -> (Vec<String>, Option<Value>) {
         }
     }
     for folder in report["folders"].as_array().into_iter().flatten() {
-        let methods: Vec<&str> = folder["any_token"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let methods = strings(&folder["any_token"]);
         if methods.is_empty() {
             continue;
         }
@@ -163,9 +151,7 @@ pub(crate) fn problems(project: &Project) -> (Vec<String>, Option<Value>) {
     // A server's rule that covers no POST (a rule without `POST=` covers GET and HEAD only)
     // refuses every MCP request, which start-up only warns of.
     for folder in report["folders"].as_array().into_iter().flatten() {
-        let denies_post = folder["denied"]
-            .as_array()
-            .is_some_and(|m| m.iter().any(|m| m == "POST"));
+        let denies_post = strings(&folder["denied"]).contains(&"POST");
         if folder["mcp"] == true && denies_post {
             out.push(format!(
                 "MCP server {}: its rule ({}) denies POST, so every MCP request is refused (a rule without METHODS= sections covers GET and HEAD only: write POST=..., in AUTH_POLICY_<NAME> or Mcp::rules)",
@@ -185,6 +171,17 @@ pub(crate) fn problems(project: &Project) -> (Vec<String>, Option<Value>) {
         ));
     }
     (out, Some(report))
+}
+
+/// The strings of a JSON array in the app's description (nothing when it is not one: an app
+/// built on an older funcgate leaves fields out).
+pub(crate) fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 /// The app's own account of itself (`--funcgate-check`), run standalone in `root` as

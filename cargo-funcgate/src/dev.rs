@@ -211,14 +211,7 @@ fn print_hints(project: &Project, report: Option<&Value>, issuer_port: u16) -> b
         return folders.iter().any(|f| f.get("path").is_some());
     };
     let call = &target["try"];
-    let claims = |name: &str| -> Vec<&str> {
-        call["token"][name]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect()
-    };
+    let claims = |name: &str| crate::check::strings(&call["token"][name]);
     let (scopes, roles, acrs) = (claims("scp"), claims("roles"), claims("acrs"));
     if !scopes.is_empty() {
         options += &format!(" --scp={}", shell_word(&scopes.join(" ")));
