@@ -347,23 +347,8 @@ impl Policy {
 
     /// The role (or scope) names this policy mentions, space-separated.
     fn names(&self, scopes: bool) -> String {
-        let Policy::Require(alternatives) = self else {
-            return String::new();
-        };
-        let mut out: Vec<&str> = Vec::new();
-        for r in alternatives.iter().flat_map(|a| &a.terms) {
-            let list = match (r, scopes) {
-                (Requirement::AnyRole(n) | Requirement::AllRoles(n), false) => n,
-                (Requirement::AnyScope(n) | Requirement::AllScopes(n), true) => n,
-                _ => continue,
-            };
-            for name in list {
-                if !out.contains(&name.as_str()) {
-                    out.push(name);
-                }
-            }
-        }
-        out.join(" ")
+        let all = self.all_names();
+        if scopes { all.scopes } else { all.roles }.join(" ")
     }
 }
 
