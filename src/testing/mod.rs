@@ -492,6 +492,54 @@ async fn jwks() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "keys": [jwk] }))
 }
 
+/// Claims that let a token through `rules` (a function's or tool's rule text, as given to
+/// `.rules(...)`) for `method`, for [`IdentityProvider::token`]: `scp`, `roles` and `acrs`
+/// as Entra issues them, picked from the rule's first alternative (its first scope or role
+/// where any one will do). An empty object when any valid token passes (`authenticated`,
+/// `anonymous`), `None` when none does (`deny`, or a method the rules do not cover).
+///
+/// `cargo funcgate function` writes these claims into the test it generates; a team's own
+/// tests can ask for them rather than restate a rule's names.
+///
+/// ```
+/// use funcgate::testing::passing_claims;
+/// use serde_json::json;
+///
+/// let rules = "GET=scopes:Orders.Read|roles:Orders.Read;POST=roles:Orders.Write&acrs:c1";
+/// assert_eq!(passing_claims(rules, "GET").unwrap(), Some(json!({"scp": "Orders.Read"})));
+/// assert_eq!(
+///     passing_claims(rules, "POST").unwrap(),
+///     Some(json!({"roles": ["Orders.Write"], "acrs": ["c1"]}))
+/// );
+/// assert_eq!(passing_claims(rules, "DELETE").unwrap(), None);
+/// assert!(passing_claims("scopes:", "GET").is_err());
+/// ```
+///
+/// # Errors
+///
+/// When `rules` do not parse: the reason start-up would give.
+pub fn passing_claims(rules: &str, method: &str) -> Result<Option<Value>, TestError> {
+    let rules = crate::auth::policy::MethodRules::parse(rules)
+        .map_err(|e| TestError(format!("rules: {e}")))?;
+    let policy = rules.for_method(method);
+    if matches!(policy, crate::auth::policy::Policy::Deny) {
+        return Ok(None);
+    }
+    let picked = policy.passing_claims();
+    let mut claims = serde_json::Map::new();
+    if !picked.scopes.is_empty() {
+        // `scp` is one space-separated string; `roles` and `acrs` are arrays.
+        claims.insert("scp".to_owned(), json!(picked.scopes.join(" ")));
+    }
+    if !picked.roles.is_empty() {
+        claims.insert("roles".to_owned(), json!(picked.roles));
+    }
+    if !picked.acrs.is_empty() {
+        claims.insert("acrs".to_owned(), json!(picked.acrs));
+    }
+    Ok(Some(Value::Object(claims)))
+}
+
 /// A copy of the app folder at `root` whose `host.json` turns on neither forwarding nor
 /// proxying: the host then invokes every function with payloads (`POST /{name}`), the only
 /// way [`TestApp::invoke`] reaches a function with one HTTP input and one HTTP output. The
