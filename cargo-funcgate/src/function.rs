@@ -98,6 +98,8 @@ pub(crate) fn add(project: &Project, name: &str, rules: &str) -> Result<Added, F
     // function folders: the route goes in the code instead.
     let folderless = project.profile().is_some();
     let methods = methods_of(rules);
+    // Rules that do not parse stop here, before anything is written.
+    let checks = checks_for(name, rules, &methods)?;
     let methods_json = methods
         .iter()
         .map(|m| format!("\"{}\"", m.to_ascii_lowercase()))
@@ -128,25 +130,6 @@ pub(crate) fn add(project: &Project, name: &str, rules: &str) -> Result<Added, F
             .replace("__UPPER__", &module.to_ascii_uppercase())
             .replace("__RULES__", rules)
             .replace("__BIN__", &exe)
-    };
-    // The test checks what the default rules promise; for other rules, that a call without a
-    // token gets what its GET rule says (served when anonymous, 401 otherwise).
-    let checks = if rules == DEFAULT_RULES {
-        format!(
-            "    assert_eq!(app.get(\"/{name}\", None).await.code(), \"AuthorizationHeaderMissing\");\n    let reader = idp.token(json!({{\"scp\": \"Api.Read\"}}));\n    assert_eq!(app.get(\"/{name}\", Some(&reader)).await.status, 200);\n"
-        )
-    } else if get_rule(rules).is_some_and(|r| r.trim() == "anonymous") {
-        format!(
-            "    let _ = idp.token(json!({{}}));\n    assert_eq!(app.get(\"/{name}\", None).await.status, 200);\n"
-        )
-    } else if methods.iter().any(|m| m == "GET") {
-        format!(
-            "    let _ = idp.token(json!({{}}));\n    assert_eq!(app.get(\"/{name}\", None).await.status, 401);\n"
-        )
-    } else {
-        format!(
-            "    let _ = idp.token(json!({{}}));\n    assert_ne!(app.get(\"/{name}\", None).await.code(), \"NotFound\");\n"
-        )
     };
     if !folderless {
         write(&root.join(name).join("function.json"), &fill(FUNCTION_JSON))?;
@@ -203,17 +186,94 @@ fn methods_of(rules: &str) -> Vec<String> {
     methods
 }
 
-/// The policy text the rules give GET.
-fn get_rule(rules: &str) -> Option<&str> {
+/// The policy text the rules give `method` (upper-case): its own section, else `*`'s, as
+/// funcgate reads them (a bare rule is GET's and HEAD's).
+fn rule_for<'r>(rules: &'r str, method: &str) -> Option<&'r str> {
     if !rules.contains('=') {
-        return Some(rules);
+        return matches!(method, "GET" | "HEAD").then_some(rules);
     }
-    rules.split(';').find_map(|part| {
-        let (head, policy) = part.split_once('=')?;
-        head.split(',')
-            .any(|m| m.trim().eq_ignore_ascii_case("GET") || m.trim() == "*")
-            .then_some(policy)
-    })
+    let section = |wanted: &str| {
+        rules.split(';').find_map(|part| {
+            let (head, policy) = part.split_once('=')?;
+            head.split(',')
+                .any(|m| m.trim().eq_ignore_ascii_case(wanted))
+                .then_some(policy)
+        })
+    };
+    section(method).or_else(|| section("*"))
+}
+
+/// The generated test's checks. For the default rules, what they promise; for others, the
+/// first method the rules name (`GET` when they name it) called without a token, with a
+/// token holding the claims funcgate picks to pass its rule, and with one holding none of
+/// them. The claims are written out, so the test shows who may call.
+fn checks_for(name: &str, rules: &str, methods: &[String]) -> Result<String, Failure> {
+    if rules == DEFAULT_RULES {
+        return Ok(format!(
+            "    assert_eq!(app.get(\"/{name}\", None).await.code(), \"AuthorizationHeaderMissing\");\n    let reader = idp.token(json!({{\"scp\": \"Api.Read\"}}));\n    assert_eq!(app.get(\"/{name}\", Some(&reader)).await.status, 200);\n"
+        ));
+    }
+    let method = if methods.iter().any(|m| m == "GET") {
+        "GET"
+    } else {
+        methods.first().map_or("GET", String::as_str)
+    };
+    // What the scaffolded function answers a caller who passes (see function.rs.in).
+    let (served, body) = match method {
+        "GET" | "HEAD" => (200, "None"),
+        "POST" => (
+            201,
+            "Some((\"application/json\", br#\"{\"id\": \"3\", \"name\": \"third\"}\"#))",
+        ),
+        _ => (501, "None"),
+    };
+    let call = |token: &str| format!("app.call(\"{method}\", \"/{name}\", {token}, {body}).await");
+    let passing =
+        funcgate::testing::passing_claims(rules, method).map_err(|e| format!("--rules: {e}"))?;
+    let anonymous =
+        rule_for(rules, method).is_some_and(|r| r.trim().eq_ignore_ascii_case("anonymous"));
+    let mut checks = String::new();
+    let mut line = |text: String| {
+        checks.push_str("    ");
+        checks.push_str(&text);
+        checks.push('\n');
+    };
+    match passing {
+        // `deny`: a valid token is still refused.
+        None => {
+            line(format!("assert_eq!({}.status, 401);", call("None")));
+            line("let anyone = idp.token(json!({}));".to_owned());
+            line(format!(
+                "assert_eq!({}.status, 403);",
+                call("Some(&anyone)")
+            ));
+        }
+        Some(claims) => {
+            if anonymous {
+                line(format!("assert_eq!({}.status, {served});", call("None")));
+            } else {
+                line(format!(
+                    "assert_eq!({}.code(), \"AuthorizationHeaderMissing\");",
+                    call("None")
+                ));
+            }
+            line(format!("let caller = idp.token(json!({claims}));"));
+            line(format!(
+                "assert_eq!({}.status, {served});",
+                call("Some(&caller)")
+            ));
+            // A token without the rule's names: refused for its role or scope, or for the
+            // authentication context (a 403 to a client that cannot answer a claims challenge).
+            if claims.as_object().is_some_and(|c| !c.is_empty()) {
+                line("let outsider = idp.token(json!({}));".to_owned());
+                line(format!(
+                    "assert_eq!({}.status, 403);",
+                    call("Some(&outsider)")
+                ));
+            }
+        }
+    }
+    Ok(checks)
 }
 
 /// The source file under `src/` holding both markers.
@@ -297,10 +357,28 @@ mod tests {
         );
         assert_eq!(methods_of("authenticated"), ["GET", "HEAD"]);
         assert_eq!(
-            get_rule("GET,HEAD=anonymous;POST=roles:B"),
+            rule_for("GET,HEAD=anonymous;POST=roles:B", "GET"),
             Some("anonymous")
         );
-        assert_eq!(get_rule("POST=roles:B"), None);
+        assert_eq!(rule_for("POST=roles:B", "GET"), None);
+        // A method's own section before `*`, wherever it stands.
+        assert_eq!(rule_for("*=anonymous;GET=roles:X", "GET"), Some("roles:X"));
+        assert_eq!(
+            rule_for("*=anonymous;GET=roles:X", "PUT"),
+            Some("anonymous")
+        );
+    }
+
+    #[test]
+    fn rules_that_do_not_parse_stop_the_generated_test() {
+        let methods = methods_of("GET=scopes:");
+        let refused = checks_for("x", "GET=scopes:", &methods).err();
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|r| r.starts_with("--rules: ")),
+            "{refused:?}"
+        );
     }
 
     #[test]

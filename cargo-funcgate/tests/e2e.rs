@@ -39,6 +39,33 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
         assert!(app.join(file).is_file(), "{file}");
     }
     funcgate(&app, &["function", "orders"]);
+    // Other rules: each generated test calls with the claims funcgate picks to pass its rule
+    // and without them (step-up, a POST-only function, an open one, a denied GET).
+    for (name, rules) in [
+        (
+            "reports",
+            "GET,HEAD=roles:Reports.Read&acrs:c1;POST=scopes:Reports.Write",
+        ),
+        ("inbox", "POST=scopes:Inbox.Write|roles:Inbox.Write"),
+        ("open", "anonymous"),
+        ("sealed", "GET=deny;DELETE=roles:Reports.Admin"),
+        ("stepup", "acrs:c1"),
+    ] {
+        funcgate(&app, &["function", name, "--rules", rules]);
+    }
+    let generated = std::fs::read_to_string(app.join("tests/reports.rs")).unwrap();
+    assert!(
+        generated.contains(r#"idp.token(json!({"acrs":["c1"],"roles":["Reports.Read"]}))"#),
+        "{generated}"
+    );
+    // Rules that would stop the app are refused before anything is written.
+    let unparsed = run_funcgate(&app, &["function", "broken", "--rules", "GET=scopes:"]);
+    assert!(!unparsed.status.success());
+    assert!(
+        String::from_utf8_lossy(&unparsed.stderr).contains("--rules: "),
+        "{unparsed:?}"
+    );
+    assert!(!app.join("broken").exists() && !app.join("tests/broken.rs").exists());
     // A bad name is refused, and nothing is half-written.
     let bad = run_funcgate(&app, &["function", "Orders!"]);
     assert!(!bad.status.success());
@@ -50,7 +77,7 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
     assert!(checked.contains("no problems found"), "{checked}");
     assert!(
         checked.contains(
-            "\n  SCOPES=Api.Read,Api.Write APP_ROLES=Api.Read,Api.Write scripts/azure-setup.sh\n"
+            "\n  SCOPES=Api.Read,Api.Write,Inbox.Write,Reports.Write APP_ROLES=Api.Read,Api.Write,Inbox.Write,Reports.Read,Reports.Admin AUTH_CONTEXT=\"c1:<its name in Entra>\" scripts/azure-setup.sh\n"
         ),
         "what the generated rules name: {checked}"
     );
@@ -86,8 +113,13 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
             ("health/function.json".to_owned(), 0o644),
             ("hello/function.json".to_owned(), 0o644),
             ("host.json".to_owned(), 0o644),
+            ("inbox/function.json".to_owned(), 0o644),
+            ("open/function.json".to_owned(), 0o644),
             ("orders-app".to_owned(), 0o755),
             ("orders/function.json".to_owned(), 0o644),
+            ("reports/function.json".to_owned(), 0o644),
+            ("sealed/function.json".to_owned(), 0o644),
+            ("stepup/function.json".to_owned(), 0o644),
         ],
         "no sources, no local.settings.json"
     );
