@@ -359,8 +359,7 @@ fn registration_names(
         }
     }
     for list in [&mut scopes, &mut roles, &mut contexts] {
-        let mut seen = std::collections::HashSet::new();
-        list.retain(|n| seen.insert(*n));
+        crate::auth::policy::each_once(list);
     }
     serde_json::json!({"scopes": scopes, "roles": roles, "contexts": contexts})
 }
@@ -397,8 +396,7 @@ fn first_call(
             .iter()
             .flat_map(|m| m.tool_scopes.iter().map(String::as_str)),
     );
-    let mut seen = std::collections::HashSet::new();
-    token.scopes.retain(|s| seen.insert(*s));
+    crate::auth::policy::each_once(&mut token.scopes);
     Some(serde_json::json!({
         "method": method,
         "path": path,

@@ -90,15 +90,11 @@ pub(crate) fn full_scopes<'a>(
     scopes: impl IntoIterator<Item = &'a str>,
     full: impl Fn(&str) -> String,
 ) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for scope in scopes {
-        if scope.eq_ignore_ascii_case("offline_access") {
-            continue;
-        }
-        let value = full(scope);
-        if !out.contains(&value) {
-            out.push(value);
-        }
-    }
+    let mut out: Vec<String> = scopes
+        .into_iter()
+        .filter(|scope| !scope.eq_ignore_ascii_case("offline_access"))
+        .map(full)
+        .collect();
+    crate::auth::policy::each_once(&mut out);
     out
 }

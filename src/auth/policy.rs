@@ -107,6 +107,19 @@ pub(crate) struct PassingClaims<'p> {
     pub(crate) acrs: Vec<&'p str>,
 }
 
+/// Keeps the first of each value, in order: the names a rule, an app registration or a
+/// challenge lists, where a name given twice would only be noise.
+pub(crate) fn each_once<T: PartialEq>(list: &mut Vec<T>) {
+    let mut kept = 0;
+    for i in 0..list.len() {
+        if !list[..kept].contains(&list[i]) {
+            list.swap(kept, i);
+            kept += 1;
+        }
+    }
+    list.truncate(kept);
+}
+
 /// What a function demands of its callers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Policy {
@@ -271,17 +284,14 @@ impl Policy {
                     Requirement::AnyScope(n) | Requirement::AllScopes(n) => (&mut names.scopes, n),
                     Requirement::AnyRole(n) | Requirement::AllRoles(n) => (&mut names.roles, n),
                 };
-                for name in list {
-                    if !into.contains(&name.as_str()) {
-                        into.push(name);
-                    }
-                }
+                into.extend(list.iter().map(String::as_str));
             }
-            for context in &alternative.acrs {
-                if !names.acrs.contains(&context.as_str()) {
-                    names.acrs.push(context);
-                }
-            }
+            names
+                .acrs
+                .extend(alternative.acrs.iter().map(String::as_str));
+        }
+        for list in [&mut names.scopes, &mut names.roles, &mut names.acrs] {
+            each_once(list);
         }
         names
     }
@@ -618,6 +628,16 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             ..Identity::empty(TokenVersion::V2)
         }
+    }
+
+    #[test]
+    fn each_once_keeps_the_first_of_each_in_order() {
+        let mut list = vec!["b", "a", "b", "c", "a", "b"];
+        each_once(&mut list);
+        assert_eq!(list, ["b", "a", "c"]);
+        let mut empty: Vec<&str> = Vec::new();
+        each_once(&mut empty);
+        assert!(empty.is_empty());
     }
 
     #[test]
