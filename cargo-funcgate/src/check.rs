@@ -243,3 +243,35 @@ fn streaming_source(dir: &Path) -> Option<String> {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::registration;
+    use serde_json::json;
+
+    #[test]
+    fn the_registration_line_names_what_the_rules_ask_for() {
+        let names = |scopes: &[&str], roles: &[&str], contexts: &[&str]| {
+            registration(
+                &json!({"names": {"scopes": scopes, "roles": roles, "contexts": contexts}}),
+            )
+        };
+        assert_eq!(names(&[], &[], &[]), None);
+        // Empty settings are given, so that the script's defaults do not creep in.
+        assert_eq!(
+            names(&[], &["GetSecret", "SetSecret"], &[]).as_deref(),
+            Some(
+                "app registration: the rules ask for these; create them with\n  SCOPES= APP_ROLES=GetSecret,SetSecret scripts/azure-setup.sh"
+            )
+        );
+        // The script creates one authentication context; the others are named.
+        assert_eq!(
+            names(&["Orders.Read"], &[], &["c1", "c2", "c3"]).as_deref(),
+            Some(
+                "app registration: the rules ask for these; create them with\n  SCOPES=Orders.Read APP_ROLES= AUTH_CONTEXT=\"c1:<its name in Entra>\" scripts/azure-setup.sh\n  (the script creates one authentication context; create c2, c3 in Entra too)"
+            )
+        );
+        // An app built on a funcgate that does not list names.
+        assert_eq!(registration(&json!({})), None);
+    }
+}
