@@ -221,10 +221,7 @@ fn checks_for(name: &str, rules: &str, methods: &[String]) -> Result<String, Fai
     // What the scaffolded function answers a caller who passes (see function.rs.in).
     let (served, body) = match method {
         "GET" | "HEAD" => (200, "None"),
-        "POST" => (
-            201,
-            "Some((\"application/json\", br#\"{\"id\": \"3\", \"name\": \"third\"}\"#))",
-        ),
+        "POST" => (201, "item"),
         _ => (501, "None"),
     };
     let call = |token: &str| format!("app.call(\"{method}\", \"/{name}\", {token}, {body}).await");
@@ -238,6 +235,12 @@ fn checks_for(name: &str, rules: &str, methods: &[String]) -> Result<String, Fai
         checks.push_str(&text);
         checks.push('\n');
     };
+    if body == "item" {
+        line(
+            "let item: Option<(&str, &[u8])> = Some((\"application/json\", br#\"{\"id\": \"3\", \"name\": \"third\"}\"#));"
+                .to_owned(),
+        );
+    }
     match passing {
         // `deny`: a valid token is still refused.
         None => {
@@ -257,6 +260,10 @@ fn checks_for(name: &str, rules: &str, methods: &[String]) -> Result<String, Fai
                     call("None")
                 ));
             }
+            line(
+                "// Claims that pass the rule, as funcgate::testing::passing_claims picks them."
+                    .to_owned(),
+            );
             line(format!("let caller = idp.token(json!({claims}));"));
             line(format!(
                 "assert_eq!({}.status, {served});",
