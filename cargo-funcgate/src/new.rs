@@ -305,7 +305,42 @@ pub(crate) fn run(args: &NewArgs) -> Result<ExitCode, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_git_url, check_rev, check_version, toml_string};
+    use super::{NewArgs, Source, check_git_url, check_rev, check_version, toml_string};
+
+    fn path_args(path: std::path::PathBuf) -> NewArgs {
+        NewArgs {
+            name: "app".to_owned(),
+            funcgate_path: Some(path),
+            funcgate_git: None,
+            funcgate_rev: None,
+            funcgate_version: None,
+        }
+    }
+
+    #[test]
+    fn a_funcgate_path_must_be_a_utf8_funcgate_checkout() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        // A folder name Linux allows and TOML cannot hold: Latin-1 bytes.
+        let odd = dir
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b"caf\xe9-funcgate"));
+        std::fs::create_dir(&odd).unwrap();
+        std::fs::write(odd.join("Cargo.toml"), "[package]\nname = \"funcgate\"\n").unwrap();
+        let refused = Source::of(&path_args(odd)).err().unwrap_or_default();
+        assert!(refused.contains("UTF-8"), "{refused}");
+        // The same checkout under a UTF-8 name is taken.
+        let fine = dir.path().join("funcgate");
+        std::fs::create_dir(&fine).unwrap();
+        std::fs::write(fine.join("Cargo.toml"), "[package]\nname = \"funcgate\"\n").unwrap();
+        assert!(matches!(Source::of(&path_args(fine)), Ok(Source::Path(_))));
+        // A folder that is not funcgate is not.
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join("Cargo.toml"), "[package]\nname = \"other\"\n").unwrap();
+        let refused = Source::of(&path_args(other)).err().unwrap_or_default();
+        assert!(refused.contains("not a funcgate checkout"), "{refused}");
+    }
 
     #[test]
     fn repository_urls() {
