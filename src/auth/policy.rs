@@ -32,7 +32,7 @@ pub enum PolicyError {
     NotKindNames(String),
     /// A kind with no names after it.
     NoNames(String),
-    /// A name with a quote, backslash or space.
+    /// A name with a quote, a backslash, whitespace or a control character.
     InvalidName(String),
     /// A kind other than roles, all-roles, scopes, all-scopes.
     UnknownKind(String),
@@ -52,7 +52,10 @@ impl fmt::Display for PolicyError {
             PolicyError::Empty => f.write_str("empty policy"),
             PolicyError::NotKindNames(alt) => write!(f, "expected KIND:NAMES, got {alt:?}"),
             PolicyError::NoNames(kind) => write!(f, "no names after {kind:?}"),
-            PolicyError::InvalidName(name) => write!(f, "invalid name {name:?}"),
+            PolicyError::InvalidName(name) => write!(
+                f,
+                "invalid name {name:?} (no quotes, backslashes, whitespace or control characters)"
+            ),
             PolicyError::UnknownKind(kind) => write!(
                 f,
                 "unknown kind {kind:?} (use roles, all-roles, scopes or all-scopes)"
@@ -209,7 +212,10 @@ fn parse_term(term: &str) -> Result<Term, PolicyError> {
             if names.is_empty() {
                 return Err(PolicyError::NoNames(kind.trim().to_owned()));
             }
-            if let Some(bad) = names.iter().find(|n| n.contains(['"', '\\', ' '])) {
+            // A token lists its scopes split by whitespace, so a name holding any (a tab, a
+            // line break) could never be matched; control characters have no place in one.
+            let unusable = |c: char| c == '"' || c == '\\' || c.is_whitespace() || c.is_control();
+            if let Some(bad) = names.iter().find(|n| n.chars().any(unusable)) {
                 return Err(PolicyError::InvalidName(bad.clone()));
             }
             Ok(match kind.trim().to_ascii_lowercase().as_str() {
@@ -702,8 +708,13 @@ mod tests {
             "roles:a b",
             "roles:A&",
             "acrs:",
+            // Whitespace a token's scopes are split by, and control characters.
+            "scopes:a\tb",
+            "scopes:a\u{a0}b",
+            "roles:a\u{0c}b",
+            "acrs:c\u{1}1",
         ] {
-            assert!(Policy::parse(bad).is_err(), "{bad}");
+            assert!(Policy::parse(bad).is_err(), "{bad:?}");
         }
     }
 
