@@ -99,7 +99,7 @@ pub(crate) fn add(project: &Project, name: &str, rules: &str) -> Result<Added, F
     let folderless = project.profile().is_some();
     let methods = methods_of(rules);
     // Rules that do not parse stop here, before anything is written.
-    let checks = checks_for(name, rules, &methods)?;
+    let checks = checks_for(name, rules)?;
     let methods_json = methods
         .iter()
         .map(|m| format!("\"{}\"", m.to_ascii_lowercase()))
@@ -153,71 +153,95 @@ pub(crate) fn add(project: &Project, name: &str, rules: &str) -> Result<Added, F
     })
 }
 
+/// A part of the rules that is a section, `METHODS=RULE`, as funcgate tells one: its methods
+/// (upper-case, `*` kept) and its rule. A bare rule's `=` (a name such as `a=b`) is not one.
+fn section(part: &str) -> Option<(Vec<String>, &str)> {
+    let (head, rule) = part.split_once('=')?;
+    let methods: Vec<String> = head
+        .split(',')
+        .map(|m| m.trim().to_ascii_uppercase())
+        .collect();
+    methods
+        .iter()
+        .all(|m| {
+            m == "*"
+                || (!m.is_empty() && m.len() <= 16 && m.bytes().all(|b| b.is_ascii_uppercase()))
+        })
+        .then_some((methods, rule))
+}
+
 /// The methods the rules name (`GET,HEAD=...;POST=...`: get, head, post), which the
 /// function's `function.json` lists so the host routes exactly those; `*` or a rule without
 /// sections (GET and HEAD) as funcgate reads them.
 fn methods_of(rules: &str) -> Vec<String> {
     let mut methods: Vec<String> = Vec::new();
     let mut add = |m: &str| {
-        let m = m.trim().to_ascii_uppercase();
-        if !m.is_empty() && !methods.contains(&m) {
-            methods.push(m);
+        if !methods.iter().any(|have| have == m) {
+            methods.push(m.to_owned());
         }
     };
-    let mut sectioned = false;
-    for part in rules.split(';') {
-        if let Some((head, _)) = part.split_once('=') {
-            sectioned = true;
-            for m in head.split(',') {
-                if m.trim() == "*" {
-                    ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-                        .iter()
-                        .for_each(|m| add(m));
-                } else {
-                    add(m);
-                }
-            }
-        }
-    }
-    if !sectioned {
+    let sections: Vec<_> = rules.split(';').filter_map(section).collect();
+    if sections.is_empty() {
         add("GET");
         add("HEAD");
     }
+    for (named, _) in &sections {
+        for m in named {
+            if m == "*" {
+                ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+                    .iter()
+                    .for_each(|m| add(m));
+            } else {
+                add(m);
+            }
+        }
+    }
     methods
+}
+
+/// The method the generated test calls: `GET` when the rules give it a rule of its own (or
+/// are bare), else the first method they name; `GET` under `*` alone.
+fn method_to_test(rules: &str) -> String {
+    let named: Vec<String> = rules
+        .split(';')
+        .filter_map(section)
+        .flat_map(|(methods, _)| methods)
+        .filter(|m| m != "*")
+        .collect();
+    if named.is_empty() || named.iter().any(|m| m == "GET") {
+        return "GET".to_owned();
+    }
+    named[0].clone()
 }
 
 /// The policy text the rules give `method` (upper-case): its own section, else `*`'s, as
 /// funcgate reads them (a bare rule is GET's and HEAD's).
 fn rule_for<'r>(rules: &'r str, method: &str) -> Option<&'r str> {
-    if !rules.contains('=') {
+    let sections: Vec<_> = rules.split(';').filter_map(section).collect();
+    if sections.is_empty() {
         return matches!(method, "GET" | "HEAD").then_some(rules);
     }
-    let section = |wanted: &str| {
-        rules.split(';').find_map(|part| {
-            let (head, policy) = part.split_once('=')?;
-            head.split(',')
-                .any(|m| m.trim().eq_ignore_ascii_case(wanted))
-                .then_some(policy)
-        })
+    let find = |wanted: &str| {
+        sections
+            .iter()
+            .find(|(methods, _)| methods.iter().any(|m| m == wanted))
+            .map(|(_, rule)| *rule)
     };
-    section(method).or_else(|| section("*"))
+    find(method).or_else(|| find("*"))
 }
 
 /// The generated test's checks. For the default rules, what they promise; for others, the
-/// first method the rules name (`GET` when they name it) called without a token, with a
-/// token holding the claims funcgate picks to pass its rule, and with one holding none of
-/// them. The claims are written out, so the test shows who may call.
-fn checks_for(name: &str, rules: &str, methods: &[String]) -> Result<String, Failure> {
+/// method [`method_to_test`] picks, called without a token, with a token holding the claims
+/// funcgate picks to pass its rule (written out, so the test shows who may call) and, when
+/// the rule names any, with a token holding none; under `deny`, with any token (403).
+fn checks_for(name: &str, rules: &str) -> Result<String, Failure> {
     if rules == DEFAULT_RULES {
         return Ok(format!(
             "    assert_eq!(app.get(\"/{name}\", None).await.code(), \"AuthorizationHeaderMissing\");\n    let reader = idp.token(json!({{\"scp\": \"Api.Read\"}}));\n    assert_eq!(app.get(\"/{name}\", Some(&reader)).await.status, 200);\n"
         ));
     }
-    let method = if methods.iter().any(|m| m == "GET") {
-        "GET"
-    } else {
-        methods.first().map_or("GET", String::as_str)
-    };
+    let method = method_to_test(rules);
+    let method = method.as_str();
     // What the scaffolded function answers a caller who passes (see function.rs.in).
     let (served, body) = match method {
         "GET" | "HEAD" => (200, "None"),
@@ -254,6 +278,9 @@ fn checks_for(name: &str, rules: &str, methods: &[String]) -> Result<String, Fai
         Some(claims) => {
             if anonymous {
                 line(format!("assert_eq!({}.status, {served});", call("None")));
+            } else if method == "HEAD" {
+                // A HEAD answer has no body to read a code from.
+                line(format!("assert_eq!({}.status, 401);", call("None")));
             } else {
                 line(format!(
                     "assert_eq!({}.code(), \"AuthorizationHeaderMissing\");",
@@ -374,12 +401,20 @@ mod tests {
             rule_for("*=anonymous;GET=roles:X", "PUT"),
             Some("anonymous")
         );
+        // A bare rule whose name holds `=` has no sections, as funcgate reads it.
+        assert_eq!(methods_of("scopes:a=b"), ["GET", "HEAD"]);
+        assert_eq!(rule_for("scopes:a=b", "GET"), Some("scopes:a=b"));
+        // The method the test calls: GET with a rule of its own, else the first named.
+        assert_eq!(method_to_test("scopes:A"), "GET");
+        assert_eq!(method_to_test("POST=roles:W;*=deny"), "POST");
+        assert_eq!(method_to_test("HEAD=roles:X;GET=roles:Y"), "GET");
+        assert_eq!(method_to_test("head=roles:X"), "HEAD");
+        assert_eq!(method_to_test("*=authenticated"), "GET");
     }
 
     #[test]
     fn rules_that_do_not_parse_stop_the_generated_test() {
-        let methods = methods_of("GET=scopes:");
-        let refused = checks_for("x", "GET=scopes:", &methods).err();
+        let refused = checks_for("x", "GET=scopes:").err();
         assert!(
             refused
                 .as_deref()

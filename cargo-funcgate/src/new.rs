@@ -317,6 +317,7 @@ mod tests {
         }
     }
 
+    #[cfg(unix)] // a name that is not UTF-8 is a Unix file system's
     #[test]
     fn a_funcgate_path_must_be_a_utf8_funcgate_checkout() {
         use std::os::unix::ffi::OsStrExt as _;

@@ -50,6 +50,8 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
         ("open", "anonymous"),
         ("sealed", "GET=deny;DELETE=roles:Reports.Admin"),
         ("stepup", "acrs:c1"),
+        ("peek", "HEAD=roles:Reports.Read"),
+        ("writer", "POST=scopes:Reports.Write;*=deny"),
     ] {
         funcgate(&app, &["function", name, "--rules", rules]);
     }
@@ -117,9 +119,11 @@ fn from_an_empty_folder_to_a_zip_that_starts() {
             ("open/function.json".to_owned(), 0o644),
             ("orders-app".to_owned(), 0o755),
             ("orders/function.json".to_owned(), 0o644),
+            ("peek/function.json".to_owned(), 0o644),
             ("reports/function.json".to_owned(), 0o644),
             ("sealed/function.json".to_owned(), 0o644),
             ("stepup/function.json".to_owned(), 0o644),
+            ("writer/function.json".to_owned(), 0o644),
         ],
         "no sources, no local.settings.json"
     );

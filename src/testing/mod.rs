@@ -52,7 +52,8 @@ pub const CLIENT_ID: &str = "7e57da7a-0000-4000-8000-0000000000a1";
 /// The client application the minted tokens name (`azp`).
 pub const CALLER_APP_ID: &str = "7e57da7a-0000-4000-8000-0000000000c1";
 
-/// Why the kit could not start.
+/// Why the kit could not do what it was asked: start a provider or an app, copy an app
+/// folder, read rules.
 #[derive(Debug)]
 pub struct TestError(String);
 
@@ -519,8 +520,8 @@ async fn jwks() -> HttpResponse {
 ///
 /// When `rules` do not parse: the reason start-up would give.
 pub fn passing_claims(rules: &str, method: &str) -> Result<Option<Value>, TestError> {
-    let rules = crate::auth::policy::MethodRules::parse(rules)
-        .map_err(|e| TestError(format!("rules: {e}")))?;
+    let rules =
+        crate::auth::policy::MethodRules::parse(rules).map_err(|e| TestError(e.to_string()))?;
     let policy = rules.for_method(method);
     if matches!(policy, crate::auth::policy::Policy::Deny) {
         return Ok(None);
