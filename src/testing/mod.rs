@@ -493,11 +493,13 @@ async fn jwks() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "keys": [jwk] }))
 }
 
-/// Claims that let a token through `rules` (a function's or tool's rule text, as given to
-/// `.rules(...)`) for `method`, for [`IdentityProvider::token`]: `scp`, `roles` and `acrs`
-/// as Entra issues them, picked from the rule's first alternative (its first scope or role
-/// where any one will do). An empty object when any valid token passes (`authenticated`,
-/// `anonymous`), `None` when none does (`deny`, or a method the rules do not cover).
+/// Claims that let a token through `rules` (a function's rules, as given to
+/// [`Function::rules`](crate::Function::rules)) for `method`, for [`IdentityProvider::token`]:
+/// `scp`, `roles` and `acrs` as Entra issues them, picked from the rule's first alternative
+/// (its first scope or role where any one will do). An empty object when any valid token
+/// passes (`authenticated`, `anonymous`), `None` when none does (`deny`, or a method the rules
+/// do not cover). A tool's rule has no methods and reads as a bare function rule does, which
+/// covers `GET`: ask for `"GET"`.
 ///
 /// `cargo funcgate function` writes these claims into the test it generates; a team's own
 /// tests can ask for them rather than restate a rule's names.
@@ -513,6 +515,11 @@ async fn jwks() -> HttpResponse {
 ///     Some(json!({"roles": ["Orders.Write"], "acrs": ["c1"]}))
 /// );
 /// assert_eq!(passing_claims(rules, "DELETE").unwrap(), None);
+/// // A tool's rule.
+/// assert_eq!(
+///     passing_claims("roles:Orders.Admin&acrs:c1", "GET").unwrap(),
+///     Some(json!({"roles": ["Orders.Admin"], "acrs": ["c1"]}))
+/// );
 /// assert!(passing_claims("scopes:", "GET").is_err());
 /// ```
 ///
