@@ -284,11 +284,28 @@ pub(crate) fn run(args: &NewArgs) -> Result<ExitCode, Failure> {
                 .map_err(|e| format!("{}: {e}", target.display()))?;
         }
     }
-    // A checkout's lock file: the versions funcgate is tested with (cargo drops the rest).
+    // A checkout's lock file: the versions funcgate is tested with. It also lists the
+    // workspace's other packages and their dependencies, which the app's first build would
+    // drop, so the app's CI (`cargo test --locked`) would fail on the lock as committed.
+    // `cargo update --workspace` drops them and keeps every other version; offline, from the
+    // registry cache the checkout's own build filled.
     if let Source::Path(checkout) = &source
         && checkout.join("Cargo.lock").is_file()
+        && std::fs::copy(checkout.join("Cargo.lock"), root.join("Cargo.lock")).is_ok()
     {
-        let _ = std::fs::copy(checkout.join("Cargo.lock"), root.join("Cargo.lock"));
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let pruned = std::process::Command::new(cargo)
+            .args(["update", "--workspace", "--offline", "--quiet"])
+            .current_dir(&root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !pruned {
+            println!(
+                "note: run `cargo update --workspace` in {name}/ before committing it: its Cargo.lock, copied from funcgate's checkout, lists packages the app does not use, which `cargo test --locked` refuses"
+            );
+        }
     }
     // The first function goes in the way every later one does.
     let project = Project::at(&root)?;

@@ -44,7 +44,8 @@ pub fn run_funcgate(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// A new app called `name` in a fresh folder outside the repository, depending on this
-/// checkout, with the repository's lock file (the same versions, already compiled).
+/// checkout. `new` gives it the repository's versions (already compiled) in a lock file the
+/// app's own `cargo test --locked` accepts as it is.
 pub fn new_app(name: &str) -> (tempfile::TempDir, PathBuf) {
     let outside = tempfile::tempdir().unwrap();
     let repo = repo();
@@ -53,7 +54,6 @@ pub fn new_app(name: &str) -> (tempfile::TempDir, PathBuf) {
         &["new", name, "--funcgate-path", repo.to_str().unwrap()],
     );
     let app = outside.path().join(name);
-    std::fs::copy(repo.join("Cargo.lock"), app.join("Cargo.lock")).unwrap();
     (outside, app)
 }
 
@@ -99,7 +99,8 @@ pub fn edit(app: &Path, file: &str, change: impl FnOnce(String) -> String) {
 pub fn cargo_test(app: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let tested = Command::new(&cargo)
-        .args(["test", "--quiet"])
+        // As the app's CI runs them: the lock file `new` wrote must hold as it is.
+        .args(["test", "--quiet", "--locked"])
         .current_dir(app)
         .env("CARGO_TARGET_DIR", target_dir())
         .output()
