@@ -112,30 +112,33 @@ pub(crate) fn add(project: &Project, name: &str, rules: &str) -> Result<Added, F
             .collect::<Vec<_>>()
             .join(", ");
         (
-            format!("\n    .route(\"__NAME__/{{id?}}\", &[{listed}])"),
-            "`route` lists the same methods (host.json's profile passes every path on, with no function folders)",
+            format!("\n    .route(\"{name}/{{id?}}\", &[{listed}])"),
+            "`route` lists the same methods (host.json's profile passes every path on, with no function folders)".to_owned(),
         )
     } else {
         (
             String::new(),
-            "`__NAME__/function.json` lists the same methods",
+            format!("`{name}/function.json` lists the same methods"),
         )
     };
-    let fill = |text: &str| {
-        text.replace("__ROUTE__", &route)
-            .replace("__ROUTED_BY__", routed_by)
-            .replace("__METHODS__", &methods_json)
-            .replace("__NAME__", name)
-            .replace("__MODULE__", &module)
-            .replace("__UPPER__", &module.to_ascii_uppercase())
-            .replace("__RULES__", rules)
-            .replace("__BIN__", &exe)
-    };
+    let upper = module.to_ascii_uppercase();
+    let values = [
+        ("__ROUTE__", route.as_str()),
+        ("__ROUTED_BY__", routed_by.as_str()),
+        ("__METHODS__", methods_json.as_str()),
+        ("__NAME__", name),
+        ("__MODULE__", module.as_str()),
+        ("__UPPER__", upper.as_str()),
+        ("__RULES__", rules),
+        ("__BIN__", exe.as_str()),
+        ("__CHECKS__", checks.as_str()),
+    ];
+    let fill = |text: &str| crate::project::fill(text, &values);
     if !folderless {
         write(&root.join(name).join("function.json"), &fill(FUNCTION_JSON))?;
     }
     write(&source, &fill(SOURCE))?;
-    write(&test, &fill(TEST).replace("__CHECKS__", &checks))?;
+    write(&test, &fill(TEST))?;
     write(&registry, &registered)?;
     // Rules of any length: the layout rustfmt gives them, so the team's `cargo fmt --check`
     // passes on what was generated. Best effort: without rustfmt the code still builds.

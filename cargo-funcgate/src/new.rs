@@ -256,20 +256,22 @@ pub(crate) fn run(args: &NewArgs) -> Result<ExitCode, Failure> {
         Source::Version(_) => "https://crates.io/crates/funcgate".to_owned(),
         Source::Path(path) => path.display().to_string(),
     };
-    let fill = |text: &str| {
-        text.replace("__APP_SNAKE__", &name.replace('-', "_"))
-            .replace("__APP__", name)
-            .replace(
-                "__FUNCGATE_TESTING__",
-                &format!("funcgate = {{ {dependency}, features = [\"testing\"] }}"),
-            )
-            .replace("__FUNCGATE__", &format!("funcgate = {{ {dependency} }}"))
-            .replace("__FUNCGATE_DOCS__", &docs)
-            .replace("__INSTALL__", &source.install())
-            .replace("__GIT_ENV__", git_env)
-            .replace("__GIT_STEP__", git_step)
-            .replace("__PRIVATE_NOTE__", &private_note)
-    };
+    let snake = name.replace('-', "_");
+    let testing = format!("funcgate = {{ {dependency}, features = [\"testing\"] }}");
+    let plain = format!("funcgate = {{ {dependency} }}");
+    let install = source.install();
+    let values = [
+        ("__APP_SNAKE__", snake.as_str()),
+        ("__APP__", name),
+        ("__FUNCGATE_TESTING__", testing.as_str()),
+        ("__FUNCGATE__", plain.as_str()),
+        ("__FUNCGATE_DOCS__", docs.as_str()),
+        ("__INSTALL__", install.as_str()),
+        ("__GIT_ENV__", git_env),
+        ("__GIT_STEP__", git_step),
+        ("__PRIVATE_NOTE__", private_note.as_str()),
+    ];
+    let fill = |text: &str| crate::project::fill(text, &values);
     for (path, template) in FILES {
         let target = root.join(path);
         if let Some(dir) = target.parent() {

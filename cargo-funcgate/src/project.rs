@@ -160,6 +160,27 @@ impl Project {
     }
 }
 
+/// `template` with each `__KEY__` placeholder of `values` replaced, in one pass: a value is
+/// never read for placeholders itself, so a rule, path or URL that happens to hold one
+/// (`roles:__BIN__.Reader`) is written as given.
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    loop {
+        let next = values
+            .iter()
+            .filter_map(|(key, value)| rest.find(key).map(|at| (at, *key, *value)))
+            .min_by_key(|(at, key, _)| (*at, std::cmp::Reverse(key.len())));
+        let Some((at, key, value)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(value);
+        rest = &rest[at + key.len()..];
+    }
+}
+
 /// Lower-case letters, digits, `-` and `_`, starting with a letter, at most `max` bytes: what
 /// both a package and a function folder may be called.
 pub(crate) fn is_lower_name(name: &str, max: usize) -> bool {
@@ -197,6 +218,20 @@ pub(crate) fn check_function_name(name: &str) -> Result<String, Failure> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn fill_never_reads_a_value_for_placeholders() {
+        let values = [
+            ("__RULES__", "roles:__BIN__.Reader"),
+            ("__BIN__", "app"),
+            ("__BINARY__", "x"),
+        ];
+        assert_eq!(
+            super::fill("rules(\"__RULES__\") bin __BIN__ __BINARY__ __", &values),
+            "rules(\"roles:__BIN__.Reader\") bin app x __"
+        );
+    }
+
     use super::*;
 
     fn project(host: Value) -> Project {
