@@ -34,7 +34,7 @@ pub enum PolicyError {
     NoNames(String),
     /// A name with a quote, a backslash, whitespace or a control character.
     InvalidName(String),
-    /// A kind other than roles, all-roles, scopes, all-scopes.
+    /// A kind other than roles, all-roles, scopes, all-scopes, acrs.
     UnknownKind(String),
     /// Sections that are not `METHODS=RULE`.
     NotSections(Option<String>),
@@ -58,7 +58,7 @@ impl fmt::Display for PolicyError {
             ),
             PolicyError::UnknownKind(kind) => write!(
                 f,
-                "unknown kind {kind:?} (use roles, all-roles, scopes or all-scopes)"
+                "unknown kind {kind:?} (use roles, all-roles, scopes, all-scopes or acrs)"
             ),
             PolicyError::NotSections(None) => {
                 f.write_str("sections must read METHODS=RULE, e.g. GET,HEAD=roles:Reader")
