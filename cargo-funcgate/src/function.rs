@@ -202,19 +202,25 @@ fn methods_of(rules: &str) -> Vec<String> {
     methods
 }
 
-/// The method the generated test calls: `GET` when the rules give it a rule of its own (or
-/// are bare), else the first method they name; `GET` under `*` alone.
-fn method_to_test(rules: &str) -> String {
-    let named: Vec<String> = rules
-        .split(';')
-        .filter_map(section)
-        .flat_map(|(methods, _)| methods)
-        .filter(|m| m != "*")
-        .collect();
-    if named.is_empty() || named.iter().any(|m| m == "GET") {
-        return "GET".to_owned();
+/// The methods the generated test calls, one per rule: the first method of each section
+/// (a bare rule's: `GET`), and for `*` the first of `GET`, `POST`, `PUT`, `PATCH`, `DELETE`
+/// no section names (`HEAD` follows `GET`'s rule wherever `GET` has one).
+fn methods_to_test(rules: &str) -> Vec<String> {
+    let sections: Vec<_> = rules.split(';').filter_map(section).collect();
+    if sections.is_empty() {
+        return vec!["GET".to_owned()];
     }
-    named[0].clone()
+    let named: Vec<&String> = sections.iter().flat_map(|(methods, _)| methods).collect();
+    sections
+        .iter()
+        .filter_map(|(methods, _)| match methods.first().map(String::as_str) {
+            Some("*") => ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                .into_iter()
+                .find(|m| !named.iter().any(|n| n == m))
+                .map(str::to_owned),
+            first => first.map(str::to_owned),
+        })
+        .collect()
 }
 
 /// The policy text the rules give `method` (upper-case): its own section, else `*`'s, as
@@ -233,81 +239,79 @@ fn rule_for<'r>(rules: &'r str, method: &str) -> Option<&'r str> {
     find(method).or_else(|| find("*"))
 }
 
-/// The generated test's checks. For the default rules, what they promise; for others, the
-/// method [`method_to_test`] picks, called without a token, with a token holding the claims
-/// funcgate picks to pass its rule (written out, so the test shows who may call) and, when
-/// the rule names any, with a token holding none; under `deny`, with any token (403).
+/// The generated test's checks: for each method [`methods_to_test`] picks, a call without a
+/// token, one with a token holding the claims funcgate picks to pass its rule (written out,
+/// so the test shows who may call) and, when the rule names any, one with a token holding
+/// none (403); under `deny`, any token gets 403; under `anonymous`, no token is needed.
 fn checks_for(name: &str, rules: &str) -> Result<String, Failure> {
-    if rules == DEFAULT_RULES {
-        return Ok(format!(
-            "    assert_eq!(app.get(\"/{name}\", None).await.code(), \"AuthorizationHeaderMissing\");\n    let reader = idp.token(json!({{\"scp\": \"Api.Read\"}}));\n    assert_eq!(app.get(\"/{name}\", Some(&reader)).await.status, 200);\n"
-        ));
-    }
-    let method = method_to_test(rules);
-    let method = method.as_str();
-    // What the scaffolded function answers a caller who passes (see function.rs.in).
-    let (served, body) = match method {
-        "GET" | "HEAD" => (200, "None"),
-        "POST" => (201, "item"),
-        _ => (501, "None"),
-    };
-    let call = |token: &str| format!("app.call(\"{method}\", \"/{name}\", {token}, {body}).await");
-    let passing =
-        funcgate::testing::passing_claims(rules, method).map_err(|e| format!("--rules: {e}"))?;
-    let anonymous =
-        rule_for(rules, method).is_some_and(|r| r.trim().eq_ignore_ascii_case("anonymous"));
     let mut checks = String::new();
-    let mut line = |text: String| {
+    let mut line = |text: &str| {
         checks.push_str("    ");
-        checks.push_str(&text);
+        checks.push_str(text);
         checks.push('\n');
     };
-    if body == "item" {
-        line(
-            "let item: Option<(&str, &[u8])> = Some((\"application/json\", br#\"{\"id\": \"3\", \"name\": \"third\"}\"#));"
-                .to_owned(),
-        );
-    }
-    match passing {
-        // `deny`: a valid token is still refused.
-        None => {
-            line(format!("assert_eq!({}.status, 401);", call("None")));
-            line("let anyone = idp.token(json!({}));".to_owned());
-            line(format!(
+    for method in methods_to_test(rules) {
+        let method = method.as_str();
+        // What the scaffolded function answers a caller who passes (see function.rs.in).
+        let (served, body) = match method {
+            "GET" | "HEAD" => (200, "None"),
+            "POST" => (201, "item"),
+            _ => (501, "None"),
+        };
+        let call =
+            |token: &str| format!("app.call(\"{method}\", \"/{name}\", {token}, {body}).await");
+        let passing = funcgate::testing::passing_claims(rules, method)
+            .map_err(|e| format!("--rules: {e}"))?;
+        let anonymous =
+            rule_for(rules, method).is_some_and(|r| r.trim().eq_ignore_ascii_case("anonymous"));
+        line(&format!("// {method}"));
+        if body == "item" {
+            line(
+                "let item: Option<(&str, &[u8])> = Some((\"application/json\", br#\"{\"id\": \"3\", \"name\": \"third\"}\"#));",
+            );
+        }
+        let Some(claims) = passing else {
+            // `deny`: a valid token is still refused.
+            line(&format!("assert_eq!({}.status, 401);", call("None")));
+            line("let anyone = idp.token(json!({}));");
+            line(&format!(
                 "assert_eq!({}.status, 403);",
                 call("Some(&anyone)")
             ));
+            continue;
+        };
+        if anonymous {
+            line(&format!("assert_eq!({}.status, {served});", call("None")));
+            continue;
         }
-        Some(claims) => {
-            if anonymous {
-                line(format!("assert_eq!({}.status, {served});", call("None")));
-            } else if method == "HEAD" {
-                // A HEAD answer has no body to read a code from.
-                line(format!("assert_eq!({}.status, 401);", call("None")));
-            } else {
-                line(format!(
-                    "assert_eq!({}.code(), \"AuthorizationHeaderMissing\");",
-                    call("None")
-                ));
-            }
-            line(
-                "// Claims that pass the rule, as funcgate::testing::passing_claims picks them."
-                    .to_owned(),
-            );
-            line(format!("let caller = idp.token(json!({claims}));"));
-            line(format!(
-                "assert_eq!({}.status, {served});",
-                call("Some(&caller)")
+        if method == "HEAD" {
+            // A HEAD answer has no body to read a code from.
+            line(&format!("assert_eq!({}.status, 401);", call("None")));
+        } else {
+            line(&format!(
+                "assert_eq!({}.code(), \"AuthorizationHeaderMissing\");",
+                call("None")
             ));
-            // A token without the rule's names: refused for its role or scope, or for the
-            // authentication context (a 403 to a client that cannot answer a claims challenge).
-            if claims.as_object().is_some_and(|c| !c.is_empty()) {
-                line("let outsider = idp.token(json!({}));".to_owned());
-                line(format!(
-                    "assert_eq!({}.status, 403);",
-                    call("Some(&outsider)")
-                ));
-            }
+        }
+        let named = claims.as_object().is_some_and(|c| !c.is_empty());
+        line(if named {
+            "// Claims that pass the rule, as funcgate::testing::passing_claims picks them."
+        } else {
+            "// Any valid token of the tenant passes the rule."
+        });
+        line(&format!("let caller = idp.token(json!({claims}));"));
+        line(&format!(
+            "assert_eq!({}.status, {served});",
+            call("Some(&caller)")
+        ));
+        // A token without the rule's names: refused for its role or scope, or for the
+        // authentication context (a 403 to a client that cannot answer a claims challenge).
+        if named {
+            line("let outsider = idp.token(json!({}));");
+            line(&format!(
+                "assert_eq!({}.status, 403);",
+                call("Some(&outsider)")
+            ));
         }
     }
     Ok(checks)
@@ -407,12 +411,14 @@ mod tests {
         // A bare rule whose name holds `=` has no sections, as funcgate reads it.
         assert_eq!(methods_of("scopes:a=b"), ["GET", "HEAD"]);
         assert_eq!(rule_for("scopes:a=b", "GET"), Some("scopes:a=b"));
-        // The method the test calls: GET with a rule of its own, else the first named.
-        assert_eq!(method_to_test("scopes:A"), "GET");
-        assert_eq!(method_to_test("POST=roles:W;*=deny"), "POST");
-        assert_eq!(method_to_test("HEAD=roles:X;GET=roles:Y"), "GET");
-        assert_eq!(method_to_test("head=roles:X"), "HEAD");
-        assert_eq!(method_to_test("*=authenticated"), "GET");
+        // The methods the test calls: one per rule.
+        assert_eq!(methods_to_test("scopes:A"), ["GET"]);
+        assert_eq!(methods_to_test(DEFAULT_RULES), ["GET", "POST"]);
+        assert_eq!(methods_to_test("POST=roles:W;*=deny"), ["POST", "GET"]);
+        assert_eq!(methods_to_test("GET=anonymous;*=roles:A"), ["GET", "POST"]);
+        assert_eq!(methods_to_test("HEAD=roles:X;GET=roles:Y"), ["HEAD", "GET"]);
+        assert_eq!(methods_to_test("*=authenticated"), ["GET"]);
+        assert!(methods_to_test("GET,POST,PUT,PATCH,DELETE=roles:A;*=deny").len() == 1);
     }
 
     #[test]
