@@ -175,7 +175,8 @@ fn section(part: &str) -> Option<(Vec<String>, &str)> {
 
 /// The methods the rules name (`GET,HEAD=...;POST=...`: get, head, post), which the
 /// function's `function.json` lists so the host routes exactly those; `*` or a rule without
-/// sections (GET and HEAD) as funcgate reads them.
+/// sections (GET and HEAD) as funcgate reads them, and `HEAD` beside `GET`, whose rule it
+/// follows.
 fn methods_of(rules: &str) -> Vec<String> {
     let mut methods: Vec<String> = Vec::new();
     let mut add = |m: &str| {
@@ -188,6 +189,9 @@ fn methods_of(rules: &str) -> Vec<String> {
         add("GET");
         add("HEAD");
     }
+    let names_head = sections
+        .iter()
+        .any(|(named, _)| named.iter().any(|m| m == "HEAD"));
     for (named, _) in &sections {
         for m in named {
             if m == "*" {
@@ -196,6 +200,10 @@ fn methods_of(rules: &str) -> Vec<String> {
                     .for_each(|m| add(m));
             } else {
                 add(m);
+                // `HEAD` follows `GET`'s rule: the host routes it too.
+                if m == "GET" && !names_head {
+                    add("HEAD");
+                }
             }
         }
     }
@@ -397,6 +405,14 @@ mod tests {
             ["GET", "HEAD", "POST"]
         );
         assert_eq!(methods_of("authenticated"), ["GET", "HEAD"]);
+        assert_eq!(
+            methods_of("GET=scopes:A;POST=roles:B"),
+            ["GET", "HEAD", "POST"]
+        );
+        assert_eq!(
+            methods_of("POST=roles:B;HEAD=deny;GET=roles:A"),
+            ["POST", "HEAD", "GET"]
+        );
         assert_eq!(
             rule_for("GET,HEAD=anonymous;POST=roles:B", "GET"),
             Some("anonymous")
