@@ -99,6 +99,13 @@ pub(super) struct Claims<'a> {
     pub(super) sub: Option<&'a str>,
     pub(super) azp: Option<&'a str>,
     pub(super) appid: Option<&'a str>,
+    /// RFC 9068's names for the client and the scopes (other providers' JWT access tokens;
+    /// Entra's are `azp`/`appid` and `scp`), kept as they came: only the rules for other
+    /// providers read them (and refuse them when they are not strings, with
+    /// [`Claims::rfc9068_string`]), so an Entra token is never refused for a claim funcgate
+    /// does not read there.
+    pub(super) client_id: Option<&'a Value>,
+    pub(super) scope: Option<&'a Value>,
     /// `nonce`, `at_hash` or `c_hash`: only ID tokens carry them.
     pub(super) id_token_claims: bool,
 }
@@ -123,10 +130,24 @@ impl<'a> Claims<'a> {
             sub: string_claim(claims, "sub")?,
             azp: string_claim(claims, "azp")?,
             appid: string_claim(claims, "appid")?,
+            client_id: claims.get("client_id"),
+            scope: claims.get("scope"),
             id_token_claims: ["nonce", "at_hash", "c_hash"]
                 .iter()
                 .any(|c| claims.contains_key(*c)),
         })
+    }
+
+    /// `client_id` or `scope` (see [`Claims::client_id`]) as the string RFC 9068 makes it.
+    pub(super) fn rfc9068_string(
+        value: Option<&'a Value>,
+        name: &str,
+    ) -> Result<Option<&'a str>, ApiError> {
+        match value {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(invalid(format!("{name} is not a string"))),
+        }
     }
 
     /// Whether the crate refused `exp` or `nbf` only for being before 1970 (negative), which
@@ -177,6 +198,8 @@ pub(super) struct OwnedClaims {
     sub: Option<String>,
     azp: Option<String>,
     appid: Option<String>,
+    client_id: Option<Value>,
+    scope: Option<Value>,
     id_token_claims: bool,
 }
 
@@ -200,6 +223,8 @@ impl OwnedClaims {
             sub: self.sub.as_deref(),
             azp: self.azp.as_deref(),
             appid: self.appid.as_deref(),
+            client_id: self.client_id.as_ref(),
+            scope: self.scope.as_ref(),
             id_token_claims: self.id_token_claims,
         })
     }
@@ -331,6 +356,8 @@ impl<'de> serde::Deserialize<'de> for OwnedClaims {
                         "sub" => c.sub = Some(access.next_value()?),
                         "azp" => c.azp = Some(access.next_value()?),
                         "appid" => c.appid = Some(access.next_value()?),
+                        "client_id" => c.client_id = Some(access.next_value()?),
+                        "scope" => c.scope = Some(access.next_value()?),
                         "aud" => c.aud = Some(access.next_value()?),
                         "roles" => c.roles = access.next_value()?,
                         other => {

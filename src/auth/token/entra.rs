@@ -41,7 +41,8 @@ pub struct Rules {
     pub accept_v1: bool,
     /// `AUTH_TOKEN_VERSIONS`: v2 tokens accepted.
     pub accept_v2: bool,
-    /// `AUTH_ALLOWED_CLIENT_APPS`: accepted `azp`/`appid` values.
+    /// `AUTH_ALLOWED_CLIENT_APPS`: accepted `azp`/`appid` values (and `client_id` from a
+    /// provider other than Entra).
     pub allowed_clients: Option<Vec<String>>,
     /// The last `Validation` built from these rules, with the issuer set it was built for:
     /// in single-tenant mode every token expects the same issuers, so it is built once.
@@ -374,14 +375,19 @@ pub(super) fn conclude(
     }
     // Entra access tokens always name the client that asked for them (`appid` in v1, `azp`
     // in v2); ID tokens never do, even without `nonce`. Other providers' formats are not
-    // known, so there either claim will do.
-    let client_app = if rules.v1_issuer.is_some() {
+    // known, so there either claim will do, or RFC 9068's `client_id`, which every JWT
+    // access token in that profile carries and OpenID Connect's ID tokens do not.
+    let entra = rules.v1_issuer.is_some();
+    let client_app = if entra {
         match version {
             TokenVersion::V2 => claims.azp,
             TokenVersion::V1 => claims.appid,
         }
     } else {
-        claims.azp.or(claims.appid)
+        match claims.azp.or(claims.appid) {
+            Some(client) => Some(client),
+            None => Claims::rfc9068_string(claims.client_id, "client_id")?,
+        }
     };
     if client_app.is_none() {
         return Err(invalid(match version {
@@ -392,7 +398,7 @@ pub(super) fn conclude(
                 "azp is missing: v2 access tokens name their client application, so this is an ID token or not an access token; request an access token for this API"
             }
             _ => {
-                "azp and appid are missing: access tokens name their client application, so this is an ID token or not an access token"
+                "azp, appid and client_id are missing: access tokens name their client application, so this is an ID token or not an access token"
             }
         }));
     }
@@ -414,10 +420,15 @@ pub(super) fn conclude(
         subject: claims.sub.map(str::to_owned),
         client_app: client_app.map(str::to_owned),
         roles: claims.roles.clone(),
-        scopes: claims
-            .scp
-            .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default(),
+        // Entra's delegated scopes are `scp`; other providers may name them `scope`, as RFC 9068
+        // does (the same space-separated string), and `scp` wins where both are given.
+        scopes: match claims.scp {
+            Some(scp) => Some(scp),
+            None if !entra => Claims::rfc9068_string(claims.scope, "scope")?,
+            None => None,
+        }
+        .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default(),
         expires_at: exp,
         not_before: claims.nbf,
         ..Identity::empty(version)

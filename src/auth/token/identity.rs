@@ -30,11 +30,13 @@ pub struct Identity {
     pub object_id: Option<String>,
     /// `sub`: the subject, unique per application.
     pub subject: Option<String>,
-    /// `azp` (v2) or `appid` (v1): the client application that asked for the token.
+    /// `azp` (v2) or `appid` (v1): the client application that asked for the token (from
+    /// another provider, under `AUTH_METADATA_URL`: `azp`, `appid` or RFC 9068's `client_id`).
     pub client_app: Option<String>,
     /// `roles`: app roles granted to the caller.
     pub roles: Vec<String>,
-    /// `scp`, split on spaces: delegated scopes (empty for app-only tokens).
+    /// `scp`, split on spaces: delegated scopes (empty for app-only tokens). From another
+    /// provider, under `AUTH_METADATA_URL`, RFC 9068's `scope` when there is no `scp`.
     pub scopes: Vec<String>,
     /// `exp`, seconds since the epoch.
     pub expires_at: i64,

@@ -521,7 +521,52 @@ mod tests {
         appid_only["appid"] = json!("client-c");
         assert!(check_with(appid_only.clone(), &custom, signer(META)).is_ok());
         appid_only.as_object_mut().unwrap().remove("appid");
-        assert!(reason(check_with(appid_only, &custom, signer(META))).contains("missing"));
+        assert!(reason(check_with(appid_only.clone(), &custom, signer(META))).contains("missing"));
+        // RFC 9068's client_id names the client there, and only there.
+        let mut rfc9068 = appid_only;
+        rfc9068["client_id"] = json!("client-d");
+        let who = check_with(rfc9068.clone(), &custom, signer(META)).unwrap();
+        assert_eq!(who.client_app.as_deref(), Some("client-d"));
+        let mut entra = base();
+        entra.as_object_mut().unwrap().remove("azp");
+        entra["client_id"] = json!("client-d");
+        assert!(reason(check(entra)).contains("azp is missing"));
+        let mut not_text = rfc9068.clone();
+        not_text["client_id"] = json!(7);
+        assert!(
+            reason(check_with(not_text, &custom, signer(META)))
+                .contains("client_id is not a string")
+        );
+        // Its client_id is what AUTH_ALLOWED_CLIENT_APPS names.
+        let allowed = Rules {
+            allowed_clients: Some(vec!["client-a".into()]),
+            ..custom.clone()
+        };
+        assert!(reason(check_with(rfc9068, &allowed, signer(META))).contains("client-d"));
+    }
+
+    #[test]
+    fn another_providers_scope_claim_reads_as_scp() {
+        let custom = Rules {
+            issuers: Some(vec![format!("https://login.example/{TID}/v2.0")]),
+            v1_issuer: None,
+            ..rules()
+        };
+        let mut token = base();
+        token["scope"] = json!("Orders.Read  Orders.Write");
+        let who = check_with(token.clone(), &custom, signer(META)).unwrap();
+        assert_eq!(who.scopes, ["Orders.Read", "Orders.Write"]);
+        // scp wins where both are given; Entra's tokens are read on scp alone.
+        token["scp"] = json!("Api.Read");
+        let who = check_with(token.clone(), &custom, signer(META)).unwrap();
+        assert_eq!(who.scopes, ["Api.Read"]);
+        token.as_object_mut().unwrap().remove("scp");
+        assert!(check(token.clone()).unwrap().scopes.is_empty());
+        // A scope of another type is refused where it is read, as every claim funcgate reads
+        // is; an Entra token is not read on it.
+        token["scope"] = json!(["Orders.Read"]);
+        assert!(check(token.clone()).is_ok());
+        assert!(reason(check_with(token, &custom, signer(META))).contains("scope is not a string"));
     }
 
     #[test]
