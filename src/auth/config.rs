@@ -98,7 +98,10 @@ impl AuthConfig {
         ))
     }
 
-    /// `scope` as a full scope value (`api://{client}/Api.Read`) of this API.
+    /// `scope` as a full scope value (`api://{client}/Api.Read`) of this API: under its
+    /// `api://` App ID URI, else under the first audience that is a URI (an App ID URI on a
+    /// verified domain, `https://api.contoso.com`), else under `api://` + the first audience
+    /// (a client id).
     pub(crate) fn full_scope(&self, scope: &str) -> String {
         if scope.contains("://") {
             return scope.to_owned();
@@ -107,7 +110,8 @@ impl AuthConfig {
             .audiences
             .iter()
             .find(|a| a.starts_with("api://"))
-            .cloned()
+            .or_else(|| self.audiences.iter().find(|a| a.contains("://")))
+            .map(|a| a.trim_end_matches('/').to_owned())
             .or_else(|| self.audiences.first().map(|a| format!("api://{a}")))
             .unwrap_or_default();
         format!("{resource}/{scope}")

@@ -273,11 +273,41 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:4000".parse().unwrap());
         assert!(!s.standalone);
         assert_eq!(s.auth.audiences, vec!["api://abc", "abc"]);
+        assert_eq!(s.auth.full_scope("Api.Read"), "api://abc/Api.Read");
         assert_eq!(s.auth.instance, "https://login.microsoftonline.com");
         assert_eq!(s.auth.clock_skew_seconds, 300);
         assert!(!s.auth.debug_errors);
         assert_eq!(s.layout.route_prefix, "api");
         assert_eq!(s.cors, CorsOrigins::List(vec![]));
+    }
+
+    #[test]
+    fn full_scopes_follow_the_app_id_uri_among_the_audiences() {
+        let full = |audiences: &str| {
+            load_with(&[("AUTH_AUDIENCES", audiences)])
+                .unwrap()
+                .auth
+                .full_scope("Orders.Read")
+        };
+        // An App ID URI on a verified domain, beside the client id: never `api://https://`.
+        assert_eq!(
+            full("https://api.contoso.com/,abc"),
+            "https://api.contoso.com/Orders.Read"
+        );
+        // The `api://` one wins where both are given; a bare client id becomes one.
+        assert_eq!(
+            full("https://api.contoso.com,api://abc"),
+            "api://abc/Orders.Read"
+        );
+        assert_eq!(full("abc"), "api://abc/Orders.Read");
+        // A full value is kept as it is.
+        assert_eq!(
+            load_with(&[])
+                .unwrap()
+                .auth
+                .full_scope("https://x.example/S"),
+            "https://x.example/S"
+        );
     }
 
     #[test]
