@@ -37,8 +37,9 @@ pub(crate) struct Services {
     pub(crate) public_base_url: Option<String>,
     /// `MCP_ALLOWED_ORIGINS`, for the MCP transport.
     pub(crate) mcp_origins: crate::net::OriginList,
-    /// The App ID URI full scope values are made from (`api://{client}`).
-    pub(crate) scope_resource: String,
+    /// What full scope values are written under (`api://{client}`), `None` for bare names:
+    /// `AUTH_SCOPE_PREFIX`.
+    pub(crate) scope_prefix: Option<String>,
     /// The metadata documents of MCP servers, by their path under `PUBLIC_BASE_URL`
     /// (`mcp`, `api/mcp`), for the path-inserted location.
     pub(crate) resource_documents: Vec<(String, Vec<u8>)>,
@@ -47,10 +48,7 @@ pub(crate) struct Services {
 impl Services {
     /// `scope` as a full scope value of this API (`api://{client}/Orders.Read`).
     pub(crate) fn full_scope(&self, scope: &str) -> String {
-        if scope.contains("://") {
-            return scope.to_owned();
-        }
-        format!("{}/{scope}", self.scope_resource)
+        crate::auth::config::full_scope(self.scope_prefix.as_deref(), scope)
     }
 
     /// `err` as an MCP server answers a refusal (its own rule's, or a tool's): the `scope` of

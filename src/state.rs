@@ -114,11 +114,7 @@ impl AppState {
                 downstream,
                 mcp_origins: settings.mcp_origins.clone(),
                 public_base_url: settings.public_base_url.clone(),
-                scope_resource: settings
-                    .auth
-                    .full_scope("")
-                    .trim_end_matches('/')
-                    .to_owned(),
+                scope_prefix: settings.auth.scope_prefix.clone(),
                 resource_documents: mcp
                     .iter()
                     .filter_map(|e| Some((e.path.clone(), e.document.clone()?)))

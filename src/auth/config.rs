@@ -27,6 +27,10 @@ pub(crate) struct AuthConfig {
     pub(crate) allowed_clients: Option<Vec<String>>,
     /// `AUTH_AUDIENCES`.
     pub(crate) audiences: Vec<String>,
+    /// What scope names are written under where a client reads them (metadata, challenges):
+    /// `AUTH_SCOPE_PREFIX`, else the App ID URI among the audiences; `None` for a provider
+    /// whose scopes are bare names (`AUTH_SCOPE_PREFIX=none`).
+    pub(crate) scope_prefix: Option<String>,
     /// `AUTH_CLOCK_SKEW_SECONDS`.
     pub(crate) clock_skew_seconds: u64,
     /// `AUTH_KEY_REFRESH_COOLDOWN_SECONDS`.
@@ -35,6 +39,26 @@ pub(crate) struct AuthConfig {
     pub(crate) token_cache_size: usize,
     /// `AUTH_DEBUG_ERRORS`.
     pub(crate) debug_errors: bool,
+}
+
+/// The App ID URI among `audiences` that scopes are named under: the `api://` one, else the
+/// first that is a URI (an App ID URI on a verified domain, `https://api.contoso.com`), else
+/// `api://` + the first (a client id). The default of `AUTH_SCOPE_PREFIX`.
+pub(crate) fn app_id_uri(audiences: &[String]) -> Option<String> {
+    audiences
+        .iter()
+        .find(|a| a.starts_with("api://"))
+        .or_else(|| audiences.iter().find(|a| a.contains("://")))
+        .map(|a| a.trim_end_matches('/').to_owned())
+        .or_else(|| audiences.first().map(|a| format!("api://{a}")))
+}
+
+/// `scope` under `prefix` (`None`: scopes are bare names); a full value is kept as it is.
+pub(crate) fn full_scope(prefix: Option<&str>, scope: &str) -> String {
+    match prefix {
+        Some(prefix) if !scope.contains("://") => format!("{prefix}/{scope}"),
+        _ => scope.to_owned(),
+    }
 }
 
 impl AuthConfig {
@@ -98,23 +122,11 @@ impl AuthConfig {
         ))
     }
 
-    /// `scope` as a full scope value (`api://{client}/Api.Read`) of this API: under its
-    /// `api://` App ID URI, else under the first audience that is a URI (an App ID URI on a
-    /// verified domain, `https://api.contoso.com`), else under `api://` + the first audience
-    /// (a client id).
+    /// `scope` as a client requests it (`api://{client}/Api.Read`): under
+    /// [`scope_prefix`](AuthConfig::scope_prefix), or as it is when scopes are bare names or
+    /// it is a full value already.
     pub(crate) fn full_scope(&self, scope: &str) -> String {
-        if scope.contains("://") {
-            return scope.to_owned();
-        }
-        let resource = self
-            .audiences
-            .iter()
-            .find(|a| a.starts_with("api://"))
-            .or_else(|| self.audiences.iter().find(|a| a.contains("://")))
-            .map(|a| a.trim_end_matches('/').to_owned())
-            .or_else(|| self.audiences.first().map(|a| format!("api://{a}")))
-            .unwrap_or_default();
-        format!("{resource}/{scope}")
+        full_scope(self.scope_prefix.as_deref(), scope)
     }
 
     /// Entra's v1 issuer template for the instance; none for other metadata.

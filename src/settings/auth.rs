@@ -119,6 +119,11 @@ pub(super) fn read(source: &Source) -> Result<AuthConfig, SettingError> {
     }
     let audiences = non_empty_list(source, "AUTH_AUDIENCES")?
         .unwrap_or_else(|| vec![format!("api://{client_id}"), client_id.clone()]);
+    let scope_prefix = match source.get("AUTH_SCOPE_PREFIX").map(str::trim) {
+        None => crate::auth::config::app_id_uri(&audiences),
+        Some(none) if none.eq_ignore_ascii_case("none") => None,
+        Some(uri) => Some(scope_prefix(uri).or_else(|e| fail("AUTH_SCOPE_PREFIX", e))?),
+    };
     let clock_skew_seconds = number_in(
         source,
         "AUTH_CLOCK_SKEW_SECONDS",
@@ -189,11 +194,36 @@ pub(super) fn read(source: &Source) -> Result<AuthConfig, SettingError> {
         versions,
         allowed_clients: non_empty_list(source, "AUTH_ALLOWED_CLIENT_APPS")?,
         audiences,
+        scope_prefix,
         client_id,
         clock_skew_seconds,
         key_refresh_cooldown,
         debug_errors,
     })
+}
+
+/// An `AUTH_SCOPE_PREFIX` URI (`api://…`, `https://…`): what scope names are written under, so
+/// without a trailing slash; a query, fragment, space or quote would end up inside every
+/// advertised scope and challenge.
+fn scope_prefix(uri: &str) -> Result<String, String> {
+    let expected = || format!("expected an App ID URI (api://… or https://…) or none, got {uri:?}");
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(expected());
+    };
+    let scheme_ok = !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    let rest = rest.trim_end_matches('/');
+    if !scheme_ok
+        || rest.is_empty()
+        || rest.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '?' | '#' | ',')
+        })
+    {
+        return Err(expected());
+    }
+    Ok(format!("{scheme}://{rest}"))
 }
 
 /// Roles and scopes are granted by the caller's own tenant: with any tenant allowed, any

@@ -308,6 +308,32 @@ mod tests {
                 .full_scope("https://x.example/S"),
             "https://x.example/S"
         );
+        // AUTH_SCOPE_PREFIX names the URI, or `none` for a provider whose scopes are bare names.
+        let with_prefix = |prefix: &str| {
+            load_with(&[("AUTH_SCOPE_PREFIX", prefix)]).map(|s| s.auth.full_scope("Orders.Read"))
+        };
+        assert_eq!(
+            with_prefix("https://orders.contoso.com/").unwrap(),
+            "https://orders.contoso.com/Orders.Read"
+        );
+        assert_eq!(
+            with_prefix("api://orders").unwrap(),
+            "api://orders/Orders.Read"
+        );
+        assert_eq!(with_prefix("None").unwrap(), "Orders.Read");
+        for bad in [
+            "orders",
+            "://x",
+            "api://",
+            "https://a b",
+            "https://x?y=1",
+            "https://x#f",
+            "https://x\"y",
+            "api://a,api://b",
+        ] {
+            let err = with_prefix(bad).unwrap_err();
+            assert_eq!(err.name, "AUTH_SCOPE_PREFIX", "{bad}");
+        }
     }
 
     #[test]

@@ -212,3 +212,43 @@ async fn allowed_client_apps_name_another_providers_client_id() {
     let a = get(&handler.route("/whoami"), Some(&bearer(&reader))).await;
     a.assert_error(401, "InvalidAuthorizationClaims");
 }
+
+#[tokio::test]
+async fn the_metadata_names_scopes_as_another_provider_grants_them() {
+    let provider = ThirdParty::start();
+    let app = AppDir::new("");
+    // This provider's scopes are bare names, not values under an App ID URI as Entra's are.
+    let handler = provider
+        .handler(
+            &app,
+            &[
+                ("PUBLIC_BASE_URL", "https://orders.example"),
+                ("AUTH_SCOPE_PREFIX", "none"),
+            ],
+        )
+        .await;
+    let a = get(
+        &handler.route("/.well-known/oauth-protected-resource"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let doc = a.json();
+    assert_eq!(
+        doc["authorization_servers"],
+        serde_json::json!([provider.issuer]),
+        "{doc}"
+    );
+    let scopes: Vec<&str> = doc["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(scopes.contains(&"Orders.Write"), "{doc}");
+    assert!(scopes.iter().all(|s| !s.contains("://")), "{doc}");
+    // A client asking the provider for the advertised scope gets a token that passes.
+    let token = provider.token("writer", "Orders.Write").await;
+    let a = get(&handler.route("/vault/demo"), Some(&bearer(&token))).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
