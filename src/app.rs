@@ -422,11 +422,13 @@ const CHECK_ARGUMENT: &str = "--funcgate-check";
 fn init_logging() {
     // The MCP SDK's tracing reaches `log` (actix turns tracing's `log` feature on): its
     // lines would print caller text (a JSON-RPC id) and add four lines to every request, so
-    // it is off unless RUST_LOG names it.
+    // it is off unless RUST_LOG names it. Its spans arrive under `tracing::span` rather than
+    // the SDK's own target (`serve_inner;` on every request through its service): off too.
     let mut builder = env_logger::Builder::new();
     builder
         .filter_level(log::LevelFilter::Info)
-        .filter_module("rmcp", log::LevelFilter::Off);
+        .filter_module("rmcp", log::LevelFilter::Off)
+        .filter_module("tracing::span", log::LevelFilter::Off);
     builder.parse_env(env_logger::Env::default());
     let _ = builder
         .target(env_logger::Target::Stdout)

@@ -196,6 +196,32 @@ async fn a_refused_tool_gets_a_403_naming_every_scope_it_accepts() {
 }
 
 #[tokio::test]
+async fn each_mcp_request_logs_its_call_line_and_nothing_else() {
+    let idp = IdentityProvider::start();
+    let app = start(&idp, &[]).await;
+    let reader = idp.token(json!({"scp": "Orders.Read"}));
+    let mcp = app.mcp("/mcp").bearer(&reader);
+    // The SDK's own path (initialize, tools/list) and funcgate's direct one (a plain call).
+    assert_eq!(mcp.initialize().await.status, 200);
+    assert_eq!(mcp.list_tools().await.status, 200);
+    assert_eq!(mcp.call("get_order", json!({"id": 7})).await.status, 200);
+    // The SDK's tracing reaches `log` as spans too (`serve_inner;` under `tracing::span`), a
+    // line of its own on every request through it: kept out, as its events are.
+    let logs = app.logs();
+    let requests: Vec<&str> = logs
+        .lines()
+        .skip_while(|line| !line.contains(" call function="))
+        .collect();
+    assert_eq!(requests.len(), 3, "{logs}");
+    assert!(
+        requests
+            .iter()
+            .all(|line| line.contains(" call function=orders ")),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
 async fn a_step_up_tool_asks_cp1_clients_for_the_context() {
     let idp = IdentityProvider::start();
     let app = start(&idp, &[]).await;
