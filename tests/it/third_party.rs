@@ -25,7 +25,6 @@ const RESOURCE: &str = "api://orders-test";
 struct ThirdParty {
     child: Child,
     issuer: String,
-    _dir: tempfile::TempDir,
 }
 
 impl Drop for ThirdParty {
@@ -52,19 +51,10 @@ impl ThirdParty {
                 needed.display()
             );
         }
-        // ES modules find packages beside the script, not through NODE_PATH: the script runs
-        // from a folder whose node_modules is the installed one.
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(
-            repo_root().join("tests/fixtures/oidc-provider.mjs"),
-            dir.path().join("oidc-provider.mjs"),
-        )
-        .unwrap();
-        std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).unwrap();
         let mut child = Command::new(node)
-            .arg(dir.path().join("oidc-provider.mjs"))
+            .arg(repo_root().join("tests/fixtures/oidc-provider.mjs"))
             .arg(RESOURCE)
-            .env("NODE_ENV", "test")
+            .env("FUNCGATE_MCP_NODE_MODULES", &modules)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -78,11 +68,7 @@ impl ThirdParty {
             .ok()
             .and_then(|v| v["issuer"].as_str().map(str::to_owned))
             .unwrap_or_else(|| panic!("the provider did not start: {line:?}"));
-        ThirdParty {
-            child,
-            issuer,
-            _dir: dir,
-        }
+        ThirdParty { child, issuer }
     }
 
     /// An access token for `client` with `scope`, by the client-credentials grant.

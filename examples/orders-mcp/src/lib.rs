@@ -103,13 +103,13 @@ fn order(id: u32, req: &Request) -> Order {
     }
 }
 
-/// Who is reading: the user's `upn`, or the calling application's id.
+/// Who is reading: the user's `upn`, or the calling application's id (the identity's client
+/// application: `azp`, `appid`, or another provider's `client_id`).
 fn reader(req: &funcgate::Request) -> String {
     req.claim("upn")
-        .or_else(|| req.claim("azp"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("unknown")
-        .to_owned()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .or_else(|| req.identity().and_then(|who| who.client_app.clone()))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 async fn order_by_rest(req: Request) -> Outcome {

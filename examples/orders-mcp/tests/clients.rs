@@ -51,6 +51,33 @@ impl Tools {
         run(command)
     }
 
+    /// Starts the third-party OpenID provider (`tests/fixtures/oidc-provider.mjs` at the
+    /// workspace root: panva's `oidc-provider`) issuing tokens for `resource`; its issuer and
+    /// process (killed on drop).
+    fn third_party_provider(&self, resource: &str) -> (String, Provider) {
+        use std::io::BufRead as _;
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/oidc-provider.mjs");
+        let mut child = Command::new(&self.node)
+            .arg(fixture)
+            .arg(resource)
+            .env("FUNCGATE_MCP_NODE_MODULES", &self.node_modules)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let provider = Provider(child);
+        let issuer = serde_json::from_str::<Value>(&line)
+            .ok()
+            .and_then(|v| v["issuer"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("the provider did not start: {line:?}"));
+        (issuer, provider)
+    }
+
     fn node(&self, args: &[&str]) -> Value {
         let mut command = Command::new(&self.node);
         command
@@ -58,6 +85,16 @@ impl Tools {
             .args(args)
             .env("FUNCGATE_MCP_NODE_MODULES", &self.node_modules);
         run(command)
+    }
+}
+
+/// A provider's process, stopped when the test ends.
+struct Provider(std::process::Child);
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
     }
 }
 
@@ -381,4 +418,73 @@ async fn typescript_sdk_follows_the_401_to_the_identity_provider() {
     assert_follows_the_401(&out, &idp, &public);
     // redirectToAuthorization returned: auth() answered REDIRECT and connect threw.
     assert_eq!(out["outcome"]["raised"], "UnauthorizedError", "{out:#}");
+}
+
+/// The TypeScript SDK's client-credentials client with a third-party authorization server
+/// (panva's `oidc-provider`, an OpenID Certified provider): from the 401 it finds the metadata
+/// and the provider, gets an RFC 9068 token for the server's resource, and is served by the
+/// tools its scope allows. The challenge and the metadata name the scope as that provider
+/// grants it, a bare name (`AUTH_SCOPE_PREFIX=none`).
+#[tokio::test]
+async fn typescript_sdk_gets_its_token_from_a_third_party_provider() {
+    let tools = Tools::locate();
+    let (listener, public) = front_end();
+    let resource = format!("{public}/mcp");
+    let (issuer, _provider) = tools.third_party_provider(&resource);
+    // The kit's provider is not trusted here: the app knows only the third party's document.
+    let idp = IdentityProvider::start();
+    let metadata = format!("{issuer}/.well-known/openid-configuration");
+    let app = TestApp::start_binary(
+        env!("CARGO_BIN_EXE_orders-mcp"),
+        env!("CARGO_MANIFEST_DIR"),
+        &idp,
+        &[
+            ("PUBLIC_BASE_URL", &public),
+            ("AUTH_METADATA_URL", &metadata),
+            ("AUTH_SCOPE_PREFIX", "none"),
+        ],
+    )
+    .await
+    .unwrap();
+    forward(listener, &app);
+
+    let out = tools.node(&[
+        "client-credentials",
+        &resource,
+        "reader",
+        "s3cret",
+        "Orders.Read",
+        &issuer,
+    ]);
+    assert_eq!(
+        out["tools"],
+        json!(["export_orders", "get_order"]),
+        "{out:#}"
+    );
+    assert_eq!(
+        out["get_order"],
+        json!({
+            "isError": false,
+            "structuredContent": {"id": 7, "status": "shipped", "readBy": "reader"},
+        }),
+        "{out:#}"
+    );
+    // The token came from the third party, for this server's resource, with the bare scope.
+    let claims = &out["token_claims"];
+    assert_eq!(claims["iss"], issuer.as_str(), "{out:#}");
+    assert_eq!(claims["aud"], resource.as_str(), "{out:#}");
+    assert_eq!(claims["client_id"], "reader", "{out:#}");
+    assert_eq!(claims["scope"], "Orders.Read", "{out:#}");
+    // The first POST was the 401 that named the metadata and the scope to ask for.
+    let posts = exchanges(&out, "POST", &resource);
+    assert_eq!(posts[0]["status"], 401, "{out:#}");
+    let challenge = posts[0]["www_authenticate"].as_str().unwrap();
+    assert_eq!(
+        param(challenge, "scope"),
+        Some("Orders.Read"),
+        "{challenge}"
+    );
+    let token_requests = exchanges(&out, "POST", &format!("{issuer}/token"));
+    assert_eq!(token_requests.len(), 1, "{out:#}");
+    assert_eq!(token_requests[0]["status"], 200, "{out:#}");
 }

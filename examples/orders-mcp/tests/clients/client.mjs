@@ -3,6 +3,9 @@
 //
 //   node client.mjs token URL TOKEN        connect with a bearer token, list, call, be refused, export
 //   node client.mjs discover URL CLIENT_ID connect without a token and follow the 401 (OAuth discovery)
+//   node client.mjs client-credentials URL CLIENT_ID SECRET SCOPE ISSUER
+//                                          connect as a confidential client: follow the 401 to the
+//                                          authorization server, get a token there, list and call
 //
 // FUNCGATE_MCP_NODE_MODULES names the node_modules folder the SDK is installed in (make
 // mcp-tools): this script lives in the repository, away from it, and ES modules do not read
@@ -173,12 +176,43 @@ async function discover(url, clientId) {
     return out;
 }
 
-const [mode, url, arg] = process.argv.slice(2);
+/** A confidential client with the SDK's client-credentials provider: the SDK follows the 401
+ * to the metadata and the authorization server, gets a token there, and retries. Such a client
+ * is configured with the scope it asks for (the SDK sends that one, not the challenge's) and
+ * the issuer it trusts with its secret. */
+async function clientCredentials(url, clientId, clientSecret, scope, expectedIssuer) {
+    const { ClientCredentialsProvider } = await sdk('client/auth-extensions.js');
+    const http = [];
+    const provider = new ClientCredentialsProvider({ clientId, clientSecret, scope, expectedIssuer });
+    const transport = new StreamableHTTPClientTransport(new URL(url), {
+        authProvider: provider,
+        fetch: recordingFetch(http)
+    });
+    const client = new Client({ name: 'funcgate-clients-test', version: '1.0.0' });
+    await client.connect(transport);
+    const out = {};
+    out.tools = (await client.listTools()).tools.map(t => t.name).sort();
+    const got = await client.callTool({ name: 'get_order', arguments: { id: 7 } });
+    out.get_order = { isError: Boolean(got.isError), structuredContent: got.structuredContent };
+    await client.close();
+    // What the authorization server issued, read (not checked) for the test's assertions.
+    const token = provider.tokens()?.access_token;
+    out.token_claims = token ? JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')) : null;
+    out.http = http;
+    return out;
+}
+
+const [mode, url, arg, ...rest] = process.argv.slice(2);
 const timer = setTimeout(() => {
     console.error(`timed out after ${TIMEOUT_MS} ms`);
     process.exit(2);
 }, TIMEOUT_MS);
-const out = mode === 'token' ? await withToken(url, arg) : mode === 'discover' ? await discover(url, arg) : null;
+const modes = {
+    token: () => withToken(url, arg),
+    discover: () => discover(url, arg),
+    'client-credentials': () => clientCredentials(url, arg, ...rest)
+};
+const out = modes[mode] ? await modes[mode]() : null;
 if (out === null) {
     console.error(`unknown mode ${mode}`);
     process.exit(2);
