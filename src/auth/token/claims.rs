@@ -106,6 +106,10 @@ pub(super) struct Claims<'a> {
     /// does not read there.
     pub(super) client_id: Option<&'a Value>,
     pub(super) scope: Option<&'a Value>,
+    /// The JOSE header's `typ` is RFC 9068's (`at+jwt`): set by the caller, which read the
+    /// header. Only such a token is named by `client_id` (RFC 9068 §4: the type is what tells
+    /// an access token from an ID token carrying the same claims).
+    pub(super) at_jwt: bool,
     /// `nonce`, `at_hash` or `c_hash`: only ID tokens carry them.
     pub(super) id_token_claims: bool,
 }
@@ -132,21 +136,38 @@ impl<'a> Claims<'a> {
             appid: string_claim(claims, "appid")?,
             client_id: claims.get("client_id"),
             scope: claims.get("scope"),
+            at_jwt: false,
             id_token_claims: ["nonce", "at_hash", "c_hash"]
                 .iter()
                 .any(|c| claims.contains_key(*c)),
         })
     }
 
-    /// `client_id` or `scope` (see [`Claims::client_id`]) as the string RFC 9068 makes it.
-    pub(super) fn rfc9068_string(
-        value: Option<&'a Value>,
-        name: &str,
-    ) -> Result<Option<&'a str>, ApiError> {
-        match value {
+    /// `client_id` (see [`Claims::client_id`]) as the string RFC 9068 makes it; an empty one
+    /// names no client.
+    pub(super) fn rfc9068_client(&self) -> Result<Option<&'a str>, ApiError> {
+        match self.client_id {
             None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(invalid(format!("{name} is not a string"))),
+            Some(_) => Err(invalid("client_id is not a string")),
+        }
+    }
+
+    /// `scope` (see [`Claims::client_id`]): RFC 9068's space-separated string, or the array of
+    /// strings some providers write (Duende IdentityServer, Spring Authorization Server).
+    pub(super) fn rfc9068_scopes(&self) -> Result<Vec<String>, ApiError> {
+        match self.scope {
+            None => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(s.split_ascii_whitespace().map(str::to_owned).collect()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                    _ => Err(invalid("scope has an entry that is not a scope name")),
+                })
+                .collect(),
+            Some(_) => Err(invalid("scope is not a string or an array of strings")),
         }
     }
 
@@ -225,6 +246,7 @@ impl OwnedClaims {
             appid: self.appid.as_deref(),
             client_id: self.client_id.as_ref(),
             scope: self.scope.as_ref(),
+            at_jwt: false,
             id_token_claims: self.id_token_claims,
         })
     }

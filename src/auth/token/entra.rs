@@ -375,18 +375,28 @@ pub(super) fn conclude(
     }
     // Entra access tokens always name the client that asked for them (`appid` in v1, `azp`
     // in v2); ID tokens never do, even without `nonce`. Other providers' formats are not
-    // known, so there either claim will do, or RFC 9068's `client_id`, which every JWT
-    // access token in that profile carries and OpenID Connect's ID tokens do not.
+    // known, so there either claim will do, or RFC 9068's `client_id` in a token whose header
+    // says it is one of that profile's access tokens (`typ` `at+jwt`: RFC 9068 §4 has the
+    // resource server check it, since an ID token may carry the same claims).
     let entra = rules.v1_issuer.is_some();
+    let mut from_client_id = false;
     let client_app = if entra {
         match version {
             TokenVersion::V2 => claims.azp,
             TokenVersion::V1 => claims.appid,
         }
     } else {
-        match claims.azp.or(claims.appid) {
-            Some(client) => Some(client),
-            None => Claims::rfc9068_string(claims.client_id, "client_id")?,
+        match (claims.azp.or(claims.appid), claims.rfc9068_client()?) {
+            (Some(client), _) => Some(client),
+            (None, Some(_)) if !claims.at_jwt => {
+                return Err(invalid(
+                    "azp and appid are missing, and client_id names the client of an access token only when its header's typ is at+jwt (RFC 9068): this is an ID token or not an access token",
+                ));
+            }
+            (None, client) => {
+                from_client_id = client.is_some();
+                client
+            }
         }
     };
     if client_app.is_none() {
@@ -402,8 +412,17 @@ pub(super) fn conclude(
             }
         }));
     }
+    // Entra's client ids are GUIDs, compared without case; another provider's `client_id` is
+    // the string it registered, compared as it is.
+    let same_client = |allowed: &str, client: &str| {
+        if from_client_id {
+            allowed == client
+        } else {
+            allowed.eq_ignore_ascii_case(client)
+        }
+    };
     if let Some(list) = &rules.allowed_clients
-        && !client_app.is_some_and(|c| list.iter().any(|a| a.eq_ignore_ascii_case(c)))
+        && !client_app.is_some_and(|c| list.iter().any(|a| same_client(a, c)))
     {
         return Err(invalid(format!(
             "client application {} is not allowed",
@@ -423,12 +442,13 @@ pub(super) fn conclude(
         // Entra's delegated scopes are `scp`; other providers may name them `scope`, as RFC 9068
         // does (the same space-separated string), and `scp` wins where both are given.
         scopes: match claims.scp {
-            Some(scp) => Some(scp),
-            None if !entra => Claims::rfc9068_string(claims.scope, "scope")?,
-            None => None,
-        }
-        .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default(),
+            Some(scp) => scp.split_ascii_whitespace().map(str::to_owned).collect(),
+            None if !entra => claims.rfc9068_scopes()?,
+            None => Vec::new(),
+        },
+        // RFC 9068 §2.2: a token no user took part in (the client-credentials grant) names
+        // the client as its subject. Its scopes are the client's, not a user's delegation.
+        app_only: from_client_id && claims.sub.is_some() && claims.sub == client_app,
         expires_at: exp,
         not_before: claims.nbf,
         ..Identity::empty(version)

@@ -35,8 +35,9 @@ pub struct Identity {
     pub client_app: Option<String>,
     /// `roles`: app roles granted to the caller.
     pub roles: Vec<String>,
-    /// `scp`, split on spaces: delegated scopes (empty for app-only tokens). From another
-    /// provider, under `AUTH_METADATA_URL`, RFC 9068's `scope` when there is no `scp`.
+    /// `scp`, split on spaces: delegated scopes (empty for Entra's app-only tokens). From
+    /// another provider, under `AUTH_METADATA_URL`, RFC 9068's `scope` when there is no `scp`
+    /// (a client-credentials token's too: see [`Identity::is_delegated`]).
     pub scopes: Vec<String>,
     /// `exp`, seconds since the epoch.
     pub expires_at: i64,
@@ -46,6 +47,10 @@ pub struct Identity {
     /// Every claim of the validated token: see [`Identity::claims`].
     #[serde(skip)]
     pub(crate) claims: TokenClaims,
+    /// Another provider's RFC 9068 token from the client-credentials grant (its subject is
+    /// its client): scoped, but no user's delegation.
+    #[serde(skip)]
+    pub(crate) app_only: bool,
 }
 
 /// A validated token's claims, kept as its payload segment (one string) and read into JSON the
@@ -107,6 +112,7 @@ impl Identity {
             expires_at: 0,
             not_before: None,
             claims: TokenClaims::default(),
+            app_only: false,
         }
     }
 
@@ -136,9 +142,11 @@ impl Identity {
         self
     }
 
-    /// A delegated (user) token carries `scp`; an app-only token does not.
+    /// A delegated (user) token carries `scp`; an app-only token does not. From another
+    /// provider, a token with scopes whose subject is its client (the client-credentials grant,
+    /// RFC 9068 §2.2) is app-only too.
     pub fn is_delegated(&self) -> bool {
-        !self.scopes.is_empty()
+        !self.scopes.is_empty() && !self.app_only
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Parsed<'a> {
     claims: Map<String, Value>,
     /// The header carries a `nonce`: Microsoft Graph tokens do, and no other API can verify them.
     header_nonce: bool,
+    /// The header's `typ` is RFC 9068's `at+jwt`.
+    at_jwt: bool,
 }
 
 /// A JSON object whose top-level names are unique: parsers disagree on which duplicate wins
@@ -99,9 +101,10 @@ fn segments(token: &str) -> Result<(&str, &str, &str), ApiError> {
     Ok((header, payload, signature))
 }
 
-/// The typed JOSE header: RS256 only, no `crit`, and the key it names. Returns the key and
-/// whether the header carries a `nonce` (as Microsoft Graph tokens do).
-fn jose_header(token: &str) -> Result<(KeyRef, bool), ApiError> {
+/// The typed JOSE header: RS256 only, no `crit`, and the key it names. Returns the key,
+/// whether the header carries a `nonce` (as Microsoft Graph tokens do) and whether its `typ`
+/// is RFC 9068's.
+fn jose_header(token: &str) -> Result<(KeyRef, bool, bool), ApiError> {
     // An `alg` outside the crate's list (`none`, `None`, ...) or a `kid`, `x5t` or `crit` of
     // the wrong type does not decode.
     let head = jsonwebtoken::decode_header(token)
@@ -114,7 +117,19 @@ fn jose_header(token: &str) -> Result<(KeyRef, bool), ApiError> {
         return Err(unparsable("token header has critical extensions"));
     }
     let key = key_ref(head.kid.as_deref(), head.x5t.as_deref())?;
-    Ok((key, head.nonce.is_some()))
+    Ok((key, head.nonce.is_some(), is_at_jwt(head.typ.as_deref())))
+}
+
+/// Whether a header's `typ` is RFC 9068's access token type, `at+jwt` (media types, and so
+/// `typ`, compare without case; the `application/` prefix may be written out).
+fn is_at_jwt(typ: Option<&str>) -> bool {
+    typ.is_some_and(|t| {
+        let t = t
+            .get(..12)
+            .filter(|p| p.eq_ignore_ascii_case("application/"))
+            .map_or(t, |_| &t[12..]);
+        t.eq_ignore_ascii_case("at+jwt")
+    })
 }
 
 /// The key a header names: its `kid`, or its `x5t` when it has no `kid` (the older Entra
@@ -138,11 +153,12 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, ApiError> {
     if URL_SAFE_NO_PAD.decode_slice(signature, &mut sig).is_err() {
         return Err(unparsable("token signature is not base64url"));
     }
-    let (key, header_nonce) = jose_header(token)?;
+    let (key, header_nonce, at_jwt) = jose_header(token)?;
     Ok(Parsed {
         key,
         token,
         header_nonce,
+        at_jwt,
         claims,
     })
 }
@@ -276,9 +292,10 @@ pub(crate) fn accept_at_once(
     if !same_key || head.crit.is_some() {
         return AtOnce::Declined;
     }
-    let Ok(claims) = decoded.claims.view() else {
+    let Ok(mut claims) = decoded.claims.view() else {
         return AtOnce::Declined;
     };
+    claims.at_jwt = is_at_jwt(head.typ.as_deref());
     if Expected::foreign_tenant(claims.tid, expected.tenant.as_deref()).is_some() {
         return AtOnce::Declined;
     }
@@ -356,7 +373,8 @@ impl Parsed<'_> {
         now: i64,
         forged: bool,
     ) -> Result<Identity, ApiError> {
-        let claims = Claims::read(&self.claims)?;
+        let mut claims = Claims::read(&self.claims)?;
+        claims.at_jwt = self.at_jwt;
         let expected = Expected::for_token(&claims, rules, signer);
         let validation = rules.validation_for(&expected.issuers);
         let outcome = if forged {

@@ -199,8 +199,14 @@ mod tests {
 
     /// Signs `claims` with the fixture key as kid `k`.
     fn sign(claims: &Value) -> String {
+        sign_typed(claims, "JWT")
+    }
+
+    /// [`sign`] with `typ` in the header.
+    fn sign_typed(claims: &Value, typ: &str) -> String {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some("k".into());
+        header.typ = Some(typ.into());
         jsonwebtoken::encode(&header, claims, &KEYS.0).unwrap()
     }
     const TID: &str = "11111111-2222-4333-8444-555555555555";
@@ -222,7 +228,17 @@ mod tests {
     /// Signs `claims` and validates the token: signature, times, issuer and audience by
     /// jsonwebtoken, the rest here.
     fn check_with(claims: Value, rules: &Rules, signer: Signer<'_>) -> Result<Identity, ApiError> {
-        let token = sign(&claims);
+        check_typed(claims, "JWT", rules, signer)
+    }
+
+    /// [`check_with`] for a token whose header's `typ` is `typ`.
+    fn check_typed(
+        claims: Value,
+        typ: &str,
+        rules: &Rules,
+        signer: Signer<'_>,
+    ) -> Result<Identity, ApiError> {
+        let token = sign_typed(&claims, typ);
         let full = parse(&token).and_then(|p| p.validate(&KEYS.1, rules, signer, *NOW));
         agree(&token, &full, rules, signer);
         full
@@ -522,27 +538,68 @@ mod tests {
         assert!(check_with(appid_only.clone(), &custom, signer(META)).is_ok());
         appid_only.as_object_mut().unwrap().remove("appid");
         assert!(reason(check_with(appid_only.clone(), &custom, signer(META))).contains("missing"));
-        // RFC 9068's client_id names the client there, and only there.
+        // RFC 9068's client_id names the client there, and only there, and only in a token
+        // typed as that profile's access token (an ID token may carry the same claims).
         let mut rfc9068 = appid_only;
         rfc9068["client_id"] = json!("client-d");
-        let who = check_with(rfc9068.clone(), &custom, signer(META)).unwrap();
+        let at = |claims: &Value, rules: &Rules| {
+            check_typed(claims.clone(), "at+jwt", rules, signer(META))
+        };
+        let who = at(&rfc9068, &custom).unwrap();
         assert_eq!(who.client_app.as_deref(), Some("client-d"));
+        for typ in ["AT+JWT", "application/at+jwt", "Application/AT+JWT"] {
+            assert!(
+                check_typed(rfc9068.clone(), typ, &custom, signer(META)).is_ok(),
+                "{typ}"
+            );
+        }
+        for typ in ["JWT", "id_token+jwt", "at+jwt2", "application/jwt"] {
+            let refused = reason(check_typed(rfc9068.clone(), typ, &custom, signer(META)));
+            assert!(refused.contains("typ is at+jwt"), "{typ}: {refused}");
+        }
         let mut entra = base();
         entra.as_object_mut().unwrap().remove("azp");
         entra["client_id"] = json!("client-d");
-        assert!(reason(check(entra)).contains("azp is missing"));
+        assert!(
+            reason(check_typed(entra, "at+jwt", &rules(), signer(META))).contains("azp is missing")
+        );
         let mut not_text = rfc9068.clone();
         not_text["client_id"] = json!(7);
-        assert!(
-            reason(check_with(not_text, &custom, signer(META)))
-                .contains("client_id is not a string")
-        );
-        // Its client_id is what AUTH_ALLOWED_CLIENT_APPS names.
-        let allowed = Rules {
-            allowed_clients: Some(vec!["client-a".into()]),
+        assert!(reason(at(&not_text, &custom)).contains("client_id is not a string"));
+        let mut empty = rfc9068.clone();
+        empty["client_id"] = json!("");
+        assert!(reason(at(&empty, &custom)).contains("client_id are missing"));
+        // Its client_id is what AUTH_ALLOWED_CLIENT_APPS names, exactly as registered (another
+        // provider's ids are strings of its own, not GUIDs).
+        let allowed = |id: &str| Rules {
+            allowed_clients: Some(vec![id.into()]),
             ..custom.clone()
         };
-        assert!(reason(check_with(rfc9068, &allowed, signer(META))).contains("client-d"));
+        assert!(reason(at(&rfc9068, &allowed("client-a"))).contains("client-d"));
+        assert!(at(&rfc9068, &allowed("client-d")).is_ok());
+        assert!(reason(at(&rfc9068, &allowed("Client-D"))).contains("client-d"));
+    }
+
+    #[test]
+    fn a_client_credentials_token_from_another_provider_is_app_only() {
+        let custom = Rules {
+            issuers: Some(vec![format!("https://login.example/{TID}/v2.0")]),
+            v1_issuer: None,
+            ..rules()
+        };
+        let mut token = base();
+        token.as_object_mut().unwrap().remove("azp");
+        token["client_id"] = json!("client-d");
+        token["scope"] = json!("Orders.Read");
+        // A user's token: its subject is the user.
+        token["sub"] = json!("user-1");
+        let who = check_typed(token.clone(), "at+jwt", &custom, signer(META)).unwrap();
+        assert!(who.is_delegated());
+        // The client-credentials grant: the subject is the client (RFC 9068 §2.2).
+        token["sub"] = json!("client-d");
+        let who = check_typed(token, "at+jwt", &custom, signer(META)).unwrap();
+        assert_eq!(who.scopes, ["Orders.Read"]);
+        assert!(!who.is_delegated());
     }
 
     #[test]
@@ -562,11 +619,24 @@ mod tests {
         assert_eq!(who.scopes, ["Api.Read"]);
         token.as_object_mut().unwrap().remove("scp");
         assert!(check(token.clone()).unwrap().scopes.is_empty());
-        // A scope of another type is refused where it is read, as every claim funcgate reads
-        // is; an Entra token is not read on it.
-        token["scope"] = json!(["Orders.Read"]);
-        assert!(check(token.clone()).is_ok());
-        assert!(reason(check_with(token, &custom, signer(META))).contains("scope is not a string"));
+        // The array some providers write is read as the same list; anything else is refused
+        // where it is read, as every claim funcgate reads is; an Entra token is not read on it.
+        token["scope"] = json!(["Orders.Read", "Orders.Write"]);
+        let who = check_with(token.clone(), &custom, signer(META)).unwrap();
+        assert_eq!(who.scopes, ["Orders.Read", "Orders.Write"]);
+        for bad in [
+            json!(["Orders.Read", 7]),
+            json!([""]),
+            json!(7),
+            json!({"a": 1}),
+        ] {
+            token["scope"] = bad.clone();
+            assert!(check(token.clone()).is_ok(), "{bad}");
+            assert!(
+                reason(check_with(token.clone(), &custom, signer(META))).contains("scope"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
