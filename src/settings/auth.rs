@@ -120,7 +120,18 @@ pub(super) fn read(source: &Source) -> Result<AuthConfig, SettingError> {
     let audiences = non_empty_list(source, "AUTH_AUDIENCES")?
         .unwrap_or_else(|| vec![format!("api://{client_id}"), client_id.clone()]);
     let scope_prefix = match source.get("AUTH_SCOPE_PREFIX").map(str::trim) {
-        None => crate::auth::config::app_id_uri(&audiences),
+        // Taken from the audiences, it is held to the same rules as a value given here.
+        None => match crate::auth::config::app_id_uri(&audiences) {
+            Some(uri) => Some(scope_prefix(&uri).or_else(|_| {
+                fail(
+                    "AUTH_SCOPE_PREFIX",
+                    format!(
+                        "unset, scopes are named under the App ID URI among AUTH_AUDIENCES, and {uri:?} cannot be one: set AUTH_SCOPE_PREFIX (an App ID URI, or none)"
+                    ),
+                )
+            })?),
+            None => None,
+        },
         Some(none) if none.eq_ignore_ascii_case("none") => None,
         Some(uri) => Some(scope_prefix(uri).or_else(|e| fail("AUTH_SCOPE_PREFIX", e))?),
     };
@@ -203,23 +214,29 @@ pub(super) fn read(source: &Source) -> Result<AuthConfig, SettingError> {
 }
 
 /// An `AUTH_SCOPE_PREFIX` URI (`api://…`, `https://…`): what scope names are written under, so
-/// without a trailing slash; a query, fragment, space or quote would end up inside every
-/// advertised scope and challenge.
+/// without a trailing slash. Every byte must be one a scope token may hold (RFC 6749 §3.3:
+/// printable ASCII but space, `"` and `\`), and none that would end a URI's path (`?`, `#`) or
+/// a list of values (`,`): the prefix is in every advertised scope and challenge.
 fn scope_prefix(uri: &str) -> Result<String, String> {
     let expected = || format!("expected an App ID URI (api://… or https://…) or none, got {uri:?}");
     let Some((scheme, rest)) = uri.split_once("://") else {
         return Err(expected());
     };
-    let scheme_ok = !scheme.is_empty()
+    // RFC 3986's scheme: a letter, then letters, digits, `+`, `-` and `.`.
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
         && scheme
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
     let rest = rest.trim_end_matches('/');
+    let scope_byte = |b: u8| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E);
     if !scheme_ok
         || rest.is_empty()
-        || rest.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '?' | '#' | ',')
-        })
+        || !rest
+            .bytes()
+            .all(|b| scope_byte(b) && !matches!(b, b'?' | b'#' | b','))
     {
         return Err(expected());
     }

@@ -329,11 +329,27 @@ mod tests {
             "https://x?y=1",
             "https://x#f",
             "https://x\"y",
+            "https://x\\y",
+            "https://x\r\ny",
             "api://a,api://b",
+            "https://é.example",
+            "https://x\u{200b}y",
+            "1x://y",
         ] {
             let err = with_prefix(bad).unwrap_err();
             assert_eq!(err.name, "AUTH_SCOPE_PREFIX", "{bad}");
         }
+        // Taken from AUTH_AUDIENCES, the URI is held to the same rules.
+        let err = load_with(&[("AUTH_AUDIENCES", "api://a\"b")]).unwrap_err();
+        assert_eq!(err.name, "AUTH_SCOPE_PREFIX");
+        assert!(err.to_string().contains("AUTH_AUDIENCES"), "{err}");
+        assert!(
+            load_with(&[
+                ("AUTH_AUDIENCES", "api://a\"b"),
+                ("AUTH_SCOPE_PREFIX", "none")
+            ])
+            .is_ok()
+        );
     }
 
     #[test]
