@@ -170,7 +170,8 @@ async fn write(secrets: &SecretCache, req: &Request, name: &str) -> Result<Reply
     }
 }
 
-/// One line per call: action, caller, secret name, result, cache use; never the value.
+/// One line per call: action, caller (tenant, object id, subject, client application), secret
+/// name, result, cache use; never the value.
 ///
 /// The caller's fields come from the token (a provider behind `AUTH_METADATA_URL` signs what
 /// it likes) and the name from the request, so each is quoted with `{:?}` as the call line
@@ -180,9 +181,11 @@ fn audit(action: &str, who: Option<&Identity>, name: &str, result: &str, cache: 
     let field = |v: Option<&String>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:?}"));
     log::info!(
         target: "audit",
-        "audit vault {action}: tenant={} oid={} app={} secret={name:?} result={result} cache={cache}",
+        "audit vault {action}: tenant={} oid={} sub={} app={} secret={name:?} result={result} cache={cache}",
         field(who.and_then(|w| w.tenant_id.as_ref())),
         field(who.and_then(|w| w.object_id.as_ref())),
+        // The subject too: another provider's tokens (`AUTH_METADATA_URL`) have no `oid`.
+        field(who.and_then(|w| w.subject.as_ref())),
         field(who.and_then(|w| w.client_app.as_ref())),
     );
 }

@@ -68,7 +68,7 @@ async fn managed_identity_reads_after_the_challenge_and_caches() {
         "{logs}"
     );
     assert!(
-        logs.contains("audit vault read: tenant=\"8d3b5a7e-2c4f-4e1a-9b6d-0f1e2d3c4b5a\" oid=\"0a1b2c3d-0000-4000-8000-000000000001\" app=\"9a8b7c6d-0000-4000-8000-000000000002\" secret=\"db-password\" result=ok cache=miss"),
+        logs.contains("audit vault read: tenant=\"8d3b5a7e-2c4f-4e1a-9b6d-0f1e2d3c4b5a\" oid=\"0a1b2c3d-0000-4000-8000-000000000001\" sub=\"subject-1\" app=\"9a8b7c6d-0000-4000-8000-000000000002\" secret=\"db-password\" result=ok cache=miss"),
         "{logs}"
     );
     assert!(

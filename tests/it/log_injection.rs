@@ -18,15 +18,16 @@ fn forged_record(lead: &str) -> String {
     )
 }
 
-/// An `oid` and an `azp` holding a line break and a forged `audit vault read … result=ok`
+/// An `oid`, a `sub` and an `azp` holding a line break and a forged `audit vault read … result=ok`
 /// record: the signature is good and the role is there, so the read succeeds and is audited.
-/// The one audit line holds both values escaped, in its usual field order, and no line of
+/// The one audit line holds the values escaped, in its usual field order, and no line of
 /// the log starts with the forged record.
 #[tokio::test]
 async fn claims_with_line_breaks_never_forge_an_audit_line() {
     let s = Setup::start("", |c| c).await;
     let mut claims = s.provider.claims(&["GetSecret"]);
     claims["oid"] = forged_record("oid-1").into();
+    claims["sub"] = forged_record("sub-1").into();
     claims["azp"] = forged_record("app-1").into();
     let token = s.key.sign(&claims);
 
@@ -45,8 +46,9 @@ async fn claims_with_line_breaks_never_forge_an_audit_line() {
     assert_eq!(audits.len(), 1, "one audit line per call:\n{logs}");
     let escaped = |lead: &str| format!("{:?}", forged_record(lead));
     let expected = format!(
-        " INFO  audit vault read: tenant=\"{TENANT}\" oid={} app={} secret=\"demo\" result=ok cache=",
+        " INFO  audit vault read: tenant=\"{TENANT}\" oid={} sub={} app={} secret=\"demo\" result=ok cache=",
         escaped("oid-1"),
+        escaped("sub-1"),
         escaped("app-1"),
     );
     assert!(

@@ -176,6 +176,15 @@ async fn rfc9068_access_tokens_from_another_provider_pass_by_their_scope() {
     .await;
     a.assert_error(401, "InvalidAuthorizationClaims");
 
+    // The audit line names the caller by its subject (this provider's tokens have no oid).
+    let logs = handler
+        .wait_for_log("audit vault read", std::time::Duration::from_secs(5))
+        .await;
+    assert!(
+        logs.contains("oid=- sub=\"writer\" app=\"writer\" secret=\"demo\""),
+        "{logs}"
+    );
+
     // Neither the tokens nor their claims' values reach the log.
     let logs = handler.logs();
     for secret in [&reader, &writer] {
