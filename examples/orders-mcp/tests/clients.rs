@@ -199,6 +199,23 @@ fn exchanges<'a>(out: &'a Value, method: &str, url: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// A reader's `tools/list` (only what it may call) and `get_order`, read by `read_by`.
+fn assert_lists_and_reads(out: &Value, read_by: &str) {
+    assert_eq!(
+        out["tools"],
+        json!(["export_orders", "get_order"]),
+        "{out:#}"
+    );
+    assert_eq!(
+        out["get_order"],
+        json!({
+            "isError": false,
+            "structuredContent": {"id": 7, "status": "shipped", "readBy": read_by},
+        }),
+        "{out:#}"
+    );
+}
+
 /// What any client must see with the reader's token; how the refusal surfaces is the SDK's
 /// own and checked by each test.
 fn assert_reader_session(out: &Value, public: &str) {
@@ -211,21 +228,7 @@ fn assert_reader_session(out: &Value, public: &str) {
         "Reads, exports and cancels Contoso orders."
     );
 
-    // tools/list shows the reader only what it may call.
-    assert_eq!(
-        out["tools"],
-        json!(["export_orders", "get_order"]),
-        "{out:#}"
-    );
-
-    assert_eq!(
-        out["get_order"],
-        json!({
-            "isError": false,
-            "structuredContent": {"id": 7, "status": "shipped", "readBy": "ada@contoso.com"},
-        }),
-        "{out:#}"
-    );
+    assert_lists_and_reads(out, "ada@contoso.com");
 
     // The refused call was one POST answered 403 with the challenge an OAuth client acts on.
     let refused = out["cancel_order"]["http"].as_array().unwrap();
@@ -456,19 +459,7 @@ async fn typescript_sdk_gets_its_token_from_a_third_party_provider() {
         "Orders.Read",
         &issuer,
     ]);
-    assert_eq!(
-        out["tools"],
-        json!(["export_orders", "get_order"]),
-        "{out:#}"
-    );
-    assert_eq!(
-        out["get_order"],
-        json!({
-            "isError": false,
-            "structuredContent": {"id": 7, "status": "shipped", "readBy": "reader"},
-        }),
-        "{out:#}"
-    );
+    assert_lists_and_reads(&out, "reader");
     // The token came from the third party, for this server's resource, with the bare scope.
     let claims = &out["token_claims"];
     assert_eq!(claims["iss"], issuer.as_str(), "{out:#}");
