@@ -15,6 +15,11 @@ fi
 rm -rf "$dir/src"
 mkdir -p "$dir/src"
 git archive "$full" | tar -x -C "$dir/src"
+# DIR is usually inside this repository's target folder, and cargo would take the extracted
+# package for a stray member of the repository's workspace: it is a workspace of its own.
+if ! grep -q '^\[workspace\]' "$dir/src/Cargo.toml"; then
+  printf '\n[workspace]\n' >>"$dir/src/Cargo.toml"
+fi
 echo "building the baseline handler at ${full:0:12} (once; kept in $dir)" >&2
 CARGO_TARGET_DIR="$dir" cargo build --profile dist --locked --bin handler \
   --manifest-path "$dir/src/Cargo.toml"
