@@ -71,6 +71,13 @@ impl AppState {
                 problem: e.to_string(),
             })?,
         };
+        if settings.auth.metadata_url.is_none() && settings.auth.scope_prefix.is_none() {
+            // Not wrong enough to stop start-up (rules still judge `scp`), but every scope the
+            // metadata and challenges name is one a client cannot get from Entra.
+            log::warn!(
+                "AUTH_SCOPE_PREFIX=none with Entra: clients would ask Entra for bare scope names, which it reads as Microsoft Graph's; leave it unset (scopes under the App ID URI) unless AUTH_METADATA_URL names another provider"
+            );
+        }
         let guard = Guard::new(&settings.auth, &http, &telemetry);
         let downstream = build_downstream(&settings, downstreams, &http, &telemetry)?;
         let stores = guard.key_stores();

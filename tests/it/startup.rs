@@ -291,6 +291,29 @@ async fn policies_can_be_overridden_by_settings() {
 }
 
 #[tokio::test]
+async fn bare_scope_names_with_entra_are_warned_about() {
+    let key = TestKey::load("key1", "k1");
+    let provider = Provider::start(vec![key.clone()]);
+    let app = AppDir::new("");
+    let warning = "AUTH_SCOPE_PREFIX=none with Entra";
+    let handler = HandlerConfig::hosted(&app, &provider.base)
+        .set("AUTH_SCOPE_PREFIX", "none")
+        .spawn()
+        .await;
+    handler.wait_for_keys().await;
+    let logs = handler.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("WARN") && l.contains(warning)),
+        "{logs}"
+    );
+    // Unset there is nothing to say (with another provider's document: tests/it/third_party.rs).
+    let handler = HandlerConfig::hosted(&app, &provider.base).spawn().await;
+    handler.wait_for_keys().await;
+    assert!(!handler.logs().contains(warning), "{}", handler.logs());
+}
+
+#[tokio::test]
 async fn function_folders_without_a_policy_are_denied_and_named() {
     let key = TestKey::load("key1", "k1");
     let provider = Provider::start(vec![key.clone()]);

@@ -241,6 +241,12 @@ async fn the_metadata_names_scopes_as_another_provider_grants_them() {
         .map(|s| s.as_str().unwrap())
         .collect();
     assert!(scopes.contains(&"Orders.Write"), "{doc}");
+    // Bare names are this provider's own: no warning about Entra's.
+    assert!(
+        !handler.logs().contains("AUTH_SCOPE_PREFIX=none with Entra"),
+        "{}",
+        handler.logs()
+    );
     assert!(scopes.iter().all(|s| !s.contains("://")), "{doc}");
     // A client asking the provider for the advertised scope gets a token that passes.
     let token = provider.token("writer", "Orders.Write").await;
