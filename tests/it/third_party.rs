@@ -185,7 +185,7 @@ async fn rfc9068_access_tokens_from_another_provider_pass_by_their_scope() {
         "{logs}"
     );
 
-    // Neither the tokens nor their claims' values reach the log.
+    // Neither token reaches the log (its client and subject do, quoted, in the audit line).
     let logs = handler.logs();
     for secret in [&reader, &writer] {
         let signature = secret.rsplit('.').next().unwrap();

@@ -101,9 +101,9 @@ pub(super) struct Claims<'a> {
     pub(super) appid: Option<&'a str>,
     /// RFC 9068's names for the client and the scopes (other providers' JWT access tokens;
     /// Entra's are `azp`/`appid` and `scp`), kept as they came: only the rules for other
-    /// providers read them (and refuse them when they are not strings, with
-    /// [`Claims::rfc9068_string`]), so an Entra token is never refused for a claim funcgate
-    /// does not read there.
+    /// providers read them (and refuse a value of the wrong type, with
+    /// [`Claims::rfc9068_client`] and [`Claims::rfc9068_scopes`]), so an Entra token is never
+    /// refused for a claim funcgate does not read there.
     pub(super) client_id: Option<&'a Value>,
     pub(super) scope: Option<&'a Value>,
     /// The JOSE header's `typ` is RFC 9068's (`at+jwt`): set by the caller, which read the
