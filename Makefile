@@ -73,6 +73,8 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --features testing
+	# Private items too: their links are the reasons a reader follows, and rot as code moves.
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --features testing --document-private-items
 
 ## bench: criterion micro-benchmarks, then the load benchmark on the shipped binary beside a baseline build (installs wrk)
 # The last commit that validated tokens without jsonwebtoken (issue 21 compares with it).

@@ -20,7 +20,7 @@ use crate::telemetry::{INVOCATION_HEADER, ItemFields, RequestItem};
 use opentelemetry::trace::FutureExt as _;
 
 /// Runs a call to `function` and returns the finished reply. A body the call was refused
-/// before reading stays in `call` (see [`Body::is_unread`]).
+/// before reading stays in `call` (see [`Body::is_unread`](crate::call::Body::is_unread)).
 pub(crate) async fn handle(state: &AppState, function: &FunctionDef, call: &mut Call) -> Reply {
     keep_invocation_id_if_guid(&mut call.headers);
     let started = Started::new(state, call, &function.name, &function.route.template);

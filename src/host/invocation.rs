@@ -75,7 +75,7 @@ fn fields<'a, const N: usize>(
 }
 
 /// A JSON object, or a string holding one (older hosts send `"Query": "{}"`), as (name, text)
-/// pairs; see [`text`] for the values kept. `None` past [`MAX_ENTRIES`] or for other JSON.
+/// pairs; see [`Text`] for the values kept. `None` past [`MAX_ENTRIES`] or for other JSON.
 fn pairs(json: &RawValue) -> Option<Vec<(String, String)>> {
     struct Pairs;
     impl<'de> Visitor<'de> for Pairs {
