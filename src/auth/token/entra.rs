@@ -448,7 +448,8 @@ pub(super) fn conclude(
         },
         // RFC 9068 §2.2: a token no user took part in (the client-credentials grant) names
         // the client as its subject. Its scopes are the client's, not a user's delegation.
-        app_only: from_client_id && claims.sub.is_some() && claims.sub == client_app,
+        // (`from_client_id` means `client_app` is `Some`, so a missing `sub` never matches.)
+        app_only: from_client_id && claims.sub == client_app,
         expires_at: exp,
         not_before: claims.nbf,
         ..Identity::empty(version)
