@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix_web::web::{Bytes, BytesMut};
+use std::borrow::Cow;
+
 use futures_util::StreamExt;
 use futures_util::stream::LocalBoxStream;
 
@@ -62,19 +64,44 @@ impl Headers {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
-    /// The value of `name`; several values are joined with `, ` as HTTP allows.
-    pub(crate) fn get(&self, name: &str) -> Option<String> {
+    /// The value of `name`; several values are joined with `, ` as HTTP allows. Borrowed
+    /// when it came once (the usual case, and the bearer token is a kilobyte long).
+    pub(crate) fn get(&self, name: &str) -> Option<Cow<'_, str>> {
         let mut values = self
             .0
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str());
         let first = values.next()?;
-        Some(values.fold(first.to_owned(), |mut all, v| {
+        let Some(second) = values.next() else {
+            return Some(Cow::Borrowed(first));
+        };
+        let mut all = [first, second].join(", ");
+        for v in values {
             all.push_str(", ");
             all.push_str(v);
-            all
-        }))
+        }
+        Some(Cow::Owned(all))
+    }
+
+    /// Removes every value of `name` and returns them as [`Headers::get`] reads them: a value
+    /// that came once is moved out, not copied.
+    pub(crate) fn take(&mut self, name: &str) -> Option<String> {
+        let mut at = self
+            .0
+            .iter()
+            .enumerate()
+            .filter(|(_, (n, _))| n.eq_ignore_ascii_case(name))
+            .map(|(at, _)| at);
+        match (at.next(), at.next()) {
+            (None, _) => None,
+            (Some(only), None) => Some(self.0.remove(only).1),
+            (Some(_), Some(_)) => {
+                let all = self.get(name).map(Cow::into_owned);
+                self.remove(name);
+                all
+            }
+        }
     }
 }
 
@@ -195,6 +222,31 @@ mod tests {
                 .boxed_local(),
             declared,
         }
+    }
+
+    #[test]
+    fn a_header_is_read_borrowed_and_taken_without_a_copy_when_it_came_once() {
+        let pairs = |list: &[(&str, &str)]| {
+            Headers::from_pairs(
+                list.iter()
+                    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let mut once = pairs(&[("Authorization", "Bearer t"), ("Accept", "a")]);
+        assert!(matches!(
+            once.get("authorization"),
+            Some(Cow::Borrowed("Bearer t"))
+        ));
+        assert_eq!(once.take("AUTHORIZATION").as_deref(), Some("Bearer t"));
+        assert_eq!(once.get("authorization"), None);
+        assert_eq!(once.take("authorization"), None);
+        assert_eq!(once.names().collect::<Vec<_>>(), ["accept"]);
+        // Sent more than once: joined as HTTP reads it, every value taken.
+        let mut twice = pairs(&[("x-a", "1"), ("Accept", "a"), ("X-A", "2"), ("x-a", "3")]);
+        assert_eq!(twice.get("X-A").as_deref(), Some("1, 2, 3"));
+        assert_eq!(twice.take("x-a").as_deref(), Some("1, 2, 3"));
+        assert_eq!(twice.iter().collect::<Vec<_>>(), [("accept", "a")]);
     }
 
     #[tokio::test]

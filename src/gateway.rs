@@ -5,6 +5,7 @@
 //! funcgate buffer one; it is bounded by `MAX_REQUEST_BODY_BYTES` and
 //! `REQUEST_BODY_TIMEOUT_SECONDS`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -105,7 +106,7 @@ struct Started<'a> {
 impl<'a> Started<'a> {
     fn new(state: &AppState, call: &Call, function: &'a str, route: &'a str) -> Started<'a> {
         let at = Instant::now();
-        let invocation = call.headers.get(INVOCATION_HEADER);
+        let invocation = call.headers.get(INVOCATION_HEADER).map(Cow::into_owned);
         let item = state.services.telemetry.request(
             &call.headers,
             &ItemFields {
@@ -121,7 +122,7 @@ impl<'a> Started<'a> {
             function,
             route,
             method: call.method.clone(),
-            origin: call.headers.get("origin"),
+            origin: call.headers.get("origin").map(Cow::into_owned),
             invocation,
             item,
         }

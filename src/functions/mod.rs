@@ -13,6 +13,7 @@ pub(crate) mod protected_resource;
 pub(crate) mod vault;
 pub(crate) mod whoami;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -272,13 +273,14 @@ impl Request {
         services: Arc<Services>,
     ) -> Request {
         let mut headers = std::mem::take(&mut call.headers);
-        let authorization = headers.get("authorization");
         // A validated token is the gate's: it leaves the process only as an on-behalf-of
         // assertion. A function whose rule is `anonymous` checks its own credentials (a
         // webhook's signature, Basic auth) and keeps the header.
-        if identity.is_some() {
-            headers.remove("authorization");
-        }
+        let authorization = if identity.is_some() {
+            headers.take("authorization")
+        } else {
+            headers.get("authorization").map(Cow::into_owned)
+        };
         Request {
             method: std::mem::take(&mut call.method),
             params: std::mem::take(&mut call.params),
@@ -328,7 +330,7 @@ impl Request {
 
     /// A header by case-insensitive name; repeated headers are joined with `, `.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name)
+        self.headers.get(name).map(Cow::into_owned)
     }
 
     /// The body bytes (empty when none was sent).
