@@ -11,8 +11,16 @@ use futures_util::StreamExt;
 use futures_util::stream::LocalBoxStream;
 
 /// Request headers, matched case-insensitively.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Headers(Vec<(String, String)>);
+
+impl std::fmt::Debug for Headers {
+    /// Names only: values hold tokens, cookies and function keys, and a debug print of a call
+    /// must never put them in a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
 
 impl Headers {
     /// Headers from (name, value) pairs in arrival order; names are stored lower-case.
@@ -197,7 +205,6 @@ impl std::fmt::Debug for Body {
 }
 
 /// A call to a function.
-#[derive(Debug)]
 pub(crate) struct Call {
     /// Upper-case HTTP method.
     pub(crate) method: String,
@@ -209,6 +216,29 @@ pub(crate) struct Call {
     pub(crate) headers: Headers,
     /// The body, read by the gateway only once the guard has passed.
     pub(crate) body: Body,
+}
+
+impl std::fmt::Debug for Call {
+    /// The method and the names of the rest: header and query values may hold credentials
+    /// (a token, a cookie, a `code` or `sig` parameter), and route values are the caller's.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut params: Vec<&str> = self.params.keys().map(String::as_str).collect();
+        params.sort_unstable();
+        f.debug_struct("Call")
+            .field("method", &self.method)
+            .field("params", &params)
+            .field(
+                "query",
+                &self
+                    .query
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .finish()
+    }
 }
 
 #[cfg(test)]
@@ -290,5 +320,27 @@ mod tests {
         assert_eq!(h.get("content-type").as_deref(), Some("application/json"));
         assert_eq!(h.get("X-TAG").as_deref(), Some("a, b"));
         assert_eq!(h.get("missing"), None);
+    }
+
+    #[test]
+    fn a_debug_print_of_headers_or_a_call_names_no_value() {
+        let headers = Headers::from_pairs([
+            ("Authorization".to_owned(), "Bearer s3cret-token".to_owned()),
+            (
+                "Cookie".to_owned(),
+                "AppServiceAuthSession=s3cret".to_owned(),
+            ),
+        ]);
+        assert_eq!(format!("{headers:?}"), r#"["authorization", "cookie"]"#);
+        let call = Call {
+            method: "GET".to_owned(),
+            params: HashMap::from([("id".to_owned(), "s3cret-id".to_owned())]),
+            query: vec![("sig".to_owned(), "s3cret-sig".to_owned())],
+            headers,
+            body: Body::Bytes(Bytes::from_static(b"s3cret body")),
+        };
+        let printed = format!("{call:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains(r#"query: ["sig"]"#), "{printed}");
     }
 }
