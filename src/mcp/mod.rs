@@ -39,6 +39,7 @@
 //! step-up). `tools/list` shows a caller only the tools it may call. A tool never sees the
 //! caller's token.
 
+mod object_text;
 mod transport;
 
 use std::borrow::Cow;
@@ -325,9 +326,9 @@ pub trait ToolOutput: 'static {
         None
     }
 
-    /// The result, as funcgate sends it.
+    /// The result, as funcgate sends it: on its direct path (`direct`), or through the SDK.
     #[doc(hidden)]
-    fn into_answer(self) -> seal::Answer;
+    fn into_answer(self, direct: bool) -> seal::Answer;
 }
 
 /// Keeps [`ToolOutput`] funcgate's: its answer type cannot be named, nor built, elsewhere.
@@ -343,6 +344,9 @@ pub(crate) enum Answered {
     Sdk(CallToolResponse),
     /// A [`Json`] result that is an object, read as the SDK reads it (`serde_json::to_value`).
     Object(serde_json::Value),
+    /// A [`Json`] result that is an object, as the text the SDK writes of it (the direct path
+    /// only: see `object_text`).
+    ObjectText(String),
 }
 
 impl Answered {
@@ -351,6 +355,11 @@ impl Answered {
         match self {
             Answered::Sdk(response) => response,
             Answered::Object(value) => CallToolResult::structured(value).into(),
+            // Made for the direct path only; read back should it ever get here.
+            Answered::ObjectText(text) => match serde_json::from_str(&text) {
+                Ok(value) => CallToolResult::structured(value).into(),
+                Err(_) => CallToolResponse::Complete(CallToolResult::error(Vec::new())),
+            },
         }
     }
 
@@ -364,7 +373,7 @@ impl Answered {
 macro_rules! sdk_outputs {
     ($($output:ty),* $(,)?) => {$(
         impl ToolOutput for $output {
-            fn into_answer(self) -> seal::Answer {
+            fn into_answer(self, _: bool) -> seal::Answer {
                 seal::Answer(self.into_call_tool_result().map(Answered::Sdk))
             }
         }
@@ -386,7 +395,12 @@ impl<T: serde::Serialize + rmcp::schemars::JsonSchema + 'static> ToolOutput for 
         Some(rmcp::handler::server::common::schema_for_output::<T>())
     }
 
-    fn into_answer(self) -> seal::Answer {
+    fn into_answer(self, direct: bool) -> seal::Answer {
+        // The direct path writes the object once, without the tree `to_value` builds; what the
+        // writer declines, and the SDK's path, take the SDK's reading.
+        if direct && let Some(text) = object_text::object_text(&self.0) {
+            return seal::Answer(Ok(Answered::ObjectText(text)));
+        }
         seal::Answer(structured(&self.0))
     }
 }
@@ -396,9 +410,9 @@ impl<O: ToolOutput, E: IntoCallToolResult + 'static> ToolOutput for Result<O, E>
         O::output_schema()
     }
 
-    fn into_answer(self) -> seal::Answer {
+    fn into_answer(self, direct: bool) -> seal::Answer {
         match self {
-            Ok(output) => output.into_answer(),
+            Ok(output) => output.into_answer(direct),
             // The SDK's reading of an error branch: an `isError` result, or its JSON-RPC error.
             Err(error) => seal::Answer(
                 Result::<CallToolResult, E>::Err(error)
@@ -572,8 +586,9 @@ where
     fn call(&self, _state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture {
         match arguments::<A>(args) {
             Ok(args) => {
+                let direct = matches!(input, ToolInput::Plain(_));
                 let fut = self(args, plain_request(input));
-                Box::pin(async move { fut.await.into_answer() })
+                Box::pin(async move { fut.await.into_answer(direct) })
             }
             Err(refusal) => refused(*refusal),
         }
@@ -601,8 +616,9 @@ where
     fn call(&self, state: &State<S>, args: ToolArguments<'_>, input: ToolInput) -> ToolFuture {
         match arguments::<A>(args) {
             Ok(args) => {
+                let direct = matches!(input, ToolInput::Plain(_));
                 let fut = self(state.clone(), args, plain_request(input));
-                Box::pin(async move { fut.await.into_answer() })
+                Box::pin(async move { fut.await.into_answer(direct) })
             }
             Err(refusal) => refused(*refusal),
         }
@@ -634,7 +650,7 @@ where
         match arguments::<A>(args) {
             Ok(args) => {
                 let fut = self(args, req);
-                Box::pin(async move { fut.await.into_answer() })
+                Box::pin(async move { fut.await.into_answer(false) })
             }
             Err(refusal) => refused(*refusal),
         }
@@ -667,7 +683,7 @@ where
         match arguments::<A>(args) {
             Ok(args) => {
                 let fut = self(state.clone(), args, req);
-                Box::pin(async move { fut.await.into_answer() })
+                Box::pin(async move { fut.await.into_answer(false) })
             }
             Err(refusal) => refused(*refusal),
         }

@@ -246,7 +246,7 @@ impl<H: ServerHandler> Transport<H> {
                     let outcome = match &result {
                         Ok(answer) if answer.is_error() => "tool_error",
                         Ok(Answered::Sdk(rmcp::model::CallToolResponse::Complete(_)))
-                        | Ok(Answered::Object(_)) => "ok",
+                        | Ok(Answered::Object(_) | Answered::ObjectText(_)) => "ok",
                         _ => "protocol_error",
                     };
                     return Ok(plain_answer(id, result).noted(&notes, outcome));
@@ -800,21 +800,8 @@ fn plain_answer(id: Option<serde_json::Value>, result: Result<Answered, rmcp::Er
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<&'a rmcp::ErrorData>,
     }
-    /// A typed result as the SDK writes a structured one for these revisions: its JSON as
-    /// the text block, then as `structuredContent` (the same text, written once).
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Typed<'a> {
-        content: [TextBlock<'a>; 1],
-        structured_content: &'a RawValue,
-        is_error: bool,
-    }
-    #[derive(serde::Serialize)]
-    struct TextBlock<'a> {
-        r#type: &'static str,
-        text: &'a str,
-    }
     let result = match result {
+        Ok(Answered::ObjectText(text)) => return typed_answer(&id, &text),
         Ok(Answered::Object(value)) => {
             // The text `CallToolResult::structured` makes with `Display`, written without a
             // formatter in between; `structuredContent` is the same bytes.
@@ -824,19 +811,7 @@ fn plain_answer(id: Option<serde_json::Value>, result: Result<Answered, rmcp::Er
                     rmcp::ErrorData::internal_error("the result could not be written", None);
                 return plain_answer(id, Err(failed));
             };
-            return write_answer(&Answer {
-                jsonrpc: "2.0",
-                id: &id,
-                result: Some(&Typed {
-                    content: [TextBlock {
-                        r#type: "text",
-                        text: raw.get(),
-                    }],
-                    structured_content: &raw,
-                    is_error: false,
-                }),
-                error: None,
-            });
+            return typed_answer(&id, raw.get());
         }
         Ok(Answered::Sdk(response)) => Ok(response),
         Err(error) => Err(error),
@@ -878,6 +853,29 @@ fn plain_answer(id: Option<serde_json::Value>, result: Result<Answered, rmcp::Er
         result,
         error,
     })
+}
+
+/// A typed result's answer as the SDK writes a structured one for these revisions, `object`
+/// being the result's JSON: `object` as the text block, then as `structuredContent`, in the
+/// members' order of the SDK's types (`{"jsonrpc","id","result":{"content":[{"type","text"}],
+/// "structuredContent","isError"}}`), written straight into the body.
+fn typed_answer(id: &Option<serde_json::Value>, object: &str) -> Reply {
+    let mut body = Vec::with_capacity(2 * object.len() + 128);
+    body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    let written = serde_json::to_writer(&mut body, id).and_then(|()| {
+        body.extend_from_slice(br#","result":{"content":[{"type":"text","text":"#);
+        serde_json::to_writer(&mut body, object)
+    });
+    if written.is_err() {
+        // An id read from JSON and a string always serialise; answered as the SDK would a
+        // failure.
+        let failed = rmcp::ErrorData::internal_error("the result could not be written", None);
+        return plain_answer(id.clone(), Err(failed));
+    }
+    body.extend_from_slice(br#"}],"structuredContent":"#);
+    body.extend_from_slice(object.as_bytes());
+    body.extend_from_slice(br#","isError":false}}"#);
+    Reply::with_json_body(200, body)
 }
 
 /// A JSON-RPC response in a 200.
