@@ -109,7 +109,7 @@ impl<H: ServerHandler> Transport<H> {
                     ApiError::new(ErrorKind::OriginNotAllowed)
                         .because("the Origin is not in MCP_ALLOWED_ORIGINS"),
                 )
-                .noted(&Notes::default(), "refused"));
+                .noted(Notes::default(), "refused"));
             }
             if req.method() != "POST" {
                 // A folder whose function.json allows more methods still serves POST only.
@@ -143,7 +143,7 @@ impl<H: ServerHandler> Transport<H> {
                     -32600,
                     "Invalid request: the id holds a control character",
                 )
-                .noted(&notes, "protocol_error"));
+                .noted(notes, "protocol_error"));
             }
             // An id the SDK cannot read (a fraction, beyond an i64, null, an object) would get
             // its plain-text 415: answered here as JSON-RPC, with the SDK's own reading.
@@ -157,13 +157,13 @@ impl<H: ServerHandler> Transport<H> {
                     -32600,
                     "Invalid request: the id must be a string or an integer",
                 )
-                .noted(&notes, "protocol_error"));
+                .noted(notes, "protocol_error"));
             }
             let tool_call = m.method() == Some("tools/call");
             let params = match m.params() {
                 Ok(params) => params,
                 Err(reason) => {
-                    return Ok(jsonrpc_error(id, -32602, reason).noted(&notes, "protocol_error"));
+                    return Ok(jsonrpc_error(id, -32602, reason).noted(notes, "protocol_error"));
                 }
             };
             let name = params.name.as_deref();
@@ -178,7 +178,7 @@ impl<H: ServerHandler> Transport<H> {
             // The headers the transport decides on, found in one pass.
             let seen = Seen::read(&req);
             if let Err(reason) = seen.routing(&req, m.method(), name) {
-                return Ok(jsonrpc_error(id, -32020, &reason).noted(&notes, "protocol_error"));
+                return Ok(jsonrpc_error(id, -32020, &reason).noted(notes, "protocol_error"));
             }
             let json_in = seen.json_in();
             let plain_headers = seen.plain_call(json_in);
@@ -191,7 +191,7 @@ impl<H: ServerHandler> Transport<H> {
                 // validation's future would otherwise enlarge every request's.
                 match Box::pin(services.guard.authenticate(authorization.as_deref())).await {
                     Ok(who) => identity = Some(who),
-                    Err(err) => return Ok(Reply::refusal(err).noted(&notes, "refused")),
+                    Err(err) => return Ok(Reply::refusal(err).noted(notes, "refused")),
                 }
             }
             if let Some(tool) = tool {
@@ -205,7 +205,7 @@ impl<H: ServerHandler> Transport<H> {
                 };
                 if let Err(err) = decision {
                     let err = services.as_mcp_refusal(err, tool.scopes.iter().map(String::as_str));
-                    return Ok(Reply::refusal(err).noted(&notes, "refused"));
+                    return Ok(Reply::refusal(err).noted(notes, "refused"));
                 }
             }
             let plain = tool.is_some_and(|t| t.plain)
@@ -249,7 +249,7 @@ impl<H: ServerHandler> Transport<H> {
                         | Ok(Answered::Object(_) | Answered::ObjectText(_)) => "ok",
                         _ => "protocol_error",
                     };
-                    return Ok(plain_answer(id, result).noted(&notes, outcome));
+                    return Ok(plain_answer(id, result).noted(notes, outcome));
                 }
             }
             let caller = Arc::new(Caller {
@@ -269,7 +269,7 @@ impl<H: ServerHandler> Transport<H> {
             // request's future that large, the direct path's included (allocated outside the
             // allocator's small-object cache, then copied, on every call).
             let (reply, outcome) = Box::pin(self.through_sdk(request, &caller)).await;
-            Ok(as_jsonrpc(reply, id, json_in).noted(&notes, outcome))
+            Ok(as_jsonrpc(reply, id, json_in).noted(notes, outcome))
         }
     }
 
@@ -335,7 +335,7 @@ fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
     // gate does not read without checking them (the SDK would refuse the body).
     let not_json = || {
         jsonrpc_error(None, -32700, "Parse error: the body is not JSON")
-            .noted(&Notes::default(), "protocol_error")
+            .noted(Notes::default(), "protocol_error")
     };
     let Ok(text) = std::str::from_utf8(body) else {
         return Err(not_json());
@@ -365,7 +365,7 @@ fn read_message(body: &[u8]) -> Result<Message<'_>, Reply> {
             -32600,
             "Invalid request: not one JSON-RPC request or notification",
         )
-        .noted(&Notes::default(), "protocol_error")
+        .noted(Notes::default(), "protocol_error")
     })
 }
 
@@ -776,13 +776,16 @@ impl<'r> Seen<'r> {
 /// the SDK's full reading, so the direct path never answers what the SDK would refuse with
 /// 406; and a type is matched whole, never as a substring (`application/json-seq`).
 fn accepts_both_plainly(accept: &str) -> bool {
-    if accept.bytes().any(|b| b == b';' || b == b'"') {
-        return false;
-    }
     let (mut json, mut sse) = (false, false);
-    for essence in accept.split(',').map(str::trim_ascii) {
-        json |= essence.eq_ignore_ascii_case("application/json");
-        sse |= essence.eq_ignore_ascii_case("text/event-stream");
+    // Byte-wise, in one pass: every byte but the commas is in some part, so a `;` or `"`
+    // anywhere refuses the whole value.
+    for essence in accept.as_bytes().split(|b| *b == b',') {
+        if essence.iter().any(|b| matches!(b, b';' | b'"')) {
+            return false;
+        }
+        let essence = essence.trim_ascii();
+        json |= essence.eq_ignore_ascii_case(b"application/json");
+        sse |= essence.eq_ignore_ascii_case(b"text/event-stream");
     }
     json && sse
 }
@@ -1027,16 +1030,48 @@ struct Notes {
 }
 
 trait Noted {
-    fn noted(self, notes: &Notes, outcome: &'static str) -> Reply;
+    /// The call line's fields, `notes` moved in (each answer is noted once).
+    fn noted(self, notes: Notes, outcome: &'static str) -> Reply;
 }
 
 impl Noted for Reply {
-    fn noted(mut self, notes: &Notes, outcome: &'static str) -> Reply {
+    fn noted(mut self, notes: Notes, outcome: &'static str) -> Reply {
         self.note("mcp_method", notes.method.unwrap_or("-"));
-        if let Some(tool) = &notes.tool {
-            self.note("mcp_tool", tool.clone());
+        if let Some(tool) = notes.tool {
+            self.note("mcp_tool", tool);
         }
         self.note("mcp_outcome", outcome);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_both_plainly;
+
+    #[test]
+    fn accept_lists_both_types_plainly_or_goes_to_the_sdk() {
+        for plain in [
+            "application/json, text/event-stream",
+            "text/event-stream,application/json",
+            " APPLICATION/JSON ,\ttext/Event-Stream ",
+            "application/json, text/event-stream, */*",
+        ] {
+            assert!(accepts_both_plainly(plain), "{plain}");
+        }
+        for other in [
+            "application/json",
+            "text/event-stream",
+            "application/json-seq, text/event-stream",
+            "application/json, text/event-streams",
+            "application/json;q=0, text/event-stream",
+            "application/json, text/event-stream;q=1",
+            r#"application/json, text/event-stream, x/y;p="a,b""#,
+            r#"application/json, "text/event-stream""#,
+            "",
+            ",",
+        ] {
+            assert!(!accepts_both_plainly(other), "{other}");
+        }
     }
 }
