@@ -253,41 +253,28 @@ impl Array<'_> {
     }
 }
 
-impl ser::SerializeSeq for Array<'_> {
-    type Ok = ();
-    type Error = Declined;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Declined> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Declined> {
-        self.close();
-        Ok(())
-    }
+/// The three sequence traits, each an [`Array`].
+macro_rules! array_traits {
+    ($($name:ident :: $method:ident),*) => {$(
+        impl ser::$name for Array<'_> {
+            type Ok = ();
+            type Error = Declined;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Declined> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), Declined> {
+                self.close();
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Array<'_> {
-    type Ok = ();
-    type Error = Declined;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Declined> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Declined> {
-        self.close();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Array<'_> {
-    type Ok = ();
-    type Error = Declined;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Declined> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Declined> {
-        self.close();
-        Ok(())
-    }
-}
+array_traits!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 /// An object's members, each value written as it comes and the object written in key order
 /// once it ends (as `to_value`'s sorted map holds them).
@@ -346,9 +333,16 @@ impl<'a> Object<'a> {
 impl ser::SerializeMap for Object<'_> {
     type Ok = ();
     type Error = Declined;
+    /// A string key (a `str`, a `char`, a unit variant, a newtype of one), read as `to_value`
+    /// reads it; other keys `to_value` turns into strings its own way, so they are declined.
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Declined> {
-        self.key = Some(Cow::Owned(key.serialize(Key)?));
-        Ok(())
+        match serde_json::to_value(key) {
+            Ok(serde_json::Value::String(key)) => {
+                self.key = Some(Cow::Owned(key));
+                Ok(())
+            }
+            _ => Err(Declined),
+        }
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Declined> {
         let key = self.key.take().ok_or(Declined)?;
@@ -374,142 +368,6 @@ impl ser::SerializeStruct for Object<'_> {
     }
     fn end(self) -> Result<(), Declined> {
         self.close()
-    }
-}
-
-/// A map key: a string (or a `char`); anything else `to_value` turns into a string its own
-/// way, so it is left to it.
-struct Key;
-
-impl ser::Serializer for Key {
-    type Ok = String;
-    type Error = Declined;
-    type SerializeSeq = Impossible<String, Declined>;
-    type SerializeTuple = Impossible<String, Declined>;
-    type SerializeTupleStruct = Impossible<String, Declined>;
-    type SerializeTupleVariant = Impossible<String, Declined>;
-    type SerializeMap = Impossible<String, Declined>;
-    type SerializeStruct = Impossible<String, Declined>;
-    type SerializeStructVariant = Impossible<String, Declined>;
-
-    fn serialize_str(self, v: &str) -> Result<String, Declined> {
-        Ok(v.to_owned())
-    }
-    fn serialize_char(self, v: char) -> Result<String, Declined> {
-        Ok(v.to_string())
-    }
-    fn serialize_bool(self, _: bool) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_i8(self, _: i8) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_i16(self, _: i16) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_i32(self, _: i32) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_i64(self, _: i64) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_u8(self, _: u8) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_u16(self, _: u16) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_u32(self, _: u32) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_u64(self, _: u64) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_f32(self, _: f32) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_f64(self, _: f64) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_none(self) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_unit(self) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-    ) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: &T,
-    ) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<String, Declined> {
-        Err(Declined)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Declined> {
-        Err(Declined)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Declined> {
-        Err(Declined)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Declined> {
-        Err(Declined)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Declined> {
-        Err(Declined)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Declined> {
-        Err(Declined)
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, Declined> {
-        Err(Declined)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Declined> {
-        Err(Declined)
     }
 }
 
@@ -676,6 +534,20 @@ mod tests {
             None
         );
         assert_eq!(object_text(&HashMap::from([(1, 2)])), None);
+        assert_eq!(object_text(&HashMap::from([(true, 2)])), None);
+        // Keys that are strings to `to_value` are written as it writes them.
+        #[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
+        enum Side {
+            Left,
+            Right,
+        }
+        let keyed = BTreeMap::from([(Side::Right, 1), (Side::Left, 2)]);
+        assert_eq!(
+            object_text(&keyed).as_deref(),
+            Some(r#"{"Left":2,"Right":1}"#)
+        );
+        let chars = BTreeMap::from([('é', 1), ('a', 2)]);
+        assert_eq!(object_text(&chars), sdk_text(&chars));
         assert_eq!(object_text(&Holds { value: raw }), None);
         // Not objects: the SDK's structured result for those.
         assert_eq!(object_text(&[1, 2]), None);
