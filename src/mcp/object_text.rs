@@ -9,11 +9,12 @@
 //! SDK's own road through `to_value`: the bytes are the SDK's either way.
 //!
 //! What `to_value` does, and this writer with it: object members sorted by key, the last
-//! value of a repeated key kept, `f32` widened to `f64`, non-finite floats `null`. What it
-//! declines: integers of 128 bits, byte strings, map keys other than strings, tuple and
-//! struct enum variants, serde_json's own raw values, any error, and everything when
-//! serde_json keeps insertion order (its `preserve_order` feature, which another crate of
-//! the build may turn on).
+//! value of a repeated key kept, map keys read by serde_json's own key rules, `f32` widened
+//! to `f64`, non-finite floats `null`. What it declines: integers of 128 bits, byte strings,
+//! tuple and struct enum variants, serde_json's own raw values and numbers, any error, and
+//! everything when the build's serde_json reads values otherwise (its `preserve_order`
+//! feature keeps insertion order, `arbitrary_precision` keeps an `f32`'s own digits; another
+//! crate of the build may turn either on).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -28,7 +29,7 @@ use serde::ser::{self, Impossible};
 /// A `T` whose `Serialize` declines here is serialised a second time by the caller's
 /// fallback; `Serialize` implementations are not expected to have side effects.
 pub(crate) fn object_text<T: Serialize + ?Sized>(value: &T) -> Option<String> {
-    if !*SORTED_MAPS {
+    if !*READS_AS_WRITTEN_HERE {
         return None;
     }
     let mut out = Vec::with_capacity(128);
@@ -40,13 +41,17 @@ pub(crate) fn object_text<T: Serialize + ?Sized>(value: &T) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Whether serde_json's maps iterate in key order (its default) rather than in insertion
-/// order (`preserve_order`): a fact of the build, found once.
-static SORTED_MAPS: LazyLock<bool> = LazyLock::new(|| {
+/// Whether this build's serde_json reads values as this writer writes them: maps in key
+/// order (not `preserve_order`'s insertion order) and an `f32` widened to an `f64` (not
+/// `arbitrary_precision`'s shortest `f32` digits). A fact of the build, found once.
+static READS_AS_WRITTEN_HERE: LazyLock<bool> = LazyLock::new(|| {
     let mut map = serde_json::Map::new();
     map.insert("b".to_owned(), serde_json::Value::Null);
     map.insert("a".to_owned(), serde_json::Value::Null);
-    map.keys().next().map(String::as_str) == Some("a")
+    let sorted = map.keys().next().map(String::as_str) == Some("a");
+    let widened = serde_json::to_value(0.1f32).map(|v| v.to_string()).ok()
+        == serde_json::to_string(&f64::from(0.1f32)).ok();
+    sorted && widened
 });
 
 /// Names serde_json gives its own types' serialisation (raw values, arbitrary-precision
@@ -288,6 +293,9 @@ pub(crate) struct Object<'a> {
 
 impl<'a> Object<'a> {
     fn new(out: &'a mut Vec<u8>, len: usize) -> Object<'a> {
+        // The length is the value's hint, which a `Serialize` may get wrong: room for a few
+        // members up front, the rest as they come.
+        let len = len.min(16);
         Object {
             out,
             members: Vec::with_capacity(len),
@@ -333,11 +341,22 @@ impl<'a> Object<'a> {
 impl ser::SerializeMap for Object<'_> {
     type Ok = ();
     type Error = Declined;
-    /// A string key (a `str`, a `char`, a unit variant, a newtype of one), read as `to_value`
-    /// reads it; other keys `to_value` turns into strings its own way, so they are declined.
+    /// The key as `to_value` reads a map key (its own rules: strings, chars, integers, bools,
+    /// unit variants, newtypes of them; anything else fails), read by `to_value` itself.
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Declined> {
-        match serde_json::to_value(key) {
-            Ok(serde_json::Value::String(key)) => {
+        /// A map of `key` alone, so that `to_value` reads the key as a key.
+        struct Alone<'k, K: ?Sized>(&'k K);
+        impl<K: Serialize + ?Sized> Serialize for Alone<'_, K> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use ser::SerializeMap as _;
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry(self.0, &())?;
+                map.end()
+            }
+        }
+        match serde_json::to_value(Alone(key)) {
+            Ok(serde_json::Value::Object(map)) => {
+                let key = map.into_iter().next().map(|(key, _)| key).ok_or(Declined)?;
                 self.key = Some(Cow::Owned(key));
                 Ok(())
             }
@@ -533,8 +552,37 @@ mod tests {
             }),
             None
         );
-        assert_eq!(object_text(&HashMap::from([(1, 2)])), None);
-        assert_eq!(object_text(&HashMap::from([(true, 2)])), None);
+        // A key `to_value` refuses (an `Option`, a struct) makes the whole value its error.
+        assert_eq!(object_text(&BTreeMap::from([(Some("a"), 1)])), None);
+        assert_eq!(sdk_text(&BTreeMap::from([(Some("a"), 1)])), None);
+        assert_eq!(
+            object_text(&Holds {
+                value: BTreeMap::from([(Some("a"), 1)])
+            }),
+            None
+        );
+        // Integer and bool keys are strings to `to_value`, and here.
+        for keyed in [
+            object_text(&BTreeMap::from([(10, 2), (9, 3)])),
+            object_text(&HashMap::from([(true, 2)])),
+        ] {
+            assert!(keyed.is_some());
+        }
+        assert!(same(&BTreeMap::from([(10, 2), (9, 3), (-1, 0)])));
+        assert_eq!(
+            object_text(&BTreeMap::from([(10, 2), (9, 3)])).as_deref(),
+            Some(r#"{"10":2,"9":3}"#)
+        );
+        // A length hint a `Serialize` gets wrong is only a hint.
+        struct Boasts;
+        impl Serialize for Boasts {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(usize::MAX))?;
+                map.serialize_entry("a", &1)?;
+                map.end()
+            }
+        }
+        assert_eq!(object_text(&Boasts).as_deref(), Some(r#"{"a":1}"#));
         // Keys that are strings to `to_value` are written as it writes them.
         #[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
         enum Side {
