@@ -219,22 +219,16 @@ pub(crate) struct Call {
 }
 
 impl std::fmt::Debug for Call {
-    /// The method and the names of the rest: header and query values may hold credentials
-    /// (a token, a cookie, a `code` or `sig` parameter), and route values are the caller's.
+    /// The method, the route's and headers' names, and how many query pairs: header and query
+    /// values may hold credentials (a token, a cookie, a `code` or `sig` parameter; a bare
+    /// `?token` is a name), and route values are the caller's.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut params: Vec<&str> = self.params.keys().map(String::as_str).collect();
         params.sort_unstable();
         f.debug_struct("Call")
             .field("method", &self.method)
             .field("params", &params)
-            .field(
-                "query",
-                &self
-                    .query
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("query_pairs", &self.query.len())
             .field("headers", &self.headers)
             .field("body", &self.body)
             .finish()
@@ -341,6 +335,6 @@ mod tests {
         };
         let printed = format!("{call:?}");
         assert!(!printed.contains("s3cret"), "{printed}");
-        assert!(printed.contains(r#"query: ["sig"]"#), "{printed}");
+        assert!(printed.contains("query_pairs: 1"), "{printed}");
     }
 }
