@@ -81,6 +81,15 @@ fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(),
     serde_json::to_writer(out, value).map_err(|_| Declined)
 }
 
+/// Scalars serde_json writes as `to_value` would (integers whole, a `char` as a string).
+macro_rules! scalars {
+    ($($method:ident: $ty:ty),*) => {$(
+        fn $method(self, v: $ty) -> Result<(), Declined> {
+            write_json(self.out, &v)
+        }
+    )*};
+}
+
 /// Writes one value into `out`.
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
@@ -97,33 +106,18 @@ impl<'a> ser::Serializer for Writer<'a> {
     type SerializeStruct = Object<'a>;
     type SerializeStructVariant = Impossible<(), Declined>;
 
-    fn serialize_bool(self, v: bool) -> Result<(), Declined> {
-        write_json(self.out, &v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<(), Declined> {
-        write_json(self.out, &v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Declined> {
-        write_json(self.out, &v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Declined> {
-        write_json(self.out, &v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), Declined> {
-        write_json(self.out, &v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), Declined> {
-        write_json(self.out, &v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Declined> {
-        write_json(self.out, &v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Declined> {
-        write_json(self.out, &v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), Declined> {
-        write_json(self.out, &v)
-    }
+    scalars!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_char: char
+    );
     fn serialize_i128(self, _: i128) -> Result<(), Declined> {
         Err(Declined)
     }
@@ -136,9 +130,6 @@ impl<'a> ser::Serializer for Writer<'a> {
     }
     /// serde_json writes a non-finite float as `null`, as `to_value` reads it.
     fn serialize_f64(self, v: f64) -> Result<(), Declined> {
-        write_json(self.out, &v)
-    }
-    fn serialize_char(self, v: char) -> Result<(), Declined> {
         write_json(self.out, &v)
     }
     fn serialize_str(self, v: &str) -> Result<(), Declined> {
