@@ -351,15 +351,20 @@ pub(crate) enum Answered {
 
 impl Answered {
     /// The result as the SDK's service sends it.
-    fn into_response(self) -> CallToolResponse {
+    fn into_response(self) -> Result<CallToolResponse, ErrorData> {
         match self {
-            Answered::Sdk(response) => response,
-            Answered::Object(value) => CallToolResult::structured(value).into(),
-            // Made for the direct path only; read back should it ever get here.
-            Answered::ObjectText(text) => match serde_json::from_str(&text) {
-                Ok(value) => CallToolResult::structured(value).into(),
-                Err(_) => CallToolResponse::Complete(CallToolResult::error(Vec::new())),
-            },
+            Answered::Sdk(response) => Ok(response),
+            Answered::Object(value) => Ok(CallToolResult::structured(value).into()),
+            // Made for the direct path only (the SDK's path asks for `Object`); read back should
+            // it ever get here, with the SDK's own words for a result it cannot read.
+            Answered::ObjectText(text) => serde_json::from_str(&text)
+                .map(|value| CallToolResult::structured(value).into())
+                .map_err(|e| {
+                    ErrorData::internal_error(
+                        format!("Failed to serialize structured content: {e}"),
+                        None,
+                    )
+                }),
         }
     }
 
@@ -959,7 +964,7 @@ impl<H: ServerHandler> ServerHandler for Server<H> {
         let result = (tool.run)(args, ToolInput::Sdk(req))
             .await
             .0
-            .map(Answered::into_response);
+            .and_then(Answered::into_response);
         let outcome = match &result {
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
                 Some(ToolOutcome::ToolError)
@@ -1047,6 +1052,25 @@ const SUPPORTED_VERSIONS: &[rmcp::model::ProtocolVersion] = &[
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    #[test]
+    fn a_direct_paths_text_read_on_the_sdks_path_is_its_object_or_an_internal_error() {
+        use super::Answered;
+        let read = Answered::ObjectText(r#"{"a":1}"#.to_owned()).into_response();
+        let object = Answered::Object(serde_json::json!({"a": 1})).into_response();
+        let structured = |r: Option<super::CallToolResponse>| match r {
+            Some(super::CallToolResponse::Complete(result)) => result.structured_content,
+            _ => None,
+        };
+        let read = structured(read.ok());
+        assert_eq!(read, Some(serde_json::json!({"a": 1})));
+        assert_eq!(read, structured(object.ok()));
+        let broken = Answered::ObjectText("{".to_owned()).into_response();
+        assert_eq!(
+            broken.err().map(|e| e.code),
+            Some(rmcp::model::ErrorCode::INTERNAL_ERROR)
+        );
+    }
 
     use super::{Mcp, Tool};
     use crate::functions::{Request, State};
